@@ -1,0 +1,95 @@
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { publicAccess } from "../core/http/access.js";
+
+export type ReadinessCheck = () => Promise<void>;
+
+export interface HealthRoutesOptions {
+  /** Backing services by name; a service that is not configured is reported as "disabled". */
+  checks: Record<"database" | "redis", ReadinessCheck | undefined>;
+  info: { name: string; version: string; environment: string };
+  /** Whether a failing check's error text may appear in the answer (never in production). */
+  exposeErrors: boolean;
+  checkTimeoutMs: number;
+}
+
+const checkStatus = z.string().describe('"ok", "disabled", or what failed');
+const readySchema = z.object({
+  status: z.enum(["ready", "degraded"]),
+  checks: z.object({ database: checkStatus, redis: checkStatus }),
+});
+
+function withTimeout(check: ReadinessCheck, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([check(), timeout]).finally(() => clearTimeout(timer));
+}
+
+export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (app, options) => {
+  app.get(
+    "/health/live",
+    {
+      config: { access: publicAccess },
+      schema: {
+        summary: "Liveness probe",
+        description: "Answers as long as the process can serve HTTP; checks no dependency.",
+        tags: ["health"],
+        response: { 200: z.object({ status: z.literal("alive") }) },
+      },
+    },
+    async () => ({ status: "alive" as const }),
+  );
+
+  app.get(
+    "/health/ready",
+    {
+      config: { access: publicAccess },
+      schema: {
+        summary: "Readiness probe",
+        description:
+          "Checks every configured backing service. Answers 503 with the failing check named when one is down, so a load balancer stops routing here.",
+        tags: ["health"],
+        response: { 200: readySchema, 503: readySchema },
+      },
+    },
+    async (request, reply) => {
+      const names = Object.keys(options.checks) as (keyof HealthRoutesOptions["checks"])[];
+      const results = await Promise.all(
+        names.map(async (name) => {
+          const check = options.checks[name];
+          if (!check) return [name, "disabled"] as const;
+          try {
+            await withTimeout(check, options.checkTimeoutMs);
+            return [name, "ok"] as const;
+          } catch (error) {
+            request.log.warn({ err: error, check: name }, "readiness check failed");
+            const text = error instanceof Error ? error.message : String(error);
+            return [name, options.exposeErrors ? `error: ${text}` : "error"] as const;
+          }
+        }),
+      );
+      const checks = Object.fromEntries(results) as z.infer<typeof readySchema>["checks"];
+      const healthy = results.every(([, status]) => status === "ok" || status === "disabled");
+      return reply
+        .code(healthy ? 200 : 503)
+        .send({ status: healthy ? "ready" : "degraded", checks });
+    },
+  );
+
+  app.get(
+    "/info",
+    {
+      config: { access: publicAccess },
+      schema: {
+        summary: "Service information",
+        tags: ["health"],
+        response: {
+          200: z.object({ name: z.string(), version: z.string(), environment: z.string() }),
+        },
+      },
+    },
+    async () => options.info,
+  );
+};

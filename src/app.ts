@@ -1,0 +1,130 @@
+import cors from "@fastify/cors";
+import helmet from "@fastify/helmet";
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, LogController } from "fastify";
+import {
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from "fastify-type-provider-zod";
+import { z } from "zod";
+import packageJson from "../package.json" with { type: "json" };
+import { docsPage, healthRoutes, openApiPlugin } from "./api/index.js";
+import type { Config } from "./config.js";
+import { createRedis, pingRedis } from "./core/cache/index.js";
+import { createDatabasePool, pingDatabase } from "./core/database/index.js";
+import { errorHandlerPlugin } from "./core/errors/index.js";
+import { publicAccess } from "./core/http/access.js";
+import { accessControlPlugin } from "./core/http/access-control.js";
+import { notFoundPlugin } from "./core/http/not-found.js";
+import { requestContextPlugin, requestIdFor } from "./core/http/request-context.js";
+import { declareThirdPartyRoutes, routeStandardsPlugin } from "./core/http/route-standards.js";
+import { loggerOptions } from "./core/logging/index.js";
+import { metricsPlugin } from "./core/observability/metrics.js";
+
+/** A feature module: a Fastify plugin mounted under /api/v1 (see docs/adding-a-module.md). */
+export type AppModule = FastifyPluginAsync;
+
+export interface CreateAppOptions {
+  /** Feature modules mounted under /api/v1; defaults to the kit's own modules. */
+  modules?: readonly AppModule[];
+}
+
+/** The kit's feature modules, mounted under /api/v1 in this order. */
+const defaultModules: readonly AppModule[] = [];
+
+/**
+ * Builds the whole application for a configuration, without listening. Importing this file
+ * has no side effects; the caller owns the returned instance and must close it.
+ */
+export async function createApp(
+  config: Config,
+  options: CreateAppOptions = {},
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: loggerOptions(config),
+    genReqId: requestIdFor,
+    requestIdHeader: false,
+    // One log line per request is written on completion (request-context.ts), not two.
+    logController: new LogController({ requestIdLogLabel: "requestId", disableRequestLogging: true }),
+    trustProxy: config.trustProxy,
+    bodyLimit: config.bodyLimitBytes,
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+  }).withTypeProvider<ZodTypeProvider>();
+  // Bound the time a client may take to send its headers (slowloris).
+  app.server.headersTimeout = config.headersTimeoutMs;
+
+  for (const notice of config.notices) app.log.warn(notice);
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(routeStandardsPlugin);
+  await app.register(errorHandlerPlugin, {
+    typeBaseUrl: config.problemTypeBaseUrl,
+    exposeInternalErrors: config.environment === "development",
+  });
+  await app.register(notFoundPlugin, { typeBaseUrl: config.problemTypeBaseUrl });
+  await app.register(requestContextPlugin);
+  await app.register(metricsPlugin, { token: config.metricsToken });
+
+  await app.register(helmet, {
+    // The API answers JSON; only the /docs page loads scripts and styles (its own and inline).
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'none'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+      },
+    },
+  });
+  declareThirdPartyRoutes(app, (route) => route.method === "OPTIONS" && route.url === "*", {
+    summary: "CORS pre-flight",
+    tags: ["system"],
+    response: { 204: z.null() },
+    access: publicAccess,
+  });
+  await app.register(cors, {
+    origin: config.corsOrigins.includes("*") ? true : [...config.corsOrigins],
+    credentials: true,
+    methods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    exposedHeaders: ["x-request-id", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"],
+    maxAge: 600,
+  });
+  await app.register(accessControlPlugin);
+  await app.register(openApiPlugin, {
+    title: "Agency SaaS Kit API",
+    version: packageJson.version,
+    publicUrl: config.publicUrl,
+  });
+
+  const database = createDatabasePool(config);
+  const redis = createRedis(config);
+  app.addHook("onClose", async () => {
+    await Promise.all([database?.end(), redis?.quit().catch(() => redis.disconnect())]);
+  });
+
+  await app.register(healthRoutes, {
+    checks: {
+      database: database ? () => pingDatabase(database) : undefined,
+      redis: redis ? () => pingRedis(redis) : undefined,
+    },
+    info: { name: packageJson.name, version: packageJson.version, environment: config.environment },
+    exposeErrors: config.environment !== "production",
+    checkTimeoutMs: 2_000,
+  });
+  await app.register(docsPage);
+
+  await app.register(
+    async (api) => {
+      for (const module of options.modules ?? defaultModules) await api.register(module);
+    },
+    { prefix: "/api/v1" },
+  );
+
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,211 @@
+import { createHash } from "node:crypto";
+import { hostname } from "node:os";
+import { z } from "zod";
+
+/**
+ * The whole runtime configuration, read once from the environment.
+ * `loadConfig` is pure (it reads only the object it is given) so tests can build any config.
+ */
+
+const ENVIRONMENTS = ["development", "test", "staging", "production"] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** Values that appear in examples and tutorials; a production secret must never be one of them. */
+const PLACEHOLDER_SECRETS = [
+  "changeme",
+  "change-me",
+  "change_me",
+  "secret",
+  "secret-key",
+  "secret_key",
+  "your-secret-key",
+  "your_secret_key",
+  "supersecret",
+  "development",
+  "password",
+  "replace-me-with-a-long-random-string-of-64-characters",
+];
+
+const MIN_SECRET_LENGTH = 32;
+
+const emptyAsUndefined = (value: unknown) =>
+  typeof value === "string" && value.trim() === "" ? undefined : value;
+
+const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
+const optionalUrl = z.preprocess(emptyAsUndefined, z.url().optional());
+const booleanFlag = z.preprocess(emptyAsUndefined, z.stringbool().optional());
+const positiveInt = (fallback: number) =>
+  z.preprocess(emptyAsUndefined, z.coerce.number().int().positive().default(fallback));
+
+const environmentSchema = z.object({
+  ENVIRONMENT: z.preprocess(emptyAsUndefined, z.enum(ENVIRONMENTS).default("development")),
+  HOST: z.preprocess(emptyAsUndefined, z.string().default("127.0.0.1")),
+  PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(8000)),
+  LOG_LEVEL: z.preprocess(emptyAsUndefined, z.enum(LOG_LEVELS).optional()),
+  LOG_PRETTY: booleanFlag,
+  DATABASE_URL: optionalUrl,
+  DATABASE_POOL_SIZE: positiveInt(10),
+  REDIS_URL: optionalUrl,
+  SECRET_KEY: optionalString,
+  CORS_ORIGINS: optionalString,
+  PUBLIC_URL: optionalUrl,
+  FRONTEND_URL: optionalUrl,
+  PROBLEM_TYPE_BASE_URL: optionalUrl,
+  METRICS_TOKEN: optionalString,
+  TRUST_PROXY: booleanFlag,
+  BODY_LIMIT_BYTES: positiveInt(1_048_576),
+  REQUEST_TIMEOUT_MS: positiveInt(30_000),
+  HEADERS_TIMEOUT_MS: positiveInt(10_000),
+  KEEP_ALIVE_TIMEOUT_MS: positiveInt(72_000),
+  SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+});
+
+export interface Config {
+  readonly environment: Environment;
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly logPretty: boolean;
+  readonly databaseUrl: string | undefined;
+  readonly databasePoolSize: number;
+  readonly redisUrl: string | undefined;
+  readonly secretKey: string;
+  readonly corsOrigins: readonly string[];
+  readonly publicUrl: string;
+  readonly frontendUrl: string;
+  readonly problemTypeBaseUrl: string;
+  readonly metricsToken: string | undefined;
+  readonly trustProxy: boolean;
+  readonly bodyLimitBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  /** Things the operator should know at start-up (for example a derived development secret). */
+  readonly notices: readonly string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Environments that must be configured explicitly: nothing is derived or defaulted for them. */
+export const isStrictEnvironment = (environment: Environment) =>
+  environment === "production" || environment === "staging";
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = environmentSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`),
+    );
+  }
+  const raw = parsed.data;
+  const strict = isStrictEnvironment(raw.ENVIRONMENT);
+  const problems: string[] = [];
+  const notices: string[] = [];
+
+  let secretKey = raw.SECRET_KEY;
+  if (strict) {
+    problems.push(...secretKeyProblems(secretKey));
+    if (!raw.DATABASE_URL) problems.push(`DATABASE_URL is required in ${raw.ENVIRONMENT}`);
+    if (!raw.REDIS_URL) problems.push(`REDIS_URL is required in ${raw.ENVIRONMENT}`);
+    if (!raw.CORS_ORIGINS) problems.push(`CORS_ORIGINS is required in ${raw.ENVIRONMENT}`);
+    if (!raw.PUBLIC_URL) problems.push(`PUBLIC_URL is required in ${raw.ENVIRONMENT}`);
+    if (!raw.FRONTEND_URL) problems.push(`FRONTEND_URL is required in ${raw.ENVIRONMENT}`);
+  } else if (!secretKey) {
+    secretKey = deriveDevelopmentSecret(raw.ENVIRONMENT);
+    notices.push(
+      `SECRET_KEY is not set: using a key derived from this machine and folder (${raw.ENVIRONMENT} only; tokens it signs are not secret)`,
+    );
+  }
+
+  const corsOrigins = parseOrigins(raw.CORS_ORIGINS ?? "http://localhost:3000");
+  if (corsOrigins.includes("*")) {
+    if (strict) {
+      problems.push(`CORS_ORIGINS must list origins, not "*", in ${raw.ENVIRONMENT}`);
+    } else {
+      notices.push('CORS_ORIGINS is "*": any web page may call this API with credentials');
+    }
+  }
+  for (const origin of corsOrigins) {
+    if (origin !== "*" && !isOrigin(origin)) {
+      problems.push(`CORS_ORIGINS entry "${origin}" is not an origin such as https://app.example.com`);
+    }
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const publicUrl = stripTrailingSlash(raw.PUBLIC_URL ?? `http://localhost:${raw.PORT}`);
+  const config: Config = {
+    environment: raw.ENVIRONMENT,
+    host: raw.HOST,
+    port: raw.PORT,
+    logLevel: raw.LOG_LEVEL ?? (raw.ENVIRONMENT === "test" ? "silent" : "info"),
+    logPretty: raw.LOG_PRETTY ?? raw.ENVIRONMENT === "development",
+    databaseUrl: raw.DATABASE_URL,
+    databasePoolSize: raw.DATABASE_POOL_SIZE,
+    redisUrl: raw.REDIS_URL,
+    secretKey: secretKey as string,
+    corsOrigins,
+    publicUrl,
+    frontendUrl: stripTrailingSlash(raw.FRONTEND_URL ?? "http://localhost:3000"),
+    problemTypeBaseUrl: stripTrailingSlash(raw.PROBLEM_TYPE_BASE_URL ?? `${publicUrl}/problems`),
+    metricsToken: raw.METRICS_TOKEN,
+    trustProxy: raw.TRUST_PROXY ?? false,
+    bodyLimitBytes: raw.BODY_LIMIT_BYTES,
+    requestTimeoutMs: raw.REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: raw.HEADERS_TIMEOUT_MS,
+    keepAliveTimeoutMs: raw.KEEP_ALIVE_TIMEOUT_MS,
+    shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
+    notices,
+  };
+  return Object.freeze(config);
+}
+
+function secretKeyProblems(secret: string | undefined): string[] {
+  if (!secret) return ["SECRET_KEY is required"];
+  const problems: string[] = [];
+  if (secret.length < MIN_SECRET_LENGTH) {
+    problems.push(`SECRET_KEY must be at least ${MIN_SECRET_LENGTH} characters`);
+  }
+  const normalised = secret.trim().toLowerCase();
+  if (PLACEHOLDER_SECRETS.some((placeholder) => normalised.includes(placeholder))) {
+    problems.push("SECRET_KEY is a known placeholder; generate one with `openssl rand -base64 48`");
+  } else if (new Set(secret).size < 10) {
+    problems.push("SECRET_KEY is too repetitive to be random");
+  }
+  return problems;
+}
+
+/** A stable per-checkout key, so development tokens survive restarts without anything on disk. */
+function deriveDevelopmentSecret(environment: Environment): string {
+  return createHash("sha256")
+    .update(`agency-kit:${environment}:${hostname()}:${process.cwd()}`)
+    .digest("base64url");
+}
+
+function parseOrigins(value: string): string[] {
+  return value
+    .split(",")
+    .map((origin) => stripTrailingSlash(origin.trim()))
+    .filter((origin) => origin.length > 0);
+}
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.origin === value;
+  } catch {
+    return false;
+  }
+}
+
+function stripTrailingSlash(value: string): string {
+  return value.endsWith("/") ? value.slice(0, -1) : value;
+}

@@ -1,0 +1,1 @@
+export { createDatabasePool, pingDatabase } from "./pool.js";

@@ -1,0 +1,39 @@
+import { z } from "zod";
+import { type ProblemCode, problemCatalog } from "./catalog.js";
+
+/** RFC 9457 problem details, the body of every error response. */
+export const problemSchema = z
+  .object({
+    type: z.string().describe("URI identifying the problem type"),
+    title: z.string().describe("Short, human-readable summary of the problem type"),
+    status: z.number().int().describe("HTTP status code"),
+    detail: z.string().describe("Explanation specific to this occurrence"),
+    instance: z.string().describe("Path of the request that failed"),
+    errors: z
+      .array(z.object({ field: z.string(), message: z.string() }))
+      .optional()
+      .describe("Field-level validation errors"),
+    traceId: z.string().describe("Identifier to quote when reporting the problem"),
+  })
+  .meta({ id: "Problem" });
+
+export type Problem = z.infer<typeof problemSchema>;
+
+export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+export function buildProblem(
+  typeBaseUrl: string,
+  code: ProblemCode,
+  fields: { detail: string; instance: string; traceId: string; errors?: Problem["errors"] },
+): Problem {
+  const { status, title } = problemCatalog[code];
+  return {
+    type: `${typeBaseUrl}/${code}`,
+    title,
+    status,
+    detail: fields.detail,
+    instance: fields.instance,
+    ...(fields.errors ? { errors: fields.errors } : {}),
+    traceId: fields.traceId,
+  };
+}

@@ -1,0 +1,6 @@
+export { createLogger, loggerOptions } from "./logger.js";
+export {
+  currentContext,
+  type RequestContext,
+  runWithContext,
+} from "./request-context.js";

@@ -1,0 +1,42 @@
+import type { FastifyBaseLogger } from "fastify";
+import { type LoggerOptions, pino } from "pino";
+import type { Config } from "../../config.js";
+import { contextLogFields } from "./request-context.js";
+
+/** Headers and fields that must never reach a log line. */
+const REDACTED_PATHS = [
+  "req.headers.authorization",
+  "req.headers.cookie",
+  'res.headers["set-cookie"]',
+  "password",
+  "*.password",
+  "token",
+  "*.token",
+  "accessToken",
+  "refreshToken",
+  "secret",
+  "*.secret",
+];
+
+export function loggerOptions(config: Config): LoggerOptions {
+  return {
+    level: config.logLevel,
+    base: { service: "api", environment: config.environment },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
+    mixin: contextLogFields,
+    formatters: { level: (label) => ({ level: label }) },
+    ...(config.logPretty
+      ? {
+          transport: {
+            target: "pino-pretty",
+            options: { translateTime: "HH:MM:ss.l", ignore: "pid,hostname,service,environment" },
+          },
+        }
+      : {}),
+  };
+}
+
+export function createLogger(config: Config): FastifyBaseLogger {
+  return pino(loggerOptions(config));
+}

@@ -1,0 +1,96 @@
+import { timingSafeEqual } from "node:crypto";
+import type { FastifyInstance } from "fastify";
+import fp from "fastify-plugin";
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { z } from "zod";
+import { unauthorized } from "../errors/index.js";
+import { publicAccess } from "../http/access.js";
+
+export interface MetricsOptions {
+  /** When set, scrapers must send `Authorization: Bearer <token>`. */
+  token: string | undefined;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    metrics: Registry;
+  }
+}
+
+const UNMATCHED_ROUTE = "unmatched";
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const expected = Buffer.from(`Bearer ${token}`);
+  const given = Buffer.from(header ?? "");
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * Prometheus metrics: request duration by route template (never the raw URL, which would
+ * explode cardinality), requests in flight, and the process and event-loop defaults.
+ * Each app owns its registry, so several apps in one process (tests) do not collide.
+ */
+export const metricsPlugin = fp<MetricsOptions>(
+  async (app: FastifyInstance, options) => {
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    const duration = new Histogram({
+      name: "http_request_duration_seconds",
+      help: "HTTP request duration in seconds, by route template, method and status code",
+      labelNames: ["method", "route", "status_code"] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    });
+    const inFlight = new Gauge({
+      name: "http_requests_in_flight",
+      help: "HTTP requests currently being served",
+      registers: [registry],
+    });
+    app.decorate("metrics", registry);
+
+    // Decrement once per request, on completion or on abort, whichever comes first.
+    const active = new WeakSet<object>();
+    const settle = (request: object) => {
+      if (active.delete(request)) inFlight.dec();
+    };
+    app.addHook("onRequest", async (request) => {
+      active.add(request);
+      inFlight.inc();
+    });
+    app.addHook("onResponse", async (request, reply) => {
+      settle(request);
+      duration.observe(
+        {
+          method: request.method,
+          route: request.is404 ? UNMATCHED_ROUTE : (request.routeOptions.url ?? UNMATCHED_ROUTE),
+          status_code: String(reply.statusCode),
+        },
+        reply.elapsedTime / 1000,
+      );
+    });
+    app.addHook("onRequestAbort", async (request) => {
+      settle(request);
+    });
+
+    app.get(
+      "/metrics",
+      {
+        config: { access: publicAccess },
+        schema: {
+          summary: "Prometheus metrics",
+          description:
+            "Metrics in the Prometheus text format. Requires `Authorization: Bearer <METRICS_TOKEN>` when a metrics token is configured.",
+          tags: ["system"],
+          response: { 200: z.string().describe("Prometheus text exposition format") },
+        },
+      },
+      async (request, reply) => {
+        if (options.token && !tokenMatches(request.headers.authorization, options.token)) {
+          throw unauthorized("A valid metrics token is required.");
+        }
+        return reply.type(registry.contentType).send(await registry.metrics());
+      },
+    );
+  },
+  { name: "metrics" },
+);
