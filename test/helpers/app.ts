@@ -1,0 +1,21 @@
+import type { FastifyInstance } from "fastify";
+import { type AppModule, createApp } from "../../src/app.js";
+import { type Config, loadConfig } from "../../src/config.js";
+
+/** The services every machine running the suite provides (see README, "Tests"). */
+export const TEST_DATABASE_URL =
+  process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+
+/** A test configuration; pass environment variables to change any part of it. */
+export function testConfig(env: Record<string, string | undefined> = {}): Config {
+  return loadConfig({ ENVIRONMENT: "test", LOG_LEVEL: "silent", ...env });
+}
+
+/** Builds an app for a test; close it in afterAll/afterEach. */
+export function buildTestApp(
+  env: Record<string, string | undefined> = {},
+  modules?: readonly AppModule[],
+): Promise<FastifyInstance> {
+  return createApp(testConfig(env), modules ? { modules } : {});
+}

@@ -1,0 +1,127 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config.js";
+
+const STRONG_SECRET = "k7F9x2Qm4Lp8Zr1Vt6Yw3Nb5Hc0Jd7Sg2Ae9Uo4Ri8Xe";
+
+const production = (overrides: Record<string, string | undefined> = {}) => ({
+  ENVIRONMENT: "production",
+  SECRET_KEY: STRONG_SECRET,
+  DATABASE_URL: "postgres://app@db:5432/app",
+  REDIS_URL: "redis://cache:6379",
+  CORS_ORIGINS: "https://app.example.com",
+  PUBLIC_URL: "https://api.example.com",
+  FRONTEND_URL: "https://app.example.com",
+  ...overrides,
+});
+
+function problemsOf(env: Record<string, string | undefined>): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe("loadConfig", () => {
+  it("accepts a complete production configuration and freezes it", () => {
+    const config = loadConfig(production());
+    expect(config.environment).toBe("production");
+    expect(config.secretKey).toBe(STRONG_SECRET);
+    expect(config.corsOrigins).toEqual(["https://app.example.com"]);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it("refuses production without SECRET_KEY", () => {
+    expect(problemsOf(production({ SECRET_KEY: undefined }))).toEqual(["SECRET_KEY is required"]);
+  });
+
+  it("refuses a production SECRET_KEY shorter than 32 characters", () => {
+    expect(problemsOf(production({ SECRET_KEY: "Xq81vLm2Rt7Wn4Kp9Zs" }))).toEqual([
+      "SECRET_KEY must be at least 32 characters",
+    ]);
+  });
+
+  it("refuses a known placeholder SECRET_KEY even when it is long", () => {
+    const problems = problemsOf(
+      production({ SECRET_KEY: "replace-me-with-a-long-random-string-of-64-characters" }),
+    );
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/placeholder/);
+  });
+
+  it("refuses a long but repetitive SECRET_KEY", () => {
+    expect(problemsOf(production({ SECRET_KEY: "ab".repeat(30) }))).toEqual([
+      "SECRET_KEY is too repetitive to be random",
+    ]);
+  });
+
+  it("refuses production without DATABASE_URL", () => {
+    expect(problemsOf(production({ DATABASE_URL: undefined }))).toEqual([
+      "DATABASE_URL is required in production",
+    ]);
+  });
+
+  it("refuses production without REDIS_URL", () => {
+    expect(problemsOf(production({ REDIS_URL: "" }))).toEqual([
+      "REDIS_URL is required in production",
+    ]);
+  });
+
+  it('refuses CORS_ORIGINS "*" in production', () => {
+    expect(problemsOf(production({ CORS_ORIGINS: "*" }))).toEqual([
+      'CORS_ORIGINS must list origins, not "*", in production',
+    ]);
+  });
+
+  it("names every problem at once", () => {
+    const problems = problemsOf({ ENVIRONMENT: "production" });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        "SECRET_KEY is required",
+        "DATABASE_URL is required in production",
+        "REDIS_URL is required in production",
+      ]),
+    );
+    expect(() => loadConfig({ ENVIRONMENT: "production" })).toThrow(/SECRET_KEY is required/);
+  });
+
+  it("applies the same refusals to staging", () => {
+    expect(problemsOf(production({ ENVIRONMENT: "staging", SECRET_KEY: "Xq81vLm2Rt7Wn4Kp9Zs" }))).toEqual([
+      "SECRET_KEY must be at least 32 characters",
+    ]);
+  });
+
+  it("derives a development secret and says so", () => {
+    const first = loadConfig({ ENVIRONMENT: "development" });
+    const second = loadConfig({ ENVIRONMENT: "development" });
+    expect(first.secretKey.length).toBeGreaterThanOrEqual(32);
+    expect(first.secretKey).toBe(second.secretKey);
+    expect(first.notices.join("\n")).toMatch(/SECRET_KEY is not set/);
+  });
+
+  it("uses an explicit development secret without a notice", () => {
+    const config = loadConfig({ ENVIRONMENT: "development", SECRET_KEY: "dev" });
+    expect(config.secretKey).toBe("dev");
+    expect(config.notices).toEqual([]);
+  });
+
+  it("rejects malformed values with the variable named", () => {
+    expect(() => loadConfig({ PORT: "eighty" })).toThrow(/PORT/);
+    expect(() => loadConfig({ ENVIRONMENT: "prod" })).toThrow(/ENVIRONMENT/);
+    expect(() => loadConfig({ DATABASE_URL: "not a url" })).toThrow(/DATABASE_URL/);
+    expect(() => loadConfig({ CORS_ORIGINS: "https://a.example.com/path" })).toThrow(
+      /CORS_ORIGINS entry/,
+    );
+  });
+
+  it("has safe defaults for local development", () => {
+    const config = loadConfig({});
+    expect(config.environment).toBe("development");
+    expect(config.host).toBe("127.0.0.1");
+    expect(config.port).toBe(8000);
+    expect(config.publicUrl).toBe("http://localhost:8000");
+    expect(config.problemTypeBaseUrl).toBe("http://localhost:8000/problems");
+  });
+});
