@@ -6,6 +6,7 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from "fastify-type-provider-zod";
+import type { DestinationStream } from "pino";
 import { z } from "zod";
 import packageJson from "../package.json" with { type: "json" };
 import { docsPage, healthRoutes, openApiPlugin } from "./api/index.js";
@@ -18,7 +19,7 @@ import { accessControlPlugin } from "./core/http/access-control.js";
 import { notFoundPlugin } from "./core/http/not-found.js";
 import { requestContextPlugin, requestIdFor } from "./core/http/request-context.js";
 import { declareThirdPartyRoutes, routeStandardsPlugin } from "./core/http/route-standards.js";
-import { loggerOptions } from "./core/logging/index.js";
+import { createLogger } from "./core/logging/index.js";
 import { metricsPlugin } from "./core/observability/metrics.js";
 
 /** A feature module: a Fastify plugin mounted under /api/v1 (see docs/adding-a-module.md). */
@@ -27,6 +28,8 @@ export type AppModule = FastifyPluginAsync;
 export interface CreateAppOptions {
   /** Feature modules mounted under /api/v1; defaults to the kit's own modules. */
   modules?: readonly AppModule[];
+  /** Where JSON log lines go instead of stdout (tests read them). */
+  logStream?: DestinationStream;
 }
 
 /** The kit's feature modules, mounted under /api/v1 in this order. */
@@ -41,7 +44,7 @@ export async function createApp(
   options: CreateAppOptions = {},
 ): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: loggerOptions(config),
+    loggerInstance: createLogger(config, options.logStream),
     genReqId: requestIdFor,
     requestIdHeader: false,
     // One log line per request is written on completion (request-context.ts), not two.
@@ -68,6 +71,12 @@ export async function createApp(
     exposeInternalErrors: config.environment === "development",
   });
   await app.register(notFoundPlugin, { typeBaseUrl: config.problemTypeBaseUrl });
+  // Before any route: the OpenAPI generator sees only routes added after it.
+  await app.register(openApiPlugin, {
+    title: "Agency SaaS Kit API",
+    version: packageJson.version,
+    publicUrl: config.publicUrl,
+  });
   await app.register(requestContextPlugin);
   await app.register(metricsPlugin, { token: config.metricsToken });
 
@@ -95,11 +104,6 @@ export async function createApp(
     maxAge: 600,
   });
   await app.register(accessControlPlugin);
-  await app.register(openApiPlugin, {
-    title: "Agency SaaS Kit API",
-    version: packageJson.version,
-    publicUrl: config.publicUrl,
-  });
 
   const database = createDatabasePool(config);
   const redis = createRedis(config);

@@ -87,6 +87,22 @@ export async function docsPage(app: FastifyInstance): Promise<void> {
     tags: ["docs"],
     response: { 200: z.string().describe("HTML page or its script"), 301: z.string() },
     access: publicAccess,
+    // The page runs Scalar's bundle and one inline bootstrap script, and fetches /openapi.json.
+    config: {
+      helmet: {
+        contentSecurityPolicy: {
+          directives: {
+            defaultSrc: ["'self'"],
+            scriptSrc: ["'self'", "'unsafe-inline'"],
+            styleSrc: ["'self'", "'unsafe-inline'", "https:"],
+            fontSrc: ["'self'", "https:", "data:"],
+            imgSrc: ["'self'", "data:", "https:"],
+            connectSrc: ["'self'"],
+            frameAncestors: ["'none'"],
+          },
+        },
+      },
+    },
   });
   await app.register(scalar, {
     routePrefix: "/docs",

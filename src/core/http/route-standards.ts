@@ -59,6 +59,8 @@ export interface ThirdPartyRouteDeclaration {
   tags: string[];
   response: Record<string, unknown>;
   access: AccessDeclaration;
+  /** Further route config, for example a route-specific helmet policy. */
+  config?: Record<string, unknown>;
 }
 
 /**
@@ -80,6 +82,6 @@ export function declareThirdPartyRoutes(
       tags: declaration.tags,
       response: declaration.response,
     };
-    route.config = { ...route.config, access: declaration.access };
+    route.config = { ...route.config, ...declaration.config, access: declaration.access };
   });
 }

@@ -1,4 +1,4 @@
-export { createLogger, loggerOptions } from "./logger.js";
+export { createLogger } from "./logger.js";
 export {
   currentContext,
   type RequestContext,

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from "fastify";
-import { type LoggerOptions, pino } from "pino";
+import { type DestinationStream, type LoggerOptions, pino } from "pino";
 import type { Config } from "../../config.js";
 import { contextLogFields } from "./request-context.js";
 
@@ -18,7 +18,7 @@ const REDACTED_PATHS = [
   "*.secret",
 ];
 
-export function loggerOptions(config: Config): LoggerOptions {
+function loggerOptions(config: Config, pretty: boolean): LoggerOptions {
   return {
     level: config.logLevel,
     base: { service: "api", environment: config.environment },
@@ -26,7 +26,7 @@ export function loggerOptions(config: Config): LoggerOptions {
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     mixin: contextLogFields,
     formatters: { level: (label) => ({ level: label }) },
-    ...(config.logPretty
+    ...(pretty
       ? {
           transport: {
             target: "pino-pretty",
@@ -37,6 +37,8 @@ export function loggerOptions(config: Config): LoggerOptions {
   };
 }
 
-export function createLogger(config: Config): FastifyBaseLogger {
-  return pino(loggerOptions(config));
+/** The root logger; JSON to `stream` when given (tests), else to stdout, pretty in development. */
+export function createLogger(config: Config, stream?: DestinationStream): FastifyBaseLogger {
+  if (stream) return pino(loggerOptions(config, false), stream);
+  return pino(loggerOptions(config, config.logPretty));
 }
