@@ -13,12 +13,17 @@ import { docsPage, healthRoutes, openApiPlugin } from "./api/index.js";
 import type { Config } from "./config.js";
 import { createRedis, pingRedis } from "./core/cache/index.js";
 import { createDatabasePool, pingDatabase } from "./core/database/index.js";
-import { errorHandlerPlugin } from "./core/errors/index.js";
+import { errorHandlerPlugin, frameworkErrorResponder } from "./core/errors/index.js";
 import { publicAccess } from "./core/http/access.js";
 import { accessControlPlugin } from "./core/http/access-control.js";
 import { notFoundPlugin } from "./core/http/not-found.js";
-import { requestContextPlugin, requestIdFor } from "./core/http/request-context.js";
+import {
+  REQUEST_ID_HEADER,
+  requestContextPlugin,
+  requestIdFor,
+} from "./core/http/request-context.js";
 import { declareThirdPartyRoutes, routeStandardsPlugin } from "./core/http/route-standards.js";
+import { shutdownPlugin } from "./core/http/shutdown.js";
 import { createLogger } from "./core/logging/index.js";
 import { metricsPlugin } from "./core/observability/metrics.js";
 
@@ -43,18 +48,27 @@ export async function createApp(
   config: Config,
   options: CreateAppOptions = {},
 ): Promise<FastifyInstance> {
+  const respondToFrameworkError = frameworkErrorResponder(config.problemTypeBaseUrl);
   const app = Fastify({
     loggerInstance: createLogger(config, options.logStream),
     genReqId: requestIdFor,
     requestIdHeader: false,
     // One log line per request is written on completion (request-context.ts), not two.
-    logController: new LogController({ requestIdLogLabel: "requestId", disableRequestLogging: true }),
+    logController: new LogController({
+      requestIdLogLabel: "requestId",
+      disableRequestLogging: true,
+    }),
     trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimitBytes,
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: config.requestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
-    return503OnClosing: true,
+    // Requests arriving while closing get the kit's own 503 problem (core/http/shutdown.ts).
+    return503OnClosing: false,
+    frameworkErrors: (error, request, reply) => {
+      reply.header(REQUEST_ID_HEADER, request.id);
+      return respondToFrameworkError(error, request, reply);
+    },
     forceCloseConnections: "idle",
   }).withTypeProvider<ZodTypeProvider>();
   // Bound the time a client may take to send its headers (slowloris).
@@ -62,6 +76,8 @@ export async function createApp(
 
   for (const notice of config.notices) app.log.warn(notice);
 
+  // JSON is the only body this API reads; anything else answers 415.
+  app.removeContentTypeParser("text/plain");
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -78,6 +94,7 @@ export async function createApp(
     publicUrl: config.publicUrl,
   });
   await app.register(requestContextPlugin);
+  await app.register(shutdownPlugin);
   await app.register(metricsPlugin, { token: config.metricsToken });
 
   await app.register(helmet, {
@@ -100,13 +117,19 @@ export async function createApp(
     origin: config.corsOrigins.includes("*") ? true : [...config.corsOrigins],
     credentials: true,
     methods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-    exposedHeaders: ["x-request-id", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"],
+    exposedHeaders: [
+      "x-request-id",
+      "retry-after",
+      "ratelimit-limit",
+      "ratelimit-remaining",
+      "ratelimit-reset",
+    ],
     maxAge: 600,
   });
   await app.register(accessControlPlugin);
 
   const database = createDatabasePool(config);
-  const redis = createRedis(config);
+  const redis = createRedis(config, app.log);
   app.addHook("onClose", async () => {
     await Promise.all([database?.end(), redis?.quit().catch(() => redis.disconnect())]);
   });
@@ -129,6 +152,11 @@ export async function createApp(
     { prefix: "/api/v1" },
   );
 
-  await app.ready();
+  try {
+    await app.ready();
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
   return app;
 }

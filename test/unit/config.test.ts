@@ -88,9 +88,9 @@ describe("loadConfig", () => {
   });
 
   it("applies the same refusals to staging", () => {
-    expect(problemsOf(production({ ENVIRONMENT: "staging", SECRET_KEY: "Xq81vLm2Rt7Wn4Kp9Zs" }))).toEqual([
-      "SECRET_KEY must be at least 32 characters",
-    ]);
+    expect(
+      problemsOf(production({ ENVIRONMENT: "staging", SECRET_KEY: "Xq81vLm2Rt7Wn4Kp9Zs" })),
+    ).toEqual(["SECRET_KEY must be at least 32 characters"]);
   });
 
   it("derives a development secret and says so", () => {

@@ -1,15 +1,30 @@
+import type { FastifyBaseLogger } from "fastify";
 import { Redis } from "ioredis";
 import type { Config } from "../../config.js";
 
-/** The Redis client, or undefined when no REDIS_URL is configured. Connects on first use. */
-export function createRedis(config: Config): Redis | undefined {
+/**
+ * The Redis client, or undefined when no REDIS_URL is configured. Connects on first use and
+ * reconnects with backoff; an outage is logged once, when it starts, not on every retry.
+ */
+export function createRedis(config: Config, logger: FastifyBaseLogger): Redis | undefined {
   if (!config.redisUrl) return undefined;
-  return new Redis(config.redisUrl, {
+  const redis = new Redis(config.redisUrl, {
     lazyConnect: true,
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, 5_000),
   });
+  let down = false;
+  redis.on("error", (error) => {
+    if (down) return;
+    down = true;
+    logger.warn({ err: error }, "redis connection failed; retrying");
+  });
+  redis.on("ready", () => {
+    if (down) logger.info("redis connection restored");
+    down = false;
+  });
+  return redis;
 }
 
 export async function pingRedis(redis: Redis): Promise<void> {

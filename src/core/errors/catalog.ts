@@ -14,6 +14,8 @@ export const problemCatalog = {
   "unsupported-media-type": { status: 415, title: "Unsupported media type" },
   "validation-failed": { status: 422, title: "Validation failed" },
   "rate-limited": { status: 429, title: "Too many requests" },
+  /** Any other 4xx; the answer carries the real status and its standard reason phrase. */
+  "client-error": { status: 400, title: "Client error" },
   "internal-error": { status: 500, title: "Internal server error" },
   "bad-gateway": { status: 502, title: "Bad gateway" },
   "service-unavailable": { status: 503, title: "Service unavailable" },

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from "fastify-plugin";
 import type { FieldError } from "./app-error.js";
 import { AppError } from "./app-error.js";
-import type { ProblemCode } from "./catalog.js";
+import { type ProblemCode, problemCatalog } from "./catalog.js";
 import { buildProblem, PROBLEM_CONTENT_TYPE } from "./problem.js";
 
 export interface ErrorHandlerOptions {
@@ -13,6 +13,8 @@ export interface ErrorHandlerOptions {
 
 interface Mapped {
   code: ProblemCode;
+  /** Overrides the catalog status, for client errors the catalog has no entry for. */
+  status?: number;
   detail: string;
   errors?: FieldError[];
   headers?: Record<string, string>;
@@ -47,6 +49,13 @@ const DATABASE_CONFLICTS: Record<string, string> = {
   "23503": "The request refers to a resource that does not exist or is still in use.",
 };
 
+/** The first catalog code for each status, for errors that carry only a status. */
+const CODE_BY_STATUS = new Map<number, ProblemCode>(
+  (Object.entries(problemCatalog) as [ProblemCode, { status: number }][])
+    .reverse()
+    .map(([code, entry]) => [entry.status, code]),
+);
+
 const LOCATION_PREFIX: Record<string, string> = {
   body: "",
   querystring: "query.",
@@ -60,7 +69,9 @@ function validationErrors(error: FastifyError): FieldError[] {
     const path = issue.instancePath.replace(/^\//, "").replaceAll("/", ".");
     const missing = (issue.params as { missingProperty?: string } | undefined)?.missingProperty;
     const field = [path, missing].filter(Boolean).join(".");
-    return { field: `${prefix}${field}` || (prefix ? prefix.slice(0, -1) : "body"), message: issue.message ?? "is invalid" };
+    // A rule on a whole object (a refinement) has no path: name the location itself.
+    const name = field ? `${prefix}${field}` : prefix ? prefix.slice(0, -1) : "body";
+    return { field: name, message: issue.message ?? "is invalid" };
   });
 }
 
@@ -89,7 +100,14 @@ function mapError(error: FastifyError): Mapped | undefined {
   }
   // Other client errors raised by Fastify or its plugins keep their status, not their wording.
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
-    return { code: "bad-request", detail: "The request could not be processed." };
+    const code = CODE_BY_STATUS.get(error.statusCode);
+    return code
+      ? { code, detail: "The request could not be processed." }
+      : {
+          code: "client-error",
+          status: error.statusCode,
+          detail: "The request could not be processed.",
+        };
   }
   return undefined;
 }
@@ -104,6 +122,7 @@ export function sendProblem(
   mapped: Mapped,
 ): FastifyReply {
   const problem = buildProblem(typeBaseUrl, mapped.code, {
+    ...(mapped.status ? { status: mapped.status } : {}),
     detail: mapped.detail,
     instance: request.url.split("?")[0] ?? request.url,
     traceId: traceIdOf(request),
@@ -111,6 +130,20 @@ export function sendProblem(
   });
   if (mapped.headers) reply.headers(mapped.headers);
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem);
+}
+
+/**
+ * Errors Fastify raises before routing (a malformed URL) bypass the error handler; this is
+ * Fastify's `frameworkErrors` option, answering them with the same problem shape.
+ */
+export function frameworkErrorResponder(typeBaseUrl: string) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
+    sendProblem(
+      request,
+      reply,
+      typeBaseUrl,
+      mapError(error) ?? { code: "bad-request", detail: "The request could not be routed." },
+    );
 }
 
 /** One place where every thrown error becomes an RFC 9457 problem response. */

@@ -1,4 +1,11 @@
-export { AppError, conflict, type FieldError, forbidden, notFound, unauthorized } from "./app-error.js";
+export {
+  AppError,
+  conflict,
+  type FieldError,
+  forbidden,
+  notFound,
+  unauthorized,
+} from "./app-error.js";
 export { type ProblemCode, problemCatalog } from "./catalog.js";
-export { errorHandlerPlugin, sendProblem } from "./error-handler.js";
+export { errorHandlerPlugin, frameworkErrorResponder, sendProblem } from "./error-handler.js";
 export { PROBLEM_CONTENT_TYPE, type Problem, problemSchema } from "./problem.js";

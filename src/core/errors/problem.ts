@@ -1,3 +1,4 @@
+import { STATUS_CODES } from "node:http";
 import { z } from "zod";
 import { type ProblemCode, problemCatalog } from "./catalog.js";
 
@@ -24,9 +25,17 @@ export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 export function buildProblem(
   typeBaseUrl: string,
   code: ProblemCode,
-  fields: { detail: string; instance: string; traceId: string; errors?: Problem["errors"] },
+  fields: {
+    detail: string;
+    instance: string;
+    traceId: string;
+    errors?: Problem["errors"];
+    status?: number;
+  },
 ): Problem {
-  const { status, title } = problemCatalog[code];
+  const entry = problemCatalog[code];
+  const status = fields.status ?? entry.status;
+  const title = fields.status ? (STATUS_CODES[fields.status] ?? entry.title) : entry.title;
   return {
     type: `${typeBaseUrl}/${code}`,
     title,

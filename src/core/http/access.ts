@@ -5,7 +5,11 @@
 export type AccessDeclaration =
   | { readonly kind: "public" }
   | { readonly kind: "signed-in" }
-  | { readonly kind: "permission"; readonly mode: "all" | "any"; readonly permissions: readonly string[] };
+  | {
+      readonly kind: "permission";
+      readonly mode: "all" | "any";
+      readonly permissions: readonly string[];
+    };
 
 /** Anyone may call the route, without a token. */
 export const publicAccess = Object.freeze({ kind: "public" }) satisfies AccessDeclaration;

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
-import FindMyWay, { type HTTPMethod } from "find-my-way";
 import fp from "fastify-plugin";
+import FindMyWay, { type HTTPMethod } from "find-my-way";
 import { sendProblem } from "../errors/index.js";
 
 /**

@@ -18,11 +18,19 @@ export const runWithContext = <T>(context: RequestContext, fn: () => T): T =>
 
 export const currentContext = (): RequestContext | undefined => storage.getStore();
 
-/** Fields added to every log line written inside a request (the request id is bound already). */
-export function contextLogFields(): Record<string, string> {
+/**
+ * Fields added to every log line written inside a request. Request loggers already carry the
+ * request id as a binding; other loggers (the root one, a service's) get it from here.
+ */
+export function contextLogFields(
+  _fields: object,
+  _level: number,
+  logger?: { bindings(): Record<string, unknown> },
+): Record<string, string> {
   const context = storage.getStore();
   if (!context) return {};
   const fields: Record<string, string> = {};
+  if (!logger?.bindings().requestId) fields.requestId = context.requestId;
   if (context.tenantId) fields.tenantId = context.tenantId;
   if (context.userId) fields.userId = context.userId;
   return fields;

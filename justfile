@@ -1,0 +1,73 @@
+# The npm scripts of package.json under the same names: `just <recipe> [args...]` runs
+# `npm run <script> -- [args...]`. just comes with the project (devDependency rust-just):
+# `npx just <recipe>`, or plain `just` when node_modules/.bin is on PATH.
+# just recipe names cannot contain ':', so the npm scripts test:unit, test:integration,
+# db:generate and db:check are the recipes test-unit, test-integration, db-generate, db-check.
+# Extra arguments go to the script's last command, exactly as with `npm run <script> -- args`.
+
+set shell := ["bash", "-cu"]
+set positional-arguments
+
+# List the recipes
+default:
+    @{{ quote(just_executable()) }} --justfile {{ quote(justfile()) }} --list
+
+# Start the API with reload on change (npm run dev)
+dev *args:
+    @npm run dev -- "$@"
+
+# Compile TypeScript to dist/ (npm run build)
+build *args:
+    @npm run build -- "$@"
+
+# Run the compiled API from dist/ (npm run start)
+start *args:
+    @npm run start -- "$@"
+
+# Run every test (npm test)
+test *args:
+    @npm run test -- "$@"
+
+# Run the unit tests (npm run test:unit)
+test-unit *args:
+    @npm run test:unit -- "$@"
+
+# Run the integration tests against PostgreSQL and Redis (npm run test:integration)
+test-integration *args:
+    @npm run test:integration -- "$@"
+
+# Biome, tsc, dependency-cruiser and knip (npm run lint)
+lint *args:
+    @npm run lint -- "$@"
+
+# Format and apply safe fixes (npm run format)
+format *args:
+    @npm run format -- "$@"
+
+# Write the OpenAPI document to openapi.json (npm run openapi)
+openapi *args:
+    @npm run openapi -- "$@"
+
+# Apply database migrations (npm run migrate)
+migrate *args:
+    @npm run migrate -- "$@"
+
+# Generate a migration from the table definitions (npm run db:generate)
+db-generate *args:
+    @npm run db:generate -- "$@"
+
+# Fail if the schema and the migrations have drifted apart (npm run db:check)
+db-check *args:
+    @npm run db:check -- "$@"
+
+# Load development data (npm run seed)
+seed *args:
+    @npm run seed -- "$@"
+
+# Start PostgreSQL and Redis in Docker for development (npm run services)
+services *args:
+    @npm run services -- "$@"
+
+# Start the background job worker (npm run worker)
+worker *args:
+    @npm run worker -- "$@"

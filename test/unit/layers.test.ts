@@ -1,0 +1,81 @@
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+/**
+ * The layer rules in .dependency-cruiser.cjs, proven to bite: a fixture tree breaks each rule
+ * once (test/fixtures/layer-violation/README.md), and the real src/ breaks none.
+ */
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const cli = fileURLToPath(
+  new URL("../../node_modules/dependency-cruiser/bin/dependency-cruise.mjs", import.meta.url),
+);
+const config = fileURLToPath(new URL("../../.dependency-cruiser.cjs", import.meta.url));
+const fixture = fileURLToPath(new URL("../fixtures/layer-violation/", import.meta.url));
+
+interface Violation {
+  rule: { name: string; severity: string };
+  from: string;
+  to: string;
+}
+
+/** Cruises `src` with the project's rules, from `cwd`, the way `npm run lint` does. */
+// (With --output-type json the CLI exits 0 whatever it finds; the default "err" reporter used by
+// `npm run lint` exits with the number of errors.)
+function cruise(cwd: string): Violation[] {
+  const result = spawnSync(
+    process.execPath,
+    [cli, "--config", config, "--output-type", "json", "src"],
+    { cwd, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+  );
+  if (result.error) throw result.error;
+  let output: { summary: { violations: Violation[] } };
+  try {
+    output = JSON.parse(result.stdout);
+  } catch {
+    throw new Error(`depcruise printed no JSON (exit ${result.status}):\n${result.stderr}`);
+  }
+  return output.summary.violations;
+}
+
+describe("layer rules (dependency-cruiser)", () => {
+  it("reports each violation in the fixture under the right rule, and nothing else", () => {
+    const violations = cruise(fixture);
+    const found = violations
+      .map((v) => ({ rule: v.rule.name, severity: v.rule.severity, from: v.from, to: v.to }))
+      .sort((a, b) => a.rule.localeCompare(b.rule));
+
+    expect(found).toEqual([
+      {
+        rule: "core-never-imports-modules",
+        severity: "error",
+        from: "src/core/thing.ts",
+        to: "src/modules/items/items.service.ts",
+      },
+      {
+        rule: "modules-through-index",
+        severity: "error",
+        from: "src/modules/other/other.service.ts",
+        to: "src/modules/items/items.service.ts",
+      },
+      {
+        rule: "routes-never-import-repositories",
+        severity: "error",
+        from: "src/modules/items/items.routes.ts",
+        to: "src/modules/items/items.repository.ts",
+      },
+      {
+        rule: "tables-import-nothing-of-ours",
+        severity: "error",
+        from: "src/modules/items/items.table.ts",
+        to: "src/core/clock.ts",
+      },
+    ]);
+  });
+
+  it("finds no violation in the real src/", () => {
+    const violations = cruise(root);
+    expect(violations).toEqual([]);
+  });
+});
