@@ -14,6 +14,7 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
+          globalSetup: ["test/global-setup.ts"],
           environment: "node",
           testTimeout: 30_000,
           hookTimeout: 30_000,

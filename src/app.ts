@@ -12,7 +12,8 @@ import packageJson from "../package.json" with { type: "json" };
 import { docsPage, healthRoutes, openApiPlugin } from "./api/index.js";
 import type { Config } from "./config.js";
 import { createRedis, pingRedis } from "./core/cache/index.js";
-import { createDatabasePool, pingDatabase } from "./core/database/index.js";
+import { authenticationPlugin, createTokenService, type TokenService, tenantScopePlugin } from "./core/auth/index.js";
+import { type Database, openDatabase } from "./core/database/index.js";
 import { errorHandlerPlugin, frameworkErrorResponder } from "./core/errors/index.js";
 import { publicAccess } from "./core/http/access.js";
 import { accessControlPlugin } from "./core/http/access-control.js";
@@ -27,8 +28,15 @@ import { shutdownPlugin } from "./core/http/shutdown.js";
 import { createLogger } from "./core/logging/index.js";
 import { metricsPlugin } from "./core/observability/metrics.js";
 
+/** What feature modules are given: their collaborators, passed explicitly. */
+export interface ModuleDependencies {
+  readonly config: Config;
+  readonly database: Database;
+  readonly tokens: TokenService;
+}
+
 /** A feature module: a Fastify plugin mounted under /api/v1 (see docs/adding-a-module.md). */
-export type AppModule = FastifyPluginAsync;
+export type AppModule = FastifyPluginAsync<ModuleDependencies>;
 
 export interface CreateAppOptions {
   /** Feature modules mounted under /api/v1; defaults to the kit's own modules. */
@@ -126,17 +134,24 @@ export async function createApp(
     ],
     maxAge: 600,
   });
-  await app.register(accessControlPlugin);
 
-  const database = createDatabasePool(config);
+  const database = await openDatabase(config, app.log);
   const redis = createRedis(config, app.log);
   app.addHook("onClose", async () => {
-    await Promise.all([database?.end(), redis?.quit().catch(() => redis.disconnect())]);
+    await Promise.all([database.close(), redis?.quit().catch(() => redis.disconnect())]);
   });
+  const tokens = createTokenService({
+    secretKey: config.secretKey,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+  });
+  await app.register(authenticationPlugin, { tokens });
+  await app.register(accessControlPlugin);
+  await app.register(tenantScopePlugin, { database });
 
   await app.register(healthRoutes, {
     checks: {
-      database: database ? () => pingDatabase(database) : undefined,
+      database: () => database.ping(),
       redis: redis ? () => pingRedis(redis) : undefined,
     },
     info: { name: packageJson.name, version: packageJson.version, environment: config.environment },
@@ -147,7 +162,10 @@ export async function createApp(
 
   await app.register(
     async (api) => {
-      for (const module of options.modules ?? defaultModules) await api.register(module);
+      const dependencies: ModuleDependencies = { config, database, tokens };
+      for (const module of options.modules ?? defaultModules) {
+        await api.register(module, dependencies);
+      }
     },
     { prefix: "/api/v1" },
   );

@@ -47,6 +47,10 @@ const environmentSchema = z.object({
   LOG_PRETTY: booleanFlag,
   DATABASE_URL: optionalUrl,
   DATABASE_POOL_SIZE: positiveInt(10),
+  DATABASE_PREPARED_STATEMENTS: booleanFlag,
+  PGLITE_DATA_DIR: z.preprocess(emptyAsUndefined, z.string().default(".data/pglite")),
+  JWT_ISSUER: optionalString,
+  JWT_AUDIENCE: optionalString,
   REDIS_URL: optionalUrl,
   SECRET_KEY: optionalString,
   CORS_ORIGINS: optionalString,
@@ -70,6 +74,11 @@ export interface Config {
   readonly logPretty: boolean;
   readonly databaseUrl: string | undefined;
   readonly databasePoolSize: number;
+  /** Named prepared statements; off behind PgBouncer older than 1.21 in transaction mode. */
+  readonly databasePreparedStatements: boolean;
+  readonly pgliteDataDir: string;
+  readonly jwtIssuer: string;
+  readonly jwtAudience: string;
   readonly redisUrl: string | undefined;
   readonly secretKey: string;
   readonly corsOrigins: readonly string[];
@@ -135,7 +144,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   for (const origin of corsOrigins) {
     if (origin !== "*" && !isOrigin(origin)) {
-      problems.push(`CORS_ORIGINS entry "${origin}" is not an origin such as https://app.example.com`);
+      problems.push(
+        `CORS_ORIGINS entry "${origin}" is not an origin such as https://app.example.com`,
+      );
     }
   }
 
@@ -150,6 +161,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logPretty: raw.LOG_PRETTY ?? raw.ENVIRONMENT === "development",
     databaseUrl: raw.DATABASE_URL,
     databasePoolSize: raw.DATABASE_POOL_SIZE,
+    databasePreparedStatements: raw.DATABASE_PREPARED_STATEMENTS ?? true,
+    pgliteDataDir: raw.PGLITE_DATA_DIR,
+    jwtIssuer: raw.JWT_ISSUER ?? publicUrl,
+    jwtAudience: raw.JWT_AUDIENCE ?? `${publicUrl}/api`,
     redisUrl: raw.REDIS_URL,
     secretKey: secretKey as string,
     corsOrigins,

@@ -5,8 +5,8 @@ import { publicAccess } from "../core/http/access.js";
 export type ReadinessCheck = () => Promise<void>;
 
 export interface HealthRoutesOptions {
-  /** Backing services by name; a service that is not configured is reported as "disabled". */
-  checks: Record<"database" | "redis", ReadinessCheck | undefined>;
+  /** Backing services by name; Redis, when not configured, is reported as "disabled". */
+  checks: { database: ReadinessCheck; redis: ReadinessCheck | undefined };
   info: { name: string; version: string; environment: string };
   /** Whether a failing check's error text may appear in the answer (never in production). */
   exposeErrors: boolean;

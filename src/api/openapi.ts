@@ -48,7 +48,10 @@ export const openApiPlugin = fp<OpenApiOptions>(
       },
       transform: (input) => {
         const output = jsonSchemaTransform(input);
-        return { ...output, schema: withStandardResponses(output.schema as Record<string, unknown>, input.route) };
+        return {
+          ...output,
+          schema: withStandardResponses(output.schema as Record<string, unknown>, input.route),
+        };
       },
       transformObject: createJsonSchemaTransformObject({ schemaRegistry: z.globalRegistry }),
     });

@@ -1,0 +1,20 @@
+/**
+ * Applies pending migrations: to DATABASE_URL (as its role, which should own the schema), or
+ * to the embedded PGlite database when no DATABASE_URL is set (development).
+ */
+import { existsSync } from "node:fs";
+import { loadConfig } from "../src/config.js";
+import { createLogger } from "../src/core/logging/index.js";
+import { migrateDatabase, openDatabase } from "../src/core/database/index.js";
+
+if (existsSync(".env")) process.loadEnvFile(".env");
+const config = loadConfig(process.env);
+if (config.databaseUrl) {
+  await migrateDatabase(config.databaseUrl);
+  console.log("migrations applied");
+} else {
+  // Opening the embedded database applies the migrations.
+  const database = await openDatabase(config, createLogger(config));
+  await database.close();
+  console.log(`migrations applied to the embedded database in ${config.pgliteDataDir}`);
+}

@@ -1,0 +1,10 @@
+export { authenticationPlugin } from "./authentication.js";
+export { tenantScopePlugin } from "./tenant-scope.js";
+export {
+  ACCESS_TOKEN_TTL_SECONDS,
+  type AccessTokenClaims,
+  createTokenService,
+  InvalidTokenError,
+  type TokenService,
+  type VerifiedAccessToken,
+} from "./tokens.js";

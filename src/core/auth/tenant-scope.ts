@@ -1,0 +1,37 @@
+import type { FastifyInstance } from "fastify";
+import fp from "fastify-plugin";
+import type { Database, TenantDatabase } from "../database/index.js";
+import { unauthorized } from "../errors/index.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /**
+     * The database bound to the caller's tenant, user and request. Tenant repositories are
+     * built from it; it exists only on authenticated requests.
+     */
+    readonly tenantDb: TenantDatabase;
+  }
+}
+
+const cache = new WeakMap<object, TenantDatabase>();
+
+export const tenantScopePlugin = fp<{ database: Database }>(
+  async (app: FastifyInstance, { database }) => {
+    app.decorateRequest("tenantDb", {
+      getter() {
+        let scoped = cache.get(this);
+        if (scoped) return scoped;
+        const principal = this.principal;
+        if (!principal) throw unauthorized();
+        scoped = database.forTenant({
+          tenantId: principal.tenantId,
+          userId: principal.userId,
+          requestId: this.id,
+        });
+        cache.set(this, scoped);
+        return scoped;
+      },
+    });
+  },
+  { name: "tenant-scope" },
+);

@@ -1,0 +1,88 @@
+import { createSecretKey, randomUUID } from "node:crypto";
+import { errors, jwtVerify, SignJWT } from "jose";
+import { z } from "zod";
+
+/** Access tokens live 15 minutes (API.md); refresh tokens carry sessions beyond that. */
+export const ACCESS_TOKEN_TTL_SECONDS = 900;
+/** How far the clocks of issuer and verifier may disagree. */
+const CLOCK_TOLERANCE_SECONDS = 30;
+/** The only algorithm accepted: `none` and algorithm confusion are rejected by construction. */
+const ALGORITHM = "HS256";
+
+export interface AccessTokenClaims {
+  /** User id. */
+  readonly sub: string;
+  /** Tenant id: the tenant this token acts in. */
+  readonly tid: string;
+  /** Session id (the refresh-token family). */
+  readonly sid: string;
+}
+
+export interface VerifiedAccessToken extends AccessTokenClaims {
+  readonly jti: string;
+  readonly iat: number;
+  readonly exp: number;
+}
+
+const claimsSchema = z.object({
+  sub: z.uuid(),
+  tid: z.uuid(),
+  sid: z.uuid(),
+  jti: z.string().min(1),
+  iat: z.number().int(),
+  exp: z.number().int(),
+});
+
+export class InvalidTokenError extends Error {
+  constructor(readonly reason: string) {
+    super(`invalid access token: ${reason}`);
+    this.name = "InvalidTokenError";
+  }
+}
+
+export interface TokenService {
+  signAccessToken(claims: AccessTokenClaims, options?: { now?: Date }): Promise<string>;
+  verifyAccessToken(token: string): Promise<VerifiedAccessToken>;
+}
+
+export function createTokenService(options: {
+  secretKey: string;
+  issuer: string;
+  audience: string;
+}): TokenService {
+  // Imported once: jose re-imports a raw secret on every call otherwise (about twice the cost).
+  const key = createSecretKey(Buffer.from(options.secretKey, "utf8"));
+  return {
+    async signAccessToken(claims, { now = new Date() } = {}) {
+      const issuedAt = Math.floor(now.getTime() / 1000);
+      return new SignJWT({ tid: claims.tid, sid: claims.sid })
+        .setProtectedHeader({ alg: ALGORITHM, typ: "JWT" })
+        .setSubject(claims.sub)
+        .setIssuer(options.issuer)
+        .setAudience(options.audience)
+        .setJti(randomUUID())
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(issuedAt + ACCESS_TOKEN_TTL_SECONDS)
+        .sign(key);
+    },
+    async verifyAccessToken(token) {
+      try {
+        const { payload } = await jwtVerify(token, key, {
+          algorithms: [ALGORITHM],
+          issuer: options.issuer,
+          audience: options.audience,
+          clockTolerance: CLOCK_TOLERANCE_SECONDS,
+          requiredClaims: ["sub", "tid", "sid", "jti", "iat", "exp"],
+        });
+        const claims = claimsSchema.safeParse(payload);
+        if (!claims.success) throw new InvalidTokenError("malformed claims");
+        return claims.data;
+      } catch (error) {
+        if (error instanceof InvalidTokenError) throw error;
+        if (error instanceof errors.JWTExpired) throw new InvalidTokenError("expired");
+        if (error instanceof errors.JOSEError) throw new InvalidTokenError(error.code);
+        throw error;
+      }
+    },
+  };
+}

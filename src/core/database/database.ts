@@ -1,0 +1,126 @@
+import { sql } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import type { FastifyBaseLogger } from "fastify";
+import { AppError, unauthorized } from "../errors/index.js";
+import { sqlStateOf } from "./errors.js";
+import type { PreparedStatement } from "./statements.js";
+
+/** Who a tenant transaction acts for. Only the authenticated request context builds one. */
+export interface TenantScope {
+  readonly tenantId: string;
+  readonly userId?: string | undefined;
+  readonly requestId?: string | undefined;
+}
+
+/** A Drizzle handle inside a transaction (node-postgres or PGlite). */
+// biome-ignore lint/suspicious/noExplicitAny: the schema type parameter differs per driver.
+export type Db = PgDatabase<PgQueryResultHKT, any>;
+
+/** What a driver must provide; everything tenant-related is built on these. */
+export interface DatabaseDriver {
+  readonly kind: "postgres" | "pglite";
+  readonly db: Db;
+  /**
+   * Runs, in one round trip and one implicit transaction, ENTER_TENANT_SQL with `enter`, then
+   * `statement` with `values`, and returns the statement's raw rows.
+   */
+  runInTenant(
+    enter: readonly unknown[],
+    statement: PreparedStatement<unknown>,
+    values: unknown[],
+  ): Promise<Record<string, unknown>[]>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The role switch and tenant entry; parameters: tenant id, user id, request id. A missing or
+ * suspended tenant raises KT001 or KT002 (see the tenant_isolation migration).
+ */
+export const ENTER_TENANT_SQL =
+  "select set_config('role', 'app_tenant', true), app.enter_tenant($1::uuid, $2::uuid, $3::text)";
+
+/** A database handle bound to one tenant. Repositories of tenant tables take one of these. */
+export interface TenantDatabase {
+  readonly scope: TenantScope;
+  /** One prepared statement in one round trip; `tenantId` is filled in from the scope. */
+  rows<Row>(
+    statement: PreparedStatement<Row>,
+    values?: Readonly<Record<string, unknown>>,
+  ): Promise<Row[]>;
+  /** Several statements in one transaction, as the tenant role with the tenant set. */
+  transaction<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+}
+
+export interface Database {
+  readonly kind: "postgres" | "pglite";
+  forTenant(scope: TenantScope): TenantDatabase;
+  /**
+   * The one way around tenant isolation: runs `fn` in a transaction as `app_system`, which
+   * bypasses row-level security. For the few paths that have no tenant yet or span tenants
+   * (login, tenant creation, platform administration). Every use is logged with its reason.
+   */
+  bypassTenantIsolation<T>(reason: string, fn: (db: Db) => Promise<T>): Promise<T>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Turns the tenant-entry failures into the answers a client should get. */
+function tenantEntryError(error: unknown): unknown {
+  const code = sqlStateOf(error);
+  if (code === "KT001") return unauthorized("The tenant of this token no longer exists.");
+  if (code === "KT002") return new AppError("forbidden", "This tenant is suspended.");
+  return error;
+}
+
+const enterValues = (scope: TenantScope) => [
+  scope.tenantId,
+  scope.userId ?? null,
+  scope.requestId ?? null,
+];
+
+export function createDatabase(driver: DatabaseDriver, logger: FastifyBaseLogger): Database {
+  const forTenant = (scope: TenantScope): TenantDatabase => ({
+    scope,
+    async rows(statement, values = {}) {
+      // The scope's tenant wins over anything a caller passes.
+      const bound = statement.bind({ ...values, tenantId: scope.tenantId });
+      try {
+        const rows = await driver.runInTenant(
+          enterValues(scope),
+          statement as PreparedStatement<unknown>,
+          bound,
+        );
+        return rows.map((row) => statement.mapRow(row));
+      } catch (error) {
+        throw tenantEntryError(error);
+      }
+    },
+    async transaction(fn) {
+      try {
+        return await driver.db.transaction(async (tx) => {
+          await tx.execute(
+            sql`select set_config('role', 'app_tenant', true), app.enter_tenant(${scope.tenantId}::uuid, ${scope.userId ?? null}::uuid, ${scope.requestId ?? null}::text)`,
+          );
+          return fn(tx);
+        });
+      } catch (error) {
+        throw tenantEntryError(error);
+      }
+    },
+  });
+
+  return {
+    kind: driver.kind,
+    forTenant,
+    bypassTenantIsolation(reason, fn) {
+      logger.info({ reason }, "bypassing tenant isolation");
+      return driver.db.transaction(async (tx) => {
+        await tx.execute(sql`select set_config('role', 'app_system', true)`);
+        return fn(tx);
+      });
+    },
+    ping: () => driver.ping(),
+    close: () => driver.close(),
+  };
+}

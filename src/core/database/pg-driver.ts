@@ -1,0 +1,71 @@
+import { drizzle } from "drizzle-orm/node-postgres";
+import type { FastifyBaseLogger } from "fastify";
+import pg from "pg";
+import { type DatabaseDriver, ENTER_TENANT_SQL } from "./database.js";
+import { sqlStateOf } from "./errors.js";
+import { forgetPreparedStatements, StatementBatch, statementName } from "./pg-statement-batch.js";
+import { isDebug, queryLogger } from "./query-logger.js";
+
+export interface PgDriverOptions {
+  url: string;
+  poolSize: number;
+  /** Named prepared statements; turn off behind PgBouncer older than 1.21 in transaction mode. */
+  preparedStatements: boolean;
+  applicationName?: string;
+}
+
+/** SQLSTATE 26000: the server does not know a prepared statement the client thinks it made. */
+const UNKNOWN_STATEMENT = "26000";
+
+export function createPgDriver(
+  options: PgDriverOptions,
+  logger: FastifyBaseLogger,
+): DatabaseDriver {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    application_name: options.applicationName ?? "agency-kit",
+  });
+  // An idle client that loses its connection emits here; without a listener it would crash.
+  pool.on("error", (error) => logger.warn({ err: error }, "idle database connection failed"));
+  const db = drizzle({ client: pool, logger: queryLogger(logger) });
+  const enterName = options.preparedStatements
+    ? statementName("enter_tenant", ENTER_TENANT_SQL)
+    : "";
+
+  return {
+    kind: "postgres",
+    db,
+    async runInTenant(enter, statement, values) {
+      const batch = () =>
+        new StatementBatch([
+          { name: enterName, text: ENTER_TENANT_SQL, values: enter },
+          {
+            name: options.preparedStatements ? statement.name : "",
+            text: statement.text,
+            values,
+          },
+        ]);
+      const client = await pool.connect();
+      try {
+        if (isDebug(logger)) logger.debug({ statement: statement.name }, "query");
+        try {
+          return (await client.query(batch()).done)[1]?.rows ?? [];
+        } catch (error) {
+          // Behind a transaction pooler the statement may live on another server connection.
+          if (sqlStateOf(error) !== UNKNOWN_STATEMENT) throw error;
+          forgetPreparedStatements(client);
+          return (await client.query(batch()).done)[1]?.rows ?? [];
+        }
+      } finally {
+        client.release();
+      }
+    },
+    async ping() {
+      await pool.query("select 1");
+    },
+    close: () => pool.end(),
+  };
+}

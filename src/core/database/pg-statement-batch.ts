@@ -1,0 +1,154 @@
+import { createHash } from "node:crypto";
+import type pg from "pg";
+import Result from "pg/lib/result.js";
+import pgUtils from "pg/lib/utils.js";
+import { driverTypeParsers } from "./type-parsers.js";
+
+/**
+ * Sends several statements with the extended protocol and a single Sync: one network round
+ * trip, and one implicit transaction. That is what makes the tenant read path cheap: the
+ * transaction-local `set_config` of the first statement is seen by the second and vanishes
+ * at the Sync, and an error in either rolls back both (safe behind PgBouncer's transaction
+ * mode). node-postgres runs any object with `submit()` (a Submittable) on a client, which is
+ * the extension point pg-cursor uses too.
+ */
+
+export interface BatchStatement {
+  /** Stable statement name (prepared once per connection), or "" for an unnamed statement. */
+  readonly name: string;
+  readonly text: string;
+  readonly values: readonly unknown[];
+}
+
+/** Statement names derive from the SQL text, so two texts never share a name. */
+export function statementName(label: string, text: string): string {
+  const digest = createHash("sha256").update(text).digest("hex").slice(0, 16);
+  return `${label.slice(0, 40)}_${digest}`;
+}
+
+type Connection = pg.Connection & {
+  parsedStatements: Record<string, string | undefined>;
+  stream: { cork?: () => void; uncork?: () => void };
+  close(message: { type: "S" | "P"; name: string }): void;
+};
+
+/** Names whose Parse was sent in a batch that failed: they may or may not exist server-side. */
+const uncertainStatements = new WeakMap<object, Set<string>>();
+
+export class StatementBatch implements pg.Submittable {
+  readonly done: Promise<Result[]>;
+  private resolve!: (results: Result[]) => void;
+  private reject!: (error: Error) => void;
+  private readonly results: Result[] = [];
+  private current: Result | undefined;
+  private parsedHere: string[] = [];
+  private failed = false;
+
+  constructor(private readonly statements: readonly BatchStatement[]) {
+    this.done = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  submit(rawConnection: pg.Connection): void {
+    const connection = rawConnection as Connection;
+    const uncertain = uncertainStatements.get(connection);
+    connection.stream.cork?.();
+    try {
+      for (const statement of this.statements) {
+        const named = statement.name !== "";
+        if (!named || connection.parsedStatements[statement.name] !== statement.text) {
+          if (named && uncertain?.delete(statement.name)) {
+            // Closing a statement that does not exist is not an error.
+            connection.close({ type: "S", name: statement.name });
+          }
+          connection.parse({ name: statement.name, text: statement.text, types: [] }, true);
+          if (named) {
+            connection.parsedStatements[statement.name] = statement.text;
+            this.parsedHere.push(statement.name);
+          }
+        }
+        connection.bind(
+          {
+            statement: statement.name,
+            portal: "",
+            values: statement.values as unknown[],
+            valueMapper: pgUtils.prepareValue,
+          } as pg.BindConfig,
+          true,
+        );
+        connection.describe({ type: "P", name: "" }, true);
+        connection.execute({ portal: "" }, true);
+      }
+      connection.sync();
+    } finally {
+      connection.stream.uncork?.();
+    }
+  }
+
+  handleRowDescription(message: { fields: pg.FieldDef[] }): void {
+    this.current = new Result(undefined, driverTypeParsers);
+    this.current.addFields(message.fields);
+  }
+
+  handleDataRow(message: { fields: unknown[] }): void {
+    const result = this.current;
+    if (!result || this.failed) return;
+    result.addRow(result.parseRow(message.fields));
+  }
+
+  handleCommandComplete(message: { text?: string }): void {
+    const result = this.current ?? new Result(undefined, driverTypeParsers);
+    result.addCommandComplete(message);
+    this.results.push(result);
+    this.current = undefined;
+  }
+
+  handleEmptyQuery(): void {
+    this.results.push(new Result(undefined, driverTypeParsers));
+  }
+
+  handlePortalSuspended(): void {}
+
+  handleCopyInResponse(connection: pg.Connection): void {
+    (connection as unknown as { sendCopyFail(message: string): void }).sendCopyFail(
+      "COPY is not supported in a statement batch",
+    );
+  }
+
+  handleCopyData(): void {}
+
+  /** The client drops the batch after an error, so settle here, not at ReadyForQuery. */
+  handleError(error: Error, rawConnection: pg.Connection): void {
+    this.failed = true;
+    if (this.parsedHere.length > 0) {
+      const connection = rawConnection as Connection;
+      let uncertain = uncertainStatements.get(connection);
+      if (!uncertain) {
+        uncertain = new Set();
+        uncertainStatements.set(connection, uncertain);
+      }
+      for (const name of this.parsedHere) {
+        connection.parsedStatements[name] = undefined;
+        uncertain.add(name);
+      }
+    }
+    this.reject(error);
+  }
+
+  handleReadyForQuery(): void {
+    if (!this.failed) this.resolve(this.results);
+  }
+}
+
+/** Forgets every statement prepared on a client, for example after PgBouncer moved it. */
+export function forgetPreparedStatements(client: pg.PoolClient): void {
+  const connection = (client as unknown as { connection: Connection }).connection;
+  const uncertain = uncertainStatements.get(connection) ?? new Set<string>();
+  for (const name of Object.keys(connection.parsedStatements)) {
+    connection.parsedStatements[name] = undefined;
+    uncertain.add(name);
+  }
+  uncertainStatements.set(connection, uncertain);
+}

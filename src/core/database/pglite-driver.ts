@@ -1,0 +1,42 @@
+import { mkdirSync } from "node:fs";
+import { PGlite } from "@electric-sql/pglite";
+import { drizzle } from "drizzle-orm/pglite";
+import { migrate } from "drizzle-orm/pglite/migrator";
+import type { FastifyBaseLogger } from "fastify";
+import { type DatabaseDriver, ENTER_TENANT_SQL } from "./database.js";
+import { MIGRATIONS_FOLDER, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE } from "./migrations.js";
+import { queryLogger } from "./query-logger.js";
+
+/**
+ * The embedded default for development: real PostgreSQL compiled to WebAssembly, stored in a
+ * folder, migrated at start. In-process, so there is no round trip to save; each tenant
+ * statement runs in a short transaction after entering the tenant.
+ */
+export async function createPgliteDriver(
+  dataDir: string,
+  logger: FastifyBaseLogger,
+): Promise<DatabaseDriver> {
+  mkdirSync(dataDir, { recursive: true });
+  const client = new PGlite(dataDir);
+  const db = drizzle({ client, logger: queryLogger(logger) });
+  await migrate(db, {
+    migrationsFolder: MIGRATIONS_FOLDER,
+    migrationsTable: MIGRATIONS_TABLE,
+    migrationsSchema: MIGRATIONS_SCHEMA,
+  });
+  return {
+    kind: "pglite",
+    db,
+    runInTenant(enter, statement, values) {
+      return client.transaction(async (tx) => {
+        await tx.query(ENTER_TENANT_SQL, [...enter]);
+        const result = await tx.query<Record<string, unknown>>(statement.text, values);
+        return result.rows;
+      });
+    },
+    async ping() {
+      await client.query("select 1");
+    },
+    close: () => client.close(),
+  };
+}
