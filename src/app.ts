@@ -1,6 +1,6 @@
 import cors from "@fastify/cors";
 import helmet from "@fastify/helmet";
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, LogController } from "fastify";
+import Fastify, { type FastifyInstance, LogController } from "fastify";
 import {
   serializerCompiler,
   validatorCompiler,
@@ -12,11 +12,12 @@ import packageJson from "../package.json" with { type: "json" };
 import { docsPage, healthRoutes, openApiPlugin } from "./api/index.js";
 import type { Config } from "./config.js";
 import { createRedis, pingRedis } from "./core/cache/index.js";
-import { authenticationPlugin, createTokenService, type TokenService, tenantScopePlugin } from "./core/auth/index.js";
-import { type Database, openDatabase } from "./core/database/index.js";
+import { authenticationPlugin, createTokenService, tenantScopePlugin } from "./core/auth/index.js";
+import { openDatabase } from "./core/database/index.js";
 import { errorHandlerPlugin, frameworkErrorResponder } from "./core/errors/index.js";
 import { publicAccess } from "./core/http/access.js";
 import { accessControlPlugin } from "./core/http/access-control.js";
+import type { AppModule, ModuleDependencies } from "./core/http/module.js";
 import { notFoundPlugin } from "./core/http/not-found.js";
 import {
   REQUEST_ID_HEADER,
@@ -27,16 +28,10 @@ import { declareThirdPartyRoutes, routeStandardsPlugin } from "./core/http/route
 import { shutdownPlugin } from "./core/http/shutdown.js";
 import { createLogger } from "./core/logging/index.js";
 import { metricsPlugin } from "./core/observability/metrics.js";
+import { itemsModule } from "./modules/items/index.js";
+import { tenantsModule } from "./modules/tenants/index.js";
 
-/** What feature modules are given: their collaborators, passed explicitly. */
-export interface ModuleDependencies {
-  readonly config: Config;
-  readonly database: Database;
-  readonly tokens: TokenService;
-}
-
-/** A feature module: a Fastify plugin mounted under /api/v1 (see docs/adding-a-module.md). */
-export type AppModule = FastifyPluginAsync<ModuleDependencies>;
+export type { AppModule, ModuleDependencies };
 
 export interface CreateAppOptions {
   /** Feature modules mounted under /api/v1; defaults to the kit's own modules. */
@@ -46,7 +41,7 @@ export interface CreateAppOptions {
 }
 
 /** The kit's feature modules, mounted under /api/v1 in this order. */
-const defaultModules: readonly AppModule[] = [];
+const defaultModules: readonly AppModule[] = [tenantsModule, itemsModule];
 
 /**
  * Builds the whole application for a configuration, without listening. Importing this file

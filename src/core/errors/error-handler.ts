@@ -65,13 +65,20 @@ const LOCATION_PREFIX: Record<string, string> = {
 
 function validationErrors(error: FastifyError): FieldError[] {
   const prefix = LOCATION_PREFIX[error.validationContext ?? "body"] ?? "";
-  return (error.validation ?? []).map((issue) => {
+  const named = (path: string) => (path ? `${prefix}${path}` : prefix ? prefix.slice(0, -1) : "body");
+  return (error.validation ?? []).flatMap((issue) => {
     const path = issue.instancePath.replace(/^\//, "").replaceAll("/", ".");
-    const missing = (issue.params as { missingProperty?: string } | undefined)?.missingProperty;
-    const field = [path, missing].filter(Boolean).join(".");
+    const params = issue.params as { missingProperty?: string; keys?: string[] } | undefined;
+    // An unknown field is reported under its own name, not its parent's.
+    if (issue.keyword === "unrecognized_keys" && params?.keys) {
+      return params.keys.map((key) => ({
+        field: named([path, key].filter(Boolean).join(".")),
+        message: "is not an accepted field",
+      }));
+    }
     // A rule on a whole object (a refinement) has no path: name the location itself.
-    const name = field ? `${prefix}${field}` : prefix ? prefix.slice(0, -1) : "body";
-    return { field: name, message: issue.message ?? "is invalid" };
+    const field = [path, params?.missingProperty].filter(Boolean).join(".");
+    return [{ field: named(field), message: issue.message ?? "is invalid" }];
   });
 }
 

@@ -1,0 +1,14 @@
+import type { FastifyPluginAsync } from "fastify";
+import type { Config } from "../../config.js";
+import type { TokenService } from "../auth/index.js";
+import type { Database } from "../database/index.js";
+
+/** What feature modules are given: their collaborators, passed explicitly. */
+export interface ModuleDependencies {
+  readonly config: Config;
+  readonly database: Database;
+  readonly tokens: TokenService;
+}
+
+/** A feature module: a Fastify plugin mounted under /api/v1 (see docs/adding-a-module.md). */
+export type AppModule = FastifyPluginAsync<ModuleDependencies>;

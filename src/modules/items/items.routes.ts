@@ -1,0 +1,92 @@
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { signedIn } from "../../core/http/access.js";
+import {
+  createItemBody,
+  itemPageSchema,
+  itemParams,
+  itemSchema,
+  listItemsQuery,
+  updateItemBody,
+} from "./items.schemas.js";
+import { itemsService } from "./items.service.js";
+
+/** HTTP in, HTTP out: validation and documentation here, behaviour in items.service.ts. */
+export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.get(
+    "/items",
+    {
+      config: { access: signedIn },
+      schema: {
+        summary: "List items",
+        description: "Newest first. Pass `nextCursor` back as `cursor` for the next page.",
+        tags: ["items"],
+        querystring: listItemsQuery,
+        response: { 200: itemPageSchema },
+      },
+    },
+    async (request) => itemsService(request.tenantDb).list(request.query.limit, request.query.cursor),
+  );
+
+  app.post(
+    "/items",
+    {
+      config: { access: signedIn },
+      schema: {
+        summary: "Create an item",
+        tags: ["items"],
+        body: createItemBody,
+        response: { 201: itemSchema },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await itemsService(request.tenantDb).create(request.body)),
+  );
+
+  app.get(
+    "/items/:id",
+    {
+      config: { access: signedIn },
+      schema: {
+        summary: "Get an item",
+        tags: ["items"],
+        params: itemParams,
+        response: { 200: itemSchema },
+      },
+    },
+    async (request) => itemsService(request.tenantDb).get(request.params.id),
+  );
+
+  app.patch(
+    "/items/:id",
+    {
+      config: { access: signedIn },
+      schema: {
+        summary: "Update an item",
+        description: "Changes only the fields sent; `description: null` clears it.",
+        tags: ["items"],
+        params: itemParams,
+        body: updateItemBody,
+        response: { 200: itemSchema },
+      },
+    },
+    async (request) => itemsService(request.tenantDb).update(request.params.id, request.body),
+  );
+
+  app.delete(
+    "/items/:id",
+    {
+      config: { access: signedIn },
+      schema: {
+        summary: "Delete an item",
+        tags: ["items"],
+        params: itemParams,
+        response: { 204: z.null().describe("Deleted") },
+      },
+    },
+    async (request, reply) => {
+      await itemsService(request.tenantDb).remove(request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+};

@@ -1,0 +1,22 @@
+import { z } from "zod";
+import { TENANT_PLANS } from "../../core/database/index.js";
+
+export const tenantSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    slug: z.string(),
+    plan: z.enum(TENANT_PLANS),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: "Tenant" });
+
+export type TenantResponse = z.infer<typeof tenantSchema>;
+
+export const tenantNameSchema = z
+  .string()
+  .trim()
+  .min(1, "must not be empty")
+  .max(200, "must be at most 200 characters");
+
+export const renameTenantBody = z.strictObject({ name: tenantNameSchema.optional() });

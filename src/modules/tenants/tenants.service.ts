@@ -1,0 +1,66 @@
+import {
+  type Database,
+  sqlStateOf,
+  type TenantDatabase,
+  type TenantRow,
+} from "../../core/database/index.js";
+import { notFound } from "../../core/errors/index.js";
+import { nextFreeSlug, slugify } from "./slug.js";
+import { currentTenantRepository, tenantsAdminRepository } from "./tenants.repository.js";
+import type { TenantResponse } from "./tenants.schemas.js";
+
+const UNIQUE_VIOLATION = "23505";
+
+export function toTenantResponse(row: TenantRow): TenantResponse {
+  return {
+    id: row.id,
+    name: row.name,
+    slug: row.slug,
+    plan: row.plan,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
+
+export function createTenantsService({ database }: { database: Database }) {
+  return {
+    /**
+     * Creates a tenant with a unique slug derived from its name. Runs unscoped: a tenant that
+     * does not exist yet cannot be entered.
+     */
+    create(input: { name: string; plan?: TenantRow["plan"] }): Promise<TenantRow> {
+      const base = slugify(input.name);
+      return database.bypassTenantIsolation("tenant creation", async (db) => {
+        const repository = tenantsAdminRepository(db);
+        for (let attempt = 1; ; attempt++) {
+          const slug = nextFreeSlug(base, await repository.slugsLike(base));
+          try {
+            // A savepoint, so a lost race for the slug does not abort the transaction.
+            return await db.transaction(() => repository.insert({ ...input, slug }));
+          } catch (error) {
+            if (sqlStateOf(error) !== UNIQUE_VIOLATION || attempt >= 5) throw error;
+          }
+        }
+      });
+    },
+
+    async current(tenantDb: TenantDatabase): Promise<TenantRow> {
+      return (await currentTenantRepository(tenantDb).find()) ?? throwNotFound();
+    },
+
+    async rename(tenantDb: TenantDatabase, name: string | undefined): Promise<TenantRow> {
+      const repository = currentTenantRepository(tenantDb);
+      const row = name === undefined ? await repository.find() : await repository.rename(name);
+      return row ?? throwNotFound();
+    },
+
+    async remove(tenantDb: TenantDatabase): Promise<void> {
+      if (!(await currentTenantRepository(tenantDb).remove())) throwNotFound();
+    },
+  };
+}
+
+export type TenantsService = ReturnType<typeof createTenantsService>;
+
+function throwNotFound(): never {
+  throw notFound("The tenant does not exist.");
+}
