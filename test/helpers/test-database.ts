@@ -17,7 +17,9 @@ const CLONE_PREFIX = "kit_test_";
 /** The template's name changes whenever a migration does, so a stale template is never used. */
 export function templateName(): string {
   const hash = createHash("sha256");
-  for (const file of readdirSync(MIGRATIONS_FOLDER).filter((f) => f.endsWith(".sql")).sort()) {
+  for (const file of readdirSync(MIGRATIONS_FOLDER)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()) {
     hash.update(file).update(readFileSync(join(MIGRATIONS_FOLDER, file)));
   }
   return `${TEMPLATE_PREFIX}${hash.digest("hex").slice(0, 16)}`;
@@ -45,9 +47,7 @@ export async function ensureTemplate(): Promise<string> {
   await withMaintenanceClient(async (client) => {
     await client.query("select pg_advisory_lock(hashtext('agency-kit:test-template'))");
     try {
-      const exists = await client.query("select 1 from pg_database where datname = $1", [
-        template,
-      ]);
+      const exists = await client.query("select 1 from pg_database where datname = $1", [template]);
       if (exists.rowCount === 0) {
         const building = `${template}_building`;
         await client.query(`drop database if exists "${building}"`);

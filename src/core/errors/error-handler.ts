@@ -65,7 +65,8 @@ const LOCATION_PREFIX: Record<string, string> = {
 
 function validationErrors(error: FastifyError): FieldError[] {
   const prefix = LOCATION_PREFIX[error.validationContext ?? "body"] ?? "";
-  const named = (path: string) => (path ? `${prefix}${path}` : prefix ? prefix.slice(0, -1) : "body");
+  const named = (path: string) =>
+    path ? `${prefix}${path}` : prefix ? prefix.slice(0, -1) : "body";
   return (error.validation ?? []).flatMap((issue) => {
     const path = issue.instancePath.replace(/^\//, "").replaceAll("/", ".");
     const params = issue.params as { missingProperty?: string; keys?: string[] } | undefined;

@@ -9,7 +9,10 @@ import { type ItemRow, items } from "./items.table.js";
 const ofTenant = eq(items.tenantId, param("tenantId"));
 
 const findById = prepareStatement("items_find_by_id", items, (db) =>
-  db.select().from(items).where(and(ofTenant, eq(items.id, param("id")))),
+  db
+    .select()
+    .from(items)
+    .where(and(ofTenant, eq(items.id, param("id")))),
 );
 
 // Keyset pagination, newest first (ids are time-ordered): the cost of a page does not grow

@@ -25,7 +25,8 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: itemPageSchema },
       },
     },
-    async (request) => itemsService(request.tenantDb).list(request.query.limit, request.query.cursor),
+    async (request) =>
+      itemsService(request.tenantDb).list(request.query.limit, request.query.cursor),
   );
 
   app.post(

@@ -14,7 +14,11 @@ export const itemSchema = z
 
 export type ItemResponse = z.infer<typeof itemSchema>;
 
-const name = z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters");
+const name = z
+  .string()
+  .trim()
+  .min(1, "must not be empty")
+  .max(200, "must be at most 200 characters");
 const description = z.string().max(2000, "must be at most 2000 characters").nullable();
 
 /** Unknown fields, `tenantId` among them, are refused: the tenant comes from the token only. */

@@ -10,7 +10,10 @@ import {
 
 // Built once; `tenantId` always comes from the tenant scope.
 const findCurrent = prepareStatement("tenants_find_current", tenants, (db) =>
-  db.select().from(tenants).where(eq(tenants.id, param("tenantId"))),
+  db
+    .select()
+    .from(tenants)
+    .where(eq(tenants.id, param("tenantId"))),
 );
 const renameCurrent = prepareStatement("tenants_rename_current", tenants, (db) =>
   db
@@ -20,7 +23,10 @@ const renameCurrent = prepareStatement("tenants_rename_current", tenants, (db) =
     .returning(),
 );
 const deleteCurrent = prepareStatement("tenants_delete_current", tenants, (db) =>
-  db.delete(tenants).where(eq(tenants.id, param("tenantId"))).returning(),
+  db
+    .delete(tenants)
+    .where(eq(tenants.id, param("tenantId")))
+    .returning(),
 );
 
 /** The caller's own tenant, through the tenant scope (row-level security applies). */

@@ -34,8 +34,7 @@ export const tenantsRoutes: FastifyPluginAsyncZod<{ tenants: TenantsService }> =
         response: { 200: tenantSchema },
       },
     },
-    async (request) =>
-      toTenantResponse(await tenants.rename(request.tenantDb, request.body.name)),
+    async (request) => toTenantResponse(await tenants.rename(request.tenantDb, request.body.name)),
   );
 
   app.delete(

@@ -1,0 +1,66 @@
+import { randomUUID } from "node:crypto";
+import type { FastifyInstance } from "fastify";
+import { createApp } from "../../src/app.js";
+import type { Config } from "../../src/config.js";
+import { createTokenService, type TokenService } from "../../src/core/auth/index.js";
+import { type Database, openDatabase, type TenantRow } from "../../src/core/database/index.js";
+import { createLogger } from "../../src/core/logging/index.js";
+import { createTenantsService } from "../../src/modules/tenants/index.js";
+import { testConfig } from "./app.js";
+import { createTestDatabase, type TestDatabase } from "./test-database.js";
+
+export interface TestTenant {
+  readonly tenant: TenantRow;
+  readonly userId: string;
+  readonly sessionId: string;
+  readonly token: string;
+  /** `{ authorization: "Bearer <token>" }` */
+  readonly headers: { authorization: string };
+}
+
+export interface TenancyTestContext {
+  readonly app: FastifyInstance;
+  readonly config: Config;
+  readonly testDatabase: TestDatabase;
+  /** A second handle on the same database, for arranging and inspecting data. */
+  readonly database: Database;
+  readonly tokens: TokenService;
+  /** A new tenant with a signed-in user (any user id: users arrive with the identity layer). */
+  newTenant(name?: string): Promise<TestTenant>;
+  close(): Promise<void>;
+}
+
+/** An app on a fresh database cloned from the migrated template. Close it in afterAll. */
+export async function setupTenancyTest(
+  env: Record<string, string | undefined> = {},
+): Promise<TenancyTestContext> {
+  const testDatabase = await createTestDatabase();
+  const config = testConfig({ DATABASE_URL: testDatabase.url, ...env });
+  const app = await createApp(config);
+  const database = await openDatabase(config, createLogger(config));
+  const tokens = createTokenService({
+    secretKey: config.secretKey,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+  });
+  const tenants = createTenantsService({ database });
+  return {
+    app,
+    config,
+    testDatabase,
+    database,
+    tokens,
+    async newTenant(name = `Tenant ${randomUUID().slice(0, 8)}`) {
+      const tenant = await tenants.create({ name });
+      const userId = randomUUID();
+      const sessionId = randomUUID();
+      const token = await tokens.signAccessToken({ sub: userId, tid: tenant.id, sid: sessionId });
+      return { tenant, userId, sessionId, token, headers: { authorization: `Bearer ${token}` } };
+    },
+    async close() {
+      await app.close();
+      await database.close();
+      await testDatabase.drop();
+    },
+  };
+}
