@@ -4,7 +4,8 @@ import { defineConfig } from "drizzle-kit";
 export default defineConfig({
   dialect: "postgresql",
   schema: "./src/**/*.table.ts",
-  out: "./migrations",
+  // db:check generates into a scratch copy to detect drift without touching migrations/.
+  out: process.env.DRIZZLE_OUT ?? "./migrations",
   dbCredentials: {
     url: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
   },

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { migrateDatabase } from "../../src/core/database/index.js";
-import { MIGRATIONS_FOLDER } from "../../src/core/database/migrations.js";
+import { migrationsFolder } from "../../src/core/database/migrations.js";
 import { TEST_DATABASE_URL } from "./app.js";
 
 /**
@@ -17,10 +17,10 @@ const CLONE_PREFIX = "kit_test_";
 /** The template's name changes whenever a migration does, so a stale template is never used. */
 export function templateName(): string {
   const hash = createHash("sha256");
-  for (const file of readdirSync(MIGRATIONS_FOLDER)
+  for (const file of readdirSync(migrationsFolder())
     .filter((f) => f.endsWith(".sql"))
     .sort()) {
-    hash.update(file).update(readFileSync(join(MIGRATIONS_FOLDER, file)));
+    hash.update(file).update(readFileSync(join(migrationsFolder(), file)));
   }
   return `${TEMPLATE_PREFIX}${hash.digest("hex").slice(0, 16)}`;
 }

@@ -4,7 +4,7 @@ import { drizzle } from "drizzle-orm/pglite";
 import { migrate } from "drizzle-orm/pglite/migrator";
 import type { FastifyBaseLogger } from "fastify";
 import { type DatabaseDriver, ENTER_TENANT_SQL } from "./database.js";
-import { MIGRATIONS_FOLDER, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE } from "./migrations.js";
+import { migrationsFolder, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE } from "./migrations.js";
 import { queryLogger } from "./query-logger.js";
 
 /**
@@ -20,7 +20,7 @@ export async function createPgliteDriver(
   const client = new PGlite(dataDir);
   const db = drizzle({ client, logger: queryLogger(logger) });
   await migrate(db, {
-    migrationsFolder: MIGRATIONS_FOLDER,
+    migrationsFolder: migrationsFolder(),
     migrationsTable: MIGRATIONS_TABLE,
     migrationsSchema: MIGRATIONS_SCHEMA,
   });
