@@ -11,8 +11,19 @@ import { z } from "zod";
 import packageJson from "../package.json" with { type: "json" };
 import { docsPage, healthRoutes, openApiPlugin } from "./api/index.js";
 import type { Config } from "./config.js";
-import { authenticationPlugin, createTokenService, tenantScopePlugin } from "./core/auth/index.js";
-import { createRedis, pingRedis } from "./core/cache/index.js";
+import {
+  authenticationPlugin,
+  createTenantLookup,
+  createTokenService,
+  tenantScopePlugin,
+} from "./core/auth/index.js";
+import {
+  createCache,
+  createRedis,
+  memoryCacheStore,
+  pingRedis,
+  redisCacheStore,
+} from "./core/cache/index.js";
 import { openDatabase } from "./core/database/index.js";
 import { errorHandlerPlugin, frameworkErrorResponder } from "./core/errors/index.js";
 import { publicAccess } from "./core/http/access.js";
@@ -28,6 +39,7 @@ import { declareThirdPartyRoutes, routeStandardsPlugin } from "./core/http/route
 import { shutdownPlugin } from "./core/http/shutdown.js";
 import { createLogger } from "./core/logging/index.js";
 import { metricsPlugin } from "./core/observability/metrics.js";
+import { createRateLimiting } from "./core/rate-limit/index.js";
 import { itemsModule } from "./modules/items/index.js";
 import { tenantsModule } from "./modules/tenants/index.js";
 
@@ -126,23 +138,45 @@ export async function createApp(
       "ratelimit-limit",
       "ratelimit-remaining",
       "ratelimit-reset",
+      "x-ratelimit-limit",
+      "x-ratelimit-remaining",
+      "x-ratelimit-reset",
     ],
     maxAge: 600,
   });
 
   const database = await openDatabase(config, app.log);
   const redis = createRedis(config, app.log);
+  if (!redis) {
+    app.log.warn(
+      "REDIS_URL is not set: cache and rate limits live in this process (development only)",
+    );
+  }
   app.addHook("onClose", async () => {
     await Promise.all([database.close(), redis?.quit().catch(() => redis.disconnect())]);
+  });
+  const cache = createCache(redis ? redisCacheStore(redis) : memoryCacheStore(), {
+    prefix: config.redisKeyPrefix,
+    logger: app.log,
   });
   const tokens = createTokenService({
     secretKey: config.secretKey,
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
   });
+  const tenantLookup = createTenantLookup(cache);
+  const rateLimiting = createRateLimiting(app, {
+    settings: config.rateLimit,
+    redis,
+    keyPrefix: config.redisKeyPrefix,
+    planOf: async (request) => (await tenantLookup(request.tenantDb)).plan,
+  });
+  // Per-IP limits first, so floods of bad tokens are refused before any token is verified.
+  app.addHook("onRequest", rateLimiting.beforeAuthentication);
   await app.register(authenticationPlugin, { tokens });
-  await app.register(accessControlPlugin);
   await app.register(tenantScopePlugin, { database });
+  app.addHook("onRequest", rateLimiting.afterAuthentication);
+  await app.register(accessControlPlugin);
 
   await app.register(healthRoutes, {
     checks: {
@@ -157,7 +191,7 @@ export async function createApp(
 
   await app.register(
     async (api) => {
-      const dependencies: ModuleDependencies = { config, database, tokens };
+      const dependencies: ModuleDependencies = { config, database, tokens, cache };
       for (const module of options.modules ?? defaultModules) {
         await api.register(module, dependencies);
       }

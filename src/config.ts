@@ -52,6 +52,13 @@ const environmentSchema = z.object({
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
   REDIS_URL: optionalUrl,
+  REDIS_KEY_PREFIX: z.preprocess(emptyAsUndefined, z.string().max(64).default("kit:")),
+  RATE_LIMIT_ENABLED: booleanFlag,
+  RATE_LIMIT_FAIL_OPEN: booleanFlag,
+  RATE_LIMIT_IP: positiveInt(600),
+  RATE_LIMIT_FREE: positiveInt(300),
+  RATE_LIMIT_PRO: positiveInt(1_200),
+  RATE_LIMIT_ENTERPRISE: positiveInt(6_000),
   SECRET_KEY: optionalString,
   CORS_ORIGINS: optionalString,
   PUBLIC_URL: optionalUrl,
@@ -80,6 +87,19 @@ export interface Config {
   readonly jwtIssuer: string;
   readonly jwtAudience: string;
   readonly redisUrl: string | undefined;
+  /** Prefix of every Redis key the kit writes, so several apps can share one Redis. */
+  readonly redisKeyPrefix: string;
+  readonly rateLimit: {
+    readonly enabled: boolean;
+    readonly failOpen: boolean;
+    /** Requests a minute. */
+    readonly perIp: number;
+    readonly perTenant: {
+      readonly free: number;
+      readonly pro: number;
+      readonly enterprise: number;
+    };
+  };
   readonly secretKey: string;
   readonly corsOrigins: readonly string[];
   readonly publicUrl: string;
@@ -166,6 +186,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jwtIssuer: raw.JWT_ISSUER ?? publicUrl,
     jwtAudience: raw.JWT_AUDIENCE ?? `${publicUrl}/api`,
     redisUrl: raw.REDIS_URL,
+    redisKeyPrefix: raw.REDIS_KEY_PREFIX,
+    rateLimit: Object.freeze({
+      enabled: raw.RATE_LIMIT_ENABLED ?? true,
+      failOpen: raw.RATE_LIMIT_FAIL_OPEN ?? true,
+      perIp: raw.RATE_LIMIT_IP,
+      perTenant: Object.freeze({
+        free: raw.RATE_LIMIT_FREE,
+        pro: raw.RATE_LIMIT_PRO,
+        enterprise: raw.RATE_LIMIT_ENTERPRISE,
+      }),
+    }),
     secretKey: secretKey as string,
     corsOrigins,
     publicUrl,

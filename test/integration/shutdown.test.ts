@@ -44,8 +44,8 @@ afterEach(() => {
 async function startServer(env: Record<string, string> = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", fixture], {
     cwd: root,
-    // A clean environment: no DATABASE_URL or REDIS_URL leaks in from the shell.
-    env: { PATH: process.env.PATH ?? "", PORT: "0", ...env },
+    // A clean environment: only the test database, nothing else leaks in from the shell.
+    env: { PATH: process.env.PATH ?? "", PORT: "0", DATABASE_URL: TEST_DATABASE_URL, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   running.add(child);

@@ -1,4 +1,5 @@
 export { authenticationPlugin } from "./authentication.js";
+export { createTenantLookup, TENANT_CACHE_NAMESPACE, type TenantLookup } from "./tenant-lookup.js";
 export { tenantScopePlugin } from "./tenant-scope.js";
 export {
   ACCESS_TOKEN_TTL_SECONDS,

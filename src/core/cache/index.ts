@@ -1,1 +1,3 @@
+export { type Cache, type CacheOptions, createCache } from "./cache.js";
 export { createRedis, pingRedis } from "./redis.js";
+export { type CacheStore, memoryCacheStore, redisCacheStore } from "./store.js";

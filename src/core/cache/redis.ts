@@ -3,13 +3,13 @@ import { Redis } from "ioredis";
 import type { Config } from "../../config.js";
 
 /**
- * The Redis client, or undefined when no REDIS_URL is configured. Connects on first use and
- * reconnects with backoff; an outage is logged once, when it starts, not on every retry.
+ * The Redis client, or undefined when no REDIS_URL is configured. Connects at once (the rate
+ * limiter refuses to wait for a connection) and reconnects with backoff; an outage is logged
+ * once, when it starts, not on every retry.
  */
 export function createRedis(config: Config, logger: FastifyBaseLogger): Redis | undefined {
   if (!config.redisUrl) return undefined;
   const redis = new Redis(config.redisUrl, {
-    lazyConnect: true,
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, 5_000),

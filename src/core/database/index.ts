@@ -5,4 +5,10 @@ export { migrateDatabase } from "./migrations.js";
 export { openDatabase } from "./open.js";
 export { type PreparedStatement, param, prepareStatement } from "./statements.js";
 export { tenantId } from "./tenant-column.js";
-export { TENANT_PLANS, TENANT_STATUSES, type TenantRow, tenants } from "./tenants.table.js";
+export {
+  TENANT_PLANS,
+  TENANT_STATUSES,
+  type TenantPlan,
+  type TenantRow,
+  tenants,
+} from "./tenants.table.js";

@@ -4,7 +4,7 @@ import { drizzle } from "drizzle-orm/pglite";
 import { migrate } from "drizzle-orm/pglite/migrator";
 import type { FastifyBaseLogger } from "fastify";
 import { type DatabaseDriver, ENTER_TENANT_SQL } from "./database.js";
-import { migrationsFolder, MIGRATIONS_SCHEMA, MIGRATIONS_TABLE } from "./migrations.js";
+import { MIGRATIONS_SCHEMA, MIGRATIONS_TABLE, migrationsFolder } from "./migrations.js";
 import { queryLogger } from "./query-logger.js";
 
 /**

@@ -8,6 +8,7 @@ import { id, timestamps } from "./columns.js";
  */
 export const TENANT_PLANS = ["free", "pro", "enterprise"] as const;
 export const TENANT_STATUSES = ["active", "suspended"] as const;
+export type TenantPlan = (typeof TENANT_PLANS)[number];
 
 export const tenants = pgTable(
   "tenants",

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Config } from "../../config.js";
 import type { TokenService } from "../auth/index.js";
+import type { Cache } from "../cache/index.js";
 import type { Database } from "../database/index.js";
 
 /** What feature modules are given: their collaborators, passed explicitly. */
@@ -8,6 +9,7 @@ export interface ModuleDependencies {
   readonly config: Config;
   readonly database: Database;
   readonly tokens: TokenService;
+  readonly cache: Cache;
 }
 
 /** A feature module: a Fastify plugin mounted under /api/v1 (see docs/adding-a-module.md). */

@@ -1,0 +1,6 @@
+export {
+  createRateLimiting,
+  type RateLimiting,
+  type RateLimitSettings,
+  type RouteRateLimit,
+} from "./rate-limit.js";

@@ -1,0 +1,199 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Redis } from "ioredis";
+import {
+  type RateLimiterAbstract,
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+} from "rate-limiter-flexible";
+import type { TenantPlan } from "../database/index.js";
+import { AppError } from "../errors/index.js";
+
+/**
+ * Rate limits, from three sources, all counted in a shared store (Redis, or memory for the
+ * embedded default) so they hold across processes:
+ *  - per client IP on every route (RATE_LIMIT_IP a minute);
+ *  - per tenant on tenant routes, by the tenant's plan (RATE_LIMIT_FREE / _PRO / _ENTERPRISE);
+ *  - per route, declared in the route's `config.rateLimit` (login and password routes): these
+ *    are part of the security policy and apply even when RATE_LIMIT_ENABLED=false.
+ * Responses carry the headers of the tightest limit that applied; a refusal is a 429 problem
+ * with Retry-After.
+ */
+
+export interface RouteRateLimit {
+  /** Requests allowed per `durationSeconds`. */
+  readonly points: number;
+  readonly durationSeconds: number;
+  /** What is counted: the client IP (default), or the signed-in user. */
+  readonly by?: "ip" | "user";
+  /**
+   * When the store is unreachable: refuse (true, for routes attackers target) or allow
+   * (false). Default: RATE_LIMIT_FAIL_OPEN's opposite for general limits.
+   */
+  readonly failClosed?: boolean;
+}
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    rateLimit?: RouteRateLimit;
+  }
+}
+
+export interface RateLimitSettings {
+  readonly enabled: boolean;
+  readonly perIp: number;
+  readonly perTenant: Readonly<Record<TenantPlan, number>>;
+  /** General limits let requests through when the store is down (true) or refuse them. */
+  readonly failOpen: boolean;
+}
+
+export interface RateLimitOptions {
+  settings: RateLimitSettings;
+  redis: Redis | undefined;
+  keyPrefix: string;
+  /** The plan of the request's tenant (cached by the caller). */
+  planOf(request: FastifyRequest): Promise<TenantPlan>;
+}
+
+const WINDOW_SECONDS = 60;
+
+interface Limit {
+  limiter: RateLimiterAbstract;
+  key: string;
+  failClosed: boolean;
+}
+
+interface Outcome {
+  limit: number;
+  remaining: number;
+  resetSeconds: number;
+}
+
+function setHeaders(reply: FastifyReply, outcome: Outcome): void {
+  const reset = String(outcome.resetSeconds);
+  reply.headers({
+    "ratelimit-limit": String(outcome.limit),
+    "ratelimit-remaining": String(outcome.remaining),
+    "ratelimit-reset": reset,
+    "x-ratelimit-limit": String(outcome.limit),
+    "x-ratelimit-remaining": String(outcome.remaining),
+    "x-ratelimit-reset": reset,
+  });
+}
+
+export interface RateLimiting {
+  /** onRequest hook to run before authentication: per-IP limits (general and per-route). */
+  beforeAuthentication(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** onRequest hook to run after authentication: per-tenant and per-user limits. */
+  afterAuthentication(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+}
+
+/**
+ * Registers the limiters of every route declaring `config.rateLimit` (through an onRoute hook,
+ * so call it before routes are added) and returns the two request hooks. They are separate so
+ * that floods of bad tokens are limited per IP before any token is verified.
+ */
+export function createRateLimiting(app: FastifyInstance, options: RateLimitOptions): RateLimiting {
+  const { settings, redis } = options;
+  const create = (name: string, points: number, durationSeconds: number): RateLimiterAbstract =>
+    redis
+      ? new RateLimiterRedis({
+          storeClient: redis,
+          keyPrefix: `${options.keyPrefix}rl:${name}`,
+          points,
+          duration: durationSeconds,
+          // Fail fast during an outage instead of queueing behind reconnects.
+          rejectIfRedisNotReady: true,
+        })
+      : new RateLimiterMemory({ keyPrefix: name, points, duration: durationSeconds });
+
+  const perIp = create("ip", settings.perIp, WINDOW_SECONDS);
+  const perPlan = {
+    free: create("tenant:free", settings.perTenant.free, WINDOW_SECONDS),
+    pro: create("tenant:pro", settings.perTenant.pro, WINDOW_SECONDS),
+    enterprise: create("tenant:enterprise", settings.perTenant.enterprise, WINDOW_SECONDS),
+  } satisfies Record<TenantPlan, RateLimiterAbstract>;
+  const perRoute = new Map<string, RateLimiterAbstract>();
+  const routeName = (method: string | string[], url: string) =>
+    `route:${[method].flat().join(",")}:${url}`;
+
+  app.addHook("onRoute", (route) => {
+    const declared = route.config?.rateLimit;
+    if (!declared || !route.url) return;
+    const name = routeName(route.method, route.url);
+    perRoute.set(name, create(name, declared.points, declared.durationSeconds));
+  });
+
+  /** The tightest limit seen so far for each request, for the response headers. */
+  const tightest = new WeakMap<FastifyRequest, Outcome>();
+
+  async function enforce(request: FastifyRequest, reply: FastifyReply, limits: Limit[]) {
+    for (const { limiter, key, failClosed } of limits) {
+      let outcome: Outcome;
+      try {
+        const result = await limiter.consume(key);
+        outcome = {
+          limit: limiter.points,
+          remaining: result.remainingPoints,
+          resetSeconds: Math.ceil(result.msBeforeNext / 1000),
+        };
+      } catch (rejection) {
+        if (rejection instanceof RateLimiterRes) {
+          const retryAfter = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+          setHeaders(reply, { limit: limiter.points, remaining: 0, resetSeconds: retryAfter });
+          throw new AppError("rate-limited", "Too many requests; retry after the delay given.", {
+            headers: { "retry-after": String(retryAfter) },
+          });
+        }
+        // The store is unreachable.
+        request.log.warn({ err: rejection }, "rate limiter unavailable");
+        if (failClosed) {
+          throw new AppError(
+            "service-unavailable",
+            "This request cannot be rate-limited right now; retry shortly.",
+            { headers: { "retry-after": "5" } },
+          );
+        }
+        continue;
+      }
+      const current = tightest.get(request);
+      if (!current || outcome.remaining < current.remaining) {
+        tightest.set(request, outcome);
+        setHeaders(reply, outcome);
+      }
+    }
+  }
+
+  const declaredLimit = (request: FastifyRequest, by: "ip" | "user"): Limit[] => {
+    const declared = request.routeOptions.config.rateLimit;
+    if (!declared || (declared.by ?? "ip") !== by || !request.routeOptions.url) return [];
+    const limiter = perRoute.get(routeName(request.routeOptions.method, request.routeOptions.url));
+    const key = by === "user" ? request.principal?.userId : request.ip;
+    return limiter && key ? [{ limiter, key, failClosed: declared.failClosed ?? true }] : [];
+  };
+
+  const generalFailClosed = !settings.failOpen;
+  return {
+    async beforeAuthentication(request, reply) {
+      if (request.is404) return;
+      const limits = declaredLimit(request, "ip");
+      if (settings.enabled)
+        limits.unshift({ limiter: perIp, key: request.ip, failClosed: generalFailClosed });
+      await enforce(request, reply, limits);
+    },
+    async afterAuthentication(request, reply) {
+      if (request.is404) return;
+      const limits = declaredLimit(request, "user");
+      const principal = request.principal;
+      if (settings.enabled && principal) {
+        const plan = await options.planOf(request);
+        limits.unshift({
+          limiter: perPlan[plan],
+          key: principal.tenantId,
+          failClosed: generalFailClosed,
+        });
+      }
+      await enforce(request, reply, limits);
+    },
+  };
+}
