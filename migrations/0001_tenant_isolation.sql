@@ -19,7 +19,8 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END $$;
 --> statement-breakpoint
 -- The migrating role may switch to both (a no-op for a superuser). A separate runtime login
--- role needs the same grant: GRANT app_tenant, app_system TO <login role>.
+-- role needs the same grant: GRANT app_tenant, app_system TO <login role> (an INHERIT role, the default;
+-- see docs/tenancy.md for a NOINHERIT one).
 GRANT app_tenant, app_system TO CURRENT_USER;
 --> statement-breakpoint
 CREATE SCHEMA IF NOT EXISTS app;

@@ -23,9 +23,14 @@ import {
   memoryCacheStore,
   pingRedis,
   redisCacheStore,
+  waitForRedis,
 } from "./core/cache/index.js";
 import { openDatabase } from "./core/database/index.js";
-import { errorHandlerPlugin, frameworkErrorResponder } from "./core/errors/index.js";
+import {
+  clientErrorResponder,
+  errorHandlerPlugin,
+  frameworkErrorResponder,
+} from "./core/errors/index.js";
 import { publicAccess } from "./core/http/access.js";
 import { accessControlPlugin } from "./core/http/access-control.js";
 import type { AppModule, ModuleDependencies } from "./core/http/module.js";
@@ -75,8 +80,11 @@ export async function createApp(
     }),
     trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimitBytes,
+    // Node enforces the header and request timeouts on a timer of this period (30 s otherwise).
+    http: { connectionsCheckingInterval: 1_000, headersTimeout: config.headersTimeoutMs },
     requestTimeout: config.requestTimeoutMs,
-    connectionTimeout: config.requestTimeoutMs,
+    // Idle-socket timeout, a little beyond the request timeout so a slow request gets its 408.
+    connectionTimeout: config.requestTimeoutMs + 2_000,
     keepAliveTimeout: config.keepAliveTimeoutMs,
     // Requests arriving while closing get the kit's own 503 problem (core/http/shutdown.ts).
     return503OnClosing: false,
@@ -84,10 +92,9 @@ export async function createApp(
       reply.header(REQUEST_ID_HEADER, request.id);
       return respondToFrameworkError(error, request, reply);
     },
+    clientErrorHandler: clientErrorResponder(config.problemTypeBaseUrl),
     forceCloseConnections: "idle",
   }).withTypeProvider<ZodTypeProvider>();
-  // Bound the time a client may take to send its headers (slowloris).
-  app.server.headersTimeout = config.headersTimeoutMs;
 
   for (const notice of config.notices) app.log.warn(notice);
 
@@ -147,7 +154,9 @@ export async function createApp(
 
   const database = await openDatabase(config, app.log);
   const redis = createRedis(config, app.log);
-  if (!redis) {
+  if (redis) {
+    await waitForRedis(redis, 3_000);
+  } else {
     app.log.warn(
       "REDIS_URL is not set: cache and rate limits live in this process (development only)",
     );

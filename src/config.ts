@@ -170,6 +170,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
   }
 
+  if (raw.HEADERS_TIMEOUT_MS > raw.REQUEST_TIMEOUT_MS) {
+    problems.push("HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS");
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const publicUrl = stripTrailingSlash(raw.PUBLIC_URL ?? `http://localhost:${raw.PORT}`);

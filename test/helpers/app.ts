@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { type AppModule, createApp } from "../../src/app.js";
 import { type Config, loadConfig } from "../../src/config.js";
@@ -17,6 +18,8 @@ export function testConfig(env: Record<string, string | undefined> = {}): Config
     ENVIRONMENT: "test",
     LOG_LEVEL: "silent",
     DATABASE_URL: TEST_DATABASE_URL,
+    // Tests sharing the real Redis never see each other's keys (rate-limit counters, cache).
+    REDIS_KEY_PREFIX: `test:${randomUUID()}:`,
     ...env,
   });
 }

@@ -116,6 +116,12 @@ describe("loadConfig", () => {
     );
   });
 
+  it("refuses a headers timeout longer than the request timeout", () => {
+    expect(() => loadConfig({ REQUEST_TIMEOUT_MS: "1000", HEADERS_TIMEOUT_MS: "2000" })).toThrow(
+      /HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS/,
+    );
+  });
+
   it("has safe defaults for local development", () => {
     const config = loadConfig({});
     expect(config.environment).toBe("development");

@@ -31,3 +31,23 @@ export async function pingRedis(redis: Redis): Promise<void> {
   const answer = await redis.ping();
   if (answer !== "PONG") throw new Error(`unexpected PING answer: ${answer}`);
 }
+
+/**
+ * Waits until the client is connected or has failed once, so the first requests after start-up
+ * do not meet a connection still being made. An unreachable Redis does not block start-up:
+ * the client keeps retrying in the background and readiness reports it.
+ */
+export async function waitForRedis(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === "ready") return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off("ready", done);
+      redis.off("error", done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    redis.once("ready", done);
+    redis.once("error", done);
+  });
+}

@@ -12,6 +12,7 @@ export const problemCatalog = {
   conflict: { status: 409, title: "Conflict" },
   "payload-too-large": { status: 413, title: "Payload too large" },
   "unsupported-media-type": { status: 415, title: "Unsupported media type" },
+  "request-header-fields-too-large": { status: 431, title: "Request header fields too large" },
   "validation-failed": { status: 422, title: "Validation failed" },
   "rate-limited": { status: 429, title: "Too many requests" },
   /** Any other 4xx; the answer carries the real status and its standard reason phrase. */

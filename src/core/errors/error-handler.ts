@@ -1,3 +1,6 @@
+import { randomUUID } from "node:crypto";
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import type { FieldError } from "./app-error.js";
@@ -153,6 +156,40 @@ export function frameworkErrorResponder(typeBaseUrl: string) {
       mapError(error) ?? { code: "bad-request", detail: "The request could not be routed." },
     );
 }
+
+/**
+ * Errors Node's HTTP parser raises before a request exists (headers too large, a request that
+ * never finished arriving, garbage on the wire) are written straight to the socket; this is
+ * Fastify's `clientErrorHandler`, answering them as problems too.
+ */
+export function clientErrorResponder(typeBaseUrl: string) {
+  return (error: Error & { code?: string }, socket: Duplex) => {
+    if (error.code === "ECONNRESET" || socket.destroyed) return;
+    const code: ProblemCode =
+      error.code === "HPE_HEADER_OVERFLOW"
+        ? "request-header-fields-too-large"
+        : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? "request-timeout"
+          : "bad-request";
+    const problem = buildProblem(typeBaseUrl, code, {
+      detail: CLIENT_ERROR_DETAILS[code] ?? "The request could not be parsed.",
+      instance: "",
+      traceId: randomUUID(),
+    });
+    const body = JSON.stringify(problem);
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy(error);
+  };
+}
+
+const CLIENT_ERROR_DETAILS: Partial<Record<ProblemCode, string>> = {
+  "request-header-fields-too-large": "The request headers exceed the size limit.",
+  "request-timeout": "The request took too long to arrive.",
+};
 
 /** One place where every thrown error becomes an RFC 9457 problem response. */
 export const errorHandlerPlugin = fp<ErrorHandlerOptions>(

@@ -7,5 +7,10 @@ export {
   unauthorized,
 } from "./app-error.js";
 export { type ProblemCode, problemCatalog } from "./catalog.js";
-export { errorHandlerPlugin, frameworkErrorResponder, sendProblem } from "./error-handler.js";
+export {
+  clientErrorResponder,
+  errorHandlerPlugin,
+  frameworkErrorResponder,
+  sendProblem,
+} from "./error-handler.js";
 export { PROBLEM_CONTENT_TYPE, type Problem, problemSchema } from "./problem.js";
