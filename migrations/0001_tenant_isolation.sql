@@ -77,7 +77,10 @@ GRANT SELECT ON public.tenants TO app_system;
 --> statement-breakpoint
 GRANT INSERT, UPDATE, DELETE ON public.tenants TO app_system;
 --> statement-breakpoint
-GRANT SELECT, UPDATE, DELETE ON public.tenants TO app_tenant;
+-- A tenant may rename and delete itself; its plan and status are changed only by the platform.
+GRANT SELECT, DELETE ON public.tenants TO app_tenant;
+--> statement-breakpoint
+GRANT UPDATE (name) ON public.tenants TO app_tenant;
 --> statement-breakpoint
 ALTER TABLE public.tenants ENABLE ROW LEVEL SECURITY;
 --> statement-breakpoint

@@ -72,6 +72,8 @@ export function createTokenService(options: {
           issuer: options.issuer,
           audience: options.audience,
           clockTolerance: CLOCK_TOLERANCE_SECONDS,
+          // Also checks that `iat` is not in the future, so a token cannot outlive 15 minutes.
+          maxTokenAge: ACCESS_TOKEN_TTL_SECONDS,
           requiredClaims: ["sub", "tid", "sid", "jti", "iat", "exp"],
         });
         const claims = claimsSchema.safeParse(payload);

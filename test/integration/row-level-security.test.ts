@@ -1,0 +1,323 @@
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../helpers/test-database.js";
+
+/**
+ * The second wall, on its own: PostgreSQL's row-level security, exercised with plain `pg` on a
+ * migrated database and no application code at all. The rows are inserted by the connecting
+ * role (the superuser that owns the tables); every check then switches to app_tenant the way
+ * the application does, with a transaction-local `set_config('role', ...)`.
+ */
+
+const A = randomUUID();
+const B = randomUUID();
+const SUSPENDED = randomUUID();
+const aItems = [randomUUID(), randomUUID(), randomUUID()];
+const bItems = [randomUUID(), randomUUID()];
+
+let testDatabase: TestDatabase;
+let client: pg.Client;
+
+beforeAll(async () => {
+  testDatabase = await createTestDatabase();
+  client = new pg.Client({ connectionString: testDatabase.url });
+  await client.connect();
+  await client.query(
+    `insert into tenants (id, name, slug, status) values
+       ($1, 'A', 'rls-a', 'active'), ($2, 'B', 'rls-b', 'active'), ($3, 'S', 'rls-s', 'suspended')`,
+    [A, B, SUSPENDED],
+  );
+  for (const [tenant, ids] of [
+    [A, aItems],
+    [B, bItems],
+  ] as const) {
+    for (const id of ids) {
+      await client.query("insert into items (tenant_id, id, name) values ($1, $2, $3)", [
+        tenant,
+        id,
+        `item ${id}`,
+      ]);
+    }
+  }
+});
+
+afterAll(async () => {
+  await client?.end();
+  await testDatabase?.drop();
+});
+
+/** Runs `fn` in a transaction that is always rolled back. */
+async function inTransaction<T>(fn: () => Promise<T>): Promise<T> {
+  await client.query("begin");
+  try {
+    return await fn();
+  } finally {
+    await client.query("rollback");
+  }
+}
+
+const asTenantRole = () => client.query("select set_config('role', 'app_tenant', true)");
+const enter = (tenant: string) =>
+  client.query("select app.enter_tenant($1::uuid, null, null)", [tenant]);
+
+async function visible(): Promise<{ items: string[]; tenants: string[] }> {
+  const items = await client.query<{ tenant_id: string }>("select tenant_id from items");
+  const tenants = await client.query<{ id: string }>("select id from tenants");
+  return {
+    items: items.rows.map((row) => row.tenant_id),
+    tenants: tenants.rows.map((row) => row.id),
+  };
+}
+
+/** The SQLSTATE and message a statement fails with. */
+async function failure(
+  text: string,
+  values: unknown[] = [],
+): Promise<{ code?: string; message: string }> {
+  const error = await client.query(text, values).then(
+    () => undefined,
+    (caught: unknown) => caught as { code?: string; message: string },
+  );
+  expect(error, `expected to fail: ${text}`).toBeDefined();
+  return { code: error?.code, message: error?.message ?? "" };
+}
+
+describe("row-level security as app_tenant", () => {
+  it("the owner sees every row (the rows exist)", async () => {
+    const all = await visible();
+    expect(all.items).toHaveLength(5);
+    expect(all.tenants).toHaveLength(3);
+  });
+
+  it("sees no rows of items or tenants when no tenant is set", async () => {
+    await inTransaction(async () => {
+      await asTenantRole();
+      const { rows } = await client.query<{ role: string }>("select current_user as role");
+      expect(rows[0]?.role).toBe("app_tenant");
+      expect(await visible()).toEqual({ items: [], tenants: [] });
+    });
+  });
+
+  it("sees only the entered tenant's rows, and none after the setting is emptied", async () => {
+    await inTransaction(async () => {
+      await asTenantRole();
+      await enter(A);
+      const seen = await visible();
+      expect(seen.items).toEqual([A, A, A]);
+      expect(seen.tenants).toEqual([A]);
+      const byId = await client.query("select id from items where id = any($1::uuid[])", [bItems]);
+      expect(byId.rowCount).toBe(0);
+
+      // The pitfall: after a set_config the setting reads '' rather than NULL.
+      await client.query("select set_config('app.tenant_id', '', true)");
+      expect(await visible()).toEqual({ items: [], tenants: [] });
+    });
+  });
+
+  it("refuses to insert a row into another tenant (42501)", async () => {
+    await inTransaction(async () => {
+      await asTenantRole();
+      await enter(A);
+      const error = await failure("insert into items (tenant_id, id, name) values ($1, $2, 'x')", [
+        B,
+        randomUUID(),
+      ]);
+      expect(error.code).toBe("42501");
+      expect(error.message).toMatch(/new row violates row-level security policy/);
+    });
+  });
+
+  it("may rename its own tenant but not change its plan or status (42501)", async () => {
+    await inTransaction(async () => {
+      await asTenantRole();
+      await enter(A);
+      const renamed = await client.query("update tenants set name = 'Renamed' where id = $1", [A]);
+      expect(renamed.rowCount).toBe(1);
+      for (const column of ["plan = 'enterprise'", "status = 'suspended'"]) {
+        await client.query("savepoint attempt");
+        const error = await failure(`update tenants set ${column} where id = $1`, [A]);
+        expect(error.code).toBe("42501");
+        expect(error.message).toMatch(/permission denied/);
+        await client.query("rollback to savepoint attempt");
+      }
+    });
+  });
+
+  it("refuses to move a row to another tenant (42501)", async () => {
+    await inTransaction(async () => {
+      await asTenantRole();
+      await enter(A);
+      const error = await failure("update items set tenant_id = $1 where id = $2", [B, aItems[0]]);
+      expect(error.code).toBe("42501");
+      expect(error.message).toMatch(/new row violates row-level security policy/);
+    });
+    const { rows } = await client.query("select tenant_id from items where id = $1", [aItems[0]]);
+    expect(rows[0]?.tenant_id).toBe(A);
+  });
+
+  it("cannot update or delete another tenant's rows: they are simply not there", async () => {
+    await inTransaction(async () => {
+      await asTenantRole();
+      await enter(A);
+      const updated = await client.query(
+        "update items set name = 'hijacked' where tenant_id = $1",
+        [B],
+      );
+      expect(updated.rowCount).toBe(0);
+      const deleted = await client.query("delete from items where id = any($1::uuid[])", [bItems]);
+      expect(deleted.rowCount).toBe(0);
+      const renamed = await client.query("update tenants set name = 'hijacked' where id = $1", [B]);
+      expect(renamed.rowCount).toBe(0);
+    });
+    const { rows } = await client.query(
+      "select count(*)::int as n from items where tenant_id = $1 and name <> 'hijacked'",
+      [B],
+    );
+    expect(rows[0]?.n).toBe(2);
+  });
+
+  it("enter_tenant raises KT001 for a missing tenant and KT002 for a suspended one", async () => {
+    await inTransaction(async () => {
+      await asTenantRole();
+      expect(
+        (await failure("select app.enter_tenant($1::uuid, null, null)", [randomUUID()])).code,
+      ).toBe("KT001");
+    });
+    await inTransaction(async () => {
+      await asTenantRole();
+      const error = await failure("select app.enter_tenant($1::uuid, null, null)", [SUSPENDED]);
+      expect(error.code).toBe("KT002");
+    });
+  });
+
+  it("does not leak the tenant or the role past COMMIT on the same connection", async () => {
+    await client.query("begin");
+    await asTenantRole();
+    await enter(A);
+    expect((await visible()).items).toHaveLength(3);
+    await client.query("commit");
+
+    const after = await client.query<{ tenant: string | null; role: string }>(
+      "select current_setting('app.tenant_id', true) as tenant, current_user as role",
+    );
+    expect(["", null]).toContain(after.rows[0]?.tenant);
+    expect(after.rows[0]?.role).not.toBe("app_tenant");
+
+    await inTransaction(async () => {
+      await asTenantRole();
+      expect(await visible()).toEqual({ items: [], tenants: [] });
+    });
+  });
+
+  it("app_tenant is not granted app_system and cannot switch to it (42501)", async () => {
+    const membership = await client.query<{ member: boolean; inherit: boolean }>(
+      `select pg_has_role('app_tenant', 'app_system', 'MEMBER') as member, rolinherit as inherit
+         from pg_roles where rolname = 'app_tenant'`,
+    );
+    expect(membership.rows[0]).toEqual({ member: false, inherit: false });
+    // Whether a role switch is allowed depends on the *session* user's memberships, not the
+    // current role's, so the session itself becomes app_tenant here (a superuser may). A login
+    // role granted both app_tenant and app_system (as the migration asks) can still switch from
+    // one to the other: the roles guard against a forgotten scope, not against injected SQL.
+    await inTransaction(async () => {
+      await client.query("set local session authorization app_tenant");
+      const error = await failure("select set_config('role', 'app_system', true)");
+      expect(error.code).toBe("42501");
+      expect(error.message).toMatch(/permission denied to set role "app_system"/);
+    });
+  });
+});
+
+describe("the tenant policy and the primary key", () => {
+  const TENANTS = 8;
+  const PER_TENANT = 500;
+  let bulkTenants: string[];
+
+  beforeAll(async () => {
+    bulkTenants = Array.from({ length: TENANTS }, () => randomUUID());
+    await client.query(
+      `insert into tenants (id, name, slug)
+         select t, 'bulk', 'bulk-' || t from unnest($1::uuid[]) as t`,
+      [bulkTenants],
+    );
+    await client.query(
+      `insert into items (tenant_id, id, name)
+         select t, gen_random_uuid(), 'bulk ' || n
+           from unnest($1::uuid[]) as t, generate_series(1, $2::int) as n`,
+      [bulkTenants, PER_TENANT],
+    );
+    await client.query("analyze items");
+    await client.query("analyze tenants");
+  });
+
+  interface PlanNode {
+    "Node Type": string;
+    "Index Name"?: string;
+    "Relation Name"?: string;
+    Plans?: PlanNode[];
+  }
+  const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
+
+  async function planNodes(text: string, values: unknown[] = []): Promise<PlanNode[]> {
+    const { rows } = await client.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(text, values);
+    const plan = rows[0]?.["QUERY PLAN"][0]?.Plan;
+    expect(plan).toBeDefined();
+    return nodesOf(plan as PlanNode);
+  }
+
+  const expectPrimaryKeyLookup = (nodes: PlanNode[]) => {
+    expect(nodes.map((node) => node["Node Type"])).not.toContain("Seq Scan");
+    expect(nodes).toContainEqual(
+      expect.objectContaining({
+        "Node Type": expect.stringMatching(/^Index (Only )?Scan$/),
+        "Index Name": "items_pkey",
+        "Relation Name": "items",
+      }),
+    );
+  };
+
+  it("a lookup by (tenant_id, id) as app_tenant uses an index scan on items_pkey", async () => {
+    const tenant = bulkTenants[3] as string;
+    const { rows } = await client.query<{ id: string }>(
+      "select id from items where tenant_id = $1 limit 1 offset 250",
+      [tenant],
+    );
+    const id = rows[0]?.id as string;
+    await inTransaction(async () => {
+      await asTenantRole();
+      await enter(tenant);
+      const nodes = await planNodes(
+        "explain (format json) select * from items where tenant_id = $1 and id = $2",
+        [tenant, id],
+      );
+      expectPrimaryKeyLookup(nodes);
+      // And the lookup finds the row.
+      const found = await client.query("select * from items where tenant_id = $1 and id = $2", [
+        tenant,
+        id,
+      ]);
+      expect(found.rowCount).toBe(1);
+    });
+  });
+
+  it("so does the generic plan a named prepared statement falls back to", async () => {
+    const tenant = bulkTenants[5] as string;
+    await inTransaction(async () => {
+      await asTenantRole();
+      await enter(tenant);
+      await client.query("set local plan_cache_mode = force_generic_plan");
+      await client.query(
+        "prepare rls_lookup(uuid, uuid) as select * from items where tenant_id = $1 and id = $2",
+      );
+      try {
+        const nodes = await planNodes(
+          `explain (format json) execute rls_lookup('${tenant}', '${randomUUID()}')`,
+        );
+        expectPrimaryKeyLookup(nodes);
+      } finally {
+        await client.query("deallocate rls_lookup");
+      }
+    });
+  });
+});

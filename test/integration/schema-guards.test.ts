@@ -1,0 +1,364 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../helpers/test-database.js";
+
+/**
+ * Guards read from the live catalog of a migrated database, so a table added by a future
+ * migration is checked without anyone remembering to list it:
+ * - every tenant table (a `tenant_id` column, plus `tenants` itself) has row-level security
+ *   enabled AND forced, and an ALL policy with both USING and WITH CHECK on the current tenant;
+ * - the Citus key rules: unique keys lead with tenant_id, foreign keys between tenant tables
+ *   carry tenant_id;
+ * - the tenant role can neither bypass row-level security nor own a table.
+ * The last block breaks the schema on purpose (inside a rolled-back transaction of this file's
+ * own database) and shows the same check functions catching it.
+ */
+
+type Queryable = Pick<pg.Client, "query">;
+
+interface Offence {
+  readonly table: string;
+  readonly problem: string;
+}
+
+interface PolicyInfo {
+  name: string;
+  cmd: string;
+  permissive: boolean;
+  using: string | null;
+  check: string | null;
+  roles: string[];
+}
+
+/** Tables of schema public that are tenant tables: a tenant_id column, or tenants itself. */
+const TENANT_TABLES_SQL = `
+  select c.oid, c.relname as table, a.attnum as tenant_attnum
+    from pg_class c
+    join pg_namespace n on n.oid = c.relnamespace
+    left join pg_attribute a
+      on a.attrelid = c.oid and a.attname = 'tenant_id' and a.attnum > 0 and not a.attisdropped
+   where n.nspname = 'public' and c.relkind in ('r', 'p')
+     and (a.attnum is not null or c.relname = 'tenants')`;
+
+async function tenantTables(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query<{ table: string }>(`${TENANT_TABLES_SQL} order by 2`);
+  return rows.map((row) => row.table);
+}
+
+/** Tenant tables whose row-level security is missing, unforced or without a tenant policy. */
+async function rowLevelSecurityOffences(db: Queryable): Promise<Offence[]> {
+  const { rows } = await db.query<{
+    table: string;
+    enabled: boolean;
+    forced: boolean;
+    policies: PolicyInfo[];
+  }>(`
+    with tenant_tables as (${TENANT_TABLES_SQL})
+    select t.table, c.relrowsecurity as enabled, c.relforcerowsecurity as forced,
+           coalesce(
+             json_agg(json_build_object(
+               'name', p.polname,
+               'cmd', p.polcmd,
+               'permissive', p.polpermissive,
+               'using', pg_get_expr(p.polqual, p.polrelid),
+               'check', pg_get_expr(p.polwithcheck, p.polrelid),
+               'roles', array(
+                 select case when r = 0 then 'public' else pg_get_userbyid(r) end
+                   from unnest(p.polroles) as r)
+             )) filter (where p.oid is not null),
+             '[]'::json) as policies
+      from tenant_tables t
+      join pg_class c on c.oid = t.oid
+      left join pg_policy p on p.polrelid = c.oid
+     group by t.table, c.relrowsecurity, c.relforcerowsecurity
+     order by t.table`);
+  const offences: Offence[] = [];
+  for (const row of rows) {
+    if (!row.enabled) offences.push({ table: row.table, problem: "row-level security disabled" });
+    if (!row.forced) offences.push({ table: row.table, problem: "row-level security not forced" });
+    const tenantPolicy = row.policies.some(
+      (policy) =>
+        policy.cmd === "*" &&
+        policy.permissive &&
+        policy.using?.includes("current_tenant_id()") &&
+        policy.check?.includes("current_tenant_id()") &&
+        policy.roles.some((role) => role === "public" || role === "app_tenant"),
+    );
+    if (!tenantPolicy) {
+      offences.push({
+        table: row.table,
+        problem: "no ALL policy with USING and WITH CHECK on app.current_tenant_id()",
+      });
+    }
+  }
+  return offences;
+}
+
+/**
+ * The Citus rules: every primary key and unique index of a tenant table leads with tenant_id;
+ * every foreign key from a tenant table to another tenant table pairs tenant_id with
+ * tenant_id; a reference to `tenants` goes through the row's own tenant_id; a table without
+ * tenant_id (a reference table) does not point at a tenant table.
+ */
+async function citusKeyOffences(db: Queryable): Promise<Offence[]> {
+  const offences: Offence[] = [];
+  const indexes = await db.query<{ table: string; index: string; leads: boolean }>(`
+    with tenant_tables as (${TENANT_TABLES_SQL})
+    select t.table, i.relname as index, x.indkey[0] = t.tenant_attnum as leads
+      from tenant_tables t
+      join pg_index x on x.indrelid = t.oid
+      join pg_class i on i.oid = x.indexrelid
+     where x.indisunique and t.tenant_attnum is not null
+     order by 1, 2`);
+  for (const row of indexes.rows) {
+    if (!row.leads) {
+      offences.push({
+        table: row.table,
+        problem: `unique index ${row.index} does not lead with tenant_id`,
+      });
+    }
+  }
+
+  const foreignKeys = await db.query<{
+    name: string;
+    table: string;
+    referenced: string;
+    columns: number[];
+    referencedColumns: number[];
+    tenantAttnum: number | null;
+    referencedTenantAttnum: number | null;
+  }>(`
+    select con.conname as name, c.relname as table, rc.relname as referenced,
+           con.conkey as "columns", con.confkey as "referencedColumns",
+           a.attnum as "tenantAttnum", ra.attnum as "referencedTenantAttnum"
+      from pg_constraint con
+      join pg_class c on c.oid = con.conrelid
+      join pg_namespace n on n.oid = c.relnamespace
+      join pg_class rc on rc.oid = con.confrelid
+      left join pg_attribute a
+        on a.attrelid = c.oid and a.attname = 'tenant_id' and a.attnum > 0 and not a.attisdropped
+      left join pg_attribute ra
+        on ra.attrelid = rc.oid and ra.attname = 'tenant_id' and ra.attnum > 0 and not ra.attisdropped
+     where con.contype = 'f' and n.nspname = 'public'
+     order by 1`);
+  for (const fk of foreignKeys.rows) {
+    const fromTenantTable = fk.tenantAttnum !== null;
+    const toTenantTable = fk.referencedTenantAttnum !== null;
+    if (fromTenantTable && fk.referenced === "tenants") {
+      // The tenant key itself: (tenant_id) -> tenants(id).
+      if (fk.columns.length !== 1 || fk.columns[0] !== fk.tenantAttnum) {
+        offences.push({
+          table: fk.table,
+          problem: `foreign key ${fk.name} references tenants through a column other than tenant_id`,
+        });
+      }
+    } else if (fromTenantTable && toTenantTable) {
+      const paired = fk.columns.some(
+        (column, k) =>
+          column === fk.tenantAttnum && fk.referencedColumns[k] === fk.referencedTenantAttnum,
+      );
+      if (!paired) {
+        offences.push({
+          table: fk.table,
+          problem: `foreign key ${fk.name} to ${fk.referenced} does not pair tenant_id with tenant_id`,
+        });
+      }
+    } else if (!fromTenantTable && toTenantTable) {
+      offences.push({
+        table: fk.table,
+        problem: `foreign key ${fk.name} from a table without tenant_id to tenant table ${fk.referenced}`,
+      });
+    }
+  }
+  return offences;
+}
+
+const offendingTables = (offences: readonly Offence[]) => [
+  ...new Set(offences.map((offence) => offence.table)),
+];
+
+let testDatabase: TestDatabase;
+let client: pg.Client;
+
+beforeAll(async () => {
+  testDatabase = await createTestDatabase();
+  client = new pg.Client({ connectionString: testDatabase.url });
+  await client.connect();
+});
+
+afterAll(async () => {
+  await client?.end();
+  await testDatabase?.drop();
+});
+
+/** Changes the schema, runs the checks on the changed schema, and rolls the change back. */
+async function withSchemaChange<T>(ddl: string[], fn: () => Promise<T>): Promise<T> {
+  await client.query("begin");
+  try {
+    for (const statement of ddl) await client.query(statement);
+    return await fn();
+  } finally {
+    await client.query("rollback");
+  }
+}
+
+describe("the migrated schema", () => {
+  it("finds the tenant tables (the enumeration is not vacuous)", async () => {
+    const tables = await tenantTables(client);
+    expect(tables).toContain("items");
+    expect(tables).toContain("tenants");
+  });
+
+  it("has row-level security enabled, forced and with a tenant policy on every tenant table", async () => {
+    expect(await rowLevelSecurityOffences(client)).toEqual([]);
+  });
+
+  it("keeps the Citus key rules on every tenant table", async () => {
+    expect(await citusKeyOffences(client)).toEqual([]);
+  });
+
+  it("gives app_tenant no way around row-level security, and app_system no superuser", async () => {
+    const roles = await client.query<{
+      name: string;
+      superuser: boolean;
+      bypassrls: boolean;
+      canLogin: boolean;
+    }>(
+      `select rolname as name, rolsuper as superuser, rolbypassrls as bypassrls,
+              rolcanlogin as "canLogin"
+         from pg_roles where rolname in ('app_tenant', 'app_system') order by 1`,
+    );
+    expect(roles.rows).toEqual([
+      { name: "app_system", superuser: false, bypassrls: true, canLogin: false },
+      { name: "app_tenant", superuser: false, bypassrls: false, canLogin: false },
+    ]);
+
+    const owned = await client.query<{ relname: string }>(
+      `select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = 'public' and pg_get_userbyid(c.relowner) = 'app_tenant'`,
+    );
+    expect(owned.rows).toEqual([]);
+
+    // Nor does it inherit anything: it is a member of no other role.
+    const memberships = await client.query(
+      `select m.roleid::regrole::text as role from pg_auth_members m
+        where m.member = 'app_tenant'::regrole`,
+    );
+    expect(memberships.rows).toEqual([]);
+  });
+});
+
+describe("the guards bite", () => {
+  it.each([
+    ["the policy is dropped", ["drop policy tenant_isolation on items"]],
+    ["row-level security is no longer forced", ["alter table items no force row level security"]],
+    ["row-level security is disabled", ["alter table items disable row level security"]],
+    [
+      "the policy lets every row through",
+      [
+        "drop policy tenant_isolation on items",
+        "create policy tenant_isolation on items using (true) with check (true)",
+      ],
+    ],
+    [
+      "the policy has no WITH CHECK",
+      [
+        "drop policy tenant_isolation on items",
+        "create policy tenant_isolation on items for select using (tenant_id = app.current_tenant_id())",
+      ],
+    ],
+  ])("reports items when %s", async (_, ddl) => {
+    await withSchemaChange(ddl, async () => {
+      expect(offendingTables(await rowLevelSecurityOffences(client))).toEqual(["items"]);
+    });
+    expect(await rowLevelSecurityOffences(client)).toEqual([]);
+  });
+
+  it("reports a new tenant table that was created without row-level security", async () => {
+    await withSchemaChange(
+      [
+        `create table notes (
+           tenant_id uuid not null references tenants (id) on delete cascade,
+           id uuid not null,
+           body text,
+           primary key (tenant_id, id))`,
+      ],
+      async () => {
+        expect(await tenantTables(client)).toContain("notes");
+        const offences = await rowLevelSecurityOffences(client);
+        expect(offendingTables(offences)).toEqual(["notes"]);
+        expect(offences.map((offence) => offence.problem)).toEqual([
+          "row-level security disabled",
+          "row-level security not forced",
+          "no ALL policy with USING and WITH CHECK on app.current_tenant_id()",
+        ]);
+        // Its keys follow the rules, so only the RLS guard fires.
+        expect(await citusKeyOffences(client)).toEqual([]);
+      },
+    );
+  });
+
+  it.each([
+    ["a unique index without tenant_id", ["create unique index items_id_key on items (id)"]],
+    [
+      "a primary key that does not lead with tenant_id",
+      [
+        "alter table items drop constraint items_pkey",
+        "alter table items add constraint items_pkey primary key (id, tenant_id)",
+      ],
+    ],
+  ])("reports items for %s", async (_, ddl) => {
+    await withSchemaChange(ddl, async () => {
+      expect(offendingTables(await citusKeyOffences(client))).toEqual(["items"]);
+    });
+  });
+
+  it("reports a foreign key between tenant tables that leaves tenant_id out", async () => {
+    await withSchemaChange(
+      [
+        "create unique index items_id_key on items (id)",
+        `create table notes (
+           tenant_id uuid not null references tenants (id),
+           id uuid not null,
+           item_id uuid references items (id),
+           primary key (tenant_id, id))`,
+      ],
+      async () => {
+        const offences = await citusKeyOffences(client);
+        expect(offences).toContainEqual({
+          table: "notes",
+          problem: expect.stringMatching(/to items does not pair tenant_id/),
+        });
+        expect(offendingTables(offences).sort()).toEqual(["items", "notes"]);
+      },
+    );
+    // The same reference through (tenant_id, item_id) is fine.
+    await withSchemaChange(
+      [
+        `create table notes (
+           tenant_id uuid not null references tenants (id),
+           id uuid not null,
+           item_id uuid,
+           primary key (tenant_id, id),
+           foreign key (tenant_id, item_id) references items (tenant_id, id))`,
+      ],
+      async () => {
+        expect(await citusKeyOffences(client)).toEqual([]);
+      },
+    );
+  });
+
+  it("reports a reference to tenants through another column, and one from a global table", async () => {
+    await withSchemaChange(
+      [
+        "alter table items add column partner_tenant_id uuid references tenants (id)",
+        "create table countries (code text primary key, sample_item uuid, sample_tenant uuid)",
+        "alter table countries add foreign key (sample_tenant, sample_item) references items (tenant_id, id)",
+      ],
+      async () => {
+        const offences = await citusKeyOffences(client);
+        expect(offendingTables(offences).sort()).toEqual(["countries", "items"]);
+      },
+    );
+  });
+});
