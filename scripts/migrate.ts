@@ -4,8 +4,8 @@
  */
 import { existsSync } from "node:fs";
 import { loadConfig } from "../src/config.js";
-import { createLogger } from "../src/core/logging/index.js";
 import { migrateDatabase, openDatabase } from "../src/core/database/index.js";
+import { createLogger } from "../src/core/logging/index.js";
 
 if (existsSync(".env")) process.loadEnvFile(".env");
 const config = loadConfig(process.env);

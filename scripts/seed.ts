@@ -15,7 +15,11 @@ import { itemsService } from "../src/modules/items/index.js";
 import { createTenantsService } from "../src/modules/tenants/index.js";
 
 const DEMO = [
-  { name: "Acme Corporation", slug: "acme-corporation", items: ["Rocket skates", "Giant magnet", "Tornado seeds"] },
+  {
+    name: "Acme Corporation",
+    slug: "acme-corporation",
+    items: ["Rocket skates", "Giant magnet", "Tornado seeds"],
+  },
   { name: "Globex", slug: "globex", items: ["Doomsday device", "Hammock"] },
 ];
 

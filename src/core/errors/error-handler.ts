@@ -124,7 +124,7 @@ function mapError(error: FastifyError): Mapped | undefined {
 }
 
 /** The trace id a client quotes in a bug report; the request id until tracing provides one. */
-export const traceIdOf = (request: FastifyRequest): string => request.id;
+const traceIdOf = (request: FastifyRequest): string => request.id;
 
 export function sendProblem(
   request: FastifyRequest,

@@ -4,7 +4,7 @@ import { type ItemChanges, itemsRepository } from "./items.repository.js";
 import type { ItemResponse } from "./items.schemas.js";
 import type { ItemRow } from "./items.table.js";
 
-export function toItemResponse(row: ItemRow): ItemResponse {
+function toItemResponse(row: ItemRow): ItemResponse {
   return {
     id: row.id,
     name: row.name,

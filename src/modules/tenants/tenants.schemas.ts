@@ -13,7 +13,7 @@ export const tenantSchema = z
 
 export type TenantResponse = z.infer<typeof tenantSchema>;
 
-export const tenantNameSchema = z
+const tenantNameSchema = z
   .string()
   .trim()
   .min(1, "must not be empty")
