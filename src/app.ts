@@ -10,6 +10,7 @@ import type { DestinationStream } from "pino";
 import { z } from "zod";
 import packageJson from "../package.json" with { type: "json" };
 import { docsPage, healthRoutes, openApiPlugin } from "./api/index.js";
+import { createBackground } from "./background.js";
 import type { Config } from "./config.js";
 import {
   authenticationPlugin,
@@ -42,7 +43,16 @@ import {
 } from "./core/http/request-context.js";
 import { declareThirdPartyRoutes, routeStandardsPlugin } from "./core/http/route-standards.js";
 import { shutdownPlugin } from "./core/http/shutdown.js";
+import {
+  type AnyJob,
+  bullmqTransport,
+  createJobs,
+  createOutboxRelay,
+  inProcessTransport,
+  type Jobs,
+} from "./core/jobs/index.js";
 import { createLogger } from "./core/logging/index.js";
+import type { Mailer } from "./core/mail/index.js";
 import { metricsPlugin } from "./core/observability/metrics.js";
 import { createRateLimiting } from "./core/rate-limit/index.js";
 import { itemsModule } from "./modules/items/index.js";
@@ -55,6 +65,17 @@ export interface CreateAppOptions {
   modules?: readonly AppModule[];
   /** Where JSON log lines go instead of stdout (tests read them). */
   logStream?: DestinationStream;
+  /** Job definitions besides the kit's own (tests, modules under development). */
+  jobs?: readonly AnyJob[];
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** Enqueues background jobs (the same object modules receive). */
+    jobs: Jobs;
+    /** The mailer; in development its `outbox` holds the last messages. */
+    mailer: Mailer;
+  }
 }
 
 /** The kit's feature modules, mounted under /api/v1 in this order. */
@@ -168,6 +189,28 @@ export async function createApp(
     prefix: config.redisKeyPrefix,
     logger: app.log,
   });
+  const background = createBackground(config, app.log, options.jobs ?? []);
+  const transport = redis
+    ? bullmqTransport({
+        connection: redis,
+        keyPrefix: config.redisKeyPrefix,
+        registry: background.registry,
+      })
+    : inProcessTransport({ registry: background.registry, database, logger: app.log });
+  const jobs = createJobs({ registry: background.registry, transport });
+  // Without Redis (development) this process also relays the outbox and runs the jobs.
+  const relay =
+    transport.kind === "in-process"
+      ? createOutboxRelay({ database, transport, logger: app.log })
+      : undefined;
+  relay?.start();
+  app.decorate("jobs", jobs);
+  app.decorate("mailer", background.mailer);
+  app.addHook("onClose", async () => {
+    await relay?.stop();
+    await transport.close();
+    await background.mailer.close();
+  });
   const tokens = createTokenService({
     secretKey: config.secretKey,
     issuer: config.jwtIssuer,
@@ -200,7 +243,14 @@ export async function createApp(
 
   await app.register(
     async (api) => {
-      const dependencies: ModuleDependencies = { config, database, tokens, cache };
+      const dependencies: ModuleDependencies = {
+        config,
+        database,
+        tokens,
+        cache,
+        jobs,
+        sendEmail: background.sendEmail,
+      };
       for (const module of options.modules ?? defaultModules) {
         await api.register(module, dependencies);
       }

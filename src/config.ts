@@ -53,6 +53,9 @@ const environmentSchema = z.object({
   JWT_AUDIENCE: optionalString,
   REDIS_URL: optionalUrl,
   REDIS_KEY_PREFIX: z.preprocess(emptyAsUndefined, z.string().max(64).default("kit:")),
+  SMTP_URL: optionalUrl,
+  MAIL_FROM: optionalString,
+  WORKER_CONCURRENCY: positiveInt(5),
   RATE_LIMIT_ENABLED: booleanFlag,
   RATE_LIMIT_FAIL_OPEN: booleanFlag,
   RATE_LIMIT_IP: positiveInt(600),
@@ -87,6 +90,11 @@ export interface Config {
   readonly jwtIssuer: string;
   readonly jwtAudience: string;
   readonly redisUrl: string | undefined;
+  /** SMTP server for outgoing mail; without it (development only) mail goes to the log. */
+  readonly smtpUrl: string | undefined;
+  readonly mailFrom: string;
+  /** Jobs a worker process runs at once. */
+  readonly workerConcurrency: number;
   /** Prefix of every Redis key the kit writes, so several apps can share one Redis. */
   readonly redisKeyPrefix: string;
   readonly rateLimit: {
@@ -147,6 +155,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (!raw.CORS_ORIGINS) problems.push(`CORS_ORIGINS is required in ${raw.ENVIRONMENT}`);
     if (!raw.PUBLIC_URL) problems.push(`PUBLIC_URL is required in ${raw.ENVIRONMENT}`);
     if (!raw.FRONTEND_URL) problems.push(`FRONTEND_URL is required in ${raw.ENVIRONMENT}`);
+    if (!raw.SMTP_URL) problems.push(`SMTP_URL is required in ${raw.ENVIRONMENT}`);
+    if (!raw.MAIL_FROM) problems.push(`MAIL_FROM is required in ${raw.ENVIRONMENT}`);
   } else if (!secretKey) {
     secretKey = deriveDevelopmentSecret(raw.ENVIRONMENT);
     notices.push(
@@ -191,6 +201,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jwtAudience: raw.JWT_AUDIENCE ?? `${publicUrl}/api`,
     redisUrl: raw.REDIS_URL,
     redisKeyPrefix: raw.REDIS_KEY_PREFIX,
+    smtpUrl: raw.SMTP_URL,
+    mailFrom: raw.MAIL_FROM ?? "Agency Kit <no-reply@localhost>",
+    workerConcurrency: raw.WORKER_CONCURRENCY,
     rateLimit: Object.freeze({
       enabled: raw.RATE_LIMIT_ENABLED ?? true,
       failOpen: raw.RATE_LIMIT_FAIL_OPEN ?? true,

@@ -6,7 +6,7 @@ import { createTokenService, type TokenService } from "../../src/core/auth/index
 import { type Database, openDatabase, type TenantRow } from "../../src/core/database/index.js";
 import { createLogger } from "../../src/core/logging/index.js";
 import { createTenantsService } from "../../src/modules/tenants/index.js";
-import { testConfig } from "./app.js";
+import { TEST_REDIS_URL, testConfig } from "./app.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
 
 export interface TestTenant {
@@ -35,7 +35,8 @@ export async function setupTenancyTest(
   env: Record<string, string | undefined> = {},
 ): Promise<TenancyTestContext> {
   const testDatabase = await createTestDatabase();
-  const config = testConfig({ DATABASE_URL: testDatabase.url, ...env });
+  // With Redis, as in production: no in-process job relay polls the database during a test.
+  const config = testConfig({ DATABASE_URL: testDatabase.url, REDIS_URL: TEST_REDIS_URL, ...env });
   const app = await createApp(config);
   const database = await openDatabase(config, createLogger(config));
   const tokens = createTokenService({

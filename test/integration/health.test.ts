@@ -111,6 +111,8 @@ describe("health and info", () => {
       CORS_ORIGINS: "https://app.example.com",
       PUBLIC_URL: "https://api.example.com",
       FRONTEND_URL: "https://app.example.com",
+      SMTP_URL: "smtp://127.0.0.1:1",
+      MAIL_FROM: "Kit <no-reply@example.com>",
       DATABASE_URL: CLOSED_DATABASE_URL,
       REDIS_URL: TEST_REDIS_URL,
     });

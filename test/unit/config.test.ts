@@ -11,6 +11,8 @@ const production = (overrides: Record<string, string | undefined> = {}) => ({
   CORS_ORIGINS: "https://app.example.com",
   PUBLIC_URL: "https://api.example.com",
   FRONTEND_URL: "https://app.example.com",
+  SMTP_URL: "smtps://mailer:secret@smtp.example.com:465",
+  MAIL_FROM: "Example <no-reply@example.com>",
   ...overrides,
 });
 

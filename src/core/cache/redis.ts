@@ -10,8 +10,11 @@ import type { Config } from "../../config.js";
 export function createRedis(config: Config, logger: FastifyBaseLogger): Redis | undefined {
   if (!config.redisUrl) return undefined;
   const redis = new Redis(config.redisUrl, {
-    maxRetriesPerRequest: 2,
-    enableOfflineQueue: true,
+    // During an outage commands fail at once instead of queueing, so the cache and the rate
+    // limiter degrade immediately rather than holding requests for seconds.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 1_000,
     retryStrategy: (attempt) => Math.min(attempt * 200, 5_000),
   });
   let down = false;

@@ -60,7 +60,11 @@ export interface Database {
    * bypasses row-level security. For the few paths that have no tenant yet or span tenants
    * (login, tenant creation, platform administration). Every use is logged with its reason.
    */
-  bypassTenantIsolation<T>(reason: string, fn: (db: Db) => Promise<T>): Promise<T>;
+  bypassTenantIsolation<T>(
+    reason: string,
+    fn: (db: Db) => Promise<T>,
+    options?: { logLevel?: "info" | "debug" },
+  ): Promise<T>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -113,8 +117,9 @@ export function createDatabase(driver: DatabaseDriver, logger: FastifyBaseLogger
   return {
     kind: driver.kind,
     forTenant,
-    bypassTenantIsolation(reason, fn) {
-      logger.info({ reason }, "bypassing tenant isolation");
+    bypassTenantIsolation(reason, fn, options = {}) {
+      // Background loops (the outbox relay) log at debug, not on every poll.
+      logger[options.logLevel ?? "info"]({ reason }, "bypassing tenant isolation");
       return driver.db.transaction(async (tx) => {
         await tx.execute(sql`select set_config('role', 'app_system', true)`);
         return fn(tx);

@@ -1,0 +1,73 @@
+import type { z } from "zod";
+import type { Db } from "../database/index.js";
+import { newId } from "../database/index.js";
+import { currentContext } from "../logging/index.js";
+import type { JobDefinition, JobEnvelope, JobRegistry } from "./define.js";
+import { jobOutbox } from "./outbox.table.js";
+import type { JobTransport } from "./transport.js";
+
+export interface EnqueueOptions {
+  /** Run no earlier than this many milliseconds from now. */
+  delayMs?: number;
+  /** Deduplicates: a second job with the same id is ignored while the first is kept. */
+  jobId?: string;
+  /**
+   * The database transaction this job belongs to. The job is written to the outbox in it, so
+   * it runs only if the transaction commits (and then exactly once).
+   */
+  transaction?: Db;
+}
+
+export interface Jobs {
+  /** Validates the payload and queues the job; returns its id. */
+  enqueue<Schema extends z.ZodType>(
+    job: JobDefinition<Schema>,
+    payload: z.input<Schema>,
+    options?: EnqueueOptions,
+  ): Promise<string>;
+  readonly transport: JobTransport;
+}
+
+export class UnknownJobError extends Error {
+  constructor(name: string) {
+    super(`Job "${name}" is not registered`);
+    this.name = "UnknownJobError";
+  }
+}
+
+/**
+ * Enqueues jobs. The tenant, user and request of the current context travel with the job, so
+ * its handler runs for the same tenant and its logs carry the same request id.
+ */
+export function createJobs(options: { registry: JobRegistry; transport: JobTransport }): Jobs {
+  return {
+    transport: options.transport,
+    async enqueue(job, payload, enqueueOptions = {}) {
+      if (!options.registry.has(job)) throw new UnknownJobError(job.name);
+      // Refuse bad payloads here, where the caller can still be told.
+      job.schema.parse(payload);
+      const context = currentContext();
+      const envelope: JobEnvelope = {
+        payload,
+        ...(context?.tenantId ? { tenantId: context.tenantId } : {}),
+        ...(context?.userId ? { userId: context.userId } : {}),
+        ...(context?.requestId ? { requestId: context.requestId } : {}),
+      };
+      const delayMs = Math.max(0, Math.round(enqueueOptions.delayMs ?? 0));
+      const id = newId();
+      if (enqueueOptions.transaction) {
+        await enqueueOptions.transaction.insert(jobOutbox).values({
+          id,
+          jobName: job.name,
+          envelope,
+          jobKey: enqueueOptions.jobId ?? null,
+          delayMs,
+        });
+        return enqueueOptions.jobId ?? id;
+      }
+      const jobId = enqueueOptions.jobId ?? id;
+      await options.transport.publish({ name: job.name, envelope, jobId, delayMs });
+      return jobId;
+    },
+  };
+}

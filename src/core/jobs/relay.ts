@@ -1,0 +1,105 @@
+import { asc, inArray, isNull } from "drizzle-orm";
+import type { FastifyBaseLogger } from "fastify";
+import type { Database } from "../database/index.js";
+import { jobOutbox } from "./outbox.table.js";
+import type { JobTransport } from "./transport.js";
+
+export interface OutboxRelay {
+  /** Moves one batch of committed outbox rows to the transport; returns how many. */
+  relayOnce(): Promise<number>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Moves committed outbox rows to the queue and marks them sent, in one transaction that locks
+ * the rows it handles (SKIP LOCKED, so several relays share the work). The queue's job id is
+ * the outbox id: if the relay dies after publishing but before marking, the next run publishes
+ * the same id again and the queue keeps one job. If the queue is unreachable, the rows stay
+ * and are retried, so an outage delays jobs and loses none.
+ */
+export function createOutboxRelay(options: {
+  database: Database;
+  transport: JobTransport;
+  logger: FastifyBaseLogger;
+  intervalMs?: number;
+  batchSize?: number;
+  /** Called after publishing, before marking sent (tests simulate a crash there). */
+  afterPublish?: () => Promise<void>;
+}): OutboxRelay {
+  const intervalMs = options.intervalMs ?? 500;
+  const batchSize = options.batchSize ?? 100;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<unknown> = Promise.resolve();
+  let stopped = true;
+  let failures = 0;
+
+  const relayOnce = () =>
+    options.database.bypassTenantIsolation(
+      "outbox relay",
+      async (db) => {
+        const rows = await db
+          .select()
+          .from(jobOutbox)
+          .where(isNull(jobOutbox.sentAt))
+          .orderBy(asc(jobOutbox.id))
+          .limit(batchSize)
+          .for("update", { skipLocked: true });
+        for (const row of rows) {
+          await options.transport.publish({
+            name: row.jobName,
+            envelope: row.envelope,
+            jobId: row.jobKey ?? row.id,
+            delayMs: row.delayMs,
+          });
+        }
+        await options.afterPublish?.();
+        if (rows.length > 0) {
+          await db
+            .update(jobOutbox)
+            .set({ sentAt: new Date() })
+            .where(
+              inArray(
+                jobOutbox.id,
+                rows.map((row) => row.id),
+              ),
+            );
+        }
+        return rows.length;
+      },
+      { logLevel: "debug" },
+    );
+
+  const tick = async () => {
+    let moved = 0;
+    try {
+      moved = await relayOnce();
+      failures = 0;
+    } catch (error) {
+      failures++;
+      if (failures === 1 || failures % 60 === 0) {
+        options.logger.warn({ err: error, failures }, "outbox relay failed; retrying");
+      }
+    }
+    if (stopped) return;
+    // A full batch means more may be waiting: go on at once. Back off while failing.
+    const wait = moved === batchSize ? 0 : intervalMs * Math.min(2 ** failures, 20);
+    timer = setTimeout(() => {
+      current = tick();
+    }, wait);
+  };
+
+  return {
+    relayOnce,
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      current = tick();
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await current;
+    },
+  };
+}

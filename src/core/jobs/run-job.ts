@@ -1,0 +1,105 @@
+import type { FastifyBaseLogger } from "fastify";
+import type { Database } from "../database/index.js";
+import { runWithContext } from "../logging/index.js";
+import type { AnyJob, JobEnvelope } from "./define.js";
+
+export class JobTimeoutError extends Error {
+  constructor(name: string, timeoutMs: number) {
+    super(`job ${name} exceeded its timeout of ${timeoutMs} ms`);
+    this.name = "JobTimeoutError";
+  }
+}
+
+/** A payload that fails its schema at run time will fail the same way on every retry. */
+export class InvalidJobPayloadError extends Error {
+  constructor(name: string, detail: string) {
+    super(`job ${name} has an invalid payload: ${detail}`);
+    this.name = "InvalidJobPayloadError";
+  }
+}
+
+export interface RunJobInput {
+  definition: AnyJob;
+  envelope: JobEnvelope;
+  jobId: string;
+  attempt: number;
+  database: Database;
+  logger: FastifyBaseLogger;
+  /** Aborted on worker shutdown. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs one attempt of a job: validates the payload, restores the context it was enqueued in
+ * (logs and cache keys carry its tenant and request), binds the database to its tenant, and
+ * enforces the timeout. Throws on failure; the caller decides about retries.
+ */
+export async function runJob(input: RunJobInput): Promise<void> {
+  const { definition, envelope, jobId, attempt } = input;
+  const parsed = definition.schema.safeParse(envelope.payload);
+  if (!parsed.success) {
+    throw new InvalidJobPayloadError(definition.name, parsed.error.message);
+  }
+  const log = input.logger.child({
+    job: definition.name,
+    jobId,
+    attempt,
+    ...(envelope.tenantId ? { tenantId: envelope.tenantId } : {}),
+    ...(envelope.requestId ? { requestId: envelope.requestId } : {}),
+  });
+  const tenantDb = envelope.tenantId
+    ? input.database.forTenant({
+        tenantId: envelope.tenantId,
+        userId: envelope.userId,
+        requestId: envelope.requestId,
+      })
+    : undefined;
+
+  const controller = new AbortController();
+  const abortFromOutside = () => controller.abort(input.signal?.reason);
+  input.signal?.addEventListener("abort", abortFromOutside, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new JobTimeoutError(definition.name, definition.timeoutMs);
+      controller.abort(error);
+      reject(error);
+    }, definition.timeoutMs);
+  });
+
+  const context = {
+    requestId: envelope.requestId ?? jobId,
+    ip: "job",
+    ...(envelope.tenantId ? { tenantId: envelope.tenantId } : {}),
+    ...(envelope.userId ? { userId: envelope.userId } : {}),
+  };
+  const started = performance.now();
+  try {
+    await runWithContext(context, () =>
+      Promise.race([
+        definition.handler(parsed.data, {
+          jobId,
+          attempt,
+          log,
+          signal: controller.signal,
+          tenantDb,
+          database: input.database,
+        }),
+        timeout,
+      ]),
+    );
+    log.info({ durationMs: Math.round(performance.now() - started) }, "job completed");
+  } catch (error) {
+    log.warn({ err: error, durationMs: Math.round(performance.now() - started) }, "job failed");
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    input.signal?.removeEventListener("abort", abortFromOutside);
+  }
+}
+
+/** Milliseconds to wait before the given retry (1 = the first retry). */
+export function backoffDelay(definition: AnyJob, retry: number): number {
+  const { type, delayMs } = definition.backoff;
+  return type === "fixed" ? delayMs : delayMs * 2 ** (retry - 1);
+}

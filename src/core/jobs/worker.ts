@@ -1,0 +1,115 @@
+import { type Job, type Queue, UnrecoverableError, Worker } from "bullmq";
+import type { FastifyBaseLogger } from "fastify";
+import type { Redis } from "ioredis";
+import type { Database } from "../database/index.js";
+import type { CronDefinition, JobEnvelope, JobRegistry } from "./define.js";
+import { InvalidJobPayloadError, runJob } from "./run-job.js";
+import { QUEUE_NAME, queuePrefix } from "./transport.js";
+
+export interface JobWorker {
+  readonly worker: Worker;
+  /**
+   * Stops taking jobs and waits for the running ones up to `timeoutMs`; jobs still running then
+   * are handed back (their locks lapse and another worker retries them).
+   */
+  close(timeoutMs: number): Promise<void>;
+}
+
+/** A BullMQ worker that runs registered jobs with `concurrency` at a time. */
+export function createJobWorker(options: {
+  registry: JobRegistry;
+  /** A connection for the worker alone (BullMQ blocks on it); maxRetriesPerRequest null. */
+  connection: Redis;
+  keyPrefix: string;
+  concurrency: number;
+  database: Database;
+  logger: FastifyBaseLogger;
+}): JobWorker {
+  const shutdown = new AbortController();
+  const worker = new Worker(
+    QUEUE_NAME,
+    async (job: Job<JobEnvelope>) => {
+      const definition = options.registry.get(job.name);
+      if (!definition) throw new UnrecoverableError(`No job named ${job.name} is registered`);
+      try {
+        await runJob({
+          definition,
+          envelope: job.data,
+          jobId: job.id ?? "",
+          attempt: job.attemptsMade + 1,
+          database: options.database,
+          logger: options.logger,
+          signal: shutdown.signal,
+        });
+      } catch (error) {
+        // Retrying cannot fix a payload that does not match the job's schema.
+        if (error instanceof InvalidJobPayloadError) throw new UnrecoverableError(error.message);
+        throw error;
+      }
+    },
+    {
+      connection: options.connection,
+      prefix: queuePrefix(options.keyPrefix),
+      concurrency: options.concurrency,
+    },
+  );
+  worker.on("failed", (job, error) => {
+    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      options.logger.error(
+        { err: error, job: job.name, jobId: job.id, attempts: job.attemptsMade },
+        "job failed for good; it stays in the failed set",
+      );
+    }
+  });
+  worker.on("error", (error) => options.logger.warn({ err: error }, "job worker error"));
+
+  return {
+    worker,
+    async close(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), timeoutMs);
+      });
+      const outcome = await Promise.race([worker.close(), timedOut]);
+      clearTimeout(timer);
+      if (outcome === "timeout") {
+        options.logger.warn("jobs still running at the shutdown timeout; handing them back");
+        shutdown.abort(new Error("worker shutting down"));
+        await worker.close(true);
+      }
+    },
+  };
+}
+
+/**
+ * Registers each cron as a BullMQ job scheduler (an upsert, so every worker may call it at
+ * start-up) and removes schedulers no longer defined. BullMQ creates one job per tick, however
+ * many workers run.
+ */
+export async function scheduleCrons(
+  queue: Queue,
+  crons: readonly CronDefinition[],
+  logger: FastifyBaseLogger,
+): Promise<void> {
+  const wanted = new Set(crons.map((cron) => cron.name));
+  for (const cron of crons) {
+    await queue.upsertJobScheduler(
+      cron.name,
+      { pattern: cron.pattern, tz: "UTC" },
+      {
+        name: cron.job.name,
+        data: { payload: cron.payload } satisfies JobEnvelope,
+        opts: {
+          attempts: cron.job.attempts,
+          backoff: { type: cron.job.backoff.type, delay: cron.job.backoff.delayMs },
+          removeOnComplete: { age: 7 * 24 * 3600 },
+          removeOnFail: false,
+        },
+      },
+    );
+  }
+  for (const scheduler of await queue.getJobSchedulers()) {
+    if (scheduler.key && !wanted.has(scheduler.key)) await queue.removeJobScheduler(scheduler.key);
+  }
+  logger.info({ crons: [...wanted] }, "cron schedules registered");
+}

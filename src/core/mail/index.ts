@@ -1,0 +1,8 @@
+export { logMailer, type Mailer, type MailMessage, smtpMailer } from "./mailer.js";
+export { createSendEmailJob, type SendEmailJob } from "./send-email.job.js";
+export {
+  type EmailTemplate,
+  emailTemplates,
+  type RenderedEmail,
+  renderEmail,
+} from "./templates.js";

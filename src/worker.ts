@@ -1,0 +1,79 @@
+import { existsSync } from "node:fs";
+import closeWithGrace from "close-with-grace";
+import { Redis } from "ioredis";
+import { createBackground } from "./background.js";
+import { ConfigError, loadConfig } from "./config.js";
+import { createRedis } from "./core/cache/index.js";
+import { openDatabase } from "./core/database/index.js";
+import {
+  bullmqTransport,
+  createJobWorker,
+  createOutboxRelay,
+  scheduleCrons,
+} from "./core/jobs/index.js";
+import { createLogger } from "./core/logging/index.js";
+
+/**
+ * The worker process (`npm run worker`): runs queued jobs with WORKER_CONCURRENCY at a time,
+ * relays the transactional outbox to the queue, and registers the crons. Several workers may
+ * run at once; each cron still runs once per tick. On SIGTERM it stops taking jobs, lets the
+ * running ones finish within SHUTDOWN_TIMEOUT_MS, hands back the rest, and exits.
+ */
+
+if (existsSync(".env")) process.loadEnvFile(".env");
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    process.exit(78);
+  }
+  throw error;
+}
+const logger = createLogger(config).child({ service: "worker" });
+if (!config.redisUrl) {
+  logger.error(
+    "The worker needs REDIS_URL. Without it (development), jobs run inside the API process.",
+  );
+  process.exit(78);
+}
+
+const database = await openDatabase(config, logger);
+const redis = createRedis(config, logger) as Redis;
+// BullMQ's worker blocks on its connection and must never give up on a command.
+const workerConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+const background = createBackground(config, logger);
+const transport = bullmqTransport({
+  connection: redis,
+  keyPrefix: config.redisKeyPrefix,
+  registry: background.registry,
+});
+const relay = createOutboxRelay({ database, transport, logger });
+const worker = createJobWorker({
+  registry: background.registry,
+  connection: workerConnection,
+  keyPrefix: config.redisKeyPrefix,
+  concurrency: config.workerConcurrency,
+  database,
+  logger,
+});
+
+closeWithGrace({ delay: config.shutdownTimeoutMs + 5_000 }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, "worker shutting down after an uncaught error");
+  else logger.info({ signal }, "worker shutting down");
+  await relay.stop();
+  await worker.close(config.shutdownTimeoutMs);
+  await transport.close();
+  await background.mailer.close();
+  await database.close();
+  await Promise.allSettled([redis.quit(), workerConnection.quit()]);
+  logger.info("worker stopped");
+});
+
+await scheduleCrons(transport.queue, background.crons, logger);
+relay.start();
+logger.info(
+  { concurrency: config.workerConcurrency, jobs: background.registry.all().map((job) => job.name) },
+  "worker started",
+);
