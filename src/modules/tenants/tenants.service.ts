@@ -4,6 +4,8 @@ import {
   type TenantDatabase,
   type TenantRow,
 } from "../../core/database/index.js";
+import { TENANT_CACHE_NAMESPACE } from "../../core/auth/index.js";
+import type { Cache } from "../../core/cache/index.js";
 import { notFound } from "../../core/errors/index.js";
 import { nextFreeSlug, slugify } from "./slug.js";
 import { currentTenantRepository, tenantsAdminRepository } from "./tenants.repository.js";
@@ -21,7 +23,15 @@ export function toTenantResponse(row: TenantRow): TenantResponse {
   };
 }
 
-export function createTenantsService({ database }: { database: Database }) {
+export function createTenantsService({
+  database,
+  cache,
+}: {
+  database: Database;
+  /** When given, the cached tenant record is dropped after a change. */
+  cache?: Cache;
+}) {
+  const forgetCachedTenant = () => cache?.invalidateNamespace(TENANT_CACHE_NAMESPACE);
   return {
     /**
      * Creates a tenant with a unique slug derived from its name. Runs unscoped: a tenant that
@@ -50,11 +60,13 @@ export function createTenantsService({ database }: { database: Database }) {
     async rename(tenantDb: TenantDatabase, name: string | undefined): Promise<TenantRow> {
       const repository = currentTenantRepository(tenantDb);
       const row = name === undefined ? await repository.find() : await repository.rename(name);
+      if (name !== undefined) await forgetCachedTenant();
       return row ?? throwNotFound();
     },
 
     async remove(tenantDb: TenantDatabase): Promise<void> {
       if (!(await currentTenantRepository(tenantDb).remove())) throwNotFound();
+      await forgetCachedTenant();
     },
   };
 }
