@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { loadConfig } from "../src/config.js";
-import { QUEUE_NAME, queuePrefix } from "../src/core/jobs/index.js";
+import { QUEUE_NAME, queuePrefix, retryFailedJobs } from "../src/core/jobs/index.js";
 
 if (existsSync(".env")) process.loadEnvFile(".env");
 const config = loadConfig({ LOG_LEVEL: "warn", ...process.env });
@@ -31,12 +31,9 @@ try {
       }
       break;
     }
-    case "retry-failed": {
-      const before = (await queue.getJobCounts("failed")).failed ?? 0;
-      await queue.retryJobs({ state: "failed" });
-      console.log(`re-queued ${before} failed job(s)`);
+    case "retry-failed":
+      console.log(`re-queued ${await retryFailedJobs(queue)} failed job(s)`);
       break;
-    }
     default:
       console.error(`unknown command ${command}; use counts, failed or retry-failed`);
       process.exitCode = 2;

@@ -31,7 +31,7 @@ try {
   }
   throw error;
 }
-const logger = createLogger(config).child({ service: "worker" });
+const logger = createLogger(config, undefined, "worker");
 if (!config.redisUrl) {
   logger.error(
     "The worker needs REDIS_URL. Without it (development), jobs run inside the API process.",

@@ -27,4 +27,4 @@ export {
   QUEUE_NAME,
   queuePrefix,
 } from "./transport.js";
-export { createJobWorker, type JobWorker, scheduleCrons } from "./worker.js";
+export { createJobWorker, type JobWorker, retryFailedJobs, scheduleCrons } from "./worker.js";

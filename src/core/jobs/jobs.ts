@@ -28,6 +28,9 @@ export interface Jobs {
   readonly transport: JobTransport;
 }
 
+/** BullMQ refuses ids that contain ":" or are plain integers. */
+const VALID_JOB_ID = /^(?!\d+$)[A-Za-z0-9_-]{1,200}$/;
+
 export class UnknownJobError extends Error {
   constructor(name: string) {
     super(`Job "${name}" is not registered`);
@@ -53,6 +56,10 @@ export function createJobs(options: { registry: JobRegistry; transport: JobTrans
         ...(context?.userId ? { userId: context.userId } : {}),
         ...(context?.requestId ? { requestId: context.requestId } : {}),
       };
+      if (enqueueOptions.jobId !== undefined && !VALID_JOB_ID.test(enqueueOptions.jobId)) {
+        // The queue refuses such ids; refused here, they cannot block the outbox later.
+        throw new Error(`Invalid job id "${enqueueOptions.jobId}": use letters, digits, - and _`);
+      }
       const delayMs = Math.max(0, Math.round(enqueueOptions.delayMs ?? 0));
       const id = newId();
       if (enqueueOptions.transaction) {

@@ -34,19 +34,33 @@ export interface RunJobInput {
  * (logs and cache keys carry its tenant and request), binds the database to its tenant, and
  * enforces the timeout. Throws on failure; the caller decides about retries.
  */
-export async function runJob(input: RunJobInput): Promise<void> {
+export function runJob(input: RunJobInput): Promise<void> {
+  const { envelope, jobId } = input;
+  // The job runs in the context it was enqueued in: log lines and cache keys carry its tenant.
+  const context = {
+    requestId: envelope.requestId ?? jobId,
+    ip: "job",
+    ...(envelope.tenantId ? { tenantId: envelope.tenantId } : {}),
+    ...(envelope.userId ? { userId: envelope.userId } : {}),
+  };
+  return runWithContext(context, () => runInContext(input));
+}
+
+async function runInContext(input: RunJobInput): Promise<void> {
   const { definition, envelope, jobId, attempt } = input;
-  const parsed = definition.schema.safeParse(envelope.payload);
-  if (!parsed.success) {
-    throw new InvalidJobPayloadError(definition.name, parsed.error.message);
-  }
+  // Tenant and user reach the log lines through the context (the log mixin adds them).
   const log = input.logger.child({
     job: definition.name,
     jobId,
     attempt,
-    ...(envelope.tenantId ? { tenantId: envelope.tenantId } : {}),
     ...(envelope.requestId ? { requestId: envelope.requestId } : {}),
   });
+  const parsed = definition.schema.safeParse(envelope.payload);
+  if (!parsed.success) {
+    const error = new InvalidJobPayloadError(definition.name, parsed.error.message);
+    log.error({ err: error }, "job payload is invalid; it will not be retried");
+    throw error;
+  }
   const tenantDb = envelope.tenantId
     ? input.database.forTenant({
         tenantId: envelope.tenantId,
@@ -67,27 +81,19 @@ export async function runJob(input: RunJobInput): Promise<void> {
     }, definition.timeoutMs);
   });
 
-  const context = {
-    requestId: envelope.requestId ?? jobId,
-    ip: "job",
-    ...(envelope.tenantId ? { tenantId: envelope.tenantId } : {}),
-    ...(envelope.userId ? { userId: envelope.userId } : {}),
-  };
   const started = performance.now();
   try {
-    await runWithContext(context, () =>
-      Promise.race([
-        definition.handler(parsed.data, {
-          jobId,
-          attempt,
-          log,
-          signal: controller.signal,
-          tenantDb,
-          database: input.database,
-        }),
-        timeout,
-      ]),
-    );
+    await Promise.race([
+      definition.handler(parsed.data, {
+        jobId,
+        attempt,
+        log,
+        signal: controller.signal,
+        tenantDb,
+        database: input.database,
+      }),
+      timeout,
+    ]);
     log.info({ durationMs: Math.round(performance.now() - started) }, "job completed");
   } catch (error) {
     log.warn({ err: error, durationMs: Math.round(performance.now() - started) }, "job failed");

@@ -1,4 +1,4 @@
-import { type Job, type Queue, UnrecoverableError, Worker } from "bullmq";
+import { type Job, type Queue, UnrecoverableError, WaitingError, Worker } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
 import type { Redis } from "ioredis";
 import type { Database } from "../database/index.js";
@@ -28,9 +28,12 @@ export function createJobWorker(options: {
   const shutdown = new AbortController();
   const worker = new Worker(
     QUEUE_NAME,
-    async (job: Job<JobEnvelope>) => {
+    async (job: Job<JobEnvelope>, token?: string) => {
       const definition = options.registry.get(job.name);
-      if (!definition) throw new UnrecoverableError(`No job named ${job.name} is registered`);
+      if (!definition) {
+        options.logger.error({ job: job.name, jobId: job.id }, "no such job is registered");
+        throw new UnrecoverableError(`No job named ${job.name} is registered`);
+      }
       try {
         await runJob({
           definition,
@@ -44,6 +47,11 @@ export function createJobWorker(options: {
       } catch (error) {
         // Retrying cannot fix a payload that does not match the job's schema.
         if (error instanceof InvalidJobPayloadError) throw new UnrecoverableError(error.message);
+        // Stopped by the shutdown: hand the job back to the queue without using an attempt.
+        if (shutdown.signal.aborted) {
+          await job.moveToWait(token);
+          throw new WaitingError();
+        }
         throw error;
       }
     },
@@ -54,9 +62,11 @@ export function createJobWorker(options: {
     },
   );
   worker.on("failed", (job, error) => {
-    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+    const final =
+      !job || error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (final) {
       options.logger.error(
-        { err: error, job: job.name, jobId: job.id, attempts: job.attemptsMade },
+        { err: error, job: job?.name, jobId: job?.id, attempts: job?.attemptsMade },
         "job failed for good; it stays in the failed set",
       );
     }
@@ -70,13 +80,17 @@ export function createJobWorker(options: {
       const timedOut = new Promise<"timeout">((resolve) => {
         timer = setTimeout(() => resolve("timeout"), timeoutMs);
       });
-      const outcome = await Promise.race([worker.close(), timedOut]);
+      // Stop taking jobs, and wait for the running ones up to the timeout.
+      const outcome = await Promise.race([worker.pause(false), timedOut]);
       clearTimeout(timer);
       if (outcome === "timeout") {
         options.logger.warn("jobs still running at the shutdown timeout; handing them back");
+        // Handlers that honour the signal stop and are put back in the queue; the locks of
+        // the others lapse and another worker retries them as stalled.
         shutdown.abort(new Error("worker shutting down"));
-        await worker.close(true);
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
+      await worker.close(outcome === "timeout");
     },
   };
 }
@@ -112,4 +126,21 @@ export async function scheduleCrons(
     if (scheduler.key && !wanted.has(scheduler.key)) await queue.removeJobScheduler(scheduler.key);
   }
   logger.info({ crons: [...wanted] }, "cron schedules registered");
+}
+
+/**
+ * Re-queues every job in the failed set with its attempt counters reset, so each gets its
+ * full number of attempts again. Returns how many were re-queued.
+ */
+export async function retryFailedJobs(queue: Queue): Promise<number> {
+  let retried = 0;
+  for (;;) {
+    // Retried jobs leave the failed set, so the first page is always the next one.
+    const page = await queue.getFailed(0, 99);
+    if (page.length === 0) return retried;
+    for (const job of page) {
+      await job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
+      retried++;
+    }
+  }
 }

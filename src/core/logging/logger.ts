@@ -18,10 +18,10 @@ const REDACTED_PATHS = [
   "*.secret",
 ];
 
-function loggerOptions(config: Config, pretty: boolean): LoggerOptions {
+function loggerOptions(config: Config, pretty: boolean, service: string): LoggerOptions {
   return {
     level: config.logLevel,
-    base: { service: "api", environment: config.environment },
+    base: { service, environment: config.environment },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     mixin: contextLogFields,
@@ -38,7 +38,11 @@ function loggerOptions(config: Config, pretty: boolean): LoggerOptions {
 }
 
 /** The root logger; JSON to `stream` when given (tests), else to stdout, pretty in development. */
-export function createLogger(config: Config, stream?: DestinationStream): FastifyBaseLogger {
-  if (stream) return pino(loggerOptions(config, false), stream);
-  return pino(loggerOptions(config, config.logPretty));
+export function createLogger(
+  config: Config,
+  stream?: DestinationStream,
+  service: "api" | "worker" | "cli" = "api",
+): FastifyBaseLogger {
+  if (stream) return pino(loggerOptions(config, false, service), stream);
+  return pino(loggerOptions(config, config.logPretty, service));
 }

@@ -1,11 +1,11 @@
+import { TENANT_CACHE_NAMESPACE } from "../../core/auth/index.js";
+import type { Cache } from "../../core/cache/index.js";
 import {
   type Database,
   sqlStateOf,
   type TenantDatabase,
   type TenantRow,
 } from "../../core/database/index.js";
-import { TENANT_CACHE_NAMESPACE } from "../../core/auth/index.js";
-import type { Cache } from "../../core/cache/index.js";
 import { notFound } from "../../core/errors/index.js";
 import { nextFreeSlug, slugify } from "./slug.js";
 import { currentTenantRepository, tenantsAdminRepository } from "./tenants.repository.js";
