@@ -65,9 +65,9 @@ async function startServer(env: Record<string, string> = {}): Promise<ServerProc
     const deadline = setTimeout(() => {
       clearInterval(poll);
       reject(
-        new Error(`the server did not listen within 15 s\nstdout:\n${stdout}\nstderr:\n${stderr}`),
+        new Error(`the server did not listen within 45 s\nstdout:\n${stdout}\nstderr:\n${stderr}`),
       );
-    }, 15_000);
+    }, 45_000);
     const poll = setInterval(() => {
       const match = /^\{"listening":(\d+)\}$/m.exec(stdout);
       if (match) {
@@ -130,7 +130,7 @@ function get(port: number, path: string, agent: http.Agent | false): Promise<Out
   });
 }
 
-describe("graceful shutdown (SIGTERM)", () => {
+describe("graceful shutdown (SIGTERM)", { timeout: 90_000 }, () => {
   it("finishes the in-flight request, refuses new connections, closes and exits 0", async () => {
     const server = await startServer({ SHUTDOWN_TIMEOUT_MS: "5000" });
     // A keep-alive client, like a load balancer or a browser: its connection outlives the request.

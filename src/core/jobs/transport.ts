@@ -110,7 +110,12 @@ export function inProcessTransport(options: {
       if (seen.has(job.jobId)) return;
       seen.add(job.jobId);
       const definition = options.registry.get(job.name);
-      if (!definition) throw new Error(`No job named ${job.name} is registered`);
+      if (!definition) {
+        // Like the worker: fail it visibly rather than block whoever published it (the relay).
+        failed.push(job);
+        options.logger.error({ job: job.name, jobId: job.jobId }, "no such job is registered");
+        return;
+      }
       schedule(job, definition, 1, job.delayMs);
     },
     /** Resolves when no job is running or waiting to run (tests). */
