@@ -1,8 +1,9 @@
 # The npm scripts of package.json under the same names: `just <recipe> [args...]` runs
 # `npm run <script> -- [args...]`. just comes with the project (devDependency rust-just):
 # `npx just <recipe>`, or plain `just` when node_modules/.bin is on PATH.
-# just recipe names cannot contain ':', so the npm scripts test:unit, test:integration,
-# db:generate and db:check are the recipes test-unit, test-integration, db-generate, db-check.
+# just recipe names cannot contain ':', so the npm scripts start:worker, test:unit,
+# test:integration, db:generate and db:check are the recipes start-worker, test-unit,
+# test-integration, db-generate, db-check.
 # Extra arguments go to the script's last command, exactly as with `npm run <script> -- args`.
 
 set shell := ["bash", "-cu"]
@@ -23,6 +24,10 @@ build *args:
 # Run the compiled API from dist/ (npm run start)
 start *args:
     @npm run start -- "$@"
+
+# Run the compiled job worker from dist/ (npm run start:worker)
+start-worker *args:
+    @npm run start:worker -- "$@"
 
 # Run every test (npm test)
 test *args:
@@ -68,6 +73,10 @@ seed *args:
 services *args:
     @npm run services -- "$@"
 
-# Start the background job worker (npm run worker)
+# Start the background job worker from source; needs REDIS_URL (npm run worker)
 worker *args:
     @npm run worker -- "$@"
+
+# Inspect the job queue: counts, failed [n], retry-failed (npm run jobs)
+jobs *args:
+    @npm run jobs -- "$@"

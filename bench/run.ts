@@ -1,0 +1,882 @@
+/**
+ * The tenant read-path benchmark (`npm run bench`, which builds first).
+ *
+ * Measures, in one run on one machine and the same database, with autocannon:
+ *   baseline   bare Fastify + postgres.js, same item lookup, no auth, no RLS (bench/baseline-server.ts)
+ *   get        the kit's GET /api/v1/items/:id with a valid access token
+ *   list       the kit's GET /api/v1/items?limit=20 at 1,000 tenants x 100 items
+ *   list-10k   the same list at 10,000 tenants x 100 items (left out with --quick)
+ * The list targets rotate through the same number of random tenants (--list-tenants, 1,000) at
+ * both sizes, so they differ only in the size of the data.
+ * in paired rounds (every target once per round, order reversed on alternate rounds), after a
+ * warm-up. Requests rotate through many (tenant, item) pairs and tenants. Any answer other than
+ * 200, any socket error or timeout fails the run.
+ *
+ * The kit runs as built (`node dist/src/main.js`) with ENVIRONMENT=test: production and staging
+ * demand Redis, SMTP, CORS origins and a front-end URL, and test changes nothing on the read
+ * path. LOG_LEVEL is warn by default (no per-request lines; --log-level info measures them). Rate
+ * limits stay on, far above the load (KIT_BENCH_ENV). The kit connects as a login role without
+ * table privileges of its own, as in production; the baseline connects as the owner.
+ *
+ * On a shared machine: each round waits for the machine to be quiet, CPU time is accounted per
+ * part (load generator, server, its PostgreSQL backends, everything else) from /proc, and a round
+ * in which other processes took more than --max-other-load of the machine is measured again.
+ *
+ * Writes bench/results/latest.json and prints a table.
+ *
+ *   npm run bench
+ *   npm run bench -- --quick --duration 5 --rounds 2
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import pg from "pg";
+import { createTokenService } from "../src/core/auth/tokens.js";
+import { positiveInteger } from "./common.js";
+import { type CpuUsage, machineBusyShare, startCpuAccounting } from "./cpu.js";
+import { type SeededDatabase, seedBenchDatabase } from "./seed.js";
+import { type ServerProcess, startServer, stopAllServers, tail } from "./servers.js";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const LIST_LIMIT = 20;
+/** The kit's DATABASE_POOL_SIZE default; the baseline uses the same. */
+const POOL_SIZE = 10;
+/**
+ * Rate limits stay on (their cost is part of the path) but far above what the load generator
+ * sends from its one IP: the benchmark measures serving, not refusing. No REDIS_URL: limits
+ * and the tenant cache live in the process (pass --kit-env REDIS_URL=... to measure Redis).
+ */
+const KIT_BENCH_ENV = {
+  RATE_LIMIT_IP: "1000000000",
+  RATE_LIMIT_FREE: "1000000000",
+  RATE_LIMIT_PRO: "1000000000",
+  RATE_LIMIT_ENTERPRISE: "1000000000",
+};
+/** The application_name of the kit's pool connections (src/core/database/pg-driver.ts). */
+const KIT_APPLICATION_NAME = "agency-kit";
+
+const TARGETS = ["baseline", "get", "list", "list-10k"] as const;
+type TargetName = (typeof TARGETS)[number];
+
+const { values: args } = parseArgs({
+  options: {
+    tenants: { type: "string" },
+    "large-tenants": { type: "string" },
+    quick: { type: "boolean", default: false },
+    duration: { type: "string" },
+    warmup: { type: "string" },
+    rounds: { type: "string" },
+    connections: { type: "string" },
+    pairs: { type: "string" },
+    "list-tenants": { type: "string" },
+    "log-level": { type: "string", default: "warn" },
+    targets: { type: "string" },
+    port: { type: "string" },
+    output: { type: "string" },
+    "cpu-prof": { type: "boolean", default: false },
+    "kit-entry": { type: "string" },
+    "kit-env": { type: "string", multiple: true },
+    note: { type: "string" },
+    "max-other-load": { type: "string" },
+    "round-retries": { type: "string" },
+    "quiet-wait": { type: "string" },
+  },
+});
+
+const params = {
+  tenants: positiveInteger(args.tenants, "tenants", 1000),
+  largeTenants: positiveInteger(args["large-tenants"], "large-tenants", 10_000),
+  itemsPerTenant: 100,
+  quick: args.quick,
+  durationSeconds: positiveInteger(args.duration, "duration", 10),
+  warmupSeconds: positiveInteger(args.warmup, "warmup", 5),
+  rounds: positiveInteger(args.rounds, "rounds", 3),
+  connections: positiveInteger(args.connections, "connections", 50),
+  pairs: positiveInteger(args.pairs, "pairs", 1000),
+  /**
+   * How many tenants the list targets rotate through, at both sizes (default 1,000), so the
+   * two differ only in the size of the data; "all" rotates through every tenant, which also
+   * measures the tenant cache and shared_buffers under 10,000 active tenants.
+   */
+  listTenants:
+    args["list-tenants"] === "all"
+      ? ("all" as const)
+      : positiveInteger(args["list-tenants"], "list-tenants", 1000),
+  listLimit: LIST_LIMIT,
+  poolSize: POOL_SIZE,
+  kitEnvironment: "test",
+  logLevel: args["log-level"],
+  cpuProfile: args["cpu-prof"],
+  kitEntry: args["kit-entry"] ?? "dist/src/main.js",
+  /**
+   * On a shared machine: a round in which other processes took more than this share of the
+   * machine is measured again (up to roundRetries times, then kept and flagged), and each round
+   * waits up to quietWaitSeconds for the machine to be this quiet before it starts.
+   */
+  maxOtherLoad: Number(args["max-other-load"] ?? 0.1),
+  roundRetries: Number(args["round-retries"] ?? 2),
+  quietWaitSeconds: Number(args["quiet-wait"] ?? 120),
+  /** Extra environment for the kit (NAME=value), for experiments. */
+  kitEnv: Object.fromEntries(
+    (args["kit-env"] ?? []).map((pair) => {
+      const at = pair.indexOf("=");
+      if (at < 1) throw new Error(`--kit-env wants NAME=value, not "${pair}"`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  ),
+};
+const selected = new Set<TargetName>(
+  (args.targets?.split(",").map((name) => name.trim()) ?? [...TARGETS]).map((name) => {
+    if (!(TARGETS as readonly string[]).includes(name)) {
+      throw new Error(`--targets: unknown target "${name}" (known: ${TARGETS.join(", ")})`);
+    }
+    return name as TargetName;
+  }),
+);
+if (params.quick) selected.delete("list-10k");
+const basePort = positiveInteger(args.port, "port", 3901);
+/** The built kit; another build (an experiment) can be measured with --kit-entry. */
+const KIT_ENTRY = resolve(ROOT, args["kit-entry"] ?? "dist/src/main.js");
+const outputFile = resolve(ROOT, args.output ?? "bench/results/latest.json");
+
+/** One load target: what autocannon sends, spread over many tenants. */
+interface Target {
+  readonly name: TargetName;
+  readonly description: string;
+  readonly server: ServerProcess;
+  /** Where the server's PostgreSQL backends are: database and application_name. */
+  readonly backends: { database: string; applicationName: string };
+  readonly requests: autocannon.Request[];
+  /** Checks one answer before the load starts. */
+  check(status: number, body: string, request: autocannon.Request): string | undefined;
+}
+
+interface RunResult {
+  target: TargetName;
+  /** "discarded": a round measured again because other processes loaded the machine. */
+  phase: "warmup" | "measure" | "discarded";
+  round: number;
+  attempt?: number;
+  /** Other processes took more than maxOtherLoad of the machine (kept after the last retry). */
+  noisy?: boolean;
+  requestsPerSecond: number;
+  completed: number;
+  durationSeconds: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
+  /** CPU used during the run, by part, and per completed request. */
+  cpu?: CpuUsage & { microsecondsPerRequest: Record<string, number> };
+  autocannon: {
+    requestsAverage: number;
+    latencyP50: number;
+    latencyP99: number;
+    non2xx: number;
+    errors: number;
+    timeouts: number;
+    statusCodes: Record<string, number>;
+  };
+}
+
+const log = (line: string) => console.log(line);
+
+async function main(): Promise<void> {
+  if (!existsSync(KIT_ENTRY)) {
+    throw new Error(`${KIT_ENTRY} is missing: run \`npm run build\` (npm run bench does)`);
+  }
+  const startedAt = new Date();
+  const loadAtStart = os.loadavg();
+
+  // ---- databases ------------------------------------------------------------------------
+  const small = await seedBenchDatabase({ tenants: params.tenants, log });
+  const large = selected.has("list-10k")
+    ? await seedBenchDatabase({ tenants: params.largeTenants, log })
+    : undefined;
+
+  // ---- servers ---------------------------------------------------------------------------
+  // An empty working directory: src/main.ts would load a developer's .env from the current one.
+  const workDir = mkdtempSync(join(os.tmpdir(), "kit-bench-"));
+  log(`server logs: ${workDir}`);
+  const servers: Partial<Record<"baseline" | "kit" | "kitLarge", ServerProcess>> = {};
+  const secretKey = randomBytes(48).toString("base64");
+  const kitServer = (name: string, port: number, database: SeededDatabase) => {
+    const publicUrl = `http://127.0.0.1:${port}`;
+    return startServer({
+      name,
+      port,
+      command: process.execPath,
+      args: [
+        ...(params.cpuProfile ? ["--cpu-prof", `--cpu-prof-dir=${join(workDir, "profiles")}`] : []),
+        KIT_ENTRY,
+      ],
+      cwd: workDir,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        ENVIRONMENT: "test",
+        LOG_LEVEL: params.logLevel,
+        HOST: "127.0.0.1",
+        PORT: String(port),
+        PUBLIC_URL: publicUrl,
+        DATABASE_URL: database.appUrl,
+        DATABASE_POOL_SIZE: String(POOL_SIZE),
+        SECRET_KEY: secretKey,
+        ...KIT_BENCH_ENV,
+        ...params.kitEnv,
+      },
+      logDir: workDir,
+    });
+  };
+  if (selected.has("baseline")) {
+    servers.baseline = await startServer({
+      name: "baseline",
+      port: basePort,
+      command: process.execPath,
+      args: [
+        "--import",
+        "tsx",
+        join(ROOT, "bench/baseline-server.ts"),
+        "--port",
+        String(basePort),
+        "--database-url",
+        small.ownerUrl,
+        "--pool-size",
+        String(POOL_SIZE),
+      ],
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      logDir: workDir,
+    });
+  }
+  if (selected.has("get") || selected.has("list")) {
+    servers.kit = await kitServer("kit", basePort + 1, small);
+  }
+  if (large) servers.kitLarge = await kitServer("kit-10k", basePort + 2, large);
+
+  // ---- fixtures --------------------------------------------------------------------------
+  const pairs = await samplePairs(small.ownerUrl, params.pairs);
+  const targets: Target[] = [];
+  const tokensFor = async (server: ServerProcess, tenantIds: readonly string[]) => {
+    const tokens = createTokenService({
+      secretKey,
+      issuer: server.baseUrl,
+      audience: `${server.baseUrl}/api`,
+    });
+    const byTenant = new Map<string, string>();
+    for (const tid of tenantIds) {
+      if (byTenant.has(tid)) continue;
+      byTenant.set(
+        tid,
+        await tokens.signAccessToken({ sub: randomUUID(), tid, sid: randomUUID() }),
+      );
+    }
+    return byTenant;
+  };
+  const expectItem = (expectedId: string) => (status: number, body: string) => {
+    if (status !== 200) return `status ${status}: ${body.slice(0, 300)}`;
+    const id = (JSON.parse(body) as { id?: unknown }).id;
+    return id === expectedId ? undefined : `answered item ${String(id)}, not ${expectedId}`;
+  };
+  const expectPage = (status: number, body: string) => {
+    if (status !== 200) return `status ${status}: ${body.slice(0, 300)}`;
+    const page = JSON.parse(body) as { items?: unknown[]; nextCursor?: unknown };
+    return page.items?.length === LIST_LIMIT && typeof page.nextCursor === "string"
+      ? undefined
+      : `a page of ${page.items?.length} items`;
+  };
+  const itemIdOf = (request: autocannon.Request) => request.path?.split("/").at(-1) ?? "";
+
+  if (servers.baseline) {
+    targets.push({
+      name: "baseline",
+      description:
+        "bare Fastify + postgres.js, GET /tenants/:tenantId/items/:id, select * from items where tenant_id = $1 and id = $2, as the owner: no auth, no RLS",
+      server: servers.baseline,
+      backends: { database: small.name, applicationName: "kit-bench-baseline" },
+      requests: pairs.map(({ tenantId, itemId }) => ({
+        method: "GET",
+        path: `/tenants/${tenantId}/items/${itemId}`,
+      })),
+      check: (status, body, request) => expectItem(itemIdOf(request))(status, body),
+    });
+  }
+  if (servers.kit && selected.has("get")) {
+    const tokens = await tokensFor(
+      servers.kit,
+      pairs.map((pair) => pair.tenantId),
+    );
+    targets.push({
+      name: "get",
+      description:
+        "kit GET /api/v1/items/:id: bearer token verified, tenant transaction (role switch + enter_tenant + query, one Sync), RLS, Zod serialization",
+      server: servers.kit,
+      backends: { database: small.name, applicationName: KIT_APPLICATION_NAME },
+      requests: pairs.map(({ tenantId, itemId }) => ({
+        method: "GET",
+        path: `/api/v1/items/${itemId}`,
+        headers: { authorization: `Bearer ${tokens.get(tenantId)}` },
+      })),
+      check: (status, body, request) => expectItem(itemIdOf(request))(status, body),
+    });
+  }
+  const listTarget = async (
+    name: TargetName,
+    server: ServerProcess,
+    database: SeededDatabase,
+  ): Promise<Target> => {
+    const tenants = await tenantIds(database.ownerUrl, params.listTenants);
+    const tokens = await tokensFor(server, tenants);
+    return {
+      name,
+      description: `kit GET /api/v1/items?limit=${LIST_LIMIT} at ${database.tenants} tenants x ${database.itemsPerTenant} items, rotating through ${tenants.length} random tenants`,
+      server,
+      backends: { database: database.name, applicationName: KIT_APPLICATION_NAME },
+      requests: [...tokens.values()].map((token) => ({
+        method: "GET",
+        path: `/api/v1/items?limit=${LIST_LIMIT}`,
+        headers: { authorization: `Bearer ${token}` },
+      })),
+      check: (status, body) => expectPage(status, body),
+    };
+  };
+  if (servers.kit && selected.has("list")) {
+    targets.push(await listTarget("list", servers.kit, small));
+  }
+  if (servers.kitLarge && large) {
+    targets.push(await listTarget("list-10k", servers.kitLarge, large));
+  }
+  if (targets.length === 0) throw new Error("no target selected");
+
+  // ---- correctness before load -----------------------------------------------------------
+  for (const target of targets) {
+    for (const request of target.requests.slice(0, 3)) {
+      const response = await fetch(`${target.server.baseUrl}${request.path}`, {
+        headers: (request.headers ?? {}) as Record<string, string>,
+      });
+      const problem = target.check(response.status, await response.text(), request);
+      if (problem) throw new Error(`${target.name}: ${request.path}: ${problem}`);
+    }
+  }
+  const get = targets.find((target) => target.name === "get");
+  const [first, second] = pairs;
+  if (get && first && second && first.tenantId !== second.tenantId) {
+    // Another tenant's token must not reach this item.
+    const foreign = get.requests.find((request) => request.path?.endsWith(second.itemId))?.headers;
+    const response = await fetch(`${get.server.baseUrl}/api/v1/items/${first.itemId}`, {
+      headers: (foreign ?? {}) as Record<string, string>,
+    });
+    await response.arrayBuffer();
+    if (response.status !== 404) {
+      throw new Error(`another tenant's token read an item: status ${response.status}`);
+    }
+  }
+
+  // ---- load --------------------------------------------------------------------------------
+  monitor = new pg.Client({ connectionString: small.ownerUrl, application_name: "kit-bench" });
+  await monitor.connect();
+  const runs: RunResult[] = [];
+  log(
+    `\nwarm-up ${params.warmupSeconds} s per target, then ${params.rounds} rounds x ${params.durationSeconds} s, ${params.connections} connections`,
+  );
+  for (const target of targets) {
+    runs.push(await load(target, "warmup", 0, params.warmupSeconds));
+  }
+  for (let round = 1; round <= params.rounds; round++) {
+    const order = round % 2 === 1 ? targets : [...targets].reverse();
+    for (let attempt = 1; ; attempt++) {
+      await waitForQuietMachine();
+      const roundRuns: RunResult[] = [];
+      for (const target of order) {
+        roundRuns.push(await load(target, "measure", round, params.durationSeconds));
+      }
+      const noisy = roundRuns.some((run) => (run.cpu?.otherShare ?? 0) > params.maxOtherLoad);
+      for (const run of roundRuns) run.attempt = attempt;
+      if (!noisy || attempt > params.roundRetries) {
+        for (const run of roundRuns) run.noisy = noisy;
+        runs.push(...roundRuns);
+        break;
+      }
+      log(
+        `round ${round}: other processes took more than ${percent(params.maxOtherLoad)} of the machine; measuring it again`,
+      );
+      for (const run of roundRuns) run.phase = "discarded";
+      runs.push(...roundRuns);
+    }
+  }
+
+  const failures = runs.filter(
+    (run) => run.autocannon.non2xx > 0 || run.autocannon.errors > 0 || run.autocannon.timeouts > 0,
+  );
+
+  // ---- report ------------------------------------------------------------------------------
+  const summary = summarize(targets, runs);
+  const goals = evaluateGoals(summary);
+  const report = {
+    benchmark: "tenant read path",
+    date: startedAt.toISOString(),
+    note: args.note,
+    git: gitInfo(),
+    machine: {
+      nproc: Number(execFileSync("nproc", { encoding: "utf8" }).trim()),
+      cpuModel: cpuModel(),
+      memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+      os: `${os.type()} ${os.release()} ${os.arch()}`,
+      node: process.version,
+      postgres: await serverVersion(small.ownerUrl),
+      loadAverage: { start: loadAtStart, end: os.loadavg() },
+      note: "load generator (autocannon), servers and PostgreSQL share the machine's cores",
+    },
+    versions: packageVersions(["fastify", "pg", "postgres", "autocannon", "jose", "zod"]),
+    parameters: {
+      ...params,
+      kitServerEnv: {
+        ENVIRONMENT: "test",
+        LOG_LEVEL: params.logLevel,
+        ...KIT_BENCH_ENV,
+        ...params.kitEnv,
+      },
+      targets: targets.map((target) => target.name),
+    },
+    databases: [small, ...(large ? [large] : [])].map((database) => ({
+      name: database.name,
+      tenants: database.tenants,
+      itemsPerTenant: database.itemsPerTenant,
+      reused: database.reused,
+      seedSeconds: database.seedSeconds,
+    })),
+    targets: Object.fromEntries(targets.map((target) => [target.name, target.description])),
+    summary,
+    goals,
+    runs,
+    ok: failures.length === 0,
+  };
+
+  printTable(summary, goals);
+  if (failures.length > 0) {
+    const failedFile = outputFile.replace(/\.json$/, ".failed.tmp.json");
+    writeJson(failedFile, report);
+    for (const run of failures) {
+      console.error(
+        `${run.target} (${run.phase} ${run.round}): non-2xx ${run.autocannon.non2xx}, errors ${run.autocannon.errors}, timeouts ${run.autocannon.timeouts}, status codes ${JSON.stringify(run.autocannon.statusCodes)}`,
+      );
+    }
+    for (const server of Object.values(servers)) {
+      console.error(`--- ${server.name} log:\n${tail(server.logFile)}`);
+    }
+    throw new Error(`some answers were not 200; results written to ${failedFile} only`);
+  }
+  writeJson(outputFile, report);
+  log(`\nwritten: ${outputFile}`);
+}
+
+/** Waits (up to quietWaitSeconds) until other processes leave the machine mostly idle. */
+async function waitForQuietMachine(): Promise<void> {
+  const deadline = Date.now() + params.quietWaitSeconds * 1000;
+  let announced = false;
+  for (;;) {
+    const busy = await machineBusyShare(2_000);
+    if (busy === undefined || busy <= params.maxOtherLoad) return;
+    if (Date.now() > deadline) {
+      log(`the machine is still ${percent(busy)} busy with other work; measuring anyway`);
+      return;
+    }
+    if (!announced) {
+      log(`waiting for the machine to be quiet (other work: ${percent(busy)} busy)`);
+      announced = true;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+  }
+}
+
+const percent = (share: number) => `${Math.round(share * 100)}%`;
+
+/** One autocannon run against a target. */
+async function load(
+  target: Target,
+  phase: RunResult["phase"],
+  round: number,
+  durationSeconds: number,
+): Promise<RunResult> {
+  const connections = params.connections;
+  const requests = target.requests;
+  let nextClient = 0;
+  // Each connection gets its own stride of the requests (or, with fewer requests than
+  // connections, its own rotation), so concurrent requests spread over tenants.
+  const requestsFor = (client: number): autocannon.Request[] => {
+    if (requests.length >= connections) {
+      return requests.filter((_, index) => index % connections === client);
+    }
+    const offset = client % requests.length;
+    return [...requests.slice(offset), ...requests.slice(0, offset)];
+  };
+  const latencies: number[] = [];
+  const cpuGroups = async () => ({
+    loadgen: [process.pid],
+    server: [target.server.pid],
+    postgres: await backendPids(target),
+  });
+  const cpu = startCpuAccounting(await cpuGroups());
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: target.server.baseUrl,
+        connections,
+        duration: durationSeconds,
+        // A placeholder: setupClient gives each connection its share (each request built once).
+        requests: requests.slice(0, 1),
+        setupClient: (client) => {
+          client.setRequests(requestsFor(nextClient++ % connections));
+        },
+      },
+      (error, finished) => (error ? reject(error) : resolve(finished)),
+    );
+    instance.on("response", (_client, statusCode, _bytes, responseTime) => {
+      if (statusCode === 200) latencies.push(responseTime);
+    });
+  });
+  const usage = cpu.stop(await cpuGroups());
+  latencies.sort((a, b) => a - b);
+  const completed = result.requests.total;
+  const run: RunResult = {
+    target: target.name,
+    phase,
+    round,
+    requestsPerSecond: round1(result.requests.average),
+    completed,
+    durationSeconds: result.duration,
+    latencyMs: {
+      p50: round2(percentile(latencies, 0.5)),
+      p90: round2(percentile(latencies, 0.9)),
+      p99: round2(percentile(latencies, 0.99)),
+      max: round2(latencies.at(-1) ?? 0),
+      mean: round2(latencies.reduce((sum, value) => sum + value, 0) / (latencies.length || 1)),
+    },
+    cpu: usage && {
+      ...usage,
+      microsecondsPerRequest: Object.fromEntries(
+        Object.entries(usage.seconds).map(([group, seconds]) => [
+          group,
+          Math.round((seconds * 1e6) / (completed || 1)),
+        ]),
+      ),
+    },
+    autocannon: {
+      requestsAverage: result.requests.average,
+      latencyP50: result.latency.p50,
+      latencyP99: result.latency.p99,
+      non2xx: result.non2xx,
+      errors: result.errors,
+      timeouts: result.timeouts,
+      statusCodes: Object.fromEntries(
+        Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => [code, stat.count ?? 0]),
+      ),
+    },
+  };
+  log(
+    `${phase === "warmup" ? "warm-up " : `round ${round}`}  ${target.name.padEnd(9)} ${String(run.requestsPerSecond).padStart(8)} req/s  p50 ${run.latencyMs.p50.toFixed(2)} ms  p99 ${run.latencyMs.p99.toFixed(2)} ms${usage ? `  cpu/req: server ${run.cpu?.microsecondsPerRequest.server} us, postgres ${run.cpu?.microsecondsPerRequest.postgres} us, loadgen ${run.cpu?.microsecondsPerRequest.loadgen} us; other load ${Math.round(usage.otherShare * 100)}%` : ""}${result.non2xx || result.errors || result.timeouts ? `  NON-2XX ${result.non2xx} ERRORS ${result.errors} TIMEOUTS ${result.timeouts}` : ""}`,
+  );
+  return run;
+}
+
+interface TargetSummary {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Mean CPU time per request over the rounds, by part (server, postgres, loadgen). */
+  cpuMicrosecondsPerRequest?: Record<string, number>;
+  /** The largest share of the machine taken by other processes in any round. */
+  maxOtherLoadShare?: number;
+  /** Rounds kept although other processes loaded the machine (after the last retry). */
+  noisyRounds?: number;
+  /** Per round, this target's req/s over the baseline's in the same round. */
+  pairedRatios?: number[];
+  vsBaseline?: { requestsPerSecond: number; p50: number; p99: number };
+}
+
+/** Mean req/s over rounds; latency percentiles as the median of the rounds' percentiles. */
+function summarize(targets: readonly Target[], runs: readonly RunResult[]) {
+  const measured = (name: TargetName) =>
+    runs.filter((run) => run.phase === "measure" && run.target === name);
+  const summary: Partial<Record<TargetName, TargetSummary>> = {};
+  for (const target of targets) {
+    const own = measured(target.name);
+    summary[target.name] = {
+      requestsPerSecond: round1(mean(own.map((run) => run.requestsPerSecond))),
+      p50Ms: round2(median(own.map((run) => run.latencyMs.p50))),
+      p99Ms: round2(median(own.map((run) => run.latencyMs.p99))),
+      noisyRounds: own.filter((run) => run.noisy).length,
+    };
+    const cpu = own.flatMap((run) => (run.cpu ? [run.cpu] : []));
+    if (cpu.length > 0) {
+      const groups = Object.keys(cpu[0]?.microsecondsPerRequest ?? {});
+      const entry = summary[target.name];
+      if (entry) {
+        entry.cpuMicrosecondsPerRequest = Object.fromEntries(
+          groups.map((group) => [
+            group,
+            Math.round(mean(cpu.map((usage) => usage.microsecondsPerRequest[group] ?? 0))),
+          ]),
+        );
+        entry.maxOtherLoadShare = Math.max(...cpu.map((usage) => usage.otherShare));
+      }
+    }
+  }
+  const baseline = summary.baseline;
+  if (baseline) {
+    const baselineRuns = measured("baseline");
+    for (const target of targets) {
+      const entry = summary[target.name];
+      if (!entry || target.name === "baseline") continue;
+      entry.vsBaseline = {
+        requestsPerSecond: round3(entry.requestsPerSecond / baseline.requestsPerSecond),
+        p50: round3(entry.p50Ms / baseline.p50Ms),
+        p99: round3(entry.p99Ms / baseline.p99Ms),
+      };
+      entry.pairedRatios = measured(target.name).map((run) => {
+        const pair = baselineRuns.find((candidate) => candidate.round === run.round);
+        return pair ? round3(run.requestsPerSecond / pair.requestsPerSecond) : Number.NaN;
+      });
+    }
+  }
+  return summary;
+}
+
+function evaluateGoals(summary: Partial<Record<TargetName, TargetSummary>>) {
+  const get = summary.get?.vsBaseline;
+  const list = summary.list;
+  const listLarge = summary["list-10k"];
+  const listChange =
+    list && listLarge ? round3(Math.abs(listLarge.p50Ms - list.p50Ms) / list.p50Ms) : undefined;
+  return {
+    getThroughput: get && {
+      goal: "kit GET req/s >= 0.55 x baseline (stretch 0.65)",
+      value: get.requestsPerSecond,
+      met: get.requestsPerSecond >= 0.55,
+      stretchMet: get.requestsPerSecond >= 0.65,
+    },
+    getP99: get && {
+      goal: "kit GET p99 <= 1.6 x baseline",
+      value: get.p99,
+      met: get.p99 <= 1.6,
+    },
+    listScaling: listChange !== undefined && {
+      goal: "list p50 at 10,000 and 1,000 tenants differ by < 20%",
+      value: listChange,
+      met: listChange < 0.2,
+    },
+  };
+}
+
+function printTable(
+  summary: Partial<Record<TargetName, TargetSummary>>,
+  goals: ReturnType<typeof evaluateGoals>,
+): void {
+  const header = [
+    "target",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "req/s x base",
+    "p50 x base",
+    "p99 x base",
+  ];
+  const rows = TARGETS.flatMap((name) => {
+    const entry = summary[name];
+    if (!entry) return [];
+    const ratio = entry.vsBaseline;
+    return [
+      [
+        name,
+        entry.requestsPerSecond.toFixed(0),
+        entry.p50Ms.toFixed(2),
+        entry.p99Ms.toFixed(2),
+        ratio ? ratio.requestsPerSecond.toFixed(2) : name === "baseline" ? "1.00" : "-",
+        ratio ? ratio.p50.toFixed(2) : name === "baseline" ? "1.00" : "-",
+        ratio ? ratio.p99.toFixed(2) : name === "baseline" ? "1.00" : "-",
+      ],
+    ];
+  });
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)),
+  );
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join(" | ")} |`;
+  log("");
+  log(line(header));
+  log(`|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`);
+  for (const row of rows) log(line(row));
+  const cpuRows = TARGETS.flatMap((name) => {
+    const cpu = summary[name]?.cpuMicrosecondsPerRequest;
+    if (!cpu) return [];
+    return [
+      `| ${name.padEnd(9)} | ${String(cpu.server).padStart(6)} | ${String(cpu.postgres).padStart(8)} | ${String(cpu.loadgen).padStart(7)} | ${`${Math.round((summary[name]?.maxOtherLoadShare ?? 0) * 100)}%`.padStart(10)} |`,
+    ];
+  });
+  if (cpuRows.length > 0) {
+    log(
+      "\nCPU per request (us), mean over rounds; other load: largest share of the machine taken by",
+    );
+    log("processes outside the benchmark in any round (above ~10% the round is not trustworthy)");
+    log("| target    | server | postgres | loadgen | other load |");
+    log("|-----------|--------|----------|---------|------------|");
+    for (const row of cpuRows) log(row);
+  }
+  const noisy = TARGETS.reduce((sum, name) => sum + (summary[name]?.noisyRounds ?? 0), 0);
+  if (noisy > 0) {
+    log(
+      `\nwarning: ${noisy} runs were kept although other processes loaded the machine (runs[].noisy)`,
+    );
+  }
+  log("");
+  for (const goal of Object.values(goals)) {
+    if (!goal) continue;
+    const stretch = "stretchMet" in goal ? (goal.stretchMet ? " (stretch met)" : "") : "";
+    log(`${goal.met ? "MET    " : "MISSED "} ${goal.goal}: ${goal.value}${stretch}`);
+  }
+}
+
+// ---- fixtures and machine facts -------------------------------------------------------------
+
+let monitor: pg.Client | undefined;
+
+/** The PostgreSQL backends serving a target's server right now. */
+async function backendPids(target: Target): Promise<number[]> {
+  if (!monitor) return [];
+  const result = await monitor.query<{ pid: number }>(
+    "select pid from pg_stat_activity where datname = $1 and application_name = $2",
+    [target.backends.database, target.backends.applicationName],
+  );
+  return result.rows.map((row) => row.pid);
+}
+
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, application_name: "kit-bench" });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Random existing (tenant, item) pairs. */
+function samplePairs(url: string, count: number) {
+  return withClient(url, async (client) => {
+    const result = await client.query<{ tenant_id: string; id: string }>(
+      "select tenant_id, id from items order by random() limit $1",
+      [count],
+    );
+    return result.rows.map((row) => ({ tenantId: row.tenant_id, itemId: row.id }));
+  });
+}
+
+/** `count` random tenants (or all), in random order. */
+function tenantIds(url: string, count: number | "all") {
+  return withClient(url, async (client) => {
+    const result = await client.query<{ id: string }>(
+      "select id from tenants order by random() limit $1",
+      [count === "all" ? null : count],
+    );
+    return result.rows.map((row) => row.id);
+  });
+}
+
+function serverVersion(url: string) {
+  return withClient(url, async (client) => {
+    const result = await client.query<{ version: string }>("select version()");
+    return result.rows[0]?.version ?? "unknown";
+  });
+}
+
+function cpuModel(): string {
+  try {
+    const line = readFileSync("/proc/cpuinfo", "utf8")
+      .split("\n")
+      .find((entry) => entry.startsWith("model name"));
+    return line?.split(":")[1]?.trim() ?? os.cpus()[0]?.model ?? "unknown";
+  } catch {
+    return os.cpus()[0]?.model ?? "unknown";
+  }
+}
+
+function gitInfo() {
+  try {
+    const commit = execFileSync("git", ["rev-parse", "HEAD"], { cwd: ROOT, encoding: "utf8" });
+    const status = execFileSync("git", ["status", "--porcelain", "--", "src", "migrations"], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
+    const changed = status
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line.length > 0);
+    // The run measured the working tree: uncommitted changes under src/ or migrations/ are listed.
+    return { commit: commit.trim(), uncommittedChanges: changed };
+  } catch {
+    return undefined;
+  }
+}
+
+function packageVersions(names: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    names.map((name) => {
+      try {
+        const file = join(ROOT, "node_modules", name, "package.json");
+        return [name, (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version];
+      } catch {
+        return [name, "unknown"];
+      }
+    }),
+  );
+}
+
+function writeJson(file: string, value: unknown): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+// ---- numbers ---------------------------------------------------------------------------------
+
+function percentile(sorted: readonly number[], fraction: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const index = Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1);
+  return sorted[Math.max(0, index)] ?? Number.NaN;
+}
+const mean = (values: readonly number[]) =>
+  values.reduce((sum, value) => sum + value, 0) / (values.length || Number.NaN);
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? Number.NaN)
+    : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
+}
+const round1 = (value: number) => Math.round(value * 10) / 10;
+const round2 = (value: number) => Math.round(value * 100) / 100;
+const round3 = (value: number) => Math.round(value * 1000) / 1000;
+
+// ---- lifecycle ---------------------------------------------------------------------------------
+
+let interrupted = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    interrupted = true;
+    console.error(`\n${signal}: stopping the servers`);
+    void stopAllServers().finally(() => process.exit(130));
+  });
+}
+
+try {
+  await main();
+} catch (error) {
+  if (!interrupted) {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+    process.exitCode = 1;
+  }
+} finally {
+  await monitor?.end().catch(() => {});
+  await stopAllServers();
+}

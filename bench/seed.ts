@@ -1,0 +1,213 @@
+/**
+ * Creates and fills a benchmark database: `kit_bench_<tenants>` on the local server, migrated
+ * like any other, with N tenants x M items (100 by default). A database already seeded with
+ * the same size and the same migrations is reused as it is.
+ *
+ *   tsx bench/seed.ts --tenants 1000
+ *   tsx bench/seed.ts --tenants 10000 --force
+ */
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { migrateDatabase } from "../src/core/database/index.js";
+import { migrationsFolder } from "../src/core/database/migrations.js";
+import {
+  BENCH_LOGIN_ROLE,
+  BENCH_SERVER_URL,
+  benchDatabaseName,
+  databaseUrl,
+  positiveInteger,
+} from "./common.js";
+
+/** Bump when the shape of the seeded data changes, so old databases are rebuilt. */
+const SEED_VERSION = 2;
+
+export interface SeedOptions {
+  tenants: number;
+  itemsPerTenant?: number;
+  /** Rebuild even when a matching database exists. */
+  force?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface SeededDatabase {
+  readonly name: string;
+  readonly tenants: number;
+  readonly itemsPerTenant: number;
+  /** As the owner (a superuser): for the baseline and for reading fixtures. */
+  readonly ownerUrl: string;
+  /** As the kit's login role, which has no table privileges of its own. */
+  readonly appUrl: string;
+  readonly reused: boolean;
+  readonly seedSeconds: number;
+}
+
+interface SeedMarker {
+  seedVersion: number;
+  tenants: number;
+  itemsPerTenant: number;
+  migrations: string;
+}
+
+/** Changes whenever a migration file does. */
+function migrationsHash(): string {
+  const hash = createHash("sha256");
+  const folder = migrationsFolder();
+  for (const file of readdirSync(folder)
+    .filter((name) => name.endsWith(".sql"))
+    .sort()) {
+    hash.update(file).update(readFileSync(join(folder, file)));
+  }
+  return hash.digest("hex").slice(0, 16);
+}
+
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, application_name: "kit-bench-seed" });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const quoteLiteral = (value: string) => `'${value.replaceAll("'", "''")}'`;
+
+export async function seedBenchDatabase(options: SeedOptions): Promise<SeededDatabase> {
+  const tenants = options.tenants;
+  const itemsPerTenant = options.itemsPerTenant ?? 100;
+  const log = options.log ?? ((line: string) => console.log(line));
+  const name = benchDatabaseName(tenants);
+  const marker: SeedMarker = {
+    seedVersion: SEED_VERSION,
+    tenants,
+    itemsPerTenant,
+    migrations: migrationsHash(),
+  };
+  const markerText = JSON.stringify(marker);
+  const started = performance.now();
+  const result = (reused: boolean): SeededDatabase => ({
+    name,
+    tenants,
+    itemsPerTenant,
+    ownerUrl: databaseUrl(name),
+    appUrl: databaseUrl(name, BENCH_LOGIN_ROLE),
+    reused,
+    seedSeconds: Math.round((performance.now() - started) / 10) / 100,
+  });
+
+  const existing = await withClient(BENCH_SERVER_URL, async (client) => {
+    const found = await client.query<{ marker: string | null }>(
+      "select shobj_description(oid, 'pg_database') as marker from pg_database where datname = $1",
+      [name],
+    );
+    return found.rows[0];
+  });
+  if (existing && existing.marker === markerText && !options.force) {
+    log(`${name}: reusing (${tenants} tenants x ${itemsPerTenant} items, already seeded)`);
+    await ensureLoginRole(name);
+    return result(true);
+  }
+
+  await withClient(BENCH_SERVER_URL, async (client) => {
+    if (existing) log(`${name}: rebuilding (size, seed or migrations changed, or --force)`);
+    await client.query(`drop database if exists ${quoteIdent(name)} with (force)`);
+    await client.query(`create database ${quoteIdent(name)}`);
+  });
+  await migrateDatabase(databaseUrl(name));
+  await ensureLoginRole(name);
+
+  await withClient(databaseUrl(name), async (client) => {
+    // Rows are consistent by construction; skipping the per-row foreign-key triggers makes the
+    // bulk load several times faster (superuser only, this session only).
+    await client.query("set session_replication_role = replica");
+    let phase = performance.now();
+    // Tenants: created one second apart, so created_at orders them like the series does.
+    await client.query(
+      `insert into tenants (id, name, slug, plan, status, created_at, updated_at)
+       select gen_random_uuid(), 'Bench tenant ' || g, 'bench-tenant-' || g, 'free', 'active',
+              timestamptz '2025-01-01T00:00:00Z' + g * interval '1 second',
+              timestamptz '2025-01-01T00:00:00Z' + g * interval '1 second'
+       from generate_series(1, $1::int) as g`,
+      [tenants],
+    );
+    // Items: each tenant's rows inserted together (physically adjacent, as a tenant's rows
+    // mostly are), created_at increasing within the tenant and across tenants.
+    await client.query(
+      `insert into items (tenant_id, id, name, description, created_by, created_at, updated_at)
+       with owners as materialized (
+         select id, slug, created_at, gen_random_uuid() as user_id from tenants
+       )
+       select t.id, gen_random_uuid(), 'Item ' || i,
+              'Seeded item ' || i || ' of ' || t.slug,
+              t.user_id,
+              t.created_at + i * interval '1 millisecond',
+              t.created_at + i * interval '1 millisecond'
+       from owners as t cross join generate_series(1, $1::int) as i
+       order by t.created_at, i`,
+      [itemsPerTenant],
+    );
+    log(`${name}: inserted ${tenants} tenants x ${itemsPerTenant} items in ${seconds(phase)} s`);
+    await client.query("reset session_replication_role");
+    phase = performance.now();
+    // VACUUM sets hint bits and the visibility map, so the first benchmark reads do not write.
+    await client.query("vacuum (analyze) tenants");
+    await client.query("vacuum (analyze) items");
+    log(`${name}: vacuum analyze in ${seconds(phase)} s`);
+  });
+  // Written last: a database whose seeding was interrupted has no marker and is rebuilt.
+  await withClient(BENCH_SERVER_URL, (client) =>
+    client.query(`comment on database ${quoteIdent(name)} is ${quoteLiteral(markerText)}`),
+  );
+  const seeded = result(false);
+  log(`${name}: seeded in ${seeded.seedSeconds} s`);
+  return seeded;
+}
+
+/**
+ * The kit's login role: may log in and switch to app_tenant or app_system, and nothing else.
+ * Roles are cluster-wide, so it is created once and reused by every bench database.
+ */
+async function ensureLoginRole(database: string): Promise<void> {
+  await withClient(BENCH_SERVER_URL, async (client) => {
+    await client.query(`
+      do $$
+      begin
+        create role ${BENCH_LOGIN_ROLE} login nosuperuser nocreatedb nocreaterole nobypassrls noinherit;
+      exception when duplicate_object or unique_violation then null;
+      end $$`);
+    await client.query(`grant app_tenant, app_system to ${BENCH_LOGIN_ROLE}`);
+    await client.query(`grant connect on database ${quoteIdent(database)} to ${BENCH_LOGIN_ROLE}`);
+  });
+  // The tenant-entry statement is parsed and its functions' EXECUTE privilege checked as the
+  // login role, before its set_config('role') runs: the migration grants these two to the
+  // migrating role only, so a separate login role needs them too.
+  await withClient(databaseUrl(database), async (client) => {
+    await client.query(`grant usage on schema app to ${BENCH_LOGIN_ROLE}`);
+    await client.query(
+      `grant execute on function app.enter_tenant(uuid, uuid, text) to ${BENCH_LOGIN_ROLE}`,
+    );
+  });
+}
+
+const seconds = (since: number) => Math.round((performance.now() - since) / 10) / 100;
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({
+    options: {
+      tenants: { type: "string" },
+      "items-per-tenant": { type: "string" },
+      force: { type: "boolean", default: false },
+    },
+  });
+  const seeded = await seedBenchDatabase({
+    tenants: positiveInteger(values.tenants, "tenants", 1000),
+    itemsPerTenant: positiveInteger(values["items-per-tenant"], "items-per-tenant", 100),
+    force: values.force,
+  });
+  console.log(`owner: ${seeded.ownerUrl}\nkit:   ${seeded.appUrl}`);
+}
