@@ -1,5 +1,4 @@
 import cors from "@fastify/cors";
-import helmet from "@fastify/helmet";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import {
   serializerCompiler,
@@ -9,7 +8,7 @@ import {
 import type { DestinationStream } from "pino";
 import { z } from "zod";
 import packageJson from "../package.json" with { type: "json" };
-import { docsPage, healthRoutes, openApiPlugin } from "./api/index.js";
+import { docsPage, docsSecurityHeaders, healthRoutes, openApiPlugin } from "./api/index.js";
 import { createBackground } from "./background.js";
 import type { Config } from "./config.js";
 import {
@@ -42,6 +41,7 @@ import {
   requestIdFor,
 } from "./core/http/request-context.js";
 import { declareThirdPartyRoutes, routeStandardsPlugin } from "./core/http/route-standards.js";
+import { securityHeadersPlugin } from "./core/http/security-headers.js";
 import { shutdownPlugin } from "./core/http/shutdown.js";
 import {
   type AnyJob,
@@ -51,7 +51,7 @@ import {
   inProcessTransport,
   type Jobs,
 } from "./core/jobs/index.js";
-import { createLogger } from "./core/logging/index.js";
+import { BOUND_TO_REQUEST, createLogger } from "./core/logging/index.js";
 import type { Mailer } from "./core/mail/index.js";
 import { metricsPlugin } from "./core/observability/metrics.js";
 import { createRateLimiting } from "./core/rate-limit/index.js";
@@ -95,6 +95,9 @@ export async function createApp(
     genReqId: requestIdFor,
     requestIdHeader: false,
     // One log line per request is written on completion (request-context.ts), not two.
+    // Request loggers are marked so the log mixin does not add their request id a second time.
+    childLoggerFactory: (logger, bindings, childOptions) =>
+      Object.assign(logger.child(bindings, childOptions), { [BOUND_TO_REQUEST]: true }),
     logController: new LogController({
       requestIdLogLabel: "requestId",
       disableRequestLogging: true,
@@ -140,14 +143,15 @@ export async function createApp(
   await app.register(shutdownPlugin);
   await app.register(metricsPlugin, { token: config.metricsToken });
 
-  await app.register(helmet, {
-    // The API answers JSON; only the /docs page loads scripts and styles (its own and inline).
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'none'"],
-        frameAncestors: ["'none'"],
-        baseUri: ["'none'"],
+  await app.register(securityHeadersPlugin, {
+    policies: {
+      // The API answers JSON: nothing may be loaded, framed or embedded.
+      api: {
+        contentSecurityPolicy: {
+          directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"] },
+        },
       },
+      docs: docsSecurityHeaders,
     },
   });
   declareThirdPartyRoutes(app, (route) => route.method === "OPTIONS" && route.url === "*", {

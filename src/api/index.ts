@@ -1,2 +1,2 @@
 export { healthRoutes, type ReadinessCheck } from "./health.routes.js";
-export { docsPage, openApiPlugin } from "./openapi.js";
+export { docsPage, docsSecurityHeaders, openApiPlugin } from "./openapi.js";

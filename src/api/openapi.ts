@@ -7,6 +7,7 @@ import {
   jsonSchemaTransform,
   type ZodTypeProvider,
 } from "fastify-type-provider-zod";
+import type { HelmetOptions } from "helmet";
 import { z } from "zod";
 import { PROBLEM_CONTENT_TYPE, problemSchema } from "../core/errors/index.js";
 import { publicAccess } from "../core/http/access.js";
@@ -83,6 +84,21 @@ function withStandardResponses(schema: Record<string, unknown>, route: RouteOpti
   return { ...schema, response, ...(isPublic ? {} : { security: [{ bearerAuth: [] }] }) };
 }
 
+/** The page runs Scalar's bundle and one inline bootstrap script, and fetches /openapi.json. */
+export const docsSecurityHeaders: HelmetOptions = {
+  contentSecurityPolicy: {
+    directives: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'", "'unsafe-inline'"],
+      styleSrc: ["'self'", "'unsafe-inline'", "https:"],
+      fontSrc: ["'self'", "https:", "data:"],
+      imgSrc: ["'self'", "data:", "https:"],
+      connectSrc: ["'self'"],
+      frameAncestors: ["'none'"],
+    },
+  },
+};
+
 /** The interactive reference page at /docs (Scalar), reading /openapi.json. */
 export async function docsPage(app: FastifyInstance): Promise<void> {
   declareThirdPartyRoutes(app, (route) => route.url?.startsWith("/docs") ?? false, {
@@ -90,22 +106,7 @@ export async function docsPage(app: FastifyInstance): Promise<void> {
     tags: ["docs"],
     response: { 200: z.string().describe("HTML page or its script"), 301: z.string() },
     access: publicAccess,
-    // The page runs Scalar's bundle and one inline bootstrap script, and fetches /openapi.json.
-    config: {
-      helmet: {
-        contentSecurityPolicy: {
-          directives: {
-            defaultSrc: ["'self'"],
-            scriptSrc: ["'self'", "'unsafe-inline'"],
-            styleSrc: ["'self'", "'unsafe-inline'", "https:"],
-            fontSrc: ["'self'", "https:", "data:"],
-            imgSrc: ["'self'", "data:", "https:"],
-            connectSrc: ["'self'"],
-            frameAncestors: ["'none'"],
-          },
-        },
-      },
-    },
+    config: { securityHeaders: "docs" },
   });
   await app.register(scalar, {
     routePrefix: "/docs",

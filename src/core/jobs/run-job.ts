@@ -48,13 +48,8 @@ export function runJob(input: RunJobInput): Promise<void> {
 
 async function runInContext(input: RunJobInput): Promise<void> {
   const { definition, envelope, jobId, attempt } = input;
-  // Tenant and user reach the log lines through the context (the log mixin adds them).
-  const log = input.logger.child({
-    job: definition.name,
-    jobId,
-    attempt,
-    ...(envelope.requestId ? { requestId: envelope.requestId } : {}),
-  });
+  // Tenant, user and request id reach the log lines through the context (the log mixin).
+  const log = input.logger.child({ job: definition.name, jobId, attempt });
   const parsed = definition.schema.safeParse(envelope.payload);
   if (!parsed.success) {
     const error = new InvalidJobPayloadError(definition.name, parsed.error.message);

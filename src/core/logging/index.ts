@@ -1,5 +1,6 @@
 export { createLogger } from "./logger.js";
 export {
+  BOUND_TO_REQUEST,
   currentContext,
   type RequestContext,
   runWithContext,

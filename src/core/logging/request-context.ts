@@ -18,6 +18,9 @@ export const runWithContext = <T>(context: RequestContext, fn: () => T): T =>
 
 export const currentContext = (): RequestContext | undefined => storage.getStore();
 
+/** Marks loggers that carry the request id as a binding already (Fastify's request loggers). */
+export const BOUND_TO_REQUEST = Symbol("boundToRequest");
+
 /**
  * Fields added to every log line written inside a request. Request loggers already carry the
  * request id as a binding; other loggers (the root one, a service's) get it from here.
@@ -25,12 +28,12 @@ export const currentContext = (): RequestContext | undefined => storage.getStore
 export function contextLogFields(
   _fields: object,
   _level: number,
-  logger?: { bindings(): Record<string, unknown> },
+  logger?: object,
 ): Record<string, string> {
   const context = storage.getStore();
   if (!context) return {};
   const fields: Record<string, string> = {};
-  if (!logger?.bindings().requestId) fields.requestId = context.requestId;
+  if (!(logger && BOUND_TO_REQUEST in logger)) fields.requestId = context.requestId;
   if (context.tenantId) fields.tenantId = context.tenantId;
   if (context.userId) fields.userId = context.userId;
   return fields;

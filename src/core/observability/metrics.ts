@@ -53,23 +53,32 @@ export const metricsPlugin = fp<MetricsOptions>(
     const settle = (request: object) => {
       if (active.delete(request)) inFlight.dec();
     };
-    app.addHook("onRequest", async (request) => {
+    // One labelled child per (method, route, status), looked up by a string key: cheaper than
+    // prom-client hashing a label object on every observation.
+    const children = new Map<string, ReturnType<typeof duration.labels>>();
+    const durationOf = (method: string, route: string, status: number) => {
+      const key = `${method} ${route} ${status}`;
+      let child = children.get(key);
+      if (!child) {
+        child = duration.labels({ method, route, status_code: String(status) });
+        children.set(key, child);
+      }
+      return child;
+    };
+    app.addHook("onRequest", (request, _reply, done) => {
       active.add(request);
       inFlight.inc();
+      done();
     });
-    app.addHook("onResponse", async (request, reply) => {
+    app.addHook("onResponse", (request, reply, done) => {
       settle(request);
-      duration.observe(
-        {
-          method: request.method,
-          route: request.is404 ? UNMATCHED_ROUTE : (request.routeOptions.url ?? UNMATCHED_ROUTE),
-          status_code: String(reply.statusCode),
-        },
-        reply.elapsedTime / 1000,
-      );
+      const route = request.is404 ? UNMATCHED_ROUTE : (request.routeOptions.url ?? UNMATCHED_ROUTE);
+      durationOf(request.method, route, reply.statusCode).observe(reply.elapsedTime / 1000);
+      done();
     });
-    app.addHook("onRequestAbort", async (request) => {
+    app.addHook("onRequestAbort", (request, done) => {
       settle(request);
+      done();
     });
 
     app.get(
