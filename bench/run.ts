@@ -6,6 +6,8 @@
  *   get        the kit's GET /api/v1/items/:id with a valid access token
  *   list       the kit's GET /api/v1/items?limit=20 at 1,000 tenants x 100 items
  *   list-10k   the same list at 10,000 tenants x 100 items (left out with --quick)
+ *   get-redis  GET /api/v1/items/:id with Redis behind the cache and the rate limiters
+ *   get-redis-unlimited  the same with RATE_LIMIT_ENABLED=false (the limiters' cost is the gap)
  * The list targets rotate through the same number of random tenants (--list-tenants, 1,000) at
  * both sizes, so they differ only in the size of the data.
  * in paired rounds (every target once per round, order reversed on alternate rounds), after a
@@ -60,7 +62,21 @@ const KIT_BENCH_ENV = {
 /** The application_name of the kit's pool connections (src/core/database/pg-driver.ts). */
 const KIT_APPLICATION_NAME = "agency-kit";
 
-const TARGETS = ["baseline", "get", "list", "list-10k"] as const;
+/**
+ * get-redis and get-redis-unlimited are the item read with Redis behind the cache and the
+ * limiters (as in production), with and without the general rate limits: the difference is the
+ * cost of the per-IP and per-tenant limiters and of the cached tenant lookup they use.
+ */
+const TARGETS = [
+  "baseline",
+  "get",
+  "list",
+  "list-10k",
+  "get-redis",
+  "get-redis-unlimited",
+] as const;
+/** Redis for the get-redis targets; each server gets its own key prefix. */
+const BENCH_REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 type TargetName = (typeof TARGETS)[number];
 
 const { values: args } = parseArgs({
@@ -200,9 +216,16 @@ async function main(): Promise<void> {
   // An empty working directory: src/main.ts would load a developer's .env from the current one.
   const workDir = mkdtempSync(join(os.tmpdir(), "kit-bench-"));
   log(`server logs: ${workDir}`);
-  const servers: Partial<Record<"baseline" | "kit" | "kitLarge", ServerProcess>> = {};
+  const servers: Partial<
+    Record<"baseline" | "kit" | "kitLarge" | "kitRedis" | "kitRedisUnlimited", ServerProcess>
+  > = {};
   const secretKey = randomBytes(48).toString("base64");
-  const kitServer = (name: string, port: number, database: SeededDatabase) => {
+  const kitServer = (
+    name: string,
+    port: number,
+    database: SeededDatabase,
+    extraEnv: Record<string, string> = {},
+  ) => {
     const publicUrl = `http://127.0.0.1:${port}`;
     return startServer({
       name,
@@ -225,6 +248,7 @@ async function main(): Promise<void> {
         DATABASE_POOL_SIZE: String(POOL_SIZE),
         SECRET_KEY: secretKey,
         ...KIT_BENCH_ENV,
+        ...extraEnv,
         ...params.kitEnv,
       },
       logDir: workDir,
@@ -255,6 +279,19 @@ async function main(): Promise<void> {
     servers.kit = await kitServer("kit", basePort + 1, small);
   }
   if (large) servers.kitLarge = await kitServer("kit-10k", basePort + 2, large);
+  const redisEnv = (name: string) => ({
+    REDIS_URL: BENCH_REDIS_URL,
+    REDIS_KEY_PREFIX: `bench:${name}:${randomUUID()}:`,
+  });
+  if (selected.has("get-redis")) {
+    servers.kitRedis = await kitServer("kit-redis", basePort + 3, small, redisEnv("limited"));
+  }
+  if (selected.has("get-redis-unlimited")) {
+    servers.kitRedisUnlimited = await kitServer("kit-redis-unlimited", basePort + 4, small, {
+      ...redisEnv("unlimited"),
+      RATE_LIMIT_ENABLED: "false",
+    });
+  }
 
   // ---- fixtures --------------------------------------------------------------------------
   const pairs = await samplePairs(small.ownerUrl, params.pairs);
@@ -321,6 +358,46 @@ async function main(): Promise<void> {
       })),
       check: (status, body, request) => expectItem(itemIdOf(request))(status, body),
     });
+  }
+  const redisGetTarget = async (
+    name: TargetName,
+    server: ServerProcess,
+    description: string,
+  ): Promise<Target> => {
+    const tokens = await tokensFor(
+      server,
+      pairs.map((pair) => pair.tenantId),
+    );
+    return {
+      name,
+      description,
+      server,
+      backends: { database: small.name, applicationName: KIT_APPLICATION_NAME },
+      requests: pairs.map(({ tenantId, itemId }) => ({
+        method: "GET",
+        path: `/api/v1/items/${itemId}`,
+        headers: { authorization: `Bearer ${tokens.get(tenantId)}` },
+      })),
+      check: (status, body, request) => expectItem(itemIdOf(request))(status, body),
+    };
+  };
+  if (servers.kitRedis) {
+    targets.push(
+      await redisGetTarget(
+        "get-redis",
+        servers.kitRedis,
+        "kit GET /api/v1/items/:id with Redis: per-IP and per-tenant rate limits (limits far above the load) and the tenant lookup through the Redis cache",
+      ),
+    );
+  }
+  if (servers.kitRedisUnlimited) {
+    targets.push(
+      await redisGetTarget(
+        "get-redis-unlimited",
+        servers.kitRedisUnlimited,
+        "the same with RATE_LIMIT_ENABLED=false: no general limiter and so no tenant lookup",
+      ),
+    );
   }
   const listTarget = async (
     name: TargetName,
@@ -650,6 +727,12 @@ function evaluateGoals(summary: Partial<Record<TargetName, TargetSummary>>) {
   const listLarge = summary["list-10k"];
   const listChange =
     list && listLarge ? round3(Math.abs(listLarge.p50Ms - list.p50Ms) / list.p50Ms) : undefined;
+  const limited = summary["get-redis"];
+  const unlimited = summary["get-redis-unlimited"];
+  const limiterCost =
+    limited && unlimited
+      ? round3(1 - limited.requestsPerSecond / unlimited.requestsPerSecond)
+      : undefined;
   return {
     getThroughput: get && {
       goal: "kit GET req/s >= 0.55 x baseline (stretch 0.65)",
@@ -661,6 +744,11 @@ function evaluateGoals(summary: Partial<Record<TargetName, TargetSummary>>) {
       goal: "kit GET p99 <= 1.6 x baseline",
       value: get.p99,
       met: get.p99 <= 1.6,
+    },
+    rateLimiterCost: limiterCost !== undefined && {
+      goal: "rate limits + cached tenant lookup cost < 10% of get-redis-unlimited's req/s",
+      value: limiterCost,
+      met: limiterCost < 0.1,
     },
     listScaling: listChange !== undefined && {
       goal: "list p50 at 10,000 and 1,000 tenants differ by < 20%",
