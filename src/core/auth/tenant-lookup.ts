@@ -20,23 +20,41 @@ const findTenant = prepareStatement("tenant_lookup", tenants, (db) =>
 export const TENANT_CACHE_NAMESPACE = "tenant";
 const TENANT_CACHE_SECONDS = 60;
 
+/**
+ * How long this process reuses a record it read from the shared cache. The plan it carries
+ * only sizes rate limits, so a change may take this long to reach every process; access to
+ * the tenant's data is decided by the database on every query, never by this copy.
+ */
+const LOCAL_SECONDS = 5;
+const LOCAL_MAX_TENANTS = 10_000;
+
 export type TenantLookup = (tenantDb: TenantDatabase) => Promise<TenantRow>;
 
 /**
  * The request's tenant (plan, status, name), read through the cache: most requests need it
  * (rate limits by plan) and it rarely changes. Read inside the tenant scope, so a missing or
- * suspended tenant fails here exactly as on any tenant query.
+ * suspended tenant fails here exactly as on any tenant query. A few seconds' copy in this
+ * process spares the shared cache a round trip on almost every request.
  */
 export function createTenantLookup(cache: Cache): TenantLookup {
-  return (tenantDb) =>
-    cache.getOrSet(
+  const local = new Map<string, { row: TenantRow; until: number }>();
+  return async (tenantDb) => {
+    const tenantId = tenantDb.scope.tenantId;
+    const now = Date.now();
+    const copy = local.get(tenantId);
+    if (copy && copy.until > now) return copy.row;
+    const row = await cache.getOrSet(
       "record",
       TENANT_CACHE_SECONDS,
       async () => {
-        const [row] = await tenantDb.rows(findTenant);
-        if (!row) throw unauthorized("The tenant of this token no longer exists.");
-        return row;
+        const [found] = await tenantDb.rows(findTenant);
+        if (!found) throw unauthorized("The tenant of this token no longer exists.");
+        return found;
       },
       { namespace: TENANT_CACHE_NAMESPACE },
     );
+    if (local.size >= LOCAL_MAX_TENANTS) local.clear();
+    local.set(tenantId, { row, until: now + LOCAL_SECONDS * 1000 });
+    return row;
+  };
 }

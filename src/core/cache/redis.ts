@@ -15,6 +15,8 @@ export function createRedis(config: Config, logger: FastifyBaseLogger): Redis | 
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: 1_000,
+    // Commands issued in the same tick (many concurrent requests) go out in one write.
+    enableAutoPipelining: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, 5_000),
   });
   let down = false;
