@@ -80,3 +80,7 @@ worker *args:
 # Inspect the job queue: counts, failed [n], retry-failed (npm run jobs)
 jobs *args:
     @npm run jobs -- "$@"
+
+# Build, then run the load benchmarks and write bench/results/latest.json (npm run bench)
+bench *args:
+    @npm run bench -- "$@"
