@@ -191,6 +191,18 @@ const CLIENT_ERROR_DETAILS: Partial<Record<ProblemCode, string>> = {
   "request-timeout": "The request took too long to arrive.",
 };
 
+/**
+ * A failed query's error (Drizzle's DrizzleQueryError) carries the statement's parameters in
+ * its message, and parameters can be secrets: log the driver's error and the SQL text only.
+ */
+function loggableError(error: FastifyError): Record<string, unknown> {
+  const failedQuery = error as FastifyError & { query?: unknown; params?: unknown };
+  if (typeof failedQuery.query === "string" && "params" in failedQuery && error.cause) {
+    return { err: error.cause, query: failedQuery.query };
+  }
+  return { err: error };
+}
+
 /** One place where every thrown error becomes an RFC 9457 problem response. */
 export const errorHandlerPlugin = fp<ErrorHandlerOptions>(
   async (app: FastifyInstance, options) => {
@@ -202,7 +214,7 @@ export const errorHandlerPlugin = fp<ErrorHandlerOptions>(
         }
         return sendProblem(request, reply, options.typeBaseUrl, mapped);
       }
-      request.log.error({ err: error }, "unhandled error");
+      request.log.error(loggableError(error), "unhandled error");
       return sendProblem(request, reply, options.typeBaseUrl, {
         code: "internal-error",
         detail: options.exposeInternalErrors
