@@ -101,3 +101,25 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       }),
   };
 }
+
+export interface TestDatabaseClient {
+  readonly database: TestDatabase;
+  /** Connected as the owner (the server's superuser), as migrations run. */
+  readonly client: pg.Client;
+  close(): Promise<void>;
+}
+
+/** A fresh database and one connection to it, for tests that speak SQL directly. */
+export async function connectToTestDatabase(): Promise<TestDatabaseClient> {
+  const database = await createTestDatabase();
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  return {
+    database,
+    client,
+    async close() {
+      await client.end();
+      await database.drop();
+    },
+  };
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import pg from "pg";
+import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "../helpers/test-database.js";
+import { connectToTestDatabase, type TestDatabaseClient } from "../helpers/test-database.js";
 
 /**
  * The second wall, on its own: PostgreSQL's row-level security, exercised with plain `pg` on a
@@ -16,13 +16,12 @@ const SUSPENDED = randomUUID();
 const aItems = [randomUUID(), randomUUID(), randomUUID()];
 const bItems = [randomUUID(), randomUUID()];
 
-let testDatabase: TestDatabase;
+let connection: TestDatabaseClient | undefined;
 let client: pg.Client;
 
 beforeAll(async () => {
-  testDatabase = await createTestDatabase();
-  client = new pg.Client({ connectionString: testDatabase.url });
-  await client.connect();
+  connection = await connectToTestDatabase();
+  client = connection.client;
   await client.query(
     `insert into tenants (id, name, slug, status) values
        ($1, 'A', 'rls-a', 'active'), ($2, 'B', 'rls-b', 'active'), ($3, 'S', 'rls-s', 'suspended')`,
@@ -43,8 +42,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await client?.end();
-  await testDatabase?.drop();
+  await connection?.close();
 });
 
 /** Runs `fn` in a transaction that is always rolled back. */

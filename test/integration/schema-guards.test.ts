@@ -1,6 +1,6 @@
-import pg from "pg";
+import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "../helpers/test-database.js";
+import { connectToTestDatabase, type TestDatabaseClient } from "../helpers/test-database.js";
 
 /**
  * Guards read from the live catalog of a migrated database, so a table added by a future
@@ -177,18 +177,16 @@ const offendingTables = (offences: readonly Offence[]) => [
   ...new Set(offences.map((offence) => offence.table)),
 ];
 
-let testDatabase: TestDatabase;
+let connection: TestDatabaseClient | undefined;
 let client: pg.Client;
 
 beforeAll(async () => {
-  testDatabase = await createTestDatabase();
-  client = new pg.Client({ connectionString: testDatabase.url });
-  await client.connect();
+  connection = await connectToTestDatabase();
+  client = connection.client;
 });
 
 afterAll(async () => {
-  await client?.end();
-  await testDatabase?.drop();
+  await connection?.close();
 });
 
 /** Changes the schema, runs the checks on the changed schema, and rolls the change back. */
