@@ -4,14 +4,12 @@
  *   npm run jobs -- failed [limit]      the latest failed jobs with their errors
  *   npm run jobs -- retry-failed        re-queue every failed job (attempts start again)
  */
-import { existsSync } from "node:fs";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import { loadConfig } from "../src/config.js";
+import { loadProcessConfig } from "../src/config.js";
 import { QUEUE_NAME, queuePrefix, retryFailedJobs } from "../src/core/jobs/index.js";
 
-if (existsSync(".env")) process.loadEnvFile(".env");
-const config = loadConfig({ LOG_LEVEL: "warn", ...process.env });
+const config = loadProcessConfig({ LOG_LEVEL: "warn" });
 if (!config.redisUrl) {
   console.error("REDIS_URL is not set: without Redis, jobs live inside the API process.");
   process.exit(2);

@@ -2,13 +2,11 @@
  * Applies pending migrations: to DATABASE_URL (as its role, which should own the schema), or
  * to the embedded PGlite database when no DATABASE_URL is set (development).
  */
-import { existsSync } from "node:fs";
-import { loadConfig } from "../src/config.js";
+import { loadProcessConfig } from "../src/config.js";
 import { migrateDatabase, openDatabase } from "../src/core/database/index.js";
 import { createLogger } from "../src/core/logging/index.js";
 
-if (existsSync(".env")) process.loadEnvFile(".env");
-const config = loadConfig(process.env);
+const config = loadProcessConfig();
 if (config.databaseUrl) {
   await migrateDatabase(config.databaseUrl);
   console.log("migrations applied");

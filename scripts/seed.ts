@@ -5,9 +5,8 @@
  * PGlite allows one process at a time.
  */
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
 import { eq } from "drizzle-orm";
-import { isStrictEnvironment, loadConfig } from "../src/config.js";
+import { isStrictEnvironment, loadProcessConfig } from "../src/config.js";
 import { createTokenService } from "../src/core/auth/index.js";
 import { openDatabase, tenants } from "../src/core/database/index.js";
 import { createLogger } from "../src/core/logging/index.js";
@@ -23,8 +22,7 @@ const DEMO = [
   { name: "Globex", slug: "globex", items: ["Doomsday device", "Hammock"] },
 ];
 
-if (existsSync(".env")) process.loadEnvFile(".env");
-const config = loadConfig({ LOG_LEVEL: "warn", ...process.env });
+const config = loadProcessConfig({ LOG_LEVEL: "warn" });
 if (isStrictEnvironment(config.environment)) {
   console.error(`npm run seed adds demo data and is refused in ${config.environment}.`);
   process.exit(1);

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { z } from "zod";
 
@@ -271,4 +272,23 @@ function isOrigin(value: string): boolean {
 
 function stripTrailingSlash(value: string): string {
   return value.endsWith("/") ? value.slice(0, -1) : value;
+}
+
+/**
+ * The configuration of a process started from the command line (the API, the worker, the
+ * scripts): a local .env fills in what the real environment leaves unset, never overriding it;
+ * `defaults` fill in before that. A bad configuration prints every problem and exits with 78
+ * (EX_CONFIG), so nothing runs misconfigured.
+ */
+export function loadProcessConfig(defaults: Record<string, string> = {}): Config {
+  if (existsSync(".env")) process.loadEnvFile(".env");
+  try {
+    return loadConfig({ ...defaults, ...process.env });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(78);
+    }
+    throw error;
+  }
 }

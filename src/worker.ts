@@ -1,8 +1,7 @@
-import { existsSync } from "node:fs";
 import closeWithGrace from "close-with-grace";
 import { Redis } from "ioredis";
 import { createBackground } from "./background.js";
-import { ConfigError, loadConfig } from "./config.js";
+import { loadProcessConfig } from "./config.js";
 import { createRedis } from "./core/cache/index.js";
 import { openDatabase } from "./core/database/index.js";
 import {
@@ -20,17 +19,7 @@ import { createLogger } from "./core/logging/index.js";
  * running ones finish within SHUTDOWN_TIMEOUT_MS, hands back the rest, and exits.
  */
 
-if (existsSync(".env")) process.loadEnvFile(".env");
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig(process.env);
-} catch (error) {
-  if (error instanceof ConfigError) {
-    console.error(error.message);
-    process.exit(78);
-  }
-  throw error;
-}
+const config = loadProcessConfig();
 const logger = createLogger(config, undefined, "worker");
 if (!config.redisUrl) {
   logger.error(
