@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { type PgDatabase, PgDialect, type PgQueryResultHKT } from "drizzle-orm/pg-core";
 import type { FastifyBaseLogger } from "fastify";
 import { AppError, unauthorized } from "../errors/index.js";
 import { sqlStateOf } from "./errors.js";
@@ -37,8 +37,11 @@ export interface DatabaseDriver {
  * The role switch and tenant entry; parameters: tenant id, user id, request id. A missing or
  * suspended tenant raises KT001 or KT002 (see the tenant_isolation migration).
  */
-export const ENTER_TENANT_SQL =
-  "select set_config('role', 'app_tenant', true), app.enter_tenant($1::uuid, $2::uuid, $3::text)";
+const enterTenant = (tenantId: unknown, userId: unknown, requestId: unknown) =>
+  sql`select set_config('role', 'app_tenant', true), app.enter_tenant(${tenantId}::uuid, ${userId}::uuid, ${requestId}::text)`;
+export const ENTER_TENANT_SQL = new PgDialect().sqlToQuery(
+  enterTenant(sql.placeholder("tenantId"), sql.placeholder("userId"), sql.placeholder("requestId")),
+).sql;
 
 /** A database handle bound to one tenant. Repositories of tenant tables take one of these. */
 export interface TenantDatabase {
@@ -77,7 +80,7 @@ function tenantEntryError(error: unknown): unknown {
   return error;
 }
 
-const enterValues = (scope: TenantScope) => [
+const enterValues = (scope: TenantScope): [string, string | null, string | null] => [
   scope.tenantId,
   scope.userId ?? null,
   scope.requestId ?? null,
@@ -103,9 +106,7 @@ export function createDatabase(driver: DatabaseDriver, logger: FastifyBaseLogger
     async transaction(fn) {
       try {
         return await driver.db.transaction(async (tx) => {
-          await tx.execute(
-            sql`select set_config('role', 'app_tenant', true), app.enter_tenant(${scope.tenantId}::uuid, ${scope.userId ?? null}::uuid, ${scope.requestId ?? null}::text)`,
-          );
+          await tx.execute(enterTenant(...enterValues(scope)));
           return fn(tx);
         });
       } catch (error) {
