@@ -66,15 +66,15 @@ export function createCache(
     return `${options.prefix}c:{${owner}}:${cacheOptions.namespace ?? "default"}:`;
   };
 
-  async function read<T>(key: string, cacheOptions?: CacheOptions) {
+  /** Where `key` lives under its namespace's current version, and the bytes stored there. */
+  async function locate(key: string, cacheOptions?: CacheOptions) {
     const base = namespaceKey(cacheOptions);
     const { version, value } = await store.getVersioned(`${base}version`, `${base}v`, key);
-    return {
-      valueKey: `${base}v${version}:${key}`,
-      value: value === undefined ? undefined : (deserialize(value) as T),
-      found: value !== undefined,
-    };
+    return { valueKey: `${base}v${version}:${key}`, stored: value };
   }
+
+  const decode = <T>(stored: Buffer | undefined) =>
+    stored === undefined ? undefined : (deserialize(stored) as T);
 
   const cache: Cache = {
     kind: store.kind,
@@ -91,9 +91,9 @@ export function createCache(
       const flight = (async () => {
         let valueKey: string | undefined;
         try {
-          const cached = await read<T>(key, cacheOptions);
-          if (cached.found) return cached.value as T;
-          valueKey = cached.valueKey;
+          const located = await locate(key, cacheOptions);
+          if (located.stored !== undefined) return decode<T>(located.stored) as T;
+          valueKey = located.valueKey;
         } catch (error) {
           reportOutage(error);
           return load();
@@ -112,7 +112,7 @@ export function createCache(
 
     async get<T>(key: string, cacheOptions?: CacheOptions) {
       try {
-        return (await read<T>(key, cacheOptions)).value;
+        return decode<T>((await locate(key, cacheOptions)).stored);
       } catch (error) {
         reportOutage(error);
         return undefined;
@@ -121,7 +121,7 @@ export function createCache(
 
     async set(key, value, ttlSeconds, cacheOptions) {
       try {
-        const { valueKey } = await read(key, cacheOptions);
+        const { valueKey } = await locate(key, cacheOptions);
         await store.set(valueKey, serialize(value), boundedTtl(ttlSeconds));
       } catch (error) {
         reportOutage(error);
@@ -130,7 +130,7 @@ export function createCache(
 
     async delete(key, cacheOptions) {
       try {
-        const { valueKey } = await read(key, cacheOptions);
+        const { valueKey } = await locate(key, cacheOptions);
         await store.delete(valueKey);
       } catch (error) {
         reportOutage(error);
