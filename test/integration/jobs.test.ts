@@ -375,6 +375,8 @@ describe("timeouts", () => {
 
     await waitForState(h, jobId, "failed");
     expect(performance.now() - started).toBeLessThan(3_000);
+    // The worker emits "failed" after Redis records the state, so wait for the event too.
+    await waitFor("the worker's failed event", () => errors.length === 1);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(JobTimeoutError);
     const job = await h.queue.getJob(jobId);
