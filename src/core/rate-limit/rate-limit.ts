@@ -8,6 +8,7 @@ import {
 } from "rate-limiter-flexible";
 import type { TenantPlan } from "../database/index.js";
 import { AppError } from "../errors/index.js";
+import { createBatchedLimiter, LimitExceeded, type LimitOutcome } from "./batched-limiter.js";
 
 /**
  * Rate limits, from three sources, all counted in a shared store (Redis, or memory for the
@@ -17,7 +18,8 @@ import { AppError } from "../errors/index.js";
  *  - per route, declared in the route's `config.rateLimit` (login and password routes): these
  *    are part of the security policy and apply even when RATE_LIMIT_ENABLED=false.
  * Responses carry the headers of the tightest limit that applied; a refusal is a 429 problem
- * with Retry-After.
+ * with Retry-After. With Redis, the general limits are counted in batches (batched-limiter.ts)
+ * so that a request does not wait on Redis for them; per-route limits count every request.
  */
 
 export interface RouteRateLimit {
@@ -56,21 +58,41 @@ export interface RateLimitOptions {
 }
 
 const WINDOW_SECONDS = 60;
+/** How often the batched general limits send their counts to Redis. */
+const FLUSH_INTERVAL_MS = 100;
+
+/** One limit's counter: resolves with the outcome, throws LimitExceeded or the store's error. */
+interface Counter {
+  readonly points: number;
+  consume(key: string): Promise<LimitOutcome>;
+}
 
 interface Limit {
-  limiter: RateLimiterAbstract;
+  counter: Counter;
   key: string;
   failClosed: boolean;
 }
 
-interface Outcome {
-  limit: number;
-  remaining: number;
-  resetSeconds: number;
+/** Counts every request in the store (the memory store, and the per-route limits). */
+function exactCounter(limiter: RateLimiterAbstract): Counter {
+  const outcome = (result: RateLimiterRes): LimitOutcome => ({
+    limit: limiter.points,
+    remaining: result.remainingPoints,
+    msBeforeReset: result.msBeforeNext,
+  });
+  return {
+    points: limiter.points,
+    consume: (key) =>
+      limiter.consume(key).then(outcome, (rejection: unknown) => {
+        throw rejection instanceof RateLimiterRes
+          ? new LimitExceeded(outcome(rejection))
+          : rejection;
+      }),
+  };
 }
 
-function setHeaders(reply: FastifyReply, outcome: Outcome): void {
-  const reset = String(outcome.resetSeconds);
+function setHeaders(reply: FastifyReply, outcome: LimitOutcome, resetSeconds: number): void {
+  const reset = String(resetSeconds);
   reply.headers({
     "ratelimit-limit": String(outcome.limit),
     "ratelimit-remaining": String(outcome.remaining),
@@ -107,13 +129,29 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
         })
       : new RateLimiterMemory({ keyPrefix: name, points, duration: durationSeconds });
 
-  const perIp = create("ip", settings.perIp, WINDOW_SECONDS);
+  const batched: { close(): Promise<void> }[] = [];
+  const general = (name: string, points: number): Counter => {
+    const store = create(name, points, WINDOW_SECONDS);
+    if (!redis) return exactCounter(store);
+    const counter = createBatchedLimiter(store, {
+      flushIntervalMs: FLUSH_INTERVAL_MS,
+      onFlushError: (error) =>
+        app.log.warn({ err: error }, "rate limiter could not send its counts"),
+    });
+    batched.push(counter);
+    return counter;
+  };
+  app.addHook("onClose", async () => {
+    await Promise.all(batched.map((counter) => counter.close()));
+  });
+
+  const perIp = general("ip", settings.perIp);
   const perPlan = {
-    free: create("tenant:free", settings.perTenant.free, WINDOW_SECONDS),
-    pro: create("tenant:pro", settings.perTenant.pro, WINDOW_SECONDS),
-    enterprise: create("tenant:enterprise", settings.perTenant.enterprise, WINDOW_SECONDS),
-  } satisfies Record<TenantPlan, RateLimiterAbstract>;
-  const perRoute = new Map<string, RateLimiterAbstract>();
+    free: general("tenant:free", settings.perTenant.free),
+    pro: general("tenant:pro", settings.perTenant.pro),
+    enterprise: general("tenant:enterprise", settings.perTenant.enterprise),
+  } satisfies Record<TenantPlan, Counter>;
+  const perRoute = new Map<string, Counter>();
   const routeName = (method: string | string[], url: string) =>
     `route:${[method].flat().join(",")}:${url}`;
 
@@ -121,32 +159,27 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
     const declared = route.config?.rateLimit;
     if (!declared || !route.url) return;
     const name = routeName(route.method, route.url);
-    perRoute.set(name, create(name, declared.points, declared.durationSeconds));
+    perRoute.set(name, exactCounter(create(name, declared.points, declared.durationSeconds)));
   });
 
   /** The tightest limit seen so far for each request, for the response headers. */
-  const tightest = new WeakMap<FastifyRequest, Outcome>();
+  const tightest = new WeakMap<FastifyRequest, LimitOutcome>();
 
   async function enforce(request: FastifyRequest, reply: FastifyReply, limits: Limit[]) {
-    for (const { limiter, key, failClosed } of limits) {
-      let outcome: Outcome;
+    for (const { counter, key, failClosed } of limits) {
+      let outcome: LimitOutcome;
       try {
-        const result = await limiter.consume(key);
-        outcome = {
-          limit: limiter.points,
-          remaining: result.remainingPoints,
-          resetSeconds: Math.ceil(result.msBeforeNext / 1000),
-        };
-      } catch (rejection) {
-        if (rejection instanceof RateLimiterRes) {
-          const retryAfter = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
-          setHeaders(reply, { limit: limiter.points, remaining: 0, resetSeconds: retryAfter });
+        outcome = await counter.consume(key);
+      } catch (error) {
+        if (error instanceof LimitExceeded) {
+          const retryAfter = Math.max(1, Math.ceil(error.outcome.msBeforeReset / 1000));
+          setHeaders(reply, { ...error.outcome, remaining: 0 }, retryAfter);
           throw new AppError("rate-limited", "Too many requests; retry after the delay given.", {
             headers: { "retry-after": String(retryAfter) },
           });
         }
         // The store is unreachable.
-        request.log.warn({ err: rejection }, "rate limiter unavailable");
+        request.log.warn({ err: error }, "rate limiter unavailable");
         if (failClosed) {
           throw new AppError(
             "service-unavailable",
@@ -159,7 +192,7 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
       const current = tightest.get(request);
       if (!current || outcome.remaining < current.remaining) {
         tightest.set(request, outcome);
-        setHeaders(reply, outcome);
+        setHeaders(reply, outcome, Math.ceil(outcome.msBeforeReset / 1000));
       }
     }
   }
@@ -167,9 +200,9 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
   const declaredLimit = (request: FastifyRequest, by: "ip" | "user"): Limit[] => {
     const declared = request.routeOptions.config.rateLimit;
     if (!declared || (declared.by ?? "ip") !== by || !request.routeOptions.url) return [];
-    const limiter = perRoute.get(routeName(request.routeOptions.method, request.routeOptions.url));
+    const counter = perRoute.get(routeName(request.routeOptions.method, request.routeOptions.url));
     const key = by === "user" ? request.principal?.userId : request.ip;
-    return limiter && key ? [{ limiter, key, failClosed: declared.failClosed ?? true }] : [];
+    return counter && key ? [{ counter, key, failClosed: declared.failClosed ?? true }] : [];
   };
 
   const generalFailClosed = !settings.failOpen;
@@ -178,7 +211,7 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
       if (request.is404) return;
       const limits = declaredLimit(request, "ip");
       if (settings.enabled)
-        limits.unshift({ limiter: perIp, key: request.ip, failClosed: generalFailClosed });
+        limits.unshift({ counter: perIp, key: request.ip, failClosed: generalFailClosed });
       await enforce(request, reply, limits);
     },
     async afterAuthentication(request, reply) {
@@ -188,7 +221,7 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
       if (settings.enabled && principal) {
         const plan = await options.planOf(request);
         limits.unshift({
-          limiter: perPlan[plan],
+          counter: perPlan[plan],
           key: principal.tenantId,
           failClosed: generalFailClosed,
         });
