@@ -31,6 +31,7 @@ interface Harness {
   /** How many times the limiter went to Redis. */
   storeCalls(): number;
   flushErrors: unknown[];
+  redis: Redis;
 }
 
 /** One process's limiter over a real Redis store; `prefix` shares the counts between harnesses. */
@@ -52,11 +53,12 @@ async function harness(points: number, prefix: string, durationSeconds = 60): Pr
   };
   const flushErrors: unknown[] = [];
   const limiter = createBatchedLimiter(store, {
-    flushIntervalMs: 50,
+    scanIntervalMs: 20,
+    maxSyncAgeMs: 60,
     onFlushError: (error) => flushErrors.push(error),
   });
   cleanups.push(() => limiter.close());
-  return { limiter, store, storeCalls: () => calls, flushErrors };
+  return { limiter, store, storeCalls: () => calls, flushErrors, redis };
 }
 
 /** Consumes `count` points, `concurrency` at a time; returns how many were granted. */
@@ -82,7 +84,7 @@ async function consumeMany(limiter: BatchedLimiter, key: string, count: number, 
 }
 
 describe("batched limiter", () => {
-  it("asks Redis on every request of a quiet key, so small limits are exact", async () => {
+  it("asks Redis on every request while fewer than ten points are left", async () => {
     const h = await harness(5, `test:${randomUUID()}:`);
     const remaining: number[] = [];
     for (let i = 0; i < 5; i++) remaining.push((await h.limiter.consume("k")).remaining);
@@ -100,6 +102,18 @@ describe("batched limiter", () => {
     expect(h.storeCalls()).toBeLessThan(100);
     await h.limiter.close();
     expect((await h.store.get("busy"))?.consumedPoints).toBe(2_000);
+  });
+
+  it("sends a key's pending points within maxSyncAgeMs even when few", async () => {
+    const h = await harness(1_000_000, `test:${randomUUID()}:`);
+    await h.limiter.consume("slow");
+    await h.limiter.consume("slow");
+    await h.limiter.consume("slow");
+    expect(h.storeCalls()).toBe(1);
+    expect((await h.store.get("slow"))?.consumedPoints).toBe(1);
+    await sleep(150);
+    expect(h.storeCalls()).toBe(2);
+    expect((await h.store.get("slow"))?.consumedPoints).toBe(3);
   });
 
   it("reports the remaining points, counting what is not yet sent", async () => {
@@ -152,7 +166,11 @@ describe("batched limiter", () => {
       duration: 60,
       rejectIfRedisNotReady: true,
     });
-    const limiter = createBatchedLimiter(store, { flushIntervalMs: 50, onFlushError: () => {} });
+    const limiter = createBatchedLimiter(store, {
+      scanIntervalMs: 20,
+      maxSyncAgeMs: 60,
+      onFlushError: () => {},
+    });
     cleanups.push(() => limiter.close());
     const error = await limiter.consume("k").catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(Error);
@@ -163,7 +181,7 @@ describe("batched limiter", () => {
     const h = await harness(1_000, `test:${randomUUID()}:`);
     await h.limiter.consume("k");
     await h.limiter.consume("k");
-    (h.store.client as Redis).disconnect();
+    h.redis.disconnect();
     await sleep(150);
     expect(h.flushErrors).toHaveLength(1);
     await expect(h.limiter.consume("k")).rejects.not.toBeInstanceOf(LimitExceeded);

@@ -5,9 +5,10 @@ import type { RateLimiterAbstract } from "rate-limiter-flexible";
  *
  * Each process keeps, per key, the count Redis returned at its last sync and decides locally
  * while it may: it grants at most a share (ALLOWANCE_SHARE) of the remaining points before it
- * must sync again, and it sends the points it granted to Redis in one batch every
- * `flushIntervalMs`. A quiet key therefore syncs on every request (exact), and a busy key costs
- * one Redis command per interval. With up to 1 / ALLOWANCE_SHARE processes granting their share
+ * must sync again, and sends the points it granted in one command once half of that share is
+ * used, or `maxSyncAgeMs` after its last sync at the latest. A key's first request and, once
+ * fewer than 1 / ALLOWANCE_SHARE points are left, every request sync (exact near the limit);
+ * in between a key costs a Redis command per batch. With up to 1 / ALLOWANCE_SHARE processes granting their share
  * at once, the limit holds; beyond that the overshoot stays a fraction of what was left.
  * Refusals while the window lasts are decided locally too, which spares Redis under a flood.
  *
@@ -44,6 +45,8 @@ interface KeyState {
   pending: number;
   /** How many points this process may grant before it has to sync. */
   allowance: number;
+  /** When this process last synced the key (epoch ms). */
+  syncedAt: number;
   /** The sync in flight, if any. */
   syncing: Promise<void> | undefined;
 }
@@ -57,7 +60,13 @@ export interface BatchedLimiter {
 }
 
 export interface BatchedLimiterOptions {
-  flushIntervalMs: number;
+  /** How often pending counts are looked at. */
+  scanIntervalMs: number;
+  /**
+   * A key's pending points are sent once half its allowance is used, when its window is about
+   * to end, and at the latest this long after its last sync.
+   */
+  maxSyncAgeMs: number;
   /** Called when a background flush fails; the points it carried are dropped. */
   onFlushError(error: unknown): void;
 }
@@ -83,9 +92,11 @@ export function createBatchedLimiter(
   async function sync(key: string, state: KeyState | undefined, extra: number) {
     const batch = state?.pending ?? 0;
     const result = await store.penalty(key, batch + extra);
+    const now = Date.now();
     const fresh: Omit<KeyState, "syncing"> = {
       consumed: result.consumedPoints,
-      resetAt: Date.now() + result.msBeforeNext,
+      resetAt: now + result.msBeforeNext,
+      syncedAt: now,
       pending: state ? state.pending - batch : 0,
       allowance: Math.floor(Math.max(0, points - result.consumedPoints) * ALLOWANCE_SHARE),
     };
@@ -104,14 +115,25 @@ export function createBatchedLimiter(
     state.syncing = settled;
   }
 
-  function flushAll(): Promise<void> {
+  /** Sends the pending points that are due (all of them with `everything`). */
+  function flush(everything: boolean): Promise<void> {
     timer = undefined;
     const now = Date.now();
     const flights: Promise<void>[] = [];
+    let waiting = false;
     for (const [key, state] of states) {
       if (state.syncing) continue;
       if (state.pending === 0) {
         if (now >= state.resetAt) states.delete(key);
+        continue;
+      }
+      const due =
+        everything ||
+        state.pending * 2 >= state.allowance ||
+        now - state.syncedAt >= options.maxSyncAgeMs ||
+        state.resetAt - now <= 2 * options.scanIntervalMs;
+      if (!due) {
+        waiting = true;
         continue;
       }
       const flight = sync(key, state, 0).then(
@@ -125,12 +147,13 @@ export function createBatchedLimiter(
       track(state, flight);
       flights.push(flight);
     }
+    if (waiting && !everything) scheduleFlush();
     return Promise.all(flights).then(() => undefined);
   }
 
   function scheduleFlush() {
     if (timer) return;
-    timer = setTimeout(flushAll, options.flushIntervalMs);
+    timer = setTimeout(() => void flush(false), options.scanIntervalMs);
     timer.unref();
   }
 
@@ -168,7 +191,8 @@ export function createBatchedLimiter(
     },
     async close() {
       if (timer) clearTimeout(timer);
-      await flushAll();
+      timer = undefined;
+      await flush(true);
       states.clear();
     },
   };

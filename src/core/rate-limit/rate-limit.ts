@@ -58,8 +58,10 @@ export interface RateLimitOptions {
 }
 
 const WINDOW_SECONDS = 60;
-/** How often the batched general limits send their counts to Redis. */
-const FLUSH_INTERVAL_MS = 100;
+/** The batched general limits look at their pending counts this often... */
+const SCAN_INTERVAL_MS = 250;
+/** ...and send a key's counts at the latest this long after they last synced it. */
+const MAX_SYNC_AGE_MS = 5_000;
 
 /** One limit's counter: resolves with the outcome, throws LimitExceeded or the store's error. */
 interface Counter {
@@ -134,7 +136,8 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
     const store = create(name, points, WINDOW_SECONDS);
     if (!redis) return exactCounter(store);
     const counter = createBatchedLimiter(store, {
-      flushIntervalMs: FLUSH_INTERVAL_MS,
+      scanIntervalMs: SCAN_INTERVAL_MS,
+      maxSyncAgeMs: MAX_SYNC_AGE_MS,
       onFlushError: (error) =>
         app.log.warn({ err: error }, "rate limiter could not send its counts"),
     });
