@@ -13,6 +13,7 @@ import { createBackground } from "./background.js";
 import type { Config } from "./config.js";
 import {
   authenticationPlugin,
+  createSessionGuard,
   createTenantLookup,
   createTokenService,
   tenantScopePlugin,
@@ -54,9 +55,11 @@ import {
 import { BOUND_TO_REQUEST, createLogger } from "./core/logging/index.js";
 import type { Mailer } from "./core/mail/index.js";
 import { metricsPlugin } from "./core/observability/metrics.js";
-import { createRateLimiting } from "./core/rate-limit/index.js";
+import { createLimiterFactory, createRateLimiting } from "./core/rate-limit/index.js";
+import { authModule } from "./modules/auth/index.js";
 import { itemsModule } from "./modules/items/index.js";
 import { tenantsModule } from "./modules/tenants/index.js";
+import { usersModule } from "./modules/users/index.js";
 
 export type { AppModule, ModuleDependencies };
 
@@ -79,7 +82,7 @@ declare module "fastify" {
 }
 
 /** The kit's feature modules, mounted under /api/v1 in this order. */
-const defaultModules: readonly AppModule[] = [tenantsModule, itemsModule];
+const defaultModules: readonly AppModule[] = [authModule, usersModule, tenantsModule, itemsModule];
 
 /**
  * Builds the whole application for a configuration, without listening. Importing this file
@@ -220,6 +223,14 @@ export async function createApp(
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
   });
+  const sessions = await createSessionGuard({
+    database,
+    redis,
+    channel: `${config.redisKeyPrefix}session-revocations`,
+    logger: app.log,
+  });
+  app.addHook("onClose", () => sessions.close());
+  const limiters = createLimiterFactory(redis, config.redisKeyPrefix);
   const tenantLookup = createTenantLookup(cache);
   const rateLimiting = createRateLimiting(app, {
     settings: config.rateLimit,
@@ -229,7 +240,7 @@ export async function createApp(
   });
   // Per-IP limits first, so floods of bad tokens are refused before any token is verified.
   app.addHook("onRequest", rateLimiting.beforeAuthentication);
-  await app.register(authenticationPlugin, { tokens });
+  await app.register(authenticationPlugin, { tokens, sessions });
   await app.register(tenantScopePlugin, { database });
   app.addHook("onRequest", rateLimiting.afterAuthentication);
   await app.register(accessControlPlugin);
@@ -251,6 +262,8 @@ export async function createApp(
         config,
         database,
         tokens,
+        sessions,
+        limiters,
         cache,
         jobs,
         sendEmail: background.sendEmail,

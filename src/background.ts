@@ -16,6 +16,7 @@ import {
   type SendEmailJob,
   smtpMailer,
 } from "./core/mail/index.js";
+import { authCleanups } from "./modules/auth/index.js";
 
 /**
  * The kit's background work in one place, shared by the API (which enqueues) and the worker
@@ -43,7 +44,7 @@ export function createBackground(
   const mailer = createMailer(config, logger);
   const sendEmail = createSendEmailJob(mailer);
   // Expiring rows of every module are deleted by the daily cleanup.
-  const cleanupExpired = createCleanupExpiredJob([sentOutboxCleanup]);
+  const cleanupExpired = createCleanupExpiredJob([sentOutboxCleanup, ...authCleanups]);
   const registry = new JobRegistry([sendEmail, purgeSentOutboxJob, cleanupExpired, ...extraJobs]);
   return { registry, crons: maintenanceCrons(cleanupExpired), mailer, sendEmail };
 }

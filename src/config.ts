@@ -75,6 +75,11 @@ const environmentSchema = z.object({
   HEADERS_TIMEOUT_MS: positiveInt(10_000),
   KEEP_ALIVE_TIMEOUT_MS: positiveInt(72_000),
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  REFRESH_GRACE_SECONDS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(0).max(60).default(5),
+  ),
+  SESSION_MAX_AGE_DAYS: positiveInt(30),
 });
 
 export interface Config {
@@ -121,6 +126,12 @@ export interface Config {
   readonly headersTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
+  readonly sessions: {
+    /** How long a rotated refresh token still gets its successor (racing tabs), in seconds. */
+    readonly refreshGraceSeconds: number;
+    /** A session ends this long after sign-in, however often it is refreshed. */
+    readonly maxAgeDays: number;
+  };
   /** Things the operator should know at start-up (for example a derived development secret). */
   readonly notices: readonly string[];
 }
@@ -227,6 +238,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     headersTimeoutMs: raw.HEADERS_TIMEOUT_MS,
     keepAliveTimeoutMs: raw.KEEP_ALIVE_TIMEOUT_MS,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
+    sessions: Object.freeze({
+      refreshGraceSeconds: raw.REFRESH_GRACE_SECONDS,
+      maxAgeDays: raw.SESSION_MAX_AGE_DAYS,
+    }),
     notices,
   };
   return Object.freeze(config);

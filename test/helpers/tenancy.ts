@@ -7,6 +7,7 @@ import { type Database, openDatabase, type TenantRow } from "../../src/core/data
 import { createLogger } from "../../src/core/logging/index.js";
 import { createTenantsService } from "../../src/modules/tenants/index.js";
 import { TEST_REDIS_URL, testConfig } from "./app.js";
+import { createSignedInMember } from "./identity.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
 
 export interface TestTenant {
@@ -25,7 +26,10 @@ export interface TenancyTestContext {
   /** A second handle on the same database, for arranging and inspecting data. */
   readonly database: Database;
   readonly tokens: TokenService;
-  /** A new tenant with a signed-in user (any user id: users arrive with the identity layer). */
+  /**
+   * A new tenant with a signed-in owner: the user, membership and session exist in the
+   * database, so the token passes the session guard.
+   */
   newTenant(name?: string): Promise<TestTenant>;
   close(): Promise<void>;
 }
@@ -53,8 +57,7 @@ export async function setupTenancyTest(
     tokens,
     async newTenant(name = `Tenant ${randomUUID().slice(0, 8)}`) {
       const tenant = await tenants.create({ name });
-      const userId = randomUUID();
-      const sessionId = randomUUID();
+      const { userId, sessionId } = await createSignedInMember(database, tenant.id);
       const token = await tokens.signAccessToken({ sub: userId, tid: tenant.id, sid: sessionId });
       return { tenant, userId, sessionId, token, headers: { authorization: `Bearer ${token}` } };
     },

@@ -57,6 +57,39 @@ const tenantRoutes: readonly RouteCase[] = [
   { method: "DELETE", route: "/api/v1/tenants/current", url: () => "/api/v1/tenants/current" },
 ];
 
+/**
+ * Every signed-in route that acts on the user rather than on tenant data. They need a live
+ * session and membership in the token's tenant like any other (see "deleting a tenant").
+ */
+const accountRoutes: readonly RouteCase[] = [
+  { method: "GET", route: "/api/v1/auth/me", url: () => "/api/v1/auth/me" },
+  { method: "POST", route: "/api/v1/auth/logout-all", url: () => "/api/v1/auth/logout-all" },
+  {
+    method: "POST",
+    route: "/api/v1/auth/switch-tenant",
+    url: () => "/api/v1/auth/switch-tenant",
+    payload: { tenantId: randomUUID() },
+  },
+  {
+    method: "POST",
+    route: "/api/v1/auth/password/change",
+    url: () => "/api/v1/auth/password/change",
+    payload: { currentPassword: "whatever it was", newPassword: "a brand new passphrase" },
+  },
+  {
+    method: "POST",
+    route: "/api/v1/auth/email/verify/resend",
+    url: () => "/api/v1/auth/email/verify/resend",
+  },
+  { method: "GET", route: "/api/v1/users/me", url: () => "/api/v1/users/me" },
+  {
+    method: "PATCH",
+    route: "/api/v1/users/me",
+    url: () => "/api/v1/users/me",
+    payload: { name: "Renamed" },
+  },
+];
+
 const label = (route: RouteCase) => `${route.method} ${route.route}`;
 
 function send(
@@ -135,8 +168,9 @@ describe("the route table", () => {
           )
           .map(([method]) => `${method.toUpperCase()} ${path}`),
       );
-    // A new route fails here until it is added to tenantRoutes (and so to every check below).
-    expect(new Set(documented)).toEqual(new Set(tenantRoutes.map(label)));
+    // A new route fails here until it is added to tenantRoutes or accountRoutes (and so to
+    // every check below).
+    expect(new Set(documented)).toEqual(new Set([...tenantRoutes, ...accountRoutes].map(label)));
   });
 });
 
@@ -359,7 +393,7 @@ describe("tenants/current", () => {
     expect(await allTenants()).toEqual(tenantsBefore.filter((row) => row.id !== doomed.tenant.id));
 
     // Its still-unexpired token now gets 401 everywhere, and writes nothing.
-    for (const route of tenantRoutes) {
+    for (const route of [...tenantRoutes, ...accountRoutes]) {
       const answer = await send(doomed, route.method, route.url(doomedItem), route.payload);
       expectProblem(answer, "unauthorized");
       expect(answer.headers["www-authenticate"], label(route)).toMatch(/^Bearer\b/);

@@ -1,4 +1,9 @@
 export { authenticationPlugin } from "./authentication.js";
+export {
+  createSessionGuard,
+  type Revocation,
+  type SessionGuard,
+} from "./session-guard.js";
 export { createTenantLookup, TENANT_CACHE_NAMESPACE, type TenantLookup } from "./tenant-lookup.js";
 export { tenantScopePlugin } from "./tenant-scope.js";
 export {

@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { type PgDatabase, PgDialect, type PgQueryResultHKT } from "drizzle-orm/pg-core";
 import type { FastifyBaseLogger } from "fastify";
 import { AppError, unauthorized } from "../errors/index.js";
@@ -68,6 +68,12 @@ export interface Database {
     fn: (db: Db) => Promise<T>,
     options?: { logLevel?: "info" | "debug" },
   ): Promise<T>;
+  /**
+   * Runs one statement as the login role, outside any transaction, in one round trip. The
+   * login role holds no table privileges, so this reaches only SECURITY DEFINER functions
+   * granted to it, such as `app.session_is_live` (the authentication check).
+   */
+  run<Row extends Record<string, unknown>>(query: SQL): Promise<Row[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -125,6 +131,10 @@ export function createDatabase(driver: DatabaseDriver, logger: FastifyBaseLogger
         await tx.execute(sql`select set_config('role', 'app_system', true)`);
         return fn(tx);
       });
+    },
+    async run<Row extends Record<string, unknown>>(query: SQL) {
+      const result = (await driver.db.execute(query)) as unknown as { rows: Row[] };
+      return result.rows;
     },
     ping: () => driver.ping(),
     close: () => driver.close(),

@@ -1,8 +1,15 @@
 export { id, newId, timestamps } from "./columns.js";
 export type { Database, Db, TenantDatabase, TenantScope } from "./database.js";
 export { sqlStateOf } from "./errors.js";
+export {
+  MEMBERSHIP_ROLES,
+  type MembershipRole,
+  type MembershipRow,
+  memberships,
+} from "./memberships.table.js";
 export { migrateDatabase } from "./migrations.js";
 export { openDatabase } from "./open.js";
+export { type SessionRow, sessions } from "./sessions.table.js";
 export { type PreparedStatement, param, prepareStatement } from "./statements.js";
 export { tenantId } from "./tenant-column.js";
 export {
@@ -12,3 +19,4 @@ export {
   type TenantRow,
   tenants,
 } from "./tenants.table.js";
+export { type UserRow, users } from "./users.table.js";

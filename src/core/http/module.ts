@@ -1,16 +1,21 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Config } from "../../config.js";
-import type { TokenService } from "../auth/index.js";
+import type { SessionGuard, TokenService } from "../auth/index.js";
 import type { Cache } from "../cache/index.js";
 import type { Database } from "../database/index.js";
 import type { Jobs } from "../jobs/index.js";
 import type { SendEmailJob } from "../mail/index.js";
+import type { LimiterFactory } from "../rate-limit/index.js";
 
 /** What feature modules are given: their collaborators, passed explicitly. */
 export interface ModuleDependencies {
   readonly config: Config;
   readonly database: Database;
   readonly tokens: TokenService;
+  /** Ends access at once: call `revoke` after a change that ends a session or membership. */
+  readonly sessions: SessionGuard;
+  /** Counters in the rate-limit store, for limits a route declaration cannot express. */
+  readonly limiters: LimiterFactory;
   readonly cache: Cache;
   readonly jobs: Jobs;
   /** Enqueue with `jobs.enqueue(sendEmail, { to, template, data })`. */

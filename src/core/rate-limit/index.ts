@@ -1,5 +1,7 @@
 export {
+  createLimiterFactory,
   createRateLimiting,
+  type LimiterFactory,
   type RateLimiting,
   type RateLimitSettings,
   type RouteRateLimit,

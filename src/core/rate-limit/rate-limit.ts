@@ -105,6 +105,31 @@ function setHeaders(reply: FastifyReply, outcome: LimitOutcome, resetSeconds: nu
   });
 }
 
+/** Makes a counter of `points` per `durationSeconds` under `name`, in the shared store. */
+export type LimiterFactory = (
+  name: string,
+  points: number,
+  durationSeconds: number,
+) => RateLimiterAbstract;
+
+/**
+ * Limiters in Redis (keys `<prefix>rl:<name>:<key>`), or in this process without Redis. Also
+ * for modules with counting needs of their own (failed sign-ins).
+ */
+export function createLimiterFactory(redis: Redis | undefined, keyPrefix: string): LimiterFactory {
+  return (name, points, durationSeconds) =>
+    redis
+      ? new RateLimiterRedis({
+          storeClient: redis,
+          keyPrefix: `${keyPrefix}rl:${name}`,
+          points,
+          duration: durationSeconds,
+          // Fail fast during an outage instead of queueing behind reconnects.
+          rejectIfRedisNotReady: true,
+        })
+      : new RateLimiterMemory({ keyPrefix: name, points, duration: durationSeconds });
+}
+
 export interface RateLimiting {
   /** onRequest hook to run before authentication: per-IP limits (general and per-route). */
   beforeAuthentication(request: FastifyRequest, reply: FastifyReply): Promise<void>;
@@ -119,17 +144,7 @@ export interface RateLimiting {
  */
 export function createRateLimiting(app: FastifyInstance, options: RateLimitOptions): RateLimiting {
   const { settings, redis } = options;
-  const create = (name: string, points: number, durationSeconds: number): RateLimiterAbstract =>
-    redis
-      ? new RateLimiterRedis({
-          storeClient: redis,
-          keyPrefix: `${options.keyPrefix}rl:${name}`,
-          points,
-          duration: durationSeconds,
-          // Fail fast during an outage instead of queueing behind reconnects.
-          rejectIfRedisNotReady: true,
-        })
-      : new RateLimiterMemory({ keyPrefix: name, points, duration: durationSeconds });
+  const create = createLimiterFactory(redis, options.keyPrefix);
 
   const batched: { close(): Promise<void> }[] = [];
   const general = (name: string, points: number): Counter => {

@@ -1,7 +1,8 @@
-import { TENANT_CACHE_NAMESPACE } from "../../core/auth/index.js";
+import { type SessionGuard, TENANT_CACHE_NAMESPACE } from "../../core/auth/index.js";
 import type { Cache } from "../../core/cache/index.js";
 import {
   type Database,
+  type Db,
   sqlStateOf,
   type TenantDatabase,
   type TenantRow,
@@ -23,13 +24,36 @@ export function toTenantResponse(row: TenantRow): TenantResponse {
   };
 }
 
+type NewTenant = { name: string; plan?: TenantRow["plan"] };
+
+/**
+ * Creates a tenant with a unique slug derived from its name, in a transaction the caller has
+ * opened with `bypassTenantIsolation` (registration creates its user in the same one).
+ */
+export async function createTenantWithin(db: Db, input: NewTenant): Promise<TenantRow> {
+  const base = slugify(input.name);
+  const repository = tenantsAdminRepository(db);
+  for (let attempt = 1; ; attempt++) {
+    const slug = nextFreeSlug(base, await repository.slugsLike(base));
+    try {
+      // A savepoint, so a lost race for the slug does not abort the transaction.
+      return await db.transaction(() => repository.insert({ ...input, slug }));
+    } catch (error) {
+      if (sqlStateOf(error) !== UNIQUE_VIOLATION || attempt >= 5) throw error;
+    }
+  }
+}
+
 export function createTenantsService({
   database,
   cache,
+  sessions,
 }: {
   database: Database;
   /** When given, the cached tenant record is dropped after a change. */
   cache?: Cache;
+  /** When given, a deleted tenant's tokens are refused from the next request on. */
+  sessions?: SessionGuard;
 }) {
   const forgetCachedTenant = () => cache?.invalidateNamespace(TENANT_CACHE_NAMESPACE);
   return {
@@ -37,20 +61,10 @@ export function createTenantsService({
      * Creates a tenant with a unique slug derived from its name. Runs unscoped: a tenant that
      * does not exist yet cannot be entered.
      */
-    create(input: { name: string; plan?: TenantRow["plan"] }): Promise<TenantRow> {
-      const base = slugify(input.name);
-      return database.bypassTenantIsolation("tenant creation", async (db) => {
-        const repository = tenantsAdminRepository(db);
-        for (let attempt = 1; ; attempt++) {
-          const slug = nextFreeSlug(base, await repository.slugsLike(base));
-          try {
-            // A savepoint, so a lost race for the slug does not abort the transaction.
-            return await db.transaction(() => repository.insert({ ...input, slug }));
-          } catch (error) {
-            if (sqlStateOf(error) !== UNIQUE_VIOLATION || attempt >= 5) throw error;
-          }
-        }
-      });
+    create(input: NewTenant): Promise<TenantRow> {
+      return database.bypassTenantIsolation("tenant creation", (db) =>
+        createTenantWithin(db, input),
+      );
     },
 
     async current(tenantDb: TenantDatabase): Promise<TenantRow> {
@@ -66,6 +80,7 @@ export function createTenantsService({
 
     async remove(tenantDb: TenantDatabase): Promise<void> {
       if (!(await currentTenantRepository(tenantDb).remove())) throwNotFound();
+      await sessions?.revoke({ tenantId: tenantDb.scope.tenantId });
       await forgetCachedTenant();
     },
   };

@@ -1,0 +1,177 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { sql } from "drizzle-orm";
+import type { FastifyBaseLogger } from "fastify";
+import type { Redis } from "ioredis";
+import type { Database } from "../database/index.js";
+import type { Principal } from "../http/access.js";
+
+/**
+ * Decides whether an access token's session may still act in its tenant: the session is not
+ * revoked or expired, the user is active, and the user is an active member of the tenant.
+ *
+ * Answers come from a map in this process, so the check costs no round trip on the hot path.
+ * Every change that ends access (logout, password change, deactivation, removal from a tenant)
+ * calls `revoke`, which drops the affected answers here and publishes the change on a Redis
+ * channel that every other process listens to. While that subscription is down a process
+ * cannot hear revocations, so it stops trusting its map and asks the database each time; when
+ * the subscription comes back it forgets everything it knew.
+ */
+
+/** How long a "live" answer is reused before the database is asked again. */
+const LIVE_SECONDS = 60;
+/** How long an "ended" answer is reused: spares the database floods of dead tokens. */
+const ENDED_SECONDS = 10;
+const MAX_ENTRIES = 100_000;
+const SUBSCRIBE_WAIT_MS = 3_000;
+
+/** What stopped being valid. */
+export type Revocation =
+  | { readonly sessionId: string }
+  | { readonly userId: string }
+  | { readonly userId: string; readonly tenantId: string }
+  | { readonly tenantId: string };
+
+export interface SessionGuard {
+  /** Whether the principal's session is live and its user an active member of its tenant. */
+  isLive(principal: Principal): Promise<boolean>;
+  /** Ends the answers a revocation affects, in every process. Call after the change commits. */
+  revoke(revocation: Revocation): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Entry {
+  readonly userId: string;
+  readonly tenantId: string;
+  readonly sessionId: string;
+  readonly live: boolean;
+  readonly until: number;
+}
+
+const keyOf = (principal: Principal) => `${principal.sessionId}:${principal.tenantId}`;
+
+function affects(revocation: Revocation, entry: Entry): boolean {
+  if ("sessionId" in revocation) return entry.sessionId === revocation.sessionId;
+  if ("userId" in revocation && "tenantId" in revocation) {
+    return entry.userId === revocation.userId && entry.tenantId === revocation.tenantId;
+  }
+  if ("tenantId" in revocation) return entry.tenantId === revocation.tenantId;
+  return entry.userId === revocation.userId;
+}
+
+export interface SessionGuardOptions {
+  database: Database;
+  /** Without Redis (the embedded default) there is one process, and no channel is needed. */
+  redis: Redis | undefined;
+  channel: string;
+  logger: FastifyBaseLogger;
+}
+
+export async function createSessionGuard(options: SessionGuardOptions): Promise<SessionGuard> {
+  const { database, logger } = options;
+  const entries = new Map<string, Entry>();
+  /** Bumped by every revocation, so a check that started before it does not store its answer. */
+  let generation = 0;
+  let listening = options.redis === undefined;
+
+  const forget = (revocation: Revocation | "everything") => {
+    generation += 1;
+    if (revocation === "everything") {
+      entries.clear();
+      return;
+    }
+    for (const [key, entry] of entries) if (affects(revocation, entry)) entries.delete(key);
+  };
+
+  const subscriber = options.redis?.duplicate({
+    // A subscriber has no commands to fail fast; it should keep trying to come back.
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    commandTimeout: undefined,
+    enableAutoPipelining: false,
+  });
+  if (subscriber) {
+    subscriber.on("message", (channel: string, message: string) => {
+      if (channel !== options.channel) return;
+      try {
+        forget(JSON.parse(message) as Revocation);
+      } catch {
+        forget("everything");
+      }
+    });
+    let subscribed = false;
+    subscriber.on("ready", () => {
+      // Back after a reconnect (ioredis resubscribes first): what was missed meanwhile is unknown.
+      forget("everything");
+      listening = subscribed;
+    });
+    subscriber.on("close", () => {
+      listening = false;
+      forget("everything");
+    });
+    subscriber.on("error", () => {
+      // Logged by the main client; the subscriber only needs to stop trusting its map.
+      listening = false;
+    });
+    // Queued until Redis answers; start-up waits for it a short while, not for an outage.
+    const subscription = subscriber.subscribe(options.channel).then(
+      () => {
+        subscribed = true;
+        listening = subscriber.status === "ready";
+      },
+      (error: unknown) => {
+        logger.warn({ err: error }, "session revocation channel unavailable");
+      },
+    );
+    // Only when Redis is up: during an outage there is nothing to wait for.
+    if (options.redis?.status === "ready") {
+      await Promise.race([subscription, sleep(SUBSCRIBE_WAIT_MS, undefined, { ref: false })]);
+    }
+  }
+
+  async function load(principal: Principal): Promise<boolean> {
+    const [row] = await database.run<{ live: boolean }>(
+      sql`select app.session_is_live(${principal.sessionId}::uuid, ${principal.userId}::uuid, ${principal.tenantId}::uuid) as live`,
+    );
+    return row?.live === true;
+  }
+
+  return {
+    async isLive(principal) {
+      const now = Date.now();
+      const key = keyOf(principal);
+      if (listening) {
+        const entry = entries.get(key);
+        if (entry && entry.until > now && entry.userId === principal.userId) return entry.live;
+      }
+      const startedAt = generation;
+      const live = await load(principal);
+      if (listening && startedAt === generation) {
+        if (entries.size >= MAX_ENTRIES) entries.clear();
+        entries.set(key, {
+          userId: principal.userId,
+          tenantId: principal.tenantId,
+          sessionId: principal.sessionId,
+          live,
+          until: now + (live ? LIVE_SECONDS : ENDED_SECONDS) * 1000,
+        });
+      }
+      return live;
+    },
+
+    async revoke(revocation) {
+      forget(revocation);
+      if (!options.redis) return;
+      try {
+        await options.redis.publish(options.channel, JSON.stringify(revocation));
+      } catch (error) {
+        // Processes that cannot hear this cannot hear Redis either, and so check every request.
+        logger.warn({ err: error }, "could not publish a session revocation");
+      }
+    },
+
+    async close() {
+      subscriber?.disconnect();
+      entries.clear();
+    },
+  };
+}

@@ -1,0 +1,8 @@
+export {
+  ALL_PERMISSIONS,
+  DEFAULT_ROLE_GRANTS,
+  expandGrants,
+  PERMISSIONS,
+  type Permission,
+  type PermissionGrant,
+} from "./catalog.js";

@@ -1,0 +1,305 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { Config } from "../../config.js";
+import type { TokenService } from "../../core/auth/index.js";
+import { publicAccess, signedIn } from "../../core/http/access.js";
+import type { LimiterFactory } from "../../core/rate-limit/index.js";
+import {
+  changePasswordBody,
+  forgotPasswordBody,
+  loginBody,
+  meResponseSchema,
+  registerBody,
+  resetPasswordBody,
+  switchTenantBody,
+  tokenResponseSchema,
+  verifyEmailBody,
+} from "./auth.schemas.js";
+import type { AuthService, Client, SignedIn } from "./auth.service.js";
+import { createCsrfCheck, REFRESH_COOKIE, refreshCookie } from "./cookies.js";
+
+export interface AuthRoutesOptions {
+  auth: AuthService;
+  config: Config;
+  tokens: TokenService;
+  limiters: LimiterFactory;
+}
+
+/** Reset mails one account may receive an hour; more requests still answer 202. */
+const RESET_MAILS_PER_HOUR = 3;
+
+const clientOf = (request: FastifyRequest): Client => ({
+  ip: request.ip,
+  userAgent: request.headers["user-agent"],
+});
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
+
+/** HTTP in, HTTP out for /auth: cookies, CSRF and limits here, behaviour in auth.service.ts. */
+export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, options) => {
+  const { auth, config, tokens } = options;
+  const cookie = refreshCookie(config);
+  const checkCsrf = createCsrfCheck(config);
+  const resetMails = options.limiters("password-reset-mails", RESET_MAILS_PER_HOUR, 3600);
+
+  const signIn = (reply: FastifyReply, signedIn: SignedIn) => {
+    if (signedIn.refreshToken) cookie.set(reply, signedIn.refreshToken);
+    return signedIn.response;
+  };
+  const refreshTokenOf = (request: FastifyRequest) => request.cookies[REFRESH_COOKIE];
+  const principalOf = (request: FastifyRequest) => {
+    if (!request.principal) throw new Error("signed-in route without a principal");
+    return request.principal;
+  };
+
+  app.post(
+    "/auth/register",
+    {
+      config: { access: publicAccess, rateLimit: { points: 20, durationSeconds: 3600 } },
+      schema: {
+        summary: "Register",
+        description:
+          "Creates the user, a new tenant and the user's owner membership, signs in and mails an email verification link. Sets the refresh-token cookie.",
+        tags: ["auth"],
+        body: registerBody,
+        response: { 201: tokenResponseSchema },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(signIn(reply, await auth.register(request.body, clientOf(request)))),
+  );
+
+  app.post(
+    "/auth/login",
+    {
+      config: { access: publicAccess, rateLimit: { points: 20, durationSeconds: 60 } },
+      schema: {
+        summary: "Sign in",
+        description:
+          "Signs in to `tenantId`, or to the tenant used last. Every credential failure answers the same 401. Sets the refresh-token cookie.",
+        tags: ["auth"],
+        body: loginBody,
+        response: { 200: tokenResponseSchema },
+      },
+    },
+    async (request, reply) => signIn(reply, await auth.login(request.body, clientOf(request))),
+  );
+
+  app.post(
+    "/auth/refresh",
+    {
+      config: { access: publicAccess, rateLimit: { points: 60, durationSeconds: 60 } },
+      schema: {
+        summary: "Refresh the access token",
+        description:
+          "Rotates the refresh-token cookie and returns a new access token. Needs an Origin or Referer of the application, or X-Requested-With. A rotated token presented again after the grace window ends its whole session.",
+        tags: ["auth"],
+        response: { 200: tokenResponseSchema },
+      },
+    },
+    async (request, reply) => {
+      checkCsrf(request);
+      try {
+        return signIn(reply, await auth.refresh(refreshTokenOf(request)));
+      } catch (error) {
+        cookie.clear(reply);
+        throw error;
+      }
+    },
+  );
+
+  app.post(
+    "/auth/logout",
+    {
+      config: { access: publicAccess },
+      schema: {
+        summary: "Sign out",
+        description:
+          "Ends the session of the bearer token or of the refresh-token cookie (which needs an Origin or Referer of the application, or X-Requested-With) and clears the cookie.",
+        tags: ["auth"],
+        response: { 204: z.null() },
+      },
+    },
+    async (request, reply) => {
+      const bearer = BEARER.exec(request.headers.authorization ?? "")?.[1];
+      const claims = bearer
+        ? await tokens.verifyAccessToken(bearer).catch(() => undefined)
+        : undefined;
+      const refreshToken = refreshTokenOf(request);
+      if (claims) {
+        await auth.logout({ sessionId: claims.sid });
+      } else if (refreshToken) {
+        checkCsrf(request);
+        await auth.logout({ refreshToken });
+      }
+      cookie.clear(reply);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    "/auth/logout-all",
+    {
+      config: { access: signedIn },
+      schema: {
+        summary: "Sign out everywhere",
+        description:
+          "Ends every session of the user; all their access tokens stop working at once.",
+        tags: ["auth"],
+        response: { 204: z.null() },
+      },
+    },
+    async (request, reply) => {
+      await auth.logoutAll(principalOf(request));
+      cookie.clear(reply);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    "/auth/me",
+    {
+      config: { access: signedIn },
+      schema: {
+        summary: "The signed-in user, tenant, roles and memberships",
+        tags: ["auth"],
+        response: { 200: meResponseSchema },
+      },
+    },
+    async (request) => auth.me(principalOf(request)),
+  );
+
+  app.post(
+    "/auth/switch-tenant",
+    {
+      config: { access: signedIn },
+      schema: {
+        summary: "Switch to another tenant",
+        description:
+          "Returns an access token for another tenant of the user (404 when not a member); the session's refresh-token cookie, when sent, rotates with it.",
+        tags: ["auth"],
+        body: switchTenantBody,
+        response: { 200: tokenResponseSchema },
+      },
+    },
+    async (request, reply) =>
+      signIn(
+        reply,
+        await auth.switchTenant(
+          principalOf(request),
+          request.body.tenantId,
+          refreshTokenOf(request),
+        ),
+      ),
+  );
+
+  app.post(
+    "/auth/password/forgot",
+    {
+      config: { access: publicAccess, rateLimit: { points: 5, durationSeconds: 60 } },
+      schema: {
+        summary: "Ask for a password reset link",
+        description:
+          "Always answers 202, at once: the link is mailed afterwards, only when the address belongs to an active account, and at most three times an hour per account.",
+        tags: ["auth"],
+        body: forgotPasswordBody,
+        response: { 202: z.null() },
+      },
+    },
+    async (request, reply) => {
+      const { email } = request.body;
+      const log = request.log;
+      // Not awaited: the answer must not wait for, or reveal, what happens next.
+      void resetMails
+        .consume(email.toLowerCase())
+        .then(
+          () => auth.requestPasswordReset(email),
+          (rejection: unknown) => {
+            if (rejection instanceof Error) throw rejection;
+            log.info("password reset mails for this account are used up for the hour");
+          },
+        )
+        .catch((error: unknown) => log.error({ err: error }, "password reset request failed"));
+      return reply.code(202).send(null);
+    },
+  );
+
+  app.post(
+    "/auth/password/reset",
+    {
+      config: { access: publicAccess, rateLimit: { points: 10, durationSeconds: 60 } },
+      schema: {
+        summary: "Reset the password with a mailed token",
+        description: "The token works once, within an hour. Ends every session of the user.",
+        tags: ["auth"],
+        body: resetPasswordBody,
+        response: { 204: z.null() },
+      },
+    },
+    async (request, reply) => {
+      await auth.resetPassword(request.body.token, request.body.password);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    "/auth/password/change",
+    {
+      config: {
+        access: signedIn,
+        rateLimit: { points: 5, durationSeconds: 60, by: "user" },
+      },
+      schema: {
+        summary: "Change the password",
+        description: "Ends the user's other sessions; this one continues.",
+        tags: ["auth"],
+        body: changePasswordBody,
+        response: { 204: z.null() },
+      },
+    },
+    async (request, reply) => {
+      const { currentPassword, newPassword } = request.body;
+      await auth.changePassword(principalOf(request), currentPassword, newPassword);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    "/auth/email/verify",
+    {
+      config: { access: publicAccess, rateLimit: { points: 10, durationSeconds: 60 } },
+      schema: {
+        summary: "Verify the email address with a mailed token",
+        description: "The token works once, within 24 hours.",
+        tags: ["auth"],
+        body: verifyEmailBody,
+        response: { 204: z.null() },
+      },
+    },
+    async (request, reply) => {
+      await auth.verifyEmail(request.body.token);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    "/auth/email/verify/resend",
+    {
+      config: {
+        access: signedIn,
+        rateLimit: { points: 5, durationSeconds: 3600, by: "user" },
+      },
+      schema: {
+        summary: "Mail a new verification link",
+        description: "202 whether or not the address is already verified.",
+        tags: ["auth"],
+        response: { 202: z.null() },
+      },
+    },
+    async (request, reply) => {
+      await auth.resendVerification(principalOf(request));
+      return reply.code(202).send(null);
+    },
+  );
+};

@@ -1,0 +1,496 @@
+import type { FastifyBaseLogger } from "fastify";
+import type { Config } from "../../config.js";
+import type { SessionGuard, TokenService } from "../../core/auth/index.js";
+import {
+  type Database,
+  type Db,
+  type SessionRow,
+  sqlStateOf,
+  type UserRow,
+} from "../../core/database/index.js";
+import { AppError, conflict, forbidden, notFound, unauthorized } from "../../core/errors/index.js";
+import type { Principal } from "../../core/http/access.js";
+import type { Jobs } from "../../core/jobs/index.js";
+import type { SendEmailJob } from "../../core/mail/index.js";
+import { DEFAULT_ROLE_GRANTS, expandGrants } from "../../core/permissions/index.js";
+import { createTenantWithin } from "../tenants/index.js";
+import {
+  membershipsSystemRepository,
+  toUserResponse,
+  type UserTenant,
+  usersSystemRepository,
+} from "../users/index.js";
+import type { MeResponse, TokenResponse } from "./auth.schemas.js";
+import type { LoginThrottle } from "./brute-force.js";
+import { REFRESH_TOKEN_TTL_SECONDS } from "./cookies.js";
+import { oneTimeTokensRepository } from "./one-time-tokens.repository.js";
+import type { OneTimeTokenPurpose } from "./one-time-tokens.table.js";
+import {
+  createSuccessorDerivation,
+  hashOpaqueToken,
+  newOpaqueToken,
+  OPAQUE_TOKEN_PATTERN,
+} from "./opaque-tokens.js";
+import { hashPassword, needsRehash, verifyPassword } from "./passwords.js";
+import { sessionsRepository } from "./sessions.repository.js";
+
+const UNIQUE_VIOLATION = "23505";
+const HOUR_MS = 3_600_000;
+/** Mailed tokens: a password reset lasts an hour, an email verification a day. */
+const ONE_TIME_TOKEN_TTL_MS: Record<OneTimeTokenPurpose, number> = {
+  "password-reset": HOUR_MS,
+  "email-verification": 24 * HOUR_MS,
+};
+
+/** The one answer to every failed sign-in, so none tells which part was wrong. */
+const INVALID_CREDENTIALS = "The email or password is incorrect.";
+const SESSION_ENDED = "The session has ended; sign in again.";
+
+/** Where a request comes from, as recorded on its session. */
+export interface Client {
+  readonly ip: string;
+  readonly userAgent: string | undefined;
+}
+
+/** A token response and the refresh token to set as the cookie (none: leave the cookie). */
+export interface SignedIn {
+  readonly response: TokenResponse;
+  readonly refreshToken: string | undefined;
+}
+
+export interface AuthServiceOptions {
+  config: Config;
+  database: Database;
+  tokens: TokenService;
+  sessions: SessionGuard;
+  jobs: Jobs;
+  sendEmail: SendEmailJob;
+  throttle: LoginThrottle;
+  logger: FastifyBaseLogger;
+}
+
+/** The outcome of a refresh, decided inside its transaction and acted on after the commit. */
+type Rotation =
+  | { kind: "rotated"; session: SessionRow; user: UserRow; tenant: UserTenant; token: string }
+  | { kind: "refused" }
+  | { kind: "reused"; session: SessionRow };
+
+export function createAuthService(options: AuthServiceOptions) {
+  const { config, database, tokens, sessions, jobs, sendEmail, throttle, logger } = options;
+  const successorOf = createSuccessorDerivation(config.secretKey);
+  const graceMs = config.sessions.refreshGraceSeconds * 1000;
+  const maxAgeMs = config.sessions.maxAgeDays * 24 * HOUR_MS;
+
+  /** A refresh token issued now for `session` ends in 7 days, or with the session if sooner. */
+  const refreshExpiry = (session: Pick<SessionRow, "createdAt">, now: Date) =>
+    new Date(
+      Math.min(
+        now.getTime() + REFRESH_TOKEN_TTL_SECONDS * 1000,
+        session.createdAt.getTime() + maxAgeMs,
+      ),
+    );
+
+  async function tokenResponse(user: UserRow, tenant: UserTenant, sessionId: string) {
+    const accessToken = await tokens.signAccessToken({
+      sub: user.id,
+      tid: tenant.id,
+      sid: sessionId,
+    });
+    return {
+      accessToken,
+      tokenType: "Bearer" as const,
+      expiresIn: 900,
+      user: {
+        id: user.id,
+        email: user.email,
+        name: user.name,
+        emailVerified: user.emailVerifiedAt !== null,
+      },
+      tenant: { id: tenant.id, name: tenant.name, slug: tenant.slug },
+    };
+  }
+
+  /** Opens a session in `tenant` with its first refresh token, inside `db`'s transaction. */
+  async function openSession(db: Db, user: UserRow, tenant: UserTenant, client: Client) {
+    const now = new Date();
+    const repository = sessionsRepository(db);
+    const session = await repository.create({
+      userId: user.id,
+      currentTenantId: tenant.id,
+      userAgent: client.userAgent?.slice(0, 512) ?? null,
+      ip: client.ip,
+      expiresAt: new Date(now.getTime() + REFRESH_TOKEN_TTL_SECONDS * 1000),
+    });
+    const refreshToken = newOpaqueToken();
+    await repository.addRefreshToken({
+      sessionId: session.id,
+      tokenHash: hashOpaqueToken(refreshToken),
+      expiresAt: session.expiresAt,
+    });
+    await usersSystemRepository(db).setLastTenant(user.id, tenant.id);
+    return { session, refreshToken };
+  }
+
+  /** Issues a mailed token and enqueues its email, in `db`'s transaction (the outbox). */
+  async function mailOneTimeToken(db: Db, user: UserRow, purpose: OneTimeTokenPurpose) {
+    const token = newOpaqueToken();
+    await oneTimeTokensRepository(db).issue({
+      userId: user.id,
+      purpose,
+      tokenHash: hashOpaqueToken(token),
+      email: purpose === "email-verification" ? user.email : null,
+      expiresAt: new Date(Date.now() + ONE_TIME_TOKEN_TTL_MS[purpose]),
+    });
+    const page = purpose === "password-reset" ? "reset-password" : "verify-email";
+    const link = `${config.frontendUrl}/${page}?token=${encodeURIComponent(token)}`;
+    await jobs.enqueue(
+      sendEmail,
+      { to: user.email, template: purpose, data: { name: user.name, link } },
+      { transaction: db },
+    );
+  }
+
+  /**
+   * Rotates the refresh token `raw`, inside `db`'s transaction. The live token gets a
+   * successor derived from it; a token rotated within the grace window gets that same
+   * successor again (two tabs refreshing at once); an older rotated token is a replay.
+   */
+  async function rotate(db: Db, raw: string, switchTo?: string): Promise<Rotation> {
+    if (!OPAQUE_TOKEN_PATTERN.test(raw)) return { kind: "refused" };
+    const repository = sessionsRepository(db);
+    const found = await repository.lockRefreshToken(hashOpaqueToken(raw));
+    if (!found) return { kind: "refused" };
+    const { token, session } = found;
+    const now = new Date();
+    if (session.revokedAt || session.expiresAt <= now) return { kind: "refused" };
+
+    const successor = successorOf(raw);
+    if (token.rotatedAt) {
+      const withinGrace = now.getTime() - token.rotatedAt.getTime() <= graceMs;
+      const next = withinGrace
+        ? await repository.findRefreshToken(hashOpaqueToken(successor))
+        : undefined;
+      if (!next || next.rotatedAt) {
+        await repository.revoke(session.id, "refresh-token-reuse");
+        return { kind: "reused", session };
+      }
+    } else {
+      if (token.expiresAt <= now) return { kind: "refused" };
+      await repository.markRotated(token.id, now);
+      await repository.addRefreshToken({
+        sessionId: session.id,
+        tokenHash: hashOpaqueToken(successor),
+        expiresAt: refreshExpiry(session, now),
+      });
+    }
+
+    const user = await usersSystemRepository(db).findById(session.userId);
+    if (!user?.isActive) return { kind: "refused" };
+    const memberships = membershipsSystemRepository(db);
+    const wanted = switchTo ?? session.currentTenantId;
+    let tenant = await memberships.tenantOf(user.id, wanted);
+    if (!tenant && switchTo) throw notFound("You are not a member of this tenant.");
+    // Removed from the session's tenant since: continue in another of the user's tenants.
+    tenant ??= (await memberships.tenantsOf(user.id))[0];
+    if (!tenant) return { kind: "refused" };
+    await repository.touch(session.id, {
+      expiresAt: refreshExpiry(session, now),
+      currentTenantId: tenant.id,
+      ip: session.ip,
+    });
+    if (tenant.id !== user.lastTenantId) {
+      await usersSystemRepository(db).setLastTenant(user.id, tenant.id);
+    }
+    return { kind: "rotated", session, user, tenant, token: successor };
+  }
+
+  /** Acts on a rotation after its transaction committed. */
+  async function afterRotation(rotation: Rotation): Promise<SignedIn> {
+    if (rotation.kind === "reused") {
+      logger.warn(
+        {
+          event: "refresh-token-reuse",
+          sessionId: rotation.session.id,
+          userId: rotation.session.userId,
+        },
+        "security: a rotated refresh token was presented again; the session is revoked",
+      );
+      await sessions.revoke({ sessionId: rotation.session.id });
+      throw unauthorized(SESSION_ENDED);
+    }
+    if (rotation.kind === "refused") throw unauthorized(SESSION_ENDED);
+    return {
+      response: await tokenResponse(rotation.user, rotation.tenant, rotation.session.id),
+      refreshToken: rotation.token,
+    };
+  }
+
+  async function revokeUserSessions(userId: string, reason: string, keep?: string) {
+    await database.bypassTenantIsolation(reason, (db) =>
+      sessionsRepository(db).revokeAllOf(userId, reason, keep),
+    );
+    await sessions.revoke({ userId });
+  }
+
+  return {
+    async register(
+      input: { email: string; password: string; name: string; tenantName: string },
+      client: Client,
+    ): Promise<SignedIn> {
+      const passwordHash = await hashPassword(input.password);
+      try {
+        const { user, tenant, refreshToken, sessionId } = await database.bypassTenantIsolation(
+          "registration",
+          async (db) => {
+            const users = usersSystemRepository(db);
+            if (await users.findByEmail(input.email)) {
+              throw conflict("An account with this email already exists.");
+            }
+            const user = await users.insert({
+              email: input.email,
+              name: input.name,
+              passwordHash,
+            });
+            const row = await createTenantWithin(db, { name: input.tenantName });
+            await membershipsSystemRepository(db).insert({
+              tenantId: row.id,
+              userId: user.id,
+              role: "owner",
+            });
+            const tenant: UserTenant = {
+              id: row.id,
+              name: row.name,
+              slug: row.slug,
+              role: "owner",
+            };
+            const { session, refreshToken } = await openSession(db, user, tenant, client);
+            await mailOneTimeToken(db, user, "email-verification");
+            return { user, tenant, refreshToken, sessionId: session.id };
+          },
+        );
+        return { response: await tokenResponse(user, tenant, sessionId), refreshToken };
+      } catch (error) {
+        // Two registrations racing for one email: the unique index decides.
+        if (sqlStateOf(error) === UNIQUE_VIOLATION) {
+          throw conflict("An account with this email already exists.");
+        }
+        throw error;
+      }
+    },
+
+    async login(
+      input: { email: string; password: string; tenantId?: string | undefined },
+      client: Client,
+    ): Promise<SignedIn> {
+      await throttle.check(input.email, client.ip);
+      const user = await database.bypassTenantIsolation("sign-in", (db) =>
+        usersSystemRepository(db).findByEmail(input.email),
+      );
+      // Always one argon2 verification, against a dummy hash for an unknown email.
+      const matches = await verifyPassword(user?.passwordHash ?? null, input.password);
+      if (!user || !matches || !user.isActive) {
+        await throttle.failed(input.email, client.ip);
+        throw unauthorized(INVALID_CREDENTIALS);
+      }
+      await throttle.succeeded(input.email, client.ip);
+      const rehash =
+        user.passwordHash && needsRehash(user.passwordHash)
+          ? await hashPassword(input.password)
+          : undefined;
+
+      const { tenant, refreshToken, sessionId } = await database.bypassTenantIsolation(
+        "sign-in",
+        async (db) => {
+          const memberships = membershipsSystemRepository(db);
+          let tenant: UserTenant | undefined;
+          if (input.tenantId) {
+            tenant = await memberships.tenantOf(user.id, input.tenantId);
+            if (!tenant) throw notFound("You are not a member of this tenant.");
+          } else {
+            tenant =
+              (user.lastTenantId && (await memberships.tenantOf(user.id, user.lastTenantId))) ||
+              (await memberships.tenantsOf(user.id))[0];
+          }
+          if (!tenant) throw forbidden("This account is not a member of any active tenant.");
+          if (rehash) await usersSystemRepository(db).setPasswordHash(user.id, rehash);
+          const { session, refreshToken } = await openSession(db, user, tenant, client);
+          return { tenant, refreshToken, sessionId: session.id };
+        },
+      );
+      return { response: await tokenResponse(user, tenant, sessionId), refreshToken };
+    },
+
+    async refresh(raw: string | undefined): Promise<SignedIn> {
+      if (!raw) throw unauthorized("No refresh token was sent.");
+      const rotation = await database.bypassTenantIsolation("token refresh", (db) =>
+        rotate(db, raw),
+      );
+      return afterRotation(rotation);
+    },
+
+    /**
+     * A token for another of the user's tenants. With the session's live refresh cookie the
+     * cookie rotates too; without it (API clients using only bearer tokens) the session
+     * simply moves to the tenant and its refresh token stays.
+     */
+    async switchTenant(principal: Principal, tenantId: string, raw: string | undefined) {
+      const rotation = await database.bypassTenantIsolation("tenant switch", async (db) => {
+        if (raw && OPAQUE_TOKEN_PATTERN.test(raw)) {
+          const current = await sessionsRepository(db).findRefreshToken(hashOpaqueToken(raw));
+          if (current?.sessionId === principal.sessionId && !current.rotatedAt) {
+            return rotate(db, raw, tenantId);
+          }
+        }
+        const user = await usersSystemRepository(db).findById(principal.userId);
+        const tenant = await membershipsSystemRepository(db).tenantOf(principal.userId, tenantId);
+        if (!user || !tenant) throw notFound("You are not a member of this tenant.");
+        const session = await sessionsRepository(db).find(principal.sessionId);
+        if (!session) return { kind: "refused" } as const;
+        await sessionsRepository(db).touch(session.id, {
+          expiresAt: session.expiresAt,
+          currentTenantId: tenant.id,
+          ip: session.ip,
+        });
+        await usersSystemRepository(db).setLastTenant(user.id, tenant.id);
+        return { kind: "moved", user, tenant, session } as const;
+      });
+      if (rotation.kind === "moved") {
+        return {
+          response: await tokenResponse(rotation.user, rotation.tenant, rotation.session.id),
+          refreshToken: undefined,
+        };
+      }
+      return afterRotation(rotation);
+    },
+
+    /** Ends the session of a refresh token or of an access token; unknown ones are ignored. */
+    async logout(target: { sessionId: string } | { refreshToken: string }): Promise<void> {
+      const sessionId = await database.bypassTenantIsolation("sign-out", async (db) => {
+        const repository = sessionsRepository(db);
+        let id: string | undefined;
+        if ("sessionId" in target) {
+          id = target.sessionId;
+        } else if (OPAQUE_TOKEN_PATTERN.test(target.refreshToken)) {
+          id = (await repository.findRefreshToken(hashOpaqueToken(target.refreshToken)))?.sessionId;
+        }
+        if (id) await repository.revoke(id, "logout");
+        return id;
+      });
+      if (sessionId) await sessions.revoke({ sessionId });
+    },
+
+    async logoutAll(principal: Principal): Promise<void> {
+      await revokeUserSessions(principal.userId, "logout-all");
+    },
+
+    async me(principal: Principal): Promise<MeResponse> {
+      return database.bypassTenantIsolation(
+        "current user",
+        async (db) => {
+          const user = await usersSystemRepository(db).findById(principal.userId);
+          const tenants = await membershipsSystemRepository(db).tenantsOf(principal.userId);
+          const tenant = tenants.find((candidate) => candidate.id === principal.tenantId);
+          if (!user || !tenant) throw unauthorized(SESSION_ENDED);
+          return {
+            user: toUserResponse(user),
+            tenant: { id: tenant.id, name: tenant.name, slug: tenant.slug },
+            roles: [tenant.role],
+            permissions: expandGrants(DEFAULT_ROLE_GRANTS[tenant.role]),
+            memberships: tenants.map((membership) => ({
+              tenant: { id: membership.id, name: membership.name, slug: membership.slug },
+              roles: [membership.role],
+            })),
+          };
+        },
+        { logLevel: "debug" },
+      );
+    },
+
+    /**
+     * Mails a reset link when the email belongs to an active account, and does nothing
+     * otherwise. The route answers before this runs, so its timing tells nothing.
+     */
+    async requestPasswordReset(email: string): Promise<void> {
+      await database.bypassTenantIsolation("password reset request", async (db) => {
+        const user = await usersSystemRepository(db).findByEmail(email);
+        if (user?.isActive) await mailOneTimeToken(db, user, "password-reset");
+      });
+    },
+
+    async resetPassword(token: string, password: string): Promise<void> {
+      const passwordHash = await hashPassword(password);
+      const userId = await database.bypassTenantIsolation("password reset", async (db) => {
+        const used = OPAQUE_TOKEN_PATTERN.test(token)
+          ? await oneTimeTokensRepository(db).consume(hashOpaqueToken(token), "password-reset")
+          : undefined;
+        if (!used) return undefined;
+        await usersSystemRepository(db).setPasswordHash(used.userId, passwordHash);
+        await sessionsRepository(db).revokeAllOf(used.userId, "password-reset");
+        return used.userId;
+      });
+      if (!userId) {
+        throw new AppError("bad-request", "The reset link is invalid, used or expired.");
+      }
+      await sessions.revoke({ userId });
+    },
+
+    async changePassword(principal: Principal, current: string, next: string): Promise<void> {
+      const user = await database.bypassTenantIsolation("password change", (db) =>
+        usersSystemRepository(db).findById(principal.userId),
+      );
+      if (!user || !(await verifyPassword(user.passwordHash, current))) {
+        throw new AppError("validation-failed", "The current password is incorrect.", {
+          errors: [{ field: "currentPassword", message: "is incorrect" }],
+        });
+      }
+      const passwordHash = await hashPassword(next);
+      await database.bypassTenantIsolation("password change", (db) =>
+        usersSystemRepository(db).setPasswordHash(user.id, passwordHash),
+      );
+      await revokeUserSessions(user.id, "password-change", principal.sessionId);
+    },
+
+    async verifyEmail(token: string): Promise<void> {
+      const verified = await database.bypassTenantIsolation("email verification", async (db) => {
+        const used = OPAQUE_TOKEN_PATTERN.test(token)
+          ? await oneTimeTokensRepository(db).consume(hashOpaqueToken(token), "email-verification")
+          : undefined;
+        return used?.email
+          ? usersSystemRepository(db).markEmailVerified(used.userId, used.email)
+          : false;
+      });
+      if (!verified) {
+        throw new AppError("bad-request", "The verification link is invalid, used or expired.");
+      }
+    },
+
+    async resendVerification(principal: Principal): Promise<void> {
+      await database.bypassTenantIsolation("email verification request", async (db) => {
+        const user = await usersSystemRepository(db).findById(principal.userId);
+        if (user && !user.emailVerifiedAt) await mailOneTimeToken(db, user, "email-verification");
+      });
+    },
+
+    /** Deactivates a user: every session ends and every token stops working at once. */
+    async deactivateUser(userId: string): Promise<boolean> {
+      const found = await database.bypassTenantIsolation("user deactivation", async (db) => {
+        const changed = await usersSystemRepository(db).setActive(userId, false);
+        if (changed) await sessionsRepository(db).revokeAllOf(userId, "deactivated");
+        return changed;
+      });
+      await sessions.revoke({ userId });
+      return found;
+    },
+
+    /** Removes a member from a tenant: their tokens for that tenant stop working at once. */
+    async removeMembership(tenantId: string, userId: string): Promise<boolean> {
+      const removed = await database.bypassTenantIsolation("membership removal", (db) =>
+        membershipsSystemRepository(db).remove(userId, tenantId),
+      );
+      await sessions.revoke({ userId, tenantId });
+      return removed;
+    },
+  };
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;

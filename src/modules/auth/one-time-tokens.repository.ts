@@ -1,0 +1,58 @@
+import { and, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
+import type { Db } from "../../core/database/index.js";
+import { type OneTimeTokenPurpose, oneTimeTokens } from "./one-time-tokens.table.js";
+
+/** Mailed single-use tokens. Only inside `bypassTenantIsolation`. */
+export function oneTimeTokensRepository(db: Db) {
+  return {
+    /** Stores a new token and retires the user's earlier unused ones of the same purpose. */
+    async issue(input: {
+      userId: string;
+      purpose: OneTimeTokenPurpose;
+      tokenHash: string;
+      email: string | null;
+      expiresAt: Date;
+    }): Promise<void> {
+      await db
+        .update(oneTimeTokens)
+        .set({ usedAt: sql`now()` })
+        .where(
+          and(
+            eq(oneTimeTokens.userId, input.userId),
+            eq(oneTimeTokens.purpose, input.purpose),
+            isNull(oneTimeTokens.usedAt),
+          ),
+        );
+      await db.insert(oneTimeTokens).values(input);
+    },
+
+    /**
+     * Uses the token once: marks it used and returns it, or undefined when it is unknown,
+     * already used, expired or of another purpose. One UPDATE, so two uses cannot both win.
+     */
+    async consume(tokenHash: string, purpose: OneTimeTokenPurpose) {
+      const [row] = await db
+        .update(oneTimeTokens)
+        .set({ usedAt: sql`now()` })
+        .where(
+          and(
+            eq(oneTimeTokens.tokenHash, tokenHash),
+            eq(oneTimeTokens.purpose, purpose),
+            isNull(oneTimeTokens.usedAt),
+            gt(oneTimeTokens.expiresAt, sql`now()`),
+          ),
+        )
+        .returning({ userId: oneTimeTokens.userId, email: oneTimeTokens.email });
+      return row;
+    },
+
+    /** Tokens expired or used before `cutoff`. */
+    async deleteEndedBefore(cutoff: Date): Promise<number> {
+      const deleted = await db
+        .delete(oneTimeTokens)
+        .where(or(lt(oneTimeTokens.expiresAt, cutoff), lt(oneTimeTokens.usedAt, cutoff)))
+        .returning({ id: oneTimeTokens.id });
+      return deleted.length;
+    },
+  };
+}

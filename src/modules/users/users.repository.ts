@@ -1,0 +1,137 @@
+import { and, eq, sql } from "drizzle-orm";
+import {
+  type Db,
+  type MembershipRole,
+  memberships,
+  param,
+  prepareStatement,
+  type TenantDatabase,
+  tenants,
+  type UserRow,
+  users,
+} from "../../core/database/index.js";
+
+/** Emails are unique case-insensitively (the users_email_key index is on lower(email)). */
+const sameEmail = (email: string) => sql`lower(${users.email}) = lower(${email})`;
+
+/** Users across tenants: sign-in, registration, password changes. Only inside `bypassTenantIsolation`. */
+export function usersSystemRepository(db: Db) {
+  return {
+    async findByEmail(email: string): Promise<UserRow | undefined> {
+      return (await db.select().from(users).where(sameEmail(email)).limit(1))[0];
+    },
+    async findById(id: string): Promise<UserRow | undefined> {
+      return (await db.select().from(users).where(eq(users.id, id)))[0];
+    },
+    async insert(input: {
+      email: string;
+      name: string;
+      passwordHash: string | null;
+      emailVerifiedAt?: Date | null;
+    }): Promise<UserRow> {
+      const [row] = await db.insert(users).values(input).returning();
+      if (!row) throw new Error("insert returned no row");
+      return row;
+    },
+    async setPasswordHash(id: string, passwordHash: string): Promise<void> {
+      await db.update(users).set({ passwordHash }).where(eq(users.id, id));
+    },
+    /** Marks `email` verified, if it is still the user's address. */
+    async markEmailVerified(id: string, email: string): Promise<boolean> {
+      const updated = await db
+        .update(users)
+        .set({ emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, now())` })
+        .where(and(eq(users.id, id), sameEmail(email)))
+        .returning({ id: users.id });
+      return updated.length > 0;
+    },
+    async setLastTenant(id: string, tenantId: string): Promise<void> {
+      await db.update(users).set({ lastTenantId: tenantId }).where(eq(users.id, id));
+    },
+    async setActive(id: string, isActive: boolean): Promise<boolean> {
+      const updated = await db
+        .update(users)
+        .set({ isActive })
+        .where(eq(users.id, id))
+        .returning({ id: users.id });
+      return updated.length > 0;
+    },
+  };
+}
+
+export interface UserTenant {
+  readonly id: string;
+  readonly name: string;
+  readonly slug: string;
+  readonly role: MembershipRole;
+}
+
+/** A user's memberships across tenants. Only inside `bypassTenantIsolation`. */
+export function membershipsSystemRepository(db: Db) {
+  const activeTenants = db
+    .select({ id: tenants.id, name: tenants.name, slug: tenants.slug, role: memberships.role })
+    .from(memberships)
+    .innerJoin(tenants, eq(tenants.id, memberships.tenantId));
+  return {
+    /** The active tenants in which the user is an active member, oldest membership first. */
+    async tenantsOf(userId: string): Promise<UserTenant[]> {
+      return activeTenants
+        .where(
+          and(
+            eq(memberships.userId, userId),
+            eq(memberships.status, "active"),
+            eq(tenants.status, "active"),
+          ),
+        )
+        .orderBy(memberships.joinedAt);
+    },
+    async tenantOf(userId: string, tenantId: string): Promise<UserTenant | undefined> {
+      const rows = await activeTenants.where(
+        and(
+          eq(memberships.userId, userId),
+          eq(memberships.tenantId, tenantId),
+          eq(memberships.status, "active"),
+          eq(tenants.status, "active"),
+        ),
+      );
+      return rows[0];
+    },
+    async insert(input: { tenantId: string; userId: string; role: MembershipRole }) {
+      await db.insert(memberships).values(input);
+    },
+    async remove(userId: string, tenantId: string): Promise<boolean> {
+      const deleted = await db
+        .delete(memberships)
+        .where(and(eq(memberships.userId, userId), eq(memberships.tenantId, tenantId)))
+        .returning({ userId: memberships.userId });
+      return deleted.length > 0;
+    },
+  };
+}
+
+const findSelf = prepareStatement("users_find_self", users, (db) =>
+  db
+    .select()
+    .from(users)
+    .where(eq(users.id, param("userId"))),
+);
+const renameSelf = prepareStatement("users_rename_self", users, (db) =>
+  db
+    .update(users)
+    .set({ name: sql`${param("name")}` })
+    .where(eq(users.id, param("userId")))
+    .returning(),
+);
+
+/** The signed-in user's own row, through the tenant scope (row-level security applies). */
+export function currentUserRepository(db: TenantDatabase) {
+  const userId = db.scope.userId;
+  return {
+    async find(): Promise<UserRow | undefined> {
+      return (await db.rows(findSelf, { userId }))[0];
+    },
+    async rename(name: string): Promise<UserRow | undefined> {
+      return (await db.rows(renameSelf, { userId, name }))[0];
+    },
+  };
+}

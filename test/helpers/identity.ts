@@ -1,0 +1,34 @@
+import { randomUUID } from "node:crypto";
+import {
+  type Database,
+  type MembershipRole,
+  memberships,
+  newId,
+  sessions,
+  users,
+} from "../../src/core/database/index.js";
+
+/**
+ * Arranges a user who is a member of `tenantId` with a live session, straight in the database
+ * (no password hashing), for tests about something other than signing in.
+ */
+export async function createSignedInMember(
+  database: Database,
+  tenantId: string,
+  options: { role?: MembershipRole; email?: string } = {},
+): Promise<{ userId: string; sessionId: string; email: string }> {
+  const userId = newId();
+  const sessionId = newId();
+  const email = options.email ?? `user-${randomUUID()}@example.test`;
+  await database.bypassTenantIsolation("test arrangement", async (db) => {
+    await db.insert(users).values({ id: userId, email, name: "Test User", passwordHash: null });
+    await db.insert(memberships).values({ tenantId, userId, role: options.role ?? "owner" });
+    await db.insert(sessions).values({
+      id: sessionId,
+      userId,
+      currentTenantId: tenantId,
+      expiresAt: new Date(Date.now() + 86_400_000),
+    });
+  });
+  return { userId, sessionId, email };
+}
