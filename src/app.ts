@@ -16,6 +16,7 @@ import {
   createSessionGuard,
   createTenantLookup,
   createTokenService,
+  type SessionGuard,
   tenantScopePlugin,
 } from "./core/auth/index.js";
 import {
@@ -70,6 +71,11 @@ export interface CreateAppOptions {
   logStream?: DestinationStream;
   /** Job definitions besides the kit's own (tests, modules under development). */
   jobs?: readonly AnyJob[];
+  /**
+   * Replaces the session guard of the authentication hook. For measuring what the guard
+   * costs (bench/) and for tests; an application has no reason to pass one.
+   */
+  sessionGuard?: SessionGuard;
 }
 
 declare module "fastify" {
@@ -223,12 +229,14 @@ export async function createApp(
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
   });
-  const sessions = await createSessionGuard({
-    database,
-    redis,
-    channel: `${config.redisKeyPrefix}session-revocations`,
-    logger: app.log,
-  });
+  const sessions =
+    options.sessionGuard ??
+    (await createSessionGuard({
+      database,
+      redis,
+      channel: `${config.redisKeyPrefix}session-revocations`,
+      logger: app.log,
+    }));
   app.addHook("onClose", () => sessions.close());
   const limiters = createLimiterFactory(redis, config.redisKeyPrefix);
   const tenantLookup = createTenantLookup(cache);
