@@ -3,18 +3,25 @@
  *
  * Measures, in one run on one machine and the same database, with autocannon:
  *   baseline   bare Fastify + postgres.js, same item lookup, no auth, no RLS (bench/baseline-server.ts)
- *   get        the kit's GET /api/v1/items/:id with a valid access token
+ *   get        the kit's GET /api/v1/items/:id with a valid access token of a live session
+ *   get-unguarded  the same with the session check switched off (bench/unguarded-server.ts: the
+ *              same build, a session guard that lets every token through); the gap to get is
+ *              the cost of the per-request session check
  *   list       the kit's GET /api/v1/items?limit=20 at 1,000 tenants x 100 items
  *   list-10k   the same list at 10,000 tenants x 100 items (left out with --quick)
  *   get-redis  GET /api/v1/items/:id with Redis behind the cache and the rate limiters
  *   get-redis-unlimited  the same with RATE_LIMIT_ENABLED=false (the limiters' cost is the gap)
  * The list targets rotate through the same number of random tenants (--list-tenants, 1,000) at
- * both sizes, so they differ only in the size of the data.
- * in paired rounds (every target once per round, order reversed on alternate rounds), after a
- * warm-up. Requests rotate through many (tenant, item) pairs and tenants. Any answer other than
- * 200, any socket error or timeout fails the run.
+ * both sizes, so they differ only in the size of the data. Every seeded tenant has one owner
+ * with one live session (bench/seed.ts), and each tenant's tokens are signed for that user and
+ * session, so the kit's session check lets them through.
+ * The targets run in paired rounds (every target once per round, order reversed on alternate
+ * rounds), after a warm-up. Requests rotate through many (tenant, item) pairs and tenants. Any
+ * answer other than 200, any socket error or timeout fails the run. Before the load, a token of
+ * a session that does not exist must be refused by get and served by get-unguarded.
  *
- * The kit runs as built (`node dist/src/main.js`) with ENVIRONMENT=test: production and staging
+ * The kit runs as built (`node dist/src/main.js`; get-unguarded loads the same build's modules
+ * through its own entry, run with tsx) with ENVIRONMENT=test: production and staging
  * demand Redis, SMTP, CORS origins and a front-end URL, and test changes nothing on the read
  * path. LOG_LEVEL is warn by default (no per-request lines; --log-level info measures them). Rate
  * limits stay on, far above the load (KIT_BENCH_ENV). The kit connects as a login role without
@@ -41,7 +48,7 @@ import pg from "pg";
 import { createTokenService } from "../src/core/auth/tokens.js";
 import { positiveInteger } from "./common.js";
 import { type CpuUsage, machineBusyShare, startCpuAccounting } from "./cpu.js";
-import { type SeededDatabase, seedBenchDatabase } from "./seed.js";
+import { type SeededDatabase, seedBenchDatabase, seededSessions } from "./seed.js";
 import { type ServerProcess, startServer, stopAllServers, tail } from "./servers.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -63,6 +70,8 @@ const KIT_BENCH_ENV = {
 const KIT_APPLICATION_NAME = "agency-kit";
 
 /**
+ * get and get-unguarded are the same item read, with and without the per-request session check
+ * (bench/unguarded-server.ts): the difference is the cost of that check.
  * get-redis and get-redis-unlimited are the item read with Redis behind the cache and the
  * limiters (as in production), with and without the general rate limits: the difference is the
  * cost of the per-IP and per-tenant limiters and of the cached tenant lookup they use.
@@ -70,6 +79,7 @@ const KIT_APPLICATION_NAME = "agency-kit";
 const TARGETS = [
   "baseline",
   "get",
+  "get-unguarded",
   "list",
   "list-10k",
   "get-redis",
@@ -217,7 +227,10 @@ async function main(): Promise<void> {
   const workDir = mkdtempSync(join(os.tmpdir(), "kit-bench-"));
   log(`server logs: ${workDir}`);
   const servers: Partial<
-    Record<"baseline" | "kit" | "kitLarge" | "kitRedis" | "kitRedisUnlimited", ServerProcess>
+    Record<
+      "baseline" | "kit" | "kitUnguarded" | "kitLarge" | "kitRedis" | "kitRedisUnlimited",
+      ServerProcess
+    >
   > = {};
   const secretKey = randomBytes(48).toString("base64");
   const kitServer = (
@@ -225,6 +238,7 @@ async function main(): Promise<void> {
     port: number,
     database: SeededDatabase,
     extraEnv: Record<string, string> = {},
+    entry: readonly string[] = [KIT_ENTRY],
   ) => {
     const publicUrl = `http://127.0.0.1:${port}`;
     return startServer({
@@ -233,7 +247,7 @@ async function main(): Promise<void> {
       command: process.execPath,
       args: [
         ...(params.cpuProfile ? ["--cpu-prof", `--cpu-prof-dir=${join(workDir, "profiles")}`] : []),
-        KIT_ENTRY,
+        ...entry,
       ],
       cwd: workDir,
       env: {
@@ -278,6 +292,17 @@ async function main(): Promise<void> {
   if (selected.has("get") || selected.has("list")) {
     servers.kit = await kitServer("kit", basePort + 1, small);
   }
+  if (selected.has("get-unguarded")) {
+    // The same build as the kit's (the modules beside KIT_ENTRY), started by a bench-only entry
+    // that replaces the session guard; tsx is resolved here, as the server runs in workDir.
+    servers.kitUnguarded = await kitServer("kit-unguarded", basePort + 5, small, {}, [
+      "--import",
+      import.meta.resolve("tsx"),
+      join(ROOT, "bench/unguarded-server.ts"),
+      "--kit-dir",
+      dirname(KIT_ENTRY),
+    ]);
+  }
   if (large) servers.kitLarge = await kitServer("kit-10k", basePort + 2, large);
   const redisEnv = (name: string) => ({
     REDIS_URL: BENCH_REDIS_URL,
@@ -295,19 +320,24 @@ async function main(): Promise<void> {
 
   // ---- fixtures --------------------------------------------------------------------------
   const pairs = await samplePairs(small.ownerUrl, params.pairs);
+  const sessions = new Map([
+    ...(await seededSessions(small.ownerUrl)),
+    ...(large ? await seededSessions(large.ownerUrl) : []),
+  ]);
   const targets: Target[] = [];
+  const tokenService = (server: ServerProcess) =>
+    createTokenService({ secretKey, issuer: server.baseUrl, audience: `${server.baseUrl}/api` });
+  /** One access token per tenant, for its seeded owner and that owner's live session. */
   const tokensFor = async (server: ServerProcess, tenantIds: readonly string[]) => {
-    const tokens = createTokenService({
-      secretKey,
-      issuer: server.baseUrl,
-      audience: `${server.baseUrl}/api`,
-    });
+    const tokens = tokenService(server);
     const byTenant = new Map<string, string>();
     for (const tid of tenantIds) {
       if (byTenant.has(tid)) continue;
+      const session = sessions.get(tid);
+      if (!session) throw new Error(`tenant ${tid} has no seeded live session`);
       byTenant.set(
         tid,
-        await tokens.signAccessToken({ sub: randomUUID(), tid, sid: randomUUID() }),
+        await tokens.signAccessToken({ sub: session.userId, tid, sid: session.sessionId }),
       );
     }
     return byTenant;
@@ -368,7 +398,16 @@ async function main(): Promise<void> {
       await getTarget(
         "get",
         servers.kit,
-        "kit GET /api/v1/items/:id: bearer token verified, tenant transaction (role switch + enter_tenant + query, one Sync), RLS, Zod serialization",
+        "kit GET /api/v1/items/:id: bearer token verified, session checked (answer cached in the process), tenant transaction (role switch + enter_tenant + query, one Sync), RLS, Zod serialization",
+      ),
+    );
+  }
+  if (servers.kitUnguarded) {
+    targets.push(
+      await getTarget(
+        "get-unguarded",
+        servers.kitUnguarded,
+        "the same as get with the session check switched off (bench/unguarded-server.ts: same build, a session guard that lets every token through): get's gap to it is the cost of the per-request session check",
       ),
     );
   }
@@ -439,6 +478,31 @@ async function main(): Promise<void> {
     await response.arrayBuffer();
     if (response.status !== 404) {
       throw new Error(`another tenant's token read an item: status ${response.status}`);
+    }
+  }
+  // A well-signed token of a session that does not exist: the kit must refuse it, and
+  // get-unguarded must serve it (its guard is off, so the pair measures the check and only it).
+  const unguarded = targets.find((target) => target.name === "get-unguarded");
+  if (first) {
+    for (const [target, expected] of [
+      [get, 401],
+      [unguarded, 200],
+    ] as const) {
+      if (!target) continue;
+      const token = await tokenService(target.server).signAccessToken({
+        sub: randomUUID(),
+        tid: first.tenantId,
+        sid: randomUUID(),
+      });
+      const response = await fetch(`${target.server.baseUrl}/api/v1/items/${first.itemId}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      await response.arrayBuffer();
+      if (response.status !== expected) {
+        throw new Error(
+          `${target.name}: a token of a session that does not exist answered ${response.status}, not ${expected}`,
+        );
+      }
     }
   }
 
@@ -750,6 +814,8 @@ function evaluateGoals(
   // Paired: each round measures both targets back to back, so drift between rounds cancels.
   const limiterCost =
     limited && unlimited ? pairedCost(runs, "get-redis", "get-redis-unlimited") : undefined;
+  const sessionCheckCost =
+    summary.get && summary["get-unguarded"] ? pairedCost(runs, "get", "get-unguarded") : undefined;
   return {
     getThroughput: get && {
       goal: "kit GET req/s >= 0.55 x baseline (stretch 0.65)",
@@ -761,6 +827,11 @@ function evaluateGoals(
       goal: "kit GET p99 <= 1.6 x baseline",
       value: get.p99,
       met: get.p99 <= 1.6,
+    },
+    sessionCheckCost: sessionCheckCost !== undefined && {
+      goal: "session check costs < 10% of get-unguarded's req/s (median of paired rounds)",
+      value: sessionCheckCost,
+      met: sessionCheckCost < 0.1,
     },
     rateLimiterCost: limiterCost !== undefined && {
       goal: "rate limits + cached tenant lookup cost < 10% of get-redis-unlimited's req/s (median of paired rounds)",

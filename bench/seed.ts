@@ -1,7 +1,10 @@
 /**
  * Creates and fills a benchmark database: `kit_bench_<tenants>` on the local server, migrated
- * like any other, with N tenants x M items (100 by default). A database already seeded with
- * the same size and the same migrations is reused as it is.
+ * like any other, with N tenants x M items (100 by default). Every tenant also gets one user
+ * (its active owner) and one live session of that user, so the benchmark signs access tokens
+ * the kit's session check lets through (`seededSessions`). A database already seeded with the
+ * same size and the same migrations is reused as it is; sessions close to their expiry are
+ * extended first.
  *
  *   tsx bench/seed.ts --tenants 1000
  *   tsx bench/seed.ts --tenants 10000 --force
@@ -23,7 +26,11 @@ import {
 } from "./common.js";
 
 /** Bump when the shape of the seeded data changes, so old databases are rebuilt. */
-const SEED_VERSION = 2;
+const SEED_VERSION = 3;
+/** How long a seeded session lives; a reused database's sessions are extended to it. */
+const SESSION_DAYS = 30;
+/** A reused database whose sessions end sooner than this has them extended first. */
+const SESSION_MIN_DAYS_LEFT = 7;
 
 export interface SeedOptions {
   tenants: number;
@@ -110,6 +117,7 @@ export async function seedBenchDatabase(options: SeedOptions): Promise<SeededDat
   if (existing && existing.marker === markerText && !options.force) {
     log(`${name}: reusing (${tenants} tenants x ${itemsPerTenant} items, already seeded)`);
     await ensureLoginRole(name);
+    await extendSessions(name, log);
     return result(true);
   }
 
@@ -135,12 +143,37 @@ export async function seedBenchDatabase(options: SeedOptions): Promise<SeededDat
        from generate_series(1, $1::int) as g`,
       [tenants],
     );
+    // One owner per tenant: a user (no password: nobody signs in through the API), its active
+    // membership and one live session. last_tenant_id ties the user to its tenant here.
+    await client.query(
+      `insert into users (id, email, name, password_hash, last_tenant_id, created_at, updated_at)
+       select gen_random_uuid(), 'owner@' || slug || '.bench.example', 'Owner of ' || name, null,
+              id, created_at, created_at
+       from tenants
+       order by created_at`,
+    );
+    await client.query(
+      `insert into memberships (tenant_id, user_id, role, status, joined_at, created_at, updated_at)
+       select last_tenant_id, id, 'owner', 'active', created_at, created_at, created_at
+       from users
+       order by created_at`,
+    );
+    await client.query(
+      `insert into sessions (id, user_id, current_tenant_id, user_agent, ip, expires_at)
+       select gen_random_uuid(), id, last_tenant_id, 'kit-bench', '127.0.0.1',
+              now() + $1::int * interval '1 day'
+       from users
+       order by created_at`,
+      [SESSION_DAYS],
+    );
     // Items: each tenant's rows inserted together (physically adjacent, as a tenant's rows
-    // mostly are), created_at increasing within the tenant and across tenants.
+    // mostly are), created_at increasing within the tenant and across tenants, created by the
+    // tenant's owner.
     await client.query(
       `insert into items (tenant_id, id, name, description, created_by, created_at, updated_at)
        with owners as materialized (
-         select id, slug, created_at, gen_random_uuid() as user_id from tenants
+         select t.id, t.slug, t.created_at, u.id as user_id
+         from tenants as t join users as u on u.last_tenant_id = t.id
        )
        select t.id, gen_random_uuid(), 'Item ' || i,
               'Seeded item ' || i || ' of ' || t.slug,
@@ -151,12 +184,15 @@ export async function seedBenchDatabase(options: SeedOptions): Promise<SeededDat
        order by t.created_at, i`,
       [itemsPerTenant],
     );
-    log(`${name}: inserted ${tenants} tenants x ${itemsPerTenant} items in ${seconds(phase)} s`);
+    log(
+      `${name}: inserted ${tenants} tenants (one owner and session each) x ${itemsPerTenant} items in ${seconds(phase)} s`,
+    );
     await client.query("reset session_replication_role");
     phase = performance.now();
     // VACUUM sets hint bits and the visibility map, so the first benchmark reads do not write.
-    await client.query("vacuum (analyze) tenants");
-    await client.query("vacuum (analyze) items");
+    for (const table of ["tenants", "users", "memberships", "sessions", "items"]) {
+      await client.query(`vacuum (analyze) ${table}`);
+    }
     log(`${name}: vacuum analyze in ${seconds(phase)} s`);
   });
   // Written last: a database whose seeding was interrupted has no marker and is rebuilt.
@@ -166,6 +202,47 @@ export async function seedBenchDatabase(options: SeedOptions): Promise<SeededDat
   const seeded = result(false);
   log(`${name}: seeded in ${seeded.seedSeconds} s`);
   return seeded;
+}
+
+/**
+ * A reused database's sessions stay live for the run: those ending within
+ * SESSION_MIN_DAYS_LEFT days get SESSION_DAYS more (and are vacuumed again, so the benchmark's
+ * reads find them as the seeding left them).
+ */
+async function extendSessions(database: string, log: (line: string) => void): Promise<void> {
+  await withClient(databaseUrl(database), async (client) => {
+    const extended = await client.query(
+      `update sessions set expires_at = now() + $1::int * interval '1 day'
+       where expires_at < now() + $2::int * interval '1 day'`,
+      [SESSION_DAYS, SESSION_MIN_DAYS_LEFT],
+    );
+    if (!extended.rowCount) return;
+    await client.query("vacuum (analyze) sessions");
+    log(`${database}: extended ${extended.rowCount} sessions by ${SESSION_DAYS} days`);
+  });
+}
+
+/** Who signs a tenant's access tokens: its seeded owner and that owner's live session. */
+export interface SeededSession {
+  readonly userId: string;
+  readonly sessionId: string;
+}
+
+/** Every tenant's seeded owner and session, by tenant id. */
+export async function seededSessions(url: string): Promise<Map<string, SeededSession>> {
+  return withClient(url, async (client) => {
+    const result = await client.query<{ tenant_id: string; user_id: string; id: string }>(
+      `select s.current_tenant_id as tenant_id, s.user_id, s.id
+       from sessions as s
+       join users as u on u.id = s.user_id
+       join memberships as m on m.tenant_id = s.current_tenant_id and m.user_id = s.user_id
+       where s.revoked_at is null and s.expires_at > now() and u.is_active
+         and m.status = 'active'`,
+    );
+    return new Map(
+      result.rows.map((row) => [row.tenant_id, { userId: row.user_id, sessionId: row.id }]),
+    );
+  });
 }
 
 /**
@@ -185,11 +262,16 @@ async function ensureLoginRole(database: string): Promise<void> {
   });
   // The tenant-entry statement is parsed and its functions' EXECUTE privilege checked as the
   // login role, before its set_config('role') runs: the migration grants these two to the
-  // migrating role only, so a separate login role needs them too.
+  // migrating role only, so a separate login role needs them too. The session check calls
+  // app.session_is_live as the login role itself, with no role switch: a NOINHERIT role gets
+  // nothing from app_tenant's grant on it and needs its own.
   await withClient(databaseUrl(database), async (client) => {
     await client.query(`grant usage on schema app to ${BENCH_LOGIN_ROLE}`);
     await client.query(
       `grant execute on function app.enter_tenant(uuid, uuid, text) to ${BENCH_LOGIN_ROLE}`,
+    );
+    await client.query(
+      `grant execute on function app.session_is_live(uuid, uuid, uuid) to ${BENCH_LOGIN_ROLE}`,
     );
   });
 }
