@@ -88,6 +88,8 @@ const TARGETS = [
 /** Redis for the get-redis targets; each server gets its own key prefix. */
 const BENCH_REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 type TargetName = (typeof TARGETS)[number];
+/** Target names are padded to this in the printed lines and tables. */
+const NAME_WIDTH = Math.max(...TARGETS.map((name) => name.length));
 
 const { values: args } = parseArgs({
   options: {
@@ -708,7 +710,7 @@ async function load(
     },
   };
   log(
-    `${phase === "warmup" ? "warm-up " : `round ${round}`}  ${target.name.padEnd(9)} ${String(run.requestsPerSecond).padStart(8)} req/s  p50 ${run.latencyMs.p50.toFixed(2)} ms  p99 ${run.latencyMs.p99.toFixed(2)} ms${usage ? `  cpu/req: server ${run.cpu?.microsecondsPerRequest.server} us, postgres ${run.cpu?.microsecondsPerRequest.postgres} us, loadgen ${run.cpu?.microsecondsPerRequest.loadgen} us; other load ${Math.round(usage.otherShare * 100)}%` : ""}${result.non2xx || result.errors || result.timeouts ? `  NON-2XX ${result.non2xx} ERRORS ${result.errors} TIMEOUTS ${result.timeouts}` : ""}`,
+    `${phase === "warmup" ? "warm-up " : `round ${round}`}  ${target.name.padEnd(NAME_WIDTH)} ${String(run.requestsPerSecond).padStart(8)} req/s  p50 ${run.latencyMs.p50.toFixed(2)} ms  p99 ${run.latencyMs.p99.toFixed(2)} ms${usage ? `  cpu/req: server ${run.cpu?.microsecondsPerRequest.server} us, postgres ${run.cpu?.microsecondsPerRequest.postgres} us, loadgen ${run.cpu?.microsecondsPerRequest.loadgen} us; other load ${Math.round(usage.otherShare * 100)}%` : ""}${result.non2xx || result.errors || result.timeouts ? `  NON-2XX ${result.non2xx} ERRORS ${result.errors} TIMEOUTS ${result.timeouts}` : ""}`,
   );
   return run;
 }
@@ -888,7 +890,7 @@ function printTable(
     const cpu = summary[name]?.cpuMicrosecondsPerRequest;
     if (!cpu) return [];
     return [
-      `| ${name.padEnd(9)} | ${String(cpu.server).padStart(6)} | ${String(cpu.postgres).padStart(8)} | ${String(cpu.loadgen).padStart(7)} | ${`${Math.round((summary[name]?.maxOtherLoadShare ?? 0) * 100)}%`.padStart(10)} |`,
+      `| ${name.padEnd(NAME_WIDTH)} | ${String(cpu.server).padStart(6)} | ${String(cpu.postgres).padStart(8)} | ${String(cpu.loadgen).padStart(7)} | ${`${Math.round((summary[name]?.maxOtherLoadShare ?? 0) * 100)}%`.padStart(10)} |`,
     ];
   });
   if (cpuRows.length > 0) {
@@ -896,8 +898,8 @@ function printTable(
       "\nCPU per request (us), mean over rounds; other load: largest share of the machine taken by",
     );
     log("processes outside the benchmark in any round (above ~10% the round is not trustworthy)");
-    log("| target    | server | postgres | loadgen | other load |");
-    log("|-----------|--------|----------|---------|------------|");
+    log(`| ${"target".padEnd(NAME_WIDTH)} | server | postgres | loadgen | other load |`);
+    log(`|${"-".repeat(NAME_WIDTH + 2)}|--------|----------|---------|------------|`);
     for (const row of cpuRows) log(row);
   }
   const noisy = TARGETS.reduce((sum, name) => sum + (summary[name]?.noisyRounds ?? 0), 0);
