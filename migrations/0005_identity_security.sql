@@ -16,11 +16,13 @@ CREATE TRIGGER memberships_touch_updated_at BEFORE UPDATE ON public.memberships
   FOR EACH ROW EXECUTE FUNCTION app.touch_updated_at();
 --> statement-breakpoint
 -- users is global. Inside a tenant, the tenant role sees the signed-in user and the members of
--- the current tenant (memberships is itself filtered to that tenant), and may change only its
--- own name. Everything else (sign-in, registration, password changes) runs as app_system.
+-- the current tenant (memberships is itself filtered to that tenant), never a password hash,
+-- and may change only its own name. Everything else (sign-in, registration, password changes) runs as app_system.
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.users TO app_system;
 --> statement-breakpoint
-GRANT SELECT ON public.users TO app_tenant;
+-- Every column but the password hash.
+GRANT SELECT (id, email, name, email_verified_at, is_active, is_platform_admin, last_tenant_id,
+  created_at, updated_at) ON public.users TO app_tenant;
 --> statement-breakpoint
 GRANT UPDATE (name) ON public.users TO app_tenant;
 --> statement-breakpoint

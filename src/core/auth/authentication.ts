@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
-import { unauthorized } from "../errors/index.js";
+import { AppError, unauthorized } from "../errors/index.js";
 import type { Principal } from "../http/access.js";
 import type { SessionGuard } from "./session-guard.js";
 import { InvalidTokenError, type TokenService } from "./tokens.js";
@@ -32,7 +32,21 @@ export const authenticationPlugin = fp<{ tokens: TokenService; sessions: Session
         request.log.info({ reason: error.reason }, "access token rejected");
         throw unauthorized("The access token is invalid or expired.");
       }
-      if (!(await sessions.isLive(principal))) {
+      let live: boolean;
+      try {
+        live = await sessions.isLive(principal);
+      } catch (error) {
+        // The database cannot answer: the request cannot be authorised right now.
+        request.log.error({ err: error }, "session check failed");
+        throw new AppError(
+          "service-unavailable",
+          "Sign-in cannot be checked right now; retry shortly.",
+          {
+            headers: { "retry-after": "5" },
+          },
+        );
+      }
+      if (!live) {
         request.log.info({ sessionId: principal.sessionId }, "access token of an ended session");
         throw unauthorized("The session has ended; sign in again.");
       }

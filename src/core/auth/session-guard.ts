@@ -135,6 +135,18 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
     return row?.live === true;
   }
 
+  async function republish(redis: Redis, message: string, until: number) {
+    for (let delay = 250; Date.now() < until; delay = Math.min(delay * 2, 5_000)) {
+      await sleep(delay, undefined, { ref: false });
+      try {
+        await redis.publish(options.channel, message);
+        return;
+      } catch {
+        // Still failing; the loop ends when the answers it would have ended have expired.
+      }
+    }
+  }
+
   return {
     async isLive(principal) {
       const now = Date.now();
@@ -160,12 +172,16 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
 
     async revoke(revocation) {
       forget(revocation);
-      if (!options.redis) return;
+      const redis = options.redis;
+      if (!redis) return;
+      const message = JSON.stringify(revocation);
       try {
-        await options.redis.publish(options.channel, JSON.stringify(revocation));
+        await redis.publish(options.channel, message);
       } catch (error) {
-        // Processes that cannot hear this cannot hear Redis either, and so check every request.
-        logger.warn({ err: error }, "could not publish a session revocation");
+        // Processes still listening would keep a "live" answer for up to LIVE_SECONDS: keep
+        // trying in the background until then (those not listening check every request).
+        logger.warn({ err: error }, "could not publish a session revocation; retrying");
+        void republish(redis, message, Date.now() + LIVE_SECONDS * 1000);
       }
     },
 

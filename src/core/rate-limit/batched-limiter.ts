@@ -101,6 +101,14 @@ export function createBatchedLimiter(
       allowance: Math.floor(Math.max(0, points - result.consumedPoints) * ALLOWANCE_SHARE),
     };
     if (state && states.get(key) === state) return Object.assign(state, fresh);
+    // A concurrent first sync of the key already made its state: keep its pending points and
+    // the newer of the two counts.
+    const existing = states.get(key);
+    if (existing && existing !== state && existing.resetAt > now) {
+      existing.consumed = Math.max(existing.consumed, fresh.consumed);
+      existing.allowance = Math.min(existing.allowance, fresh.allowance);
+      return { ...existing, consumed: fresh.consumed, pending: 0 };
+    }
     const created: KeyState = { ...fresh, syncing: undefined };
     if (states.size < MAX_TRACKED_KEYS) states.set(key, created);
     return created;

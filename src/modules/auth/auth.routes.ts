@@ -17,6 +17,7 @@ import {
   verifyEmailBody,
 } from "./auth.schemas.js";
 import type { AuthService, Client, SignedIn } from "./auth.service.js";
+import { accountKey } from "./brute-force.js";
 import { createCsrfCheck, REFRESH_COOKIE, refreshCookie } from "./cookies.js";
 
 export interface AuthRoutesOptions {
@@ -33,6 +34,9 @@ const clientOf = (request: FastifyRequest): Client => ({
   ip: request.ip,
   userAgent: request.headers["user-agent"],
 });
+
+/** 202 answers carry no body. */
+const acceptedWithoutBody = z.undefined().optional();
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
 
@@ -127,12 +131,10 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
         ? await tokens.verifyAccessToken(bearer).catch(() => undefined)
         : undefined;
       const refreshToken = refreshTokenOf(request);
-      if (claims) {
-        await auth.logout({ sessionId: claims.sid });
-      } else if (refreshToken) {
-        checkCsrf(request);
-        await auth.logout({ refreshToken });
-      }
+      // The cookie is acted on only with the CSRF proof; the bearer token needs none.
+      if (refreshToken) checkCsrf(request);
+      if (claims) await auth.logout({ sessionId: claims.sid });
+      if (refreshToken) await auth.logout({ refreshToken });
       cookie.clear(reply);
       return reply.code(204).send(null);
     },
@@ -204,7 +206,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
           "Always answers 202, at once: the link is mailed afterwards, only when the address belongs to an active account, and at most three times an hour per account.",
         tags: ["auth"],
         body: forgotPasswordBody,
-        response: { 202: z.null() },
+        response: { 202: acceptedWithoutBody },
       },
     },
     async (request, reply) => {
@@ -212,7 +214,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
       const log = request.log;
       // Not awaited: the answer must not wait for, or reveal, what happens next.
       void resetMails
-        .consume(email.toLowerCase())
+        .consume(accountKey(email))
         .then(
           () => auth.requestPasswordReset(email),
           (rejection: unknown) => {
@@ -221,7 +223,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
           },
         )
         .catch((error: unknown) => log.error({ err: error }, "password reset request failed"));
-      return reply.code(202).send(null);
+      return reply.code(202).send(undefined);
     },
   );
 
@@ -238,7 +240,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
       },
     },
     async (request, reply) => {
-      await auth.resetPassword(request.body.token, request.body.password);
+      await auth.resetPassword(request.body.token, request.body.password, clientOf(request));
       return reply.code(204).send(null);
     },
   );
@@ -294,12 +296,12 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
         summary: "Mail a new verification link",
         description: "202 whether or not the address is already verified.",
         tags: ["auth"],
-        response: { 202: z.null() },
+        response: { 202: acceptedWithoutBody },
       },
     },
     async (request, reply) => {
       await auth.resendVerification(principalOf(request));
-      return reply.code(202).send(null);
+      return reply.code(202).send(undefined);
     },
   );
 };

@@ -1,6 +1,10 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { Config } from "../../config.js";
-import type { SessionGuard, TokenService } from "../../core/auth/index.js";
+import {
+  ACCESS_TOKEN_TTL_SECONDS,
+  type SessionGuard,
+  type TokenService,
+} from "../../core/auth/index.js";
 import {
   type Database,
   type Db,
@@ -99,7 +103,7 @@ export function createAuthService(options: AuthServiceOptions) {
     return {
       accessToken,
       tokenType: "Bearer" as const,
-      expiresIn: 900,
+      expiresIn: ACCESS_TOKEN_TTL_SECONDS,
       user: {
         id: user.id,
         email: user.email,
@@ -119,7 +123,7 @@ export function createAuthService(options: AuthServiceOptions) {
       currentTenantId: tenant.id,
       userAgent: client.userAgent?.slice(0, 512) ?? null,
       ip: client.ip,
-      expiresAt: new Date(now.getTime() + REFRESH_TOKEN_TTL_SECONDS * 1000),
+      expiresAt: refreshExpiry({ createdAt: now }, now),
     });
     const refreshToken = newOpaqueToken();
     await repository.addRefreshToken({
@@ -282,17 +286,14 @@ export function createAuthService(options: AuthServiceOptions) {
       input: { email: string; password: string; tenantId?: string | undefined },
       client: Client,
     ): Promise<SignedIn> {
-      await throttle.check(input.email, client.ip);
+      const attempt = await throttle.attempt(input.email, client.ip);
       const user = await database.bypassTenantIsolation("sign-in", (db) =>
         usersSystemRepository(db).findByEmail(input.email),
       );
       // Always one argon2 verification, against a dummy hash for an unknown email.
       const matches = await verifyPassword(user?.passwordHash ?? null, input.password);
-      if (!user || !matches || !user.isActive) {
-        await throttle.failed(input.email, client.ip);
-        throw unauthorized(INVALID_CREDENTIALS);
-      }
-      await throttle.succeeded(input.email, client.ip);
+      if (!user || !matches || !user.isActive) throw unauthorized(INVALID_CREDENTIALS);
+      await throttle.succeeded(input.email, client.ip, attempt);
       const rehash =
         user.passwordHash && needsRehash(user.passwordHash)
           ? await hashPassword(input.password)
@@ -417,21 +418,24 @@ export function createAuthService(options: AuthServiceOptions) {
       });
     },
 
-    async resetPassword(token: string, password: string): Promise<void> {
+    async resetPassword(token: string, password: string, client: Client): Promise<void> {
       const passwordHash = await hashPassword(password);
-      const userId = await database.bypassTenantIsolation("password reset", async (db) => {
+      const user = await database.bypassTenantIsolation("password reset", async (db) => {
         const used = OPAQUE_TOKEN_PATTERN.test(token)
           ? await oneTimeTokensRepository(db).consume(hashOpaqueToken(token), "password-reset")
           : undefined;
         if (!used) return undefined;
-        await usersSystemRepository(db).setPasswordHash(used.userId, passwordHash);
+        const users = usersSystemRepository(db);
+        await users.setPasswordHash(used.userId, passwordHash);
         await sessionsRepository(db).revokeAllOf(used.userId, "password-reset");
-        return used.userId;
+        return users.findById(used.userId);
       });
-      if (!userId) {
+      if (!user) {
         throw new AppError("bad-request", "The reset link is invalid, used or expired.");
       }
-      await sessions.revoke({ userId });
+      await sessions.revoke({ userId: user.id });
+      // Whoever opened the mailed link may sign in from here even during an attack.
+      await throttle.trust(user.email, client.ip);
     },
 
     async changePassword(principal: Principal, current: string, next: string): Promise<void> {

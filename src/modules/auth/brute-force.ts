@@ -1,24 +1,30 @@
 import { createHash } from "node:crypto";
-import type { RateLimiterAbstract } from "rate-limiter-flexible";
+import { type RateLimiterAbstract, RateLimiterRes } from "rate-limiter-flexible";
 import { AppError } from "../../core/errors/index.js";
 import type { LimiterFactory } from "../../core/rate-limit/index.js";
 
 /**
- * Failed sign-ins, counted per account, on top of the per-IP route limit:
- *  - per account and IP: 10 failures an hour, then that IP is refused for that account until
- *    the hour ends. A success from the IP clears its count.
- *  - per account, all IPs together: 100 failures an hour, then the account's password sign-in
- *    is refused until the hour ends.
- * An attacker can therefore never lock the owner out from the attacker's own IPs for long:
- * their refusals are per IP, the account-wide one needs ten or more IPs and lasts at most an
- * hour after their last burst, and a password reset (which the limit does not touch) still
- * works. Counters live in the rate-limit store; when it is unreachable, sign-in is refused.
+ * Failed sign-ins, counted per account, on top of the per-IP limit of the login route. Every
+ * attempt is counted before the password is checked (so concurrent guesses count too), and a
+ * success gives it back:
+ *  - per account and IP: 10 attempts an hour without success, then that IP is refused for
+ *    that account until the hour ends. A success from the IP clears its count.
+ *  - per account, all IPs together: 100 an hour, then the account's password sign-in is
+ *    refused until the hour ends, except from the account's known addresses: those from
+ *    which it signed in, or reset its password, in the last 30 days.
+ * An attacker can therefore never lock the owner out: the attacker's failures block the
+ * attacker's own addresses, and the account-wide block, which needs ten or more addresses to
+ * reach, never applies where the owner usually signs in. An owner on a new network during
+ * such an attack resets the password, which makes that address known. Counters live in the
+ * rate-limit store; when it is unreachable, sign-in is refused (503).
  */
 export const FAILURES_PER_ACCOUNT_AND_IP = 10;
 export const FAILURES_PER_ACCOUNT = 100;
 const WINDOW_SECONDS = 3600;
+const KNOWN_ADDRESS_SECONDS = 30 * 86_400;
 
-const accountKey = (email: string) =>
+/** Store keys carry a hash of the address, not the address itself. */
+export const accountKey = (email: string) =>
   createHash("sha256").update(email.trim().toLowerCase()).digest("base64url");
 
 export function createLoginThrottle(limiters: LimiterFactory) {
@@ -28,47 +34,59 @@ export function createLoginThrottle(limiters: LimiterFactory) {
     WINDOW_SECONDS,
   );
   const perAccount = limiters("login-failures:account", FAILURES_PER_ACCOUNT, WINDOW_SECONDS);
-  const keys = (email: string, ip: string) => {
-    const account = accountKey(email);
-    return [
-      [perAccountAndIp, `${account}:${ip}`],
-      [perAccount, account],
-    ] as const satisfies readonly (readonly [RateLimiterAbstract, string])[];
-  };
+  const knownAddresses = limiters("login-known-addresses", 1, KNOWN_ADDRESS_SECONDS);
   const unavailable = () =>
     new AppError("service-unavailable", "Sign-in is unavailable right now; retry shortly.", {
       headers: { "retry-after": "5" },
     });
 
-  return {
-    /** Refuses with 429 while either count is used up. */
-    async check(email: string, ip: string): Promise<void> {
-      for (const [limiter, key] of keys(email, ip)) {
-        const state = await limiter.get(key).catch(() => {
-          throw unavailable();
-        });
-        if (state && state.consumedPoints >= limiter.points) {
-          const retryAfter = String(Math.max(1, Math.ceil(state.msBeforeNext / 1000)));
-          throw new AppError(
-            "rate-limited",
-            "Too many failed sign-ins for this account; retry after the delay given.",
-            { headers: { "retry-after": retryAfter } },
-          );
-        }
-      }
-    },
-    async failed(email: string, ip: string): Promise<void> {
-      await Promise.all(
-        keys(email, ip).map(([limiter, key]) =>
-          limiter.penalty(key).catch(() => {
-            throw unavailable();
-          }),
-        ),
+  async function take(limiter: RateLimiterAbstract, key: string) {
+    try {
+      await limiter.consume(key);
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw unavailable();
+      const retryAfter = String(Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)));
+      throw new AppError(
+        "rate-limited",
+        "Too many failed sign-ins for this account; retry after the delay given.",
+        { headers: { "retry-after": retryAfter } },
       );
+    }
+  }
+
+  const isKnown = async (account: string, ip: string) =>
+    (await knownAddresses.get(`${account}:${ip}`).catch(() => null)) !== null;
+
+  return {
+    /**
+     * Counts an attempt for `email` from `ip` before the password is checked, refusing with
+     * 429 once a count is used up. Returns what `succeeded` needs to give the attempt back.
+     */
+    async attempt(email: string, ip: string): Promise<{ countedForAccount: boolean }> {
+      const account = accountKey(email);
+      await take(perAccountAndIp, `${account}:${ip}`);
+      if (await isKnown(account, ip)) return { countedForAccount: false };
+      await take(perAccount, account);
+      return { countedForAccount: true };
     },
-    async succeeded(email: string, ip: string): Promise<void> {
-      const [[limiter, key]] = keys(email, ip);
-      await limiter.delete(key).catch(() => undefined);
+
+    /** After a correct password: clears the address's count and makes the address known. */
+    async succeeded(email: string, ip: string, attempt: { countedForAccount: boolean }) {
+      const account = accountKey(email);
+      await Promise.all([
+        perAccountAndIp.delete(`${account}:${ip}`),
+        attempt.countedForAccount ? perAccount.reward(account) : undefined,
+        knownAddresses.set(`${account}:${ip}`, 1, KNOWN_ADDRESS_SECONDS),
+      ]).catch(() => undefined);
+    },
+
+    /** After a password reset from `ip`: the owner proved control of the mailbox there. */
+    async trust(email: string, ip: string): Promise<void> {
+      const account = accountKey(email);
+      await Promise.all([
+        perAccountAndIp.delete(`${account}:${ip}`),
+        knownAddresses.set(`${account}:${ip}`, 1, KNOWN_ADDRESS_SECONDS),
+      ]).catch(() => undefined);
     },
   };
 }

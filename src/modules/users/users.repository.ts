@@ -109,9 +109,23 @@ export function membershipsSystemRepository(db: Db) {
   };
 }
 
+/**
+ * What the tenant role may read of a user: the columns it is granted (migration
+ * 0005_identity_security), never the password hash.
+ */
+const visibleColumns = {
+  id: users.id,
+  email: users.email,
+  name: users.name,
+  emailVerifiedAt: users.emailVerifiedAt,
+  isActive: users.isActive,
+  createdAt: users.createdAt,
+  updatedAt: users.updatedAt,
+};
+
 const findSelf = prepareStatement("users_find_self", users, (db) =>
   db
-    .select()
+    .select(visibleColumns)
     .from(users)
     .where(eq(users.id, param("userId"))),
 );
@@ -120,7 +134,7 @@ const renameSelf = prepareStatement("users_rename_self", users, (db) =>
     .update(users)
     .set({ name: sql`${param("name")}` })
     .where(eq(users.id, param("userId")))
-    .returning(),
+    .returning(visibleColumns),
 );
 
 /** The signed-in user's own row, through the tenant scope (row-level security applies). */

@@ -1,0 +1,737 @@
+import { randomUUID } from "node:crypto";
+import { eq, sql } from "drizzle-orm";
+import type { FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../src/app.js";
+import { createSessionGuard } from "../../src/core/auth/index.js";
+import { memberships, sessions, tenants, users } from "../../src/core/database/index.js";
+import { createLogger } from "../../src/core/logging/index.js";
+import { createLimiterFactory } from "../../src/core/rate-limit/index.js";
+import { createAuthService, createLoginThrottle } from "../../src/modules/auth/index.js";
+import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
+import {
+  FROM_THE_APP,
+  login,
+  PASSWORD,
+  randomAddress,
+  refresh,
+  refreshCookieOf,
+  register,
+  signedInFrom,
+  uniqueEmail,
+} from "../helpers/auth.js";
+import { waitFor } from "../helpers/jobs.js";
+import { LogCapture } from "../helpers/log-capture.js";
+import { expectProblem } from "../helpers/problems.js";
+import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
+
+/**
+ * Sign-up, sign-in and sessions over HTTP, against the real PostgreSQL and Redis: the token
+ * response and cookie, refresh-token rotation with reuse detection, CSRF, and revocation that
+ * reaches every process at once.
+ */
+
+let ctx: TenancyTestContext;
+/** A second process on the same database and Redis, logging, with a one-second grace window. */
+let other: FastifyInstance;
+const otherLogs = new LogCapture();
+
+beforeAll(async () => {
+  ctx = await setupTenancyTest({ REFRESH_GRACE_SECONDS: "1" });
+  other = await createApp(
+    testConfig({
+      DATABASE_URL: ctx.testDatabase.url,
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_KEY_PREFIX: ctx.config.redisKeyPrefix,
+      REFRESH_GRACE_SECONDS: "1",
+      LOG_LEVEL: "info",
+    }),
+    { logStream: otherLogs },
+  );
+});
+afterAll(async () => {
+  await other?.close();
+  await ctx?.close();
+});
+
+const me = (app: FastifyInstance, accessToken: string) =>
+  app.inject({ url: "/api/v1/auth/me", headers: { authorization: `Bearer ${accessToken}` } });
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function userRow(email: string) {
+  return ctx.database.bypassTenantIsolation("test: inspect a user", async (db) => {
+    const [row] = await db.select().from(users).where(sql`lower(${users.email}) = lower(${email})`);
+    return row;
+  });
+}
+
+describe("register", () => {
+  it("creates the user, a tenant and an owner membership, and signs in", async () => {
+    const email = uniqueEmail();
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/register",
+      payload: { email, password: PASSWORD, name: "Ada Lovelace", tenantName: "Analytical Ltd" },
+      remoteAddress: randomAddress(),
+    });
+    expect(response.statusCode, response.body).toBe(201);
+    const body = response.json();
+    expect(body).toEqual({
+      accessToken: expect.any(String),
+      tokenType: "Bearer",
+      expiresIn: 900,
+      user: { id: expect.any(String), email, name: "Ada Lovelace", emailVerified: false },
+      tenant: { id: expect.any(String), name: "Analytical Ltd", slug: "analytical-ltd" },
+    });
+    // The refresh token travels only in the cookie.
+    expect(JSON.stringify(body)).not.toContain(refreshCookieOf(response)?.value);
+
+    const user = await userRow(email);
+    expect(user?.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    const [membership] = await ctx.database.bypassTenantIsolation("test", (db) =>
+      db.select().from(memberships).where(eq(memberships.userId, body.user.id)),
+    );
+    expect(membership).toMatchObject({ tenantId: body.tenant.id, role: "owner", status: "active" });
+
+    const current = await me(ctx.app, body.accessToken);
+    expect(current.statusCode, current.body).toBe(200);
+    expect(current.json()).toMatchObject({
+      user: { id: body.user.id, email },
+      tenant: body.tenant,
+      roles: ["owner"],
+      memberships: [{ tenant: body.tenant, roles: ["owner"] }],
+    });
+    expect(current.json().permissions).toContain("tenants:delete");
+  });
+
+  it("sets the refresh cookie HttpOnly, SameSite=Strict, on the auth path, for 7 days", async () => {
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/register",
+      payload: { email: uniqueEmail(), password: PASSWORD, name: "A", tenantName: "T" },
+      remoteAddress: randomAddress(),
+    });
+    const header = [response.headers["set-cookie"]]
+      .flat()
+      .find((value) => value?.startsWith("refresh_token="));
+    expect(header).toMatch(/^refresh_token=[A-Za-z0-9_-]{43};/);
+    expect(header).toContain("Max-Age=604800");
+    expect(header).toContain("Path=/api/v1/auth");
+    expect(header).toContain("HttpOnly");
+    expect(header).toContain("SameSite=Strict");
+    // ENVIRONMENT=test, like development, allows plain http; elsewhere the cookie is Secure.
+    expect(header).not.toContain("Secure");
+  });
+
+  it("answers 409 for an email already registered, in any letter case, and creates nothing", async () => {
+    const first = await register(ctx.app);
+    const tenantsBefore = await ctx.database.bypassTenantIsolation("test", (db) =>
+      db.select({ id: tenants.id }).from(tenants),
+    );
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/register",
+      payload: {
+        email: first.email.toUpperCase(),
+        password: PASSWORD,
+        name: "B",
+        tenantName: "Another",
+      },
+      remoteAddress: randomAddress(),
+    });
+    expectProblem(response, "conflict");
+    const tenantsAfter = await ctx.database.bypassTenantIsolation("test", (db) =>
+      db.select({ id: tenants.id }).from(tenants),
+    );
+    expect(tenantsAfter).toHaveLength(tenantsBefore.length);
+  });
+
+  it.each([
+    ["a short password", { password: "too short" }, "password"],
+    ["a password over 128 characters", { password: "x".repeat(129) }, "password"],
+    ["a common password", { password: "qwerty123456" }, "password"],
+    ["a common password in other letter case", { password: "LeaveMeAlone" }, "password"],
+    ["an invalid email", { email: "not-an-email" }, "email"],
+    ["an empty name", { name: "  " }, "name"],
+    ["a tenantId field", { tenantId: randomUUID() }, "tenantId"],
+  ])("refuses %s with 422 naming the field", async (_, change, field) => {
+    const email = uniqueEmail();
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/register",
+      payload: { email, password: PASSWORD, name: "A", tenantName: "T", ...change },
+      remoteAddress: randomAddress(),
+    });
+    const problem = expectProblem(response, "validation-failed");
+    expect(problem.errors?.map((error) => error.field)).toContain(field);
+    expect(await userRow((change as { email?: string }).email ?? email)).toBeUndefined();
+  });
+});
+
+describe("login", () => {
+  it("signs in with the right password and answers one 401 for every credential failure", async () => {
+    const user = await register(ctx.app);
+    const ok = await login(ctx.app, { email: user.email.toUpperCase(), password: PASSWORD });
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(ok.json().user.id).toBe(user.body.user.id);
+    expect(refreshCookieOf(ok)?.value).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    const wrongPassword = await login(ctx.app, { email: user.email, password: `${PASSWORD}!` });
+    const unknownEmail = await login(ctx.app, { email: uniqueEmail(), password: PASSWORD });
+    const a = expectProblem(wrongPassword, "unauthorized");
+    const b = expectProblem(unknownEmail, "unauthorized");
+    expect(a.detail).toBe(b.detail);
+    expect(refreshCookieOf(wrongPassword)).toBeUndefined();
+  });
+
+  it("refuses a deactivated user with the same 401", async () => {
+    const user = await register(ctx.app);
+    await ctx.database.bypassTenantIsolation("test", (db) =>
+      db.update(users).set({ isActive: false }).where(eq(users.id, user.body.user.id)),
+    );
+    const response = await login(ctx.app, { email: user.email, password: PASSWORD });
+    expect(expectProblem(response, "unauthorized").detail).toBe(
+      "The email or password is incorrect.",
+    );
+  });
+
+  it("enters the tenant asked for, or the one used last; 404 for a tenant not the user's", async () => {
+    const user = await register(ctx.app);
+    const second = await ctx.newTenant("Second Co");
+    await ctx.database.bypassTenantIsolation("test", (db) =>
+      db.insert(memberships).values({
+        tenantId: second.tenant.id,
+        userId: user.body.user.id,
+        role: "member",
+      }),
+    );
+    const chosen = await login(ctx.app, {
+      email: user.email,
+      password: PASSWORD,
+      tenantId: second.tenant.id,
+    });
+    expect(chosen.statusCode, chosen.body).toBe(200);
+    expect(chosen.json().tenant.id).toBe(second.tenant.id);
+    // Without tenantId: the tenant used last.
+    const again = await login(ctx.app, { email: user.email, password: PASSWORD });
+    expect(again.json().tenant.id).toBe(second.tenant.id);
+    const meThere = await me(ctx.app, again.json().accessToken);
+    expect(meThere.json()).toMatchObject({ roles: ["member"] });
+    expect(meThere.json().permissions).toEqual([
+      "items:read",
+      "items:create",
+      "items:update",
+      "members:read",
+    ]);
+
+    const foreign = await ctx.newTenant();
+    const refused = await login(ctx.app, {
+      email: user.email,
+      password: PASSWORD,
+      tenantId: foreign.tenant.id,
+    });
+    expectProblem(refused, "not-found");
+  });
+
+  it("takes about the same time for an unknown email as for a wrong password", async () => {
+    const user = await register(ctx.app);
+    const time = async (email: string) => {
+      const started = performance.now();
+      // A fresh address each time: the per-IP limits must not answer instead.
+      const response = await login(ctx.app, { email, password: "not the password at all" });
+      expect(response.statusCode).toBe(401);
+      return performance.now() - started;
+    };
+    // Warm-up: the first unknown email makes the dummy hash, once per process.
+    for (let i = 0; i < 3; i++) {
+      await time(user.email);
+      await time(uniqueEmail());
+    }
+    const known: number[] = [];
+    const unknown: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      known.push(await time(user.email));
+      unknown.push(await time(uniqueEmail()));
+    }
+    const median = (values: number[]) => values.sort((x, y) => x - y)[values.length >> 1] as number;
+    const difference = Math.abs(median(known) - median(unknown)) / median(known);
+    expect(difference, `known ${median(known)} ms, unknown ${median(unknown)} ms`).toBeLessThan(0.2);
+  });
+});
+
+describe("refresh", () => {
+  it("rotates the cookie and returns a working access token", async () => {
+    const user = await register(ctx.app);
+    const response = await refresh(ctx.app, user.refreshToken);
+    expect(response.statusCode, response.body).toBe(200);
+    const next = signedInFrom(response, user.email);
+    expect(next.refreshToken).not.toBe(user.refreshToken);
+    expect(next.body.user).toEqual(user.body.user);
+    expect((await me(ctx.app, next.accessToken)).statusCode).toBe(200);
+    // The rotated token's successor works in turn.
+    expect((await refresh(ctx.app, next.refreshToken)).statusCode).toBe(200);
+  });
+
+  it("gives two refreshes racing with one token the same successor", async () => {
+    const user = await register(ctx.app);
+    const [a, b] = await Promise.all([
+      refresh(ctx.app, user.refreshToken),
+      refresh(other, user.refreshToken),
+    ]);
+    expect(a.statusCode, a.body).toBe(200);
+    expect(b.statusCode, b.body).toBe(200);
+    expect(refreshCookieOf(a)?.value).toBe(refreshCookieOf(b)?.value);
+    // And both tabs go on with it.
+    expect((await refresh(ctx.app, refreshCookieOf(a)?.value as string)).statusCode).toBe(200);
+  });
+
+  it("revokes the whole session when a rotated token is replayed after the grace window", async () => {
+    const user = await register(ctx.app);
+    const rotated = await refresh(ctx.app, user.refreshToken);
+    const successor = signedInFrom(rotated, user.email);
+    await sleep(1_100);
+    otherLogs.clear();
+
+    const replay = await refresh(other, user.refreshToken);
+    expectProblem(replay, "unauthorized");
+    expect(refreshCookieOf(replay)?.value ?? "").toBe("");
+    // The successor and every access token of the session are dead too, in both processes.
+    expectProblem(await refresh(ctx.app, successor.refreshToken), "unauthorized");
+    expectProblem(await me(other, successor.accessToken), "unauthorized");
+    await waitFor(
+      "the other process to hear of it",
+      async () => {
+        return (await me(ctx.app, successor.accessToken)).statusCode === 401;
+      },
+      { timeoutMs: 500, intervalMs: 5 },
+    );
+    expectProblem(await me(ctx.app, user.accessToken), "unauthorized");
+
+    const [event] = otherLogs.matching({ event: "refresh-token-reuse" });
+    expect(event).toMatchObject({ level: "warn", userId: user.body.user.id });
+    const [session] = await ctx.database.bypassTenantIsolation("test", (db) =>
+      db.select().from(sessions).where(eq(sessions.userId, user.body.user.id)),
+    );
+    expect(session?.revokedReason).toBe("refresh-token-reuse");
+  });
+
+  it.each([
+    ["no Origin, Referer or X-Requested-With", {}],
+    ["a foreign Origin", { origin: "https://evil.example" }],
+    ["a foreign Referer", { referer: "https://evil.example/page" }],
+    [
+      "a foreign Origin even with X-Requested-With",
+      { origin: "https://evil.example", ...FROM_THE_APP },
+    ],
+  ])("refuses a refresh with %s (CSRF) and keeps the token", async (_, headers) => {
+    const user = await register(ctx.app);
+    const response = await refresh(ctx.app, user.refreshToken, headers as typeof FROM_THE_APP);
+    expectProblem(response, "forbidden");
+    expect((await refresh(ctx.app, user.refreshToken)).statusCode).toBe(200);
+  });
+
+  it("accepts the front end's Origin or Referer without X-Requested-With", async () => {
+    const user = await register(ctx.app);
+    const origin = ctx.config.corsOrigins[0] as string;
+    const byOrigin = await refresh(ctx.app, user.refreshToken, { origin } as never);
+    expect(byOrigin.statusCode, byOrigin.body).toBe(200);
+    const next = refreshCookieOf(byOrigin)?.value as string;
+    const byReferer = await refresh(ctx.app, next, { referer: `${origin}/app/page` } as never);
+    expect(byReferer.statusCode, byReferer.body).toBe(200);
+  });
+
+  it("answers 401 without a cookie, or with an unknown or malformed one", async () => {
+    expectProblem(
+      await ctx.app.inject({ method: "POST", url: "/api/v1/auth/refresh", headers: FROM_THE_APP }),
+      "unauthorized",
+    );
+    expectProblem(await refresh(ctx.app, "A".repeat(43)), "unauthorized");
+    expectProblem(await refresh(ctx.app, "not a token"), "unauthorized");
+  });
+});
+
+describe("logout", () => {
+  it("with the cookie: 204, clears the cookie, and the access token stops working at once", async () => {
+    const user = await register(ctx.app);
+    expect((await me(other, user.accessToken)).statusCode).toBe(200);
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/logout",
+      cookies: { refresh_token: user.refreshToken },
+      headers: FROM_THE_APP,
+    });
+    expect(response.statusCode).toBe(204);
+    const cleared = refreshCookieOf(response);
+    expect(cleared?.value).toBe("");
+    expect(cleared?.path).toBe("/api/v1/auth");
+    expectProblem(await me(ctx.app, user.accessToken), "unauthorized");
+    await waitFor(
+      "the other process to refuse it",
+      async () => {
+        return (await me(other, user.accessToken)).statusCode === 401;
+      },
+      { timeoutMs: 500, intervalMs: 5 },
+    );
+    expectProblem(await refresh(ctx.app, user.refreshToken), "unauthorized");
+  });
+
+  it("with a bearer token: ends that session only", async () => {
+    const user = await register(ctx.app);
+    const second = signedInFrom(
+      await login(ctx.app, { email: user.email, password: PASSWORD }),
+      user.email,
+    );
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/logout",
+      headers: user.headers,
+    });
+    expect(response.statusCode).toBe(204);
+    expectProblem(await me(ctx.app, user.accessToken), "unauthorized");
+    expect((await me(ctx.app, second.accessToken)).statusCode).toBe(200);
+  });
+
+  it("refuses to act on a cookie sent without the CSRF proof", async () => {
+    const user = await register(ctx.app);
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/logout",
+      cookies: { refresh_token: user.refreshToken },
+    });
+    expectProblem(response, "forbidden");
+    expect((await me(ctx.app, user.accessToken)).statusCode).toBe(200);
+  });
+
+  it("logout-all ends every session of the user, in every process", async () => {
+    const user = await register(ctx.app);
+    const second = signedInFrom(
+      await login(ctx.app, { email: user.email, password: PASSWORD }),
+      user.email,
+    );
+    expect((await me(other, second.accessToken)).statusCode).toBe(200);
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/logout-all",
+      headers: user.headers,
+    });
+    expect(response.statusCode).toBe(204);
+    for (const token of [user.accessToken, second.accessToken]) {
+      expectProblem(await me(ctx.app, token), "unauthorized");
+      await waitFor(
+        "the other process to refuse it",
+        async () => {
+          return (await me(other, token)).statusCode === 401;
+        },
+        { timeoutMs: 500, intervalMs: 5 },
+      );
+    }
+    expectProblem(await refresh(ctx.app, second.refreshToken), "unauthorized");
+  });
+});
+
+describe("access ends at once", () => {
+  /** The auth service of a third process (a worker, an admin script) sharing Redis. */
+  async function elsewhere() {
+    const config = testConfig({
+      DATABASE_URL: ctx.testDatabase.url,
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_KEY_PREFIX: ctx.config.redisKeyPrefix,
+    });
+    const logger = createLogger(config);
+    const { Redis } = await import("ioredis");
+    const redis = new Redis(TEST_REDIS_URL);
+    const guard = await createSessionGuard({
+      database: ctx.database,
+      redis,
+      channel: `${config.redisKeyPrefix}session-revocations`,
+      logger,
+    });
+    const auth = createAuthService({
+      config,
+      database: ctx.database,
+      tokens: ctx.tokens,
+      sessions: guard,
+      jobs: ctx.app.jobs,
+      sendEmail: undefined as never,
+      throttle: createLoginThrottle(createLimiterFactory(redis, config.redisKeyPrefix)),
+      logger,
+    });
+    return {
+      auth,
+      async close() {
+        await guard.close();
+        redis.disconnect();
+      },
+    };
+  }
+
+  it("for a deactivated user, on the next request", async () => {
+    const user = await register(ctx.app);
+    expect((await me(ctx.app, user.accessToken)).statusCode).toBe(200);
+    const third = await elsewhere();
+    try {
+      expect(await third.auth.deactivateUser(user.body.user.id)).toBe(true);
+      await waitFor(
+        "the app to refuse it",
+        async () => {
+          return (await me(ctx.app, user.accessToken)).statusCode === 401;
+        },
+        { timeoutMs: 500, intervalMs: 5 },
+      );
+      expectProblem(await refresh(ctx.app, user.refreshToken), "unauthorized");
+    } finally {
+      await third.close();
+    }
+  });
+
+  it("for a member removed from the tenant, for that tenant only", async () => {
+    const user = await register(ctx.app);
+    const second = await ctx.newTenant("Kept");
+    await ctx.database.bypassTenantIsolation("test", (db) =>
+      db.insert(memberships).values({ tenantId: second.tenant.id, userId: user.body.user.id }),
+    );
+    const inSecond = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/switch-tenant",
+      headers: user.headers,
+      payload: { tenantId: second.tenant.id },
+    });
+    expect(inSecond.statusCode, inSecond.body).toBe(200);
+    const secondToken = inSecond.json().accessToken as string;
+    expect((await me(ctx.app, user.accessToken)).statusCode).toBe(200);
+
+    const third = await elsewhere();
+    try {
+      expect(await third.auth.removeMembership(user.body.tenant.id, user.body.user.id)).toBe(true);
+      await waitFor(
+        "the app to refuse it",
+        async () => {
+          return (await me(ctx.app, user.accessToken)).statusCode === 401;
+        },
+        { timeoutMs: 500, intervalMs: 5 },
+      );
+      expect((await me(ctx.app, secondToken)).statusCode).toBe(200);
+    } finally {
+      await third.close();
+    }
+  });
+
+  it("for a validly signed token naming a tenant the user does not belong to", async () => {
+    const user = await register(ctx.app);
+    const foreign = await ctx.newTenant();
+    const forged = await ctx.tokens.signAccessToken({
+      sub: user.body.user.id,
+      tid: foreign.tenant.id,
+      sid: (
+        await ctx.database.bypassTenantIsolation("test", (db) =>
+          db.select().from(sessions).where(eq(sessions.userId, user.body.user.id)),
+        )
+      )[0]?.id as string,
+    });
+    const response = await ctx.app.inject({
+      url: "/api/v1/items",
+      headers: { authorization: `Bearer ${forged}` },
+    });
+    expectProblem(response, "unauthorized");
+  });
+});
+
+describe("switch-tenant", () => {
+  it("issues a token for another tenant of the user, rotating the cookie, and 404 otherwise", async () => {
+    const user = await register(ctx.app);
+    const second = await ctx.newTenant("Elsewhere");
+    await ctx.database.bypassTenantIsolation("test", (db) =>
+      db.insert(memberships).values({ tenantId: second.tenant.id, userId: user.body.user.id }),
+    );
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/switch-tenant",
+      headers: user.headers,
+      cookies: { refresh_token: user.refreshToken },
+      payload: { tenantId: second.tenant.id },
+    });
+    expect(response.statusCode, response.body).toBe(200);
+    const switched = signedInFrom(response, user.email);
+    expect(switched.body.tenant.id).toBe(second.tenant.id);
+    const items = await ctx.app.inject({ url: "/api/v1/items", headers: switched.headers });
+    expect(items.statusCode).toBe(200);
+    // The rotated cookie refreshes into the new tenant.
+    const refreshed = await refresh(ctx.app, switched.refreshToken);
+    expect(refreshed.json().tenant.id).toBe(second.tenant.id);
+
+    const foreign = await ctx.newTenant();
+    const refused = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/switch-tenant",
+      headers: user.headers,
+      payload: { tenantId: foreign.tenant.id },
+    });
+    expectProblem(refused, "not-found");
+  });
+});
+
+describe("password change", () => {
+  it("ends the other sessions, keeps this one, and needs the current password", async () => {
+    const user = await register(ctx.app);
+    const second = signedInFrom(
+      await login(ctx.app, { email: user.email, password: PASSWORD }),
+      user.email,
+    );
+    const wrong = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/password/change",
+      headers: user.headers,
+      payload: { currentPassword: "not it at all", newPassword: "a whole new passphrase" },
+    });
+    expect(expectProblem(wrong, "validation-failed").errors).toEqual([
+      { field: "currentPassword", message: "is incorrect" },
+    ]);
+    const changed = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/password/change",
+      headers: user.headers,
+      payload: { currentPassword: PASSWORD, newPassword: "a whole new passphrase" },
+    });
+    expect(changed.statusCode, changed.body).toBe(204);
+    expect((await me(ctx.app, user.accessToken)).statusCode).toBe(200);
+    expectProblem(await me(ctx.app, second.accessToken), "unauthorized");
+    expectProblem(await login(ctx.app, { email: user.email, password: PASSWORD }), "unauthorized");
+    const again = await login(ctx.app, { email: user.email, password: "a whole new passphrase" });
+    expect(again.statusCode).toBe(200);
+  });
+});
+
+describe("brute force", () => {
+  it("limits sign-in attempts per IP (429 with Retry-After)", async () => {
+    const address = randomAddress();
+    const statuses: number[] = [];
+    for (let i = 0; i < 21; i++) {
+      statuses.push(
+        (await login(ctx.app, { email: uniqueEmail(), password: "wrong password" }, address))
+          .statusCode,
+      );
+    }
+    expect(statuses.slice(0, 20).every((status) => status === 401)).toBe(true);
+    const refused = await login(ctx.app, { email: uniqueEmail(), password: "x" }, address);
+    expectProblem(refused, "rate-limited");
+    expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
+  });
+
+  it("refuses an account from an IP after 10 failures there, but not from other IPs", async () => {
+    const user = await register(ctx.app);
+    const attacker = randomAddress();
+    for (let i = 0; i < 10; i++) {
+      const response = await login(
+        ctx.app,
+        { email: user.email, password: `guess ${i}` },
+        attacker,
+      );
+      expect(response.statusCode).toBe(401);
+    }
+    // Even the right password is refused from there now.
+    const blocked = await login(ctx.app, { email: user.email, password: PASSWORD }, attacker);
+    expectProblem(blocked, "rate-limited");
+    // The owner, elsewhere, signs in.
+    const owner = await login(ctx.app, { email: user.email, password: PASSWORD }, randomAddress());
+    expect(owner.statusCode, owner.body).toBe(200);
+  });
+});
+
+describe("brute force across addresses", () => {
+  it("refuses the account after 100 failures in the hour, except where the owner signed in before", async () => {
+    const user = await register(ctx.app);
+    const home = randomAddress();
+    expect((await login(ctx.app, { email: user.email, password: PASSWORD }, home)).statusCode).toBe(
+      200,
+    );
+    for (let address = 0; address < 10; address++) {
+      const from = randomAddress();
+      await Promise.all(
+        Array.from({ length: 10 }, async (_, i) => {
+          const response = await login(
+            ctx.app,
+            { email: user.email, password: `guess ${i}` },
+            from,
+          );
+          expect(response.statusCode).toBe(401);
+        }),
+      );
+    }
+    const refused = await login(
+      ctx.app,
+      { email: user.email, password: PASSWORD },
+      randomAddress(),
+    );
+    expectProblem(refused, "rate-limited");
+    expect(Number(refused.headers["retry-after"])).toBeGreaterThan(3000);
+    // The owner's usual address is not locked out.
+    const owner = await login(ctx.app, { email: user.email, password: PASSWORD }, home);
+    expect(owner.statusCode, owner.body).toBe(200);
+  });
+});
+
+describe("when sessions cannot be checked", () => {
+  it("answers 503, not 500, and lets nothing through", async () => {
+    const user = await register(ctx.app);
+    const failing = await createApp(
+      testConfig({ DATABASE_URL: ctx.testDatabase.url, REDIS_URL: "" }),
+      {
+        sessionGuard: {
+          isLive: () => Promise.reject(new Error("connection terminated unexpectedly")),
+          revoke: async () => {},
+          close: async () => {},
+        },
+      },
+    );
+    try {
+      const response = await failing.inject({ url: "/api/v1/items", headers: user.headers });
+      expectProblem(response, "service-unavailable");
+      expect(response.headers["retry-after"]).toBe("5");
+    } finally {
+      await failing.close();
+    }
+  });
+});
+
+describe("the tenant role", () => {
+  it("cannot read a password hash, not even the signed-in user's own", async () => {
+    const user = await register(ctx.app);
+    const error = await ctx.database
+      .forTenant({ tenantId: user.body.tenant.id, userId: user.body.user.id })
+      .transaction((db) => db.execute(sql`select password_hash from users`))
+      .catch((caught: unknown) => caught);
+    expect(String((error as { cause?: unknown }).cause ?? error)).toMatch(/permission denied/);
+  });
+});
+
+describe("users/me", () => {
+  it("reads and renames the signed-in user", async () => {
+    const user = await register(ctx.app);
+    const read = await ctx.app.inject({ url: "/api/v1/users/me", headers: user.headers });
+    expect(read.statusCode, read.body).toBe(200);
+    expect(read.json()).toEqual({
+      id: user.body.user.id,
+      email: user.email,
+      name: "Ada Lovelace",
+      emailVerified: false,
+      createdAt: expect.any(String),
+    });
+    const renamed = await ctx.app.inject({
+      method: "PATCH",
+      url: "/api/v1/users/me",
+      headers: user.headers,
+      payload: { name: "Countess of Lovelace" },
+    });
+    expect(renamed.statusCode, renamed.body).toBe(200);
+    expect(renamed.json().name).toBe("Countess of Lovelace");
+    const refused = await ctx.app.inject({
+      method: "PATCH",
+      url: "/api/v1/users/me",
+      headers: user.headers,
+      payload: { email: "new@example.test" },
+    });
+    expectProblem(refused, "validation-failed");
+    expect((await userRow(user.email))?.name).toBe("Countess of Lovelace");
+  });
+});
