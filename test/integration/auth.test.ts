@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { hash, verify } from "@node-rs/argon2";
 import { eq, sql } from "drizzle-orm";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -185,6 +186,24 @@ describe("login", () => {
     expect(refreshCookieOf(wrongPassword)).toBeUndefined();
   });
 
+  it("rehashes a password made with weaker parameters at the next sign-in", async () => {
+    const user = await register(ctx.app);
+    const weak = await hash(PASSWORD, {
+      algorithm: 2,
+      memoryCost: 4_096,
+      timeCost: 1,
+      parallelism: 1,
+    });
+    await ctx.database.bypassTenantIsolation("test: weaken the hash", (db) =>
+      db.update(users).set({ passwordHash: weak }).where(eq(users.id, user.body.user.id)),
+    );
+    const response = await login(ctx.app, { email: user.email, password: PASSWORD });
+    expect(response.statusCode, response.body).toBe(200);
+    const rehashed = (await userRow(user.email))?.passwordHash;
+    expect(rehashed).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    expect(await verify(rehashed as string, PASSWORD)).toBe(true);
+  });
+
   it("refuses a deactivated user with the same 401", async () => {
     const user = await register(ctx.app);
     await ctx.database.bypassTenantIsolation("test", (db) =>
@@ -256,7 +275,9 @@ describe("login", () => {
     }
     const median = (values: number[]) => values.sort((x, y) => x - y)[values.length >> 1] as number;
     const difference = Math.abs(median(known) - median(unknown)) / median(known);
-    expect(difference, `known ${median(known)} ms, unknown ${median(unknown)} ms`).toBeLessThan(0.2);
+    expect(difference, `known ${median(known)} ms, unknown ${median(unknown)} ms`).toBeLessThan(
+      0.2,
+    );
   });
 });
 
