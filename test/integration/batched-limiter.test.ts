@@ -30,7 +30,7 @@ interface Harness {
   store: RateLimiterRedis;
   /** How many times the limiter went to Redis. */
   storeCalls(): number;
-  flushErrors: unknown[];
+  returnErrors: unknown[];
   redis: Redis;
 }
 
@@ -51,14 +51,21 @@ async function harness(points: number, prefix: string, durationSeconds = 60): Pr
     calls += 1;
     return penalty(key, count, options);
   };
-  const flushErrors: unknown[] = [];
+  const returnErrors: unknown[] = [];
   const limiter = createBatchedLimiter(store, {
-    scanIntervalMs: 20,
-    maxSyncAgeMs: 60,
-    onFlushError: (error) => flushErrors.push(error),
+    idleReturnMs: 60,
+    onReturnError: (error) => returnErrors.push(error),
   });
   cleanups.push(() => limiter.close());
-  return { limiter, store, storeCalls: () => calls, flushErrors, redis };
+  return { limiter, store, storeCalls: () => calls, returnErrors, redis };
+}
+
+async function waitForValue(probe: () => boolean | Promise<boolean>, timeoutMs = 2_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await sleep(10);
+  }
 }
 
 /** Consumes `count` points, `concurrency` at a time; returns how many were granted. */
@@ -95,7 +102,7 @@ describe("batched limiter", () => {
     expect(h.storeCalls()).toBe(5);
   });
 
-  it("sends a busy key's counts in batches and loses none", async () => {
+  it("takes a busy key's points from reservations, and counts every one", async () => {
     const h = await harness(1_000_000, `test:${randomUUID()}:`);
     const { granted } = await consumeMany(h.limiter, "busy", 2_000);
     expect(granted).toBe(2_000);
@@ -104,16 +111,13 @@ describe("batched limiter", () => {
     expect((await h.store.get("busy"))?.consumedPoints).toBe(2_000);
   });
 
-  it("sends a key's pending points within maxSyncAgeMs even when few", async () => {
-    const h = await harness(1_000_000, `test:${randomUUID()}:`);
-    await h.limiter.consume("slow");
-    await h.limiter.consume("slow");
-    await h.limiter.consume("slow");
-    expect(h.storeCalls()).toBe(1);
-    expect((await h.store.get("slow"))?.consumedPoints).toBe(1);
-    await sleep(150);
+  it("reserves points in Redis and gives back what an idle key did not use", async () => {
+    const h = await harness(1_000, `test:${randomUUID()}:`);
+    for (let i = 0; i < 3; i++) await h.limiter.consume("slow");
+    // The second request reserved a tenth of what was left: counted in Redis at once.
     expect(h.storeCalls()).toBe(2);
-    expect((await h.store.get("slow"))?.consumedPoints).toBe(3);
+    expect((await h.store.get("slow"))?.consumedPoints).toBe(2 + 99);
+    await waitForValue(async () => (await h.store.get("slow"))?.consumedPoints === 3);
   });
 
   it("reports the remaining points, counting what is not yet sent", async () => {
@@ -166,24 +170,33 @@ describe("batched limiter", () => {
       duration: 60,
       rejectIfRedisNotReady: true,
     });
-    const limiter = createBatchedLimiter(store, {
-      scanIntervalMs: 20,
-      maxSyncAgeMs: 60,
-      onFlushError: () => {},
-    });
+    const limiter = createBatchedLimiter(store, { idleReturnMs: 60, onReturnError: () => {} });
     cleanups.push(() => limiter.close());
     const error = await limiter.consume("k").catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(Error);
     expect(error).not.toBeInstanceOf(LimitExceeded);
   });
 
-  it("reports a failed background flush and asks Redis again on the next request", async () => {
+  it("reports a reservation it could not give back, and asks Redis again on the next request", async () => {
     const h = await harness(1_000, `test:${randomUUID()}:`);
     await h.limiter.consume("k");
     await h.limiter.consume("k");
     h.redis.disconnect();
-    await sleep(150);
-    expect(h.flushErrors).toHaveLength(1);
+    await waitForValue(() => h.returnErrors.length === 1);
     await expect(h.limiter.consume("k")).rejects.not.toBeInstanceOf(LimitExceeded);
+  });
+
+  it("lets other processes have the points an idle process gave back", async () => {
+    const prefix = `test:${randomUUID()}:`;
+    const a = await harness(20, prefix);
+    const b = await harness(20, prefix);
+    // a asks twice, reserving a tenth of what is left, and then goes idle.
+    await a.limiter.consume("k");
+    await a.limiter.consume("k");
+    const { granted } = await consumeMany(b.limiter, "k", 30, 1);
+    await waitForValue(async () => (await a.store.get("k"))?.consumedPoints === 2 + granted);
+    await sleep(100);
+    const more = await consumeMany(b.limiter, "k", 30, 1);
+    expect(2 + granted + more.granted).toBe(20);
   });
 });

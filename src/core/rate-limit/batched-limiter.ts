@@ -3,22 +3,25 @@ import type { RateLimiterAbstract } from "rate-limiter-flexible";
 /**
  * A general limit counted in Redis without a Redis round trip on every request.
  *
- * Each process keeps, per key, the count Redis returned at its last sync and decides locally
- * while it may: it grants at most a share (ALLOWANCE_SHARE) of the remaining points before it
- * must sync again, and sends the points it granted in one command once half of that share is
- * used, or `maxSyncAgeMs` after its last sync at the latest. A key's first request and, once
- * fewer than 1 / ALLOWANCE_SHARE points are left, every request sync (exact near the limit);
- * in between a key costs a Redis command per batch. With up to 1 / ALLOWANCE_SHARE processes granting their share
- * at once, the limit holds; beyond that the overshoot stays a fraction of what was left.
- * Refusals while the window lasts are decided locally too, which spares Redis under a flood.
+ * When a process asks Redis for a point, it also reserves a share (RESERVE_SHARE) of the points
+ * then left, and grants its next requests for the key from that reservation, in the process.
+ * Reserved points are counted in Redis like granted ones, so however many processes reserve at
+ * once, together they never grant more than the limit. A process gives back what it reserved
+ * but did not use once the key has been idle for `idleReturnMs`, and when it closes.
+ *
+ * So a key costs a Redis command per reservation: its first request, then about one in every
+ * tenth of the remaining points. Once fewer than 1 / RESERVE_SHARE points are left nothing is
+ * reserved and every request asks Redis (exact at the end of a window). A process refuses
+ * without asking Redis while its last answer said the window is used up (re-asking after
+ * `idleReturnMs`, in case others gave points back), which spares Redis under a flood.
  *
  * Used for the general per-IP and per-plan limits; the small per-route limits of the security
  * policy (login, password reset) count every request in Redis directly.
  */
 
-/** The part of the remaining points a process may grant before it syncs with the store. */
-const ALLOWANCE_SHARE = 0.1;
-/** Past this many keys a process stops keeping local state for new keys (they sync every time). */
+/** The part of the remaining points a process reserves when it asks Redis. */
+const RESERVE_SHARE = 0.1;
+/** Past this many keys a process stops keeping local state for new keys (they ask every time). */
 const MAX_TRACKED_KEYS = 100_000;
 
 export interface LimitOutcome {
@@ -37,38 +40,33 @@ export class LimitExceeded extends Error {
 }
 
 interface KeyState {
-  /** Points consumed in the store, as of the last sync. */
+  /** Points counted in the store (granted and reserved, by every process) at the last answer. */
   consumed: number;
   /** When the store's window for this key ends (epoch ms). */
   resetAt: number;
-  /** Points granted here since the last sync, not yet sent. */
-  pending: number;
-  /** How many points this process may grant before it has to sync. */
-  allowance: number;
-  /** When this process last synced the key (epoch ms). */
-  syncedAt: number;
-  /** The sync in flight, if any. */
-  syncing: Promise<void> | undefined;
+  /** Points counted in the store that this process may still grant. */
+  reserved: number;
+  /** When this process last asked the store about the key. */
+  askedAt: number;
+  /** When this process last granted a point for the key. */
+  grantedAt: number;
+  /** A store call in flight for the key, if any. */
+  busy: Promise<void> | undefined;
 }
 
 export interface BatchedLimiter {
   readonly points: number;
   /** Takes one point for `key`; throws LimitExceeded, or the store's error when it is unreachable. */
   consume(key: string): Promise<LimitOutcome>;
-  /** Sends what is pending and stops the timer. */
+  /** Gives back every unused reservation and stops the timer. */
   close(): Promise<void>;
 }
 
 export interface BatchedLimiterOptions {
-  /** How often pending counts are looked at. */
-  scanIntervalMs: number;
-  /**
-   * A key's pending points are sent once half its allowance is used, when its window is about
-   * to end, and at the latest this long after its last sync.
-   */
-  maxSyncAgeMs: number;
-  /** Called when a background flush fails; the points it carried are dropped. */
-  onFlushError(error: unknown): void;
+  /** Unused reservations of a key idle this long are given back (and refusals re-checked). */
+  idleReturnMs: number;
+  /** Called when giving points back fails; they stay counted until the window ends. */
+  onReturnError(error: unknown): void;
 }
 
 export function createBatchedLimiter(
@@ -81,87 +79,92 @@ export function createBatchedLimiter(
 
   const outcomeOf = (state: KeyState, now: number): LimitOutcome => ({
     limit: points,
-    remaining: Math.max(0, points - state.consumed - state.pending),
+    remaining: Math.max(0, points - state.consumed + state.reserved),
     msBeforeReset: Math.max(0, state.resetAt - now),
   });
 
-  /**
-   * Sends what is pending for `key` plus `extra` points, and refreshes its state from the
-   * store's answer. Points granted while the sync is in flight stay pending for the next one.
-   */
-  async function sync(key: string, state: KeyState | undefined, extra: number) {
-    const batch = state?.pending ?? 0;
-    const result = await store.penalty(key, batch + extra);
-    const now = Date.now();
-    const fresh: Omit<KeyState, "syncing"> = {
-      consumed: result.consumedPoints,
-      resetAt: now + result.msBeforeNext,
-      syncedAt: now,
-      pending: state ? state.pending - batch : 0,
-      allowance: Math.floor(Math.max(0, points - result.consumedPoints) * ALLOWANCE_SHARE),
-    };
-    if (state && states.get(key) === state) return Object.assign(state, fresh);
-    // A concurrent first sync of the key already made its state: keep its pending points and
-    // the newer of the two counts.
-    const existing = states.get(key);
-    if (existing && existing !== state && existing.resetAt > now) {
-      existing.consumed = Math.max(existing.consumed, fresh.consumed);
-      existing.allowance = Math.min(existing.allowance, fresh.allowance);
-      return { ...existing, consumed: fresh.consumed, pending: 0 };
-    }
-    const created: KeyState = { ...fresh, syncing: undefined };
-    if (states.size < MAX_TRACKED_KEYS) states.set(key, created);
-    return created;
-  }
-
-  /** Marks `state` as syncing until `flight` settles; waiters never see its error. */
+  /** Marks `state` busy until `flight` settles; waiters never see its error. */
   function track(state: KeyState, flight: Promise<unknown>) {
     const done = () => {
-      if (state.syncing === settled) state.syncing = undefined;
+      if (state.busy === settled) state.busy = undefined;
     };
     const settled: Promise<void> = flight.then(done, done);
-    state.syncing = settled;
+    state.busy = settled;
   }
 
-  /** Sends the pending points that are due (all of them with `everything`). */
-  function flush(everything: boolean): Promise<void> {
+  /**
+   * Asks the store for one point plus a reservation, and records the answer. Returns whether
+   * the point was granted; whatever the limit could not cover is given back first.
+   */
+  async function ask(key: string, previous: KeyState | undefined): Promise<[KeyState, boolean]> {
+    const seen = previous ? points - previous.consumed : 0;
+    const reserve = Math.floor(Math.max(0, seen - 1) * RESERVE_SHARE);
+    const result = await store.penalty(key, 1 + reserve);
+    let consumed = result.consumedPoints;
+    const over = Math.max(0, consumed - points);
+    // Over the limit: give back the reserve that does not fit, and refuse if even the
+    // request's own point does not (a refused request stays counted, as in any limiter).
+    const giveBack = Math.min(over, reserve);
+    if (giveBack > 0) {
+      await store.reward(key, giveBack);
+      consumed -= giveBack;
+    }
+    const granted = over <= reserve;
+    const now = Date.now();
+    const state: KeyState = {
+      consumed,
+      resetAt: now + result.msBeforeNext,
+      reserved: reserve - giveBack,
+      askedAt: now,
+      grantedAt: granted ? now : (previous?.grantedAt ?? 0),
+      busy: undefined,
+    };
+    const current = states.get(key);
+    if (current && current !== previous && current.resetAt > now) {
+      // A concurrent first request made a state meanwhile: merge into it.
+      current.consumed = Math.max(current.consumed, consumed);
+      current.reserved += state.reserved;
+      return [current, granted];
+    }
+    if (previous && current === previous) {
+      Object.assign(previous, { ...state, busy: previous.busy });
+      return [previous, granted];
+    }
+    if (states.size < MAX_TRACKED_KEYS) states.set(key, state);
+    scheduleScan();
+    return [state, granted];
+  }
+
+  /** Gives back the reservations of idle keys, and forgets ended windows. */
+  function scan(everything: boolean): Promise<void> {
     timer = undefined;
     const now = Date.now();
-    const flights: Promise<void>[] = [];
-    let waiting = false;
+    const returns: Promise<void>[] = [];
     for (const [key, state] of states) {
-      if (state.syncing) continue;
-      if (state.pending === 0) {
-        if (now >= state.resetAt) states.delete(key);
+      if (now >= state.resetAt) {
+        states.delete(key);
         continue;
       }
-      const due =
-        everything ||
-        state.pending * 2 >= state.allowance ||
-        now - state.syncedAt >= options.maxSyncAgeMs ||
-        state.resetAt - now <= 2 * options.scanIntervalMs;
-      if (!due) {
-        waiting = true;
-        continue;
-      }
-      const flight = sync(key, state, 0).then(
-        () => undefined,
-        (error: unknown) => {
-          // The batch is lost; the next request for the key syncs and meets the outage.
-          if (states.get(key) === state) states.delete(key);
-          options.onFlushError(error);
+      if (state.busy || state.reserved === 0) continue;
+      if (!everything && now - state.grantedAt < options.idleReturnMs) continue;
+      const unused = state.reserved;
+      state.reserved = 0;
+      const flight = store.reward(key, unused).then(
+        () => {
+          state.consumed -= unused;
         },
+        (error: unknown) => options.onReturnError(error),
       );
       track(state, flight);
-      flights.push(flight);
+      returns.push(flight);
     }
-    if (waiting && !everything) scheduleFlush();
-    return Promise.all(flights).then(() => undefined);
+    if (!everything && states.size > 0) scheduleScan();
+    return Promise.all(returns).then(() => undefined);
   }
 
-  function scheduleFlush() {
+  function scheduleScan() {
     if (timer) return;
-    timer = setTimeout(() => void flush(false), options.scanIntervalMs);
+    timer = setTimeout(() => void scan(false), Math.max(50, options.idleReturnMs / 4));
     timer.unref();
   }
 
@@ -171,36 +174,37 @@ export function createBatchedLimiter(
       for (;;) {
         const now = Date.now();
         const state = states.get(key);
-        if (state && now < state.resetAt) {
-          if (state.consumed + state.pending >= points)
-            throw new LimitExceeded(outcomeOf(state, now));
-          if (state.pending < state.allowance) {
-            state.pending += 1;
-            scheduleFlush();
-            return outcomeOf(state, now);
-          }
-          if (state.syncing) {
-            // Another request is already syncing this key: decide on its answer.
-            await state.syncing.catch(() => undefined);
-            continue;
-          }
-        }
-        // No usable state (new key, ended window, allowance used): ask the store. What was
-        // pending for an ended window belonged to it and is dropped.
         const current = state && now < state.resetAt ? state : undefined;
         if (state && !current) states.delete(key);
-        const flight = sync(key, current, 1);
+        if (current) {
+          if (current.reserved > 0) {
+            current.reserved -= 1;
+            current.grantedAt = now;
+            return outcomeOf(current, now);
+          }
+          if (current.busy) {
+            // Another request is asking the store for this key: decide on its answer.
+            await current.busy;
+            continue;
+          }
+          const usedUp = current.consumed >= points;
+          if (usedUp && now - current.askedAt < options.idleReturnMs) {
+            throw new LimitExceeded(outcomeOf(current, now));
+          }
+        }
+        const flight = ask(key, current);
         if (current) track(current, flight);
-        const synced = await flight;
-        const outcome = outcomeOf(synced, Date.now());
-        if (synced.consumed > points) throw new LimitExceeded(outcome);
+        const [answered, granted] = await flight;
+        const outcome = outcomeOf(answered, Date.now());
+        if (!granted) throw new LimitExceeded(outcome);
         return outcome;
       }
     },
     async close() {
       if (timer) clearTimeout(timer);
       timer = undefined;
-      await flush(true);
+      await Promise.all([...states.values()].map((state) => state.busy));
+      await scan(true);
       states.clear();
     },
   };

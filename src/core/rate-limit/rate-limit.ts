@@ -18,8 +18,9 @@ import { createBatchedLimiter, LimitExceeded, type LimitOutcome } from "./batche
  *  - per route, declared in the route's `config.rateLimit` (login and password routes): these
  *    are part of the security policy and apply even when RATE_LIMIT_ENABLED=false.
  * Responses carry the headers of the tightest limit that applied; a refusal is a 429 problem
- * with Retry-After. With Redis, the general limits are counted in batches (batched-limiter.ts)
- * so that a request does not wait on Redis for them; per-route limits count every request.
+ * with Retry-After. With Redis, each process reserves points of the general limits in advance
+ * (batched-limiter.ts), so that most requests do not wait on Redis for them; per-route limits
+ * count every request.
  */
 
 export interface RouteRateLimit {
@@ -58,10 +59,8 @@ export interface RateLimitOptions {
 }
 
 const WINDOW_SECONDS = 60;
-/** The batched general limits look at their pending counts this often... */
-const SCAN_INTERVAL_MS = 250;
-/** ...and send a key's counts at the latest this long after they last synced it. */
-const MAX_SYNC_AGE_MS = 5_000;
+/** Unused reservations of the batched general limits go back to Redis after this idle time. */
+const IDLE_RETURN_MS = 5_000;
 
 /** One limit's counter: resolves with the outcome, throws LimitExceeded or the store's error. */
 interface Counter {
@@ -151,10 +150,9 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
     const store = create(name, points, WINDOW_SECONDS);
     if (!redis) return exactCounter(store);
     const counter = createBatchedLimiter(store, {
-      scanIntervalMs: SCAN_INTERVAL_MS,
-      maxSyncAgeMs: MAX_SYNC_AGE_MS,
-      onFlushError: (error) =>
-        app.log.warn({ err: error }, "rate limiter could not send its counts"),
+      idleReturnMs: IDLE_RETURN_MS,
+      onReturnError: (error) =>
+        app.log.warn({ err: error }, "rate limiter could not give back reserved points"),
     });
     batched.push(counter);
     return counter;
