@@ -29,10 +29,14 @@ const load = <Module>(file: string) =>
   import(pathToFileURL(join(kitDir, file)).href) as Promise<Module>;
 const { loadProcessConfig } = await load<typeof import("../src/config.js")>("config.js");
 const { startServer } = await load<typeof import("../src/server.js")>("server.js");
+const { ALL_PERMISSIONS } = await load<typeof import("../src/core/permissions/index.js")>(
+  "core/permissions/index.js",
+);
 
-/** Lets every token through: no lookup, no cache, nothing to revoke. */
+/** Lets every token through with every permission: no lookup, no cache, nothing to revoke. */
+const everything = { permissions: new Set(ALL_PERMISSIONS), platformAdmin: false };
 const alwaysLive: SessionGuard = {
-  isLive: async () => true,
+  access: async () => everything,
   revoke: async () => {},
   close: async () => {},
 };

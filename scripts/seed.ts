@@ -8,20 +8,15 @@
 import { and, eq, sql } from "drizzle-orm";
 import { isStrictEnvironment, loadProcessConfig } from "../src/config.js";
 import { createTokenService } from "../src/core/auth/index.js";
-import {
-  type MembershipRole,
-  memberships,
-  openDatabase,
-  sessions,
-  tenants,
-  users,
-} from "../src/core/database/index.js";
+import { memberships, openDatabase, sessions, tenants, users } from "../src/core/database/index.js";
 import { createLogger } from "../src/core/logging/index.js";
+import type { DefaultRoleName } from "../src/core/permissions/index.js";
 import { hashPassword } from "../src/modules/auth/index.js";
 import { itemsService } from "../src/modules/items/index.js";
+import { rolesSystemRepository } from "../src/modules/rbac/index.js";
 import { createTenantsService } from "../src/modules/tenants/index.js";
 
-const DEMO: { name: string; slug: string; role: MembershipRole; items: string[] }[] = [
+const DEMO: { name: string; slug: string; role: DefaultRoleName; items: string[] }[] = [
   {
     name: "Acme Corporation",
     slug: "acme-corporation",
@@ -91,7 +86,7 @@ try {
         .from(memberships)
         .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, user.id)));
       if (!membership) {
-        await db.insert(memberships).values({ tenantId, userId: user.id, role: demo.role });
+        await rolesSystemRepository(db).addMember(tenantId, user.id, demo.role);
       }
       const [created] = await db
         .insert(sessions)

@@ -59,6 +59,7 @@ import { metricsPlugin } from "./core/observability/metrics.js";
 import { createLimiterFactory, createRateLimiting } from "./core/rate-limit/index.js";
 import { authModule } from "./modules/auth/index.js";
 import { itemsModule } from "./modules/items/index.js";
+import { rbacModule } from "./modules/rbac/index.js";
 import { tenantsModule } from "./modules/tenants/index.js";
 import { usersModule } from "./modules/users/index.js";
 
@@ -88,7 +89,13 @@ declare module "fastify" {
 }
 
 /** The kit's feature modules, mounted under /api/v1 in this order. */
-const defaultModules: readonly AppModule[] = [authModule, usersModule, tenantsModule, itemsModule];
+const defaultModules: readonly AppModule[] = [
+  authModule,
+  usersModule,
+  rbacModule,
+  tenantsModule,
+  itemsModule,
+];
 
 /**
  * Builds the whole application for a configuration, without listening. Importing this file

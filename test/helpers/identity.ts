@@ -1,12 +1,7 @@
 import { randomUUID } from "node:crypto";
-import {
-  type Database,
-  type MembershipRole,
-  memberships,
-  newId,
-  sessions,
-  users,
-} from "../../src/core/database/index.js";
+import { type Database, newId, sessions, users } from "../../src/core/database/index.js";
+import type { DefaultRoleName } from "../../src/core/permissions/index.js";
+import { rolesSystemRepository } from "../../src/modules/rbac/index.js";
 
 /**
  * Arranges a user who is a member of `tenantId` with a live session, straight in the database
@@ -15,14 +10,14 @@ import {
 export async function createSignedInMember(
   database: Database,
   tenantId: string,
-  options: { role?: MembershipRole; email?: string } = {},
+  options: { role?: DefaultRoleName; email?: string } = {},
 ): Promise<{ userId: string; sessionId: string; email: string }> {
   const userId = newId();
   const sessionId = newId();
   const email = options.email ?? `user-${randomUUID()}@example.test`;
   await database.bypassTenantIsolation("test arrangement", async (db) => {
     await db.insert(users).values({ id: userId, email, name: "Test User", passwordHash: null });
-    await db.insert(memberships).values({ tenantId, userId, role: options.role ?? "owner" });
+    await rolesSystemRepository(db).addMember(tenantId, userId, options.role ?? "owner");
     await db.insert(sessions).values({
       id: sessionId,
       userId,

@@ -9,6 +9,7 @@ import { memberships, sessions, tenants, users } from "../../src/core/database/i
 import { createLogger } from "../../src/core/logging/index.js";
 import { createLimiterFactory } from "../../src/core/rate-limit/index.js";
 import { createAuthService, createLoginThrottle } from "../../src/modules/auth/index.js";
+import { rolesSystemRepository } from "../../src/modules/rbac/index.js";
 import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
 import {
   FROM_THE_APP,
@@ -93,7 +94,11 @@ describe("register", () => {
     const [membership] = await ctx.database.bypassTenantIsolation("test", (db) =>
       db.select().from(memberships).where(eq(memberships.userId, body.user.id)),
     );
-    expect(membership).toMatchObject({ tenantId: body.tenant.id, role: "owner", status: "active" });
+    expect(membership).toMatchObject({ tenantId: body.tenant.id, status: "active" });
+    const held = await ctx.database.bypassTenantIsolation("test", (db) =>
+      rolesSystemRepository(db).ofMember(body.user.id, [body.tenant.id]),
+    );
+    expect(held.get(body.tenant.id)?.roles.map((role) => role.name)).toEqual(["owner"]);
 
     const current = await me(ctx.app, body.accessToken);
     expect(current.statusCode, current.body).toBe(200);
@@ -219,11 +224,7 @@ describe("login", () => {
     const user = await register(ctx.app);
     const second = await ctx.newTenant("Second Co");
     await ctx.database.bypassTenantIsolation("test", (db) =>
-      db.insert(memberships).values({
-        tenantId: second.tenant.id,
-        userId: user.body.user.id,
-        role: "member",
-      }),
+      rolesSystemRepository(db).addMember(second.tenant.id, user.body.user.id, "member"),
     );
     const chosen = await login(ctx.app, {
       email: user.email,
@@ -510,7 +511,7 @@ describe("access ends at once", () => {
     const user = await register(ctx.app);
     const second = await ctx.newTenant("Kept");
     await ctx.database.bypassTenantIsolation("test", (db) =>
-      db.insert(memberships).values({ tenantId: second.tenant.id, userId: user.body.user.id }),
+      rolesSystemRepository(db).addMember(second.tenant.id, user.body.user.id, "member"),
     );
     const inSecond = await ctx.app.inject({
       method: "POST",
@@ -563,7 +564,7 @@ describe("switch-tenant", () => {
     const user = await register(ctx.app);
     const second = await ctx.newTenant("Elsewhere");
     await ctx.database.bypassTenantIsolation("test", (db) =>
-      db.insert(memberships).values({ tenantId: second.tenant.id, userId: user.body.user.id }),
+      rolesSystemRepository(db).addMember(second.tenant.id, user.body.user.id, "member"),
     );
     const response = await ctx.app.inject({
       method: "POST",
@@ -699,7 +700,7 @@ describe("when sessions cannot be checked", () => {
       testConfig({ DATABASE_URL: ctx.testDatabase.url, REDIS_URL: "" }),
       {
         sessionGuard: {
-          isLive: () => Promise.reject(new Error("connection terminated unexpectedly")),
+          access: () => Promise.reject(new Error("connection terminated unexpectedly")),
           revoke: async () => {},
           close: async () => {},
         },

@@ -82,6 +82,7 @@ const accountRoutes: readonly RouteCase[] = [
     url: () => "/api/v1/auth/email/verify/resend",
   },
   { method: "GET", route: "/api/v1/users/me", url: () => "/api/v1/users/me" },
+  { method: "GET", route: "/api/v1/permissions", url: () => "/api/v1/permissions" },
   {
     method: "PATCH",
     route: "/api/v1/users/me",

@@ -2,7 +2,15 @@ import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
 import { AppError, unauthorized } from "../errors/index.js";
 import type { Principal } from "../http/access.js";
-import type { SessionGuard } from "./session-guard.js";
+import type { Access, SessionGuard } from "./session-guard.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** What the signed-in caller may do in the token's tenant; set with `principal`. */
+    access?: Access;
+  }
+}
+
 import { InvalidTokenError, type TokenService } from "./tokens.js";
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
@@ -32,9 +40,9 @@ export const authenticationPlugin = fp<{ tokens: TokenService; sessions: Session
         request.log.info({ reason: error.reason }, "access token rejected");
         throw unauthorized("The access token is invalid or expired.");
       }
-      let live: boolean;
+      let access: Access | undefined;
       try {
-        live = await sessions.isLive(principal);
+        access = await sessions.access(principal);
       } catch (error) {
         // The database cannot answer: the request cannot be authorised right now.
         request.log.error({ err: error }, "session check failed");
@@ -46,11 +54,12 @@ export const authenticationPlugin = fp<{ tokens: TokenService; sessions: Session
           },
         );
       }
-      if (!live) {
+      if (!access) {
         request.log.info({ sessionId: principal.sessionId }, "access token of an ended session");
         throw unauthorized("The session has ended; sign in again.");
       }
       request.principal = principal;
+      request.access = access;
       request.context.userId = principal.userId;
       request.context.tenantId = principal.tenantId;
     });

@@ -1,5 +1,6 @@
 export { authenticationPlugin } from "./authentication.js";
 export {
+  type Access,
   createSessionGuard,
   type Revocation,
   type SessionGuard,

@@ -4,14 +4,17 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Redis } from "ioredis";
 import type { Database } from "../database/index.js";
 import type { Principal } from "../http/access.js";
+import { expandGrants } from "../permissions/index.js";
 
 /**
- * Decides whether an access token's session may still act in its tenant: the session is not
- * revoked or expired, the user is active, and the user is an active member of the tenant.
+ * Decides whether an access token's session may still act in its tenant (the session is not
+ * revoked or expired, the user is active, and the user is an active member of the tenant),
+ * and with which permissions: those the member's roles grant, wildcards expanded.
  *
  * Answers come from a map in this process, so the check costs no round trip on the hot path.
- * Every change that ends access (logout, password change, deactivation, removal from a tenant)
- * calls `revoke`, which drops the affected answers here and publishes the change on a Redis
+ * Every change that ends or changes access (logout, password change, deactivation, removal
+ * from a tenant, a change of roles) calls `revoke`, which drops the affected answers here and
+ * publishes the change on a Redis
  * channel that every other process listens to. While that subscription is down a process
  * cannot hear revocations, so it stops trusting its map and asks the database each time; when
  * the subscription comes back it forgets everything it knew.
@@ -31,9 +34,19 @@ export type Revocation =
   | { readonly userId: string; readonly tenantId: string }
   | { readonly tenantId: string };
 
+/** What a live session may do in its tenant. */
+export interface Access {
+  /** Catalog permissions the member's roles grant, wildcards expanded. */
+  readonly permissions: ReadonlySet<string>;
+  readonly platformAdmin: boolean;
+}
+
 export interface SessionGuard {
-  /** Whether the principal's session is live and its user an active member of its tenant. */
-  isLive(principal: Principal): Promise<boolean>;
+  /**
+   * What the principal may do, or undefined when its session has ended or its user is not an
+   * active member of its tenant (any more).
+   */
+  access(principal: Principal): Promise<Access | undefined>;
   /** Ends the answers a revocation affects, in every process. Call after the change commits. */
   revoke(revocation: Revocation): Promise<void>;
   close(): Promise<void>;
@@ -43,7 +56,7 @@ interface Entry {
   readonly userId: string;
   readonly tenantId: string;
   readonly sessionId: string;
-  readonly live: boolean;
+  readonly access: Access | undefined;
   readonly until: number;
 }
 
@@ -128,11 +141,15 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
     }
   }
 
-  async function load(principal: Principal): Promise<boolean> {
-    const [row] = await database.run<{ live: boolean }>(
-      sql`select app.session_is_live(${principal.sessionId}::uuid, ${principal.userId}::uuid, ${principal.tenantId}::uuid) as live`,
+  async function load(principal: Principal): Promise<Access | undefined> {
+    const [row] = await database.run<{ grants: string[]; is_platform_admin: boolean }>(
+      sql`select grants, is_platform_admin from app.session_access(${principal.sessionId}::uuid, ${principal.userId}::uuid, ${principal.tenantId}::uuid)`,
     );
-    return row?.live === true;
+    if (!row) return undefined;
+    return {
+      permissions: new Set(expandGrants(row.grants)),
+      platformAdmin: row.is_platform_admin,
+    };
   }
 
   async function republish(redis: Redis, message: string, until: number) {
@@ -148,26 +165,26 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
   }
 
   return {
-    async isLive(principal) {
+    async access(principal) {
       const now = Date.now();
       const key = keyOf(principal);
       if (listening) {
         const entry = entries.get(key);
-        if (entry && entry.until > now && entry.userId === principal.userId) return entry.live;
+        if (entry && entry.until > now && entry.userId === principal.userId) return entry.access;
       }
       const startedAt = generation;
-      const live = await load(principal);
+      const access = await load(principal);
       if (listening && startedAt === generation) {
         if (entries.size >= MAX_ENTRIES) entries.clear();
         entries.set(key, {
           userId: principal.userId,
           tenantId: principal.tenantId,
           sessionId: principal.sessionId,
-          live,
-          until: now + (live ? LIVE_SECONDS : ENDED_SECONDS) * 1000,
+          access,
+          until: now + (access ? LIVE_SECONDS : ENDED_SECONDS) * 1000,
         });
       }
-      return live;
+      return access;
     },
 
     async revoke(revocation) {

@@ -1,12 +1,7 @@
 export { id, newId, timestamps } from "./columns.js";
 export type { Database, Db, TenantDatabase, TenantScope } from "./database.js";
 export { sqlStateOf } from "./errors.js";
-export {
-  MEMBERSHIP_ROLES,
-  type MembershipRole,
-  type MembershipRow,
-  memberships,
-} from "./memberships.table.js";
+export { type MembershipRow, memberships } from "./memberships.table.js";
 export { migrateDatabase } from "./migrations.js";
 export { openDatabase } from "./open.js";
 export { type SessionRow, sessions } from "./sessions.table.js";

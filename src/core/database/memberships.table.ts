@@ -4,14 +4,12 @@ import { timestamps } from "./columns.js";
 import { tenantId } from "./tenant-column.js";
 import { users } from "./users.table.js";
 
-/** The roles a tenant starts with; a membership holds one of them. */
-export const MEMBERSHIP_ROLES = ["owner", "admin", "member", "viewer"] as const;
-export type MembershipRole = (typeof MEMBERSHIP_ROLES)[number];
 export const MEMBERSHIP_STATUSES = ["active", "suspended"] as const;
 
 /**
  * A user's place in a tenant: a tenant table (row-level security applies), keyed by
- * (tenant_id, user_id). Only an active membership lets a token for the tenant through.
+ * (tenant_id, user_id). Only an active membership lets a token for the tenant through; what
+ * the member may do comes from their roles (member_roles, in the rbac module).
  */
 export const memberships = pgTable(
   "memberships",
@@ -20,7 +18,6 @@ export const memberships = pgTable(
     userId: uuid("user_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
-    role: text("role", { enum: MEMBERSHIP_ROLES }).notNull().default("member"),
     status: text("status", { enum: MEMBERSHIP_STATUSES }).notNull().default("active"),
     joinedAt: timestamp("joined_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     ...timestamps(),
@@ -29,7 +26,6 @@ export const memberships = pgTable(
     primaryKey({ name: "memberships_pkey", columns: [table.tenantId, table.userId] }),
     // A user's tenants, across tenants (login, switch-tenant): read as app_system.
     index("memberships_user_id_idx").on(table.userId),
-    check("memberships_role_check", sql`${table.role} in ('owner', 'admin', 'member', 'viewer')`),
     check("memberships_status_check", sql`${table.status} in ('active', 'suspended')`),
   ],
 );

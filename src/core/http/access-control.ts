@@ -1,11 +1,13 @@
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
-import { unauthorized } from "../errors/index.js";
+import { forbidden, unauthorized } from "../errors/index.js";
+import { satisfies } from "../permissions/index.js";
 
 /**
  * Secure by default: a route that is not declared public answers 401 unless the authentication
- * hook (which runs before this one) identified the caller. Permission declarations are checked
- * by the permissions layer on top of this.
+ * hook (which runs before this one) identified the caller, and a route declaring permissions
+ * (`requirePermission`) answers 403 unless the caller's roles in the token's tenant grant them.
+ * Platform administrators pass every permission check; each such pass is logged.
  */
 export const accessControlPlugin = fp(
   async (app: FastifyInstance) => {
@@ -13,7 +15,22 @@ export const accessControlPlugin = fp(
       if (request.is404) return;
       const access = request.routeOptions.config.access;
       if (access?.kind === "public") return;
-      if (!request.principal) throw unauthorized();
+      if (!request.principal || !request.access) throw unauthorized();
+      if (access?.kind !== "permission") return;
+      if (satisfies(access, request.access.permissions)) return;
+      if (request.access.platformAdmin) {
+        request.log.info(
+          { event: "platform-admin-bypass", permissions: access.permissions },
+          "platform admin passed a permission check",
+        );
+        return;
+      }
+      const list = access.permissions.join(", ");
+      const needs =
+        access.mode === "any" && access.permissions.length > 1
+          ? `one of the permissions ${list}`
+          : `the permission${access.permissions.length > 1 ? "s" : ""} ${list}`;
+      throw forbidden(`This needs ${needs} in this tenant.`);
     });
   },
   { name: "access-control" },

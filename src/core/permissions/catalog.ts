@@ -25,13 +25,34 @@ export type PermissionGrant = Permission | `${string}:*` | "*";
 
 export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[];
 
-/** The roles every tenant starts with. */
-export const DEFAULT_ROLE_GRANTS = {
-  owner: ["*"],
-  admin: ALL_PERMISSIONS.filter((permission) => permission !== "tenants:delete"),
-  member: ["items:read", "items:create", "items:update", "members:read"],
-  viewer: ["items:read", "members:read"],
-} as const satisfies Record<string, readonly PermissionGrant[]>;
+/**
+ * The roles every tenant starts with, as system roles (they cannot be changed or deleted).
+ * Migration 0007_rbac_security holds a copy for the tenants that existed before roles did.
+ */
+export const DEFAULT_ROLES = [
+  { name: "owner", description: "Everything, including deleting the tenant", grants: ["*"] },
+  {
+    name: "admin",
+    description: "Everything except deleting the tenant",
+    grants: ["items:*", "members:*", "roles:*", "tenants:update", "audit:*"],
+  },
+  {
+    name: "member",
+    description: "Works with items and sees the members",
+    grants: ["items:read", "items:create", "items:update", "members:read"],
+  },
+  {
+    name: "viewer",
+    description: "Reads items and sees the members",
+    grants: ["items:read", "members:read"],
+  },
+] as const satisfies readonly {
+  name: string;
+  description: string;
+  grants: readonly PermissionGrant[];
+}[];
+
+export type DefaultRoleName = (typeof DEFAULT_ROLES)[number]["name"];
 
 /** The catalog permissions that `grants` cover, wildcards expanded, in catalog order. */
 export function expandGrants(grants: readonly string[]): Permission[] {
@@ -44,3 +65,11 @@ export function expandGrants(grants: readonly string[]): Permission[] {
     ),
   );
 }
+
+/** The resources of the catalog, and the actions of each: `requirePermission("items", "read")`. */
+export type Resource = Permission extends `${infer R}:${string}` ? R : never;
+export type ActionOf<R extends Resource> = Permission extends infer P
+  ? P extends `${R}:${infer A}`
+    ? A
+    : never
+  : never;

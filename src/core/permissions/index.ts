@@ -1,8 +1,17 @@
 export {
+  type ActionOf,
   ALL_PERMISSIONS,
-  DEFAULT_ROLE_GRANTS,
+  DEFAULT_ROLES,
+  type DefaultRoleName,
   expandGrants,
   PERMISSIONS,
   type Permission,
   type PermissionGrant,
+  type Resource,
 } from "./catalog.js";
+export {
+  requireAllPermissions,
+  requireAnyPermission,
+  requirePermission,
+  satisfies,
+} from "./require.js";

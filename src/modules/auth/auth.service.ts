@@ -16,7 +16,8 @@ import { AppError, conflict, forbidden, notFound, unauthorized } from "../../cor
 import type { Principal } from "../../core/http/access.js";
 import type { Jobs } from "../../core/jobs/index.js";
 import type { SendEmailJob } from "../../core/mail/index.js";
-import { DEFAULT_ROLE_GRANTS, expandGrants } from "../../core/permissions/index.js";
+import { expandGrants } from "../../core/permissions/index.js";
+import { rolesSystemRepository } from "../rbac/index.js";
 import { createTenantWithin } from "../tenants/index.js";
 import {
   membershipsSystemRepository,
@@ -256,17 +257,8 @@ export function createAuthService(options: AuthServiceOptions) {
               passwordHash,
             });
             const row = await createTenantWithin(db, { name: input.tenantName });
-            await membershipsSystemRepository(db).insert({
-              tenantId: row.id,
-              userId: user.id,
-              role: "owner",
-            });
-            const tenant: UserTenant = {
-              id: row.id,
-              name: row.name,
-              slug: row.slug,
-              role: "owner",
-            };
+            await rolesSystemRepository(db).addMember(row.id, user.id, "owner");
+            const tenant: UserTenant = { id: row.id, name: row.name, slug: row.slug };
             const { session, refreshToken } = await openSession(db, user, tenant, client);
             await mailOneTimeToken(db, user, "email-verification");
             return { user, tenant, refreshToken, sessionId: session.id };
@@ -392,14 +384,21 @@ export function createAuthService(options: AuthServiceOptions) {
           const tenants = await membershipsSystemRepository(db).tenantsOf(principal.userId);
           const tenant = tenants.find((candidate) => candidate.id === principal.tenantId);
           if (!user || !tenant) throw unauthorized(SESSION_ENDED);
+          const access = await rolesSystemRepository(db).ofMember(
+            principal.userId,
+            tenants.map((each) => each.id),
+          );
+          const summary = (each: UserTenant) => ({ id: each.id, name: each.name, slug: each.slug });
+          const roleNames = (tenantId: string) =>
+            (access.get(tenantId)?.roles ?? []).map((role) => role.name);
           return {
             user: toUserResponse(user),
-            tenant: { id: tenant.id, name: tenant.name, slug: tenant.slug },
-            roles: [tenant.role],
-            permissions: expandGrants(DEFAULT_ROLE_GRANTS[tenant.role]),
+            tenant: summary(tenant),
+            roles: roleNames(tenant.id),
+            permissions: expandGrants(access.get(tenant.id)?.grants ?? []),
             memberships: tenants.map((membership) => ({
-              tenant: { id: membership.id, name: membership.name, slug: membership.slug },
-              roles: [membership.role],
+              tenant: summary(membership),
+              roles: roleNames(membership.id),
             })),
           };
         },

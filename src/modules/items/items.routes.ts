@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { signedIn } from "../../core/http/access.js";
+import { requirePermission } from "../../core/permissions/index.js";
 import {
   createItemBody,
   itemPageSchema,
@@ -16,7 +16,7 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     "/items",
     {
-      config: { access: signedIn },
+      config: { access: requirePermission("items", "read") },
       schema: {
         summary: "List items",
         description: "Newest first. Pass `nextCursor` back as `cursor` for the next page.",
@@ -32,7 +32,7 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     "/items",
     {
-      config: { access: signedIn },
+      config: { access: requirePermission("items", "create") },
       schema: {
         summary: "Create an item",
         tags: ["items"],
@@ -47,7 +47,7 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     "/items/:id",
     {
-      config: { access: signedIn },
+      config: { access: requirePermission("items", "read") },
       schema: {
         summary: "Get an item",
         tags: ["items"],
@@ -61,7 +61,7 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
   app.patch(
     "/items/:id",
     {
-      config: { access: signedIn },
+      config: { access: requirePermission("items", "update") },
       schema: {
         summary: "Update an item",
         description: "Changes only the fields sent; `description: null` clears it.",
@@ -77,7 +77,7 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
   app.delete(
     "/items/:id",
     {
-      config: { access: signedIn },
+      config: { access: requirePermission("items", "delete") },
       schema: {
         summary: "Delete an item",
         tags: ["items"],

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { signedIn } from "../../core/http/access.js";
+import { requirePermission } from "../../core/permissions/index.js";
 import { renameTenantBody, tenantSchema } from "./tenants.schemas.js";
 import { type TenantsService, toTenantResponse } from "./tenants.service.js";
 
@@ -25,7 +26,7 @@ export const tenantsRoutes: FastifyPluginAsyncZod<{ tenants: TenantsService }> =
   app.patch(
     "/tenants/current",
     {
-      config: { access: signedIn },
+      config: { access: requirePermission("tenants", "update") },
       schema: {
         summary: "Rename the current tenant",
         description: "The slug stays as it is, so links that use it keep working.",
@@ -40,7 +41,7 @@ export const tenantsRoutes: FastifyPluginAsyncZod<{ tenants: TenantsService }> =
   app.delete(
     "/tenants/current",
     {
-      config: { access: signedIn },
+      config: { access: requirePermission("tenants", "delete") },
       schema: {
         summary: "Delete the current tenant",
         description: "Deletes the tenant and every row that belongs to it.",

@@ -8,6 +8,7 @@ import {
   type TenantRow,
 } from "../../core/database/index.js";
 import { notFound } from "../../core/errors/index.js";
+import { rolesSystemRepository } from "../rbac/index.js";
 import { nextFreeSlug, slugify } from "./slug.js";
 import { currentTenantRepository, tenantsAdminRepository } from "./tenants.repository.js";
 import type { TenantResponse } from "./tenants.schemas.js";
@@ -27,8 +28,9 @@ export function toTenantResponse(row: TenantRow): TenantResponse {
 type NewTenant = { name: string; plan?: TenantRow["plan"] };
 
 /**
- * Creates a tenant with a unique slug derived from its name, in a transaction the caller has
- * opened with `bypassTenantIsolation` (registration creates its user in the same one).
+ * Creates a tenant with a unique slug derived from its name, and its default roles, in a
+ * transaction the caller has opened with `bypassTenantIsolation` (registration creates its
+ * user in the same one).
  */
 export async function createTenantWithin(db: Db, input: NewTenant): Promise<TenantRow> {
   const base = slugify(input.name);
@@ -37,7 +39,9 @@ export async function createTenantWithin(db: Db, input: NewTenant): Promise<Tena
     const slug = nextFreeSlug(base, await repository.slugsLike(base));
     try {
       // A savepoint, so a lost race for the slug does not abort the transaction.
-      return await db.transaction(() => repository.insert({ ...input, slug }));
+      const tenant = await db.transaction(() => repository.insert({ ...input, slug }));
+      await rolesSystemRepository(db).createDefaults(tenant.id);
+      return tenant;
     } catch (error) {
       if (sqlStateOf(error) !== UNIQUE_VIOLATION || attempt >= 5) throw error;
     }

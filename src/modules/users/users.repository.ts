@@ -1,7 +1,6 @@
 import { and, eq, sql } from "drizzle-orm";
 import {
   type Db,
-  type MembershipRole,
   memberships,
   param,
   prepareStatement,
@@ -63,13 +62,12 @@ export interface UserTenant {
   readonly id: string;
   readonly name: string;
   readonly slug: string;
-  readonly role: MembershipRole;
 }
 
 /** A user's memberships across tenants. Only inside `bypassTenantIsolation`. */
 export function membershipsSystemRepository(db: Db) {
   const activeTenants = db
-    .select({ id: tenants.id, name: tenants.name, slug: tenants.slug, role: memberships.role })
+    .select({ id: tenants.id, name: tenants.name, slug: tenants.slug })
     .from(memberships)
     .innerJoin(tenants, eq(tenants.id, memberships.tenantId));
   return {
@@ -95,9 +93,6 @@ export function membershipsSystemRepository(db: Db) {
         ),
       );
       return rows[0];
-    },
-    async insert(input: { tenantId: string; userId: string; role: MembershipRole }) {
-      await db.insert(memberships).values(input);
     },
     async remove(userId: string, tenantId: string): Promise<boolean> {
       const deleted = await db
