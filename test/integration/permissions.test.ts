@@ -22,6 +22,8 @@ type Requirement = "member" | `${string}:${string}`;
 
 interface RouteCase {
   readonly requires: Requirement;
+  /** The path to call, when the route has parameters. */
+  readonly url?: (setup: Setup) => string;
   /** The answer when allowed. */
   readonly status: number;
   readonly payload?: (setup: Setup) => Record<string, unknown>;
@@ -84,6 +86,35 @@ const ROUTES: Record<string, RouteCase> = {
   "POST /api/v1/auth/email/verify/resend": { requires: "member", status: 202 },
   "GET /api/v1/users/me": { requires: "member", status: 200 },
   "PATCH /api/v1/users/me": { requires: "member", status: 200, payload: () => ({ name: "N" }) },
+  "GET /api/v1/roles": { requires: "roles:read", status: 200 },
+  "POST /api/v1/roles": {
+    requires: "roles:create",
+    status: 201,
+    payload: () => ({ name: `role ${Math.random()}`, permissions: ["items:read"] }),
+  },
+  "PATCH /api/v1/roles/{id}": {
+    requires: "roles:update",
+    status: 200,
+    url: (setup) => `/api/v1/roles/${setup.customRoleId}`,
+    payload: () => ({ description: "changed" }),
+  },
+  "DELETE /api/v1/roles/{id}": {
+    requires: "roles:delete",
+    status: 204,
+    url: (setup) => `/api/v1/roles/${setup.customRoleId}`,
+  },
+  "GET /api/v1/members": { requires: "members:read", status: 200 },
+  "PUT /api/v1/members/{userId}/roles": {
+    requires: "members:update",
+    status: 200,
+    url: (setup) => `/api/v1/members/${setup.otherMemberId}/roles`,
+    payload: (setup) => ({ roleIds: [setup.viewerRoleId] }),
+  },
+  "DELETE /api/v1/members/{userId}": {
+    requires: "members:delete",
+    status: 204,
+    url: (setup) => `/api/v1/members/${setup.otherMemberId}`,
+  },
 };
 
 const CALLERS = ["owner", "admin", "member", "viewer", "platform admin", "non-member"] as const;
@@ -99,6 +130,9 @@ function allowed(caller: Caller, requires: Requirement): boolean {
 interface Setup {
   tenantId: string;
   itemId: string;
+  customRoleId: string;
+  viewerRoleId: string;
+  otherMemberId: string;
   headers: { authorization: string };
 }
 
@@ -112,6 +146,18 @@ async function arrange(caller: Caller): Promise<Setup> {
     payload: { name: "existing" },
   });
   expect(item.statusCode).toBe(201);
+  const custom = await ctx.app.inject({
+    method: "POST",
+    url: "/api/v1/roles",
+    headers: tenant.headers,
+    payload: { name: "Editors", permissions: ["items:*"] },
+  });
+  expect(custom.statusCode, custom.body).toBe(201);
+  const rolesPage = await ctx.app.inject({ url: "/api/v1/roles", headers: tenant.headers });
+  const viewer = rolesPage
+    .json<{ items: { id: string; name: string }[] }>()
+    .items.find((role) => role.name === "viewer");
+  const other = await createSignedInMember(ctx.database, tenant.tenant.id, { role: "member" });
   let userId = tenant.userId;
   let sessionId = tenant.sessionId;
   let tokenTenant = tenant.tenant.id;
@@ -134,6 +180,9 @@ async function arrange(caller: Caller): Promise<Setup> {
   return {
     tenantId: tenant.tenant.id,
     itemId: item.json().id,
+    customRoleId: custom.json().id,
+    viewerRoleId: viewer?.id as string,
+    otherMemberId: other.userId,
     headers: { authorization: `Bearer ${token}` },
   };
 }
@@ -159,7 +208,7 @@ describe("the role table", () => {
     const [method, path] = route.split(" ") as [string, string];
     const response = await ctx.app.inject({
       method: method as "GET",
-      url: path.replace("{id}", setup.itemId),
+      url: spec.url ? spec.url(setup) : path.replace("{id}", setup.itemId),
       headers: setup.headers,
       ...(spec.payload ? { payload: spec.payload(setup) } : {}),
     });

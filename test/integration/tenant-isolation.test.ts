@@ -19,7 +19,7 @@ beforeAll(async () => {
 });
 afterAll(() => ctx.close());
 
-type Method = "GET" | "POST" | "PATCH" | "DELETE";
+type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 interface RouteCase {
   readonly method: Method;
@@ -55,6 +55,32 @@ const tenantRoutes: readonly RouteCase[] = [
     payload: { name: "Renamed" },
   },
   { method: "DELETE", route: "/api/v1/tenants/current", url: () => "/api/v1/tenants/current" },
+  { method: "GET", route: "/api/v1/roles", url: () => "/api/v1/roles" },
+  {
+    method: "POST",
+    route: "/api/v1/roles",
+    url: () => "/api/v1/roles",
+    payload: { name: "Auditors", permissions: ["items:read"] },
+  },
+  {
+    method: "PATCH",
+    route: "/api/v1/roles/{id}",
+    url: () => `/api/v1/roles/${randomUUID()}`,
+    payload: { description: "changed" },
+  },
+  { method: "DELETE", route: "/api/v1/roles/{id}", url: () => `/api/v1/roles/${randomUUID()}` },
+  { method: "GET", route: "/api/v1/members", url: () => "/api/v1/members" },
+  {
+    method: "PUT",
+    route: "/api/v1/members/{userId}/roles",
+    url: () => `/api/v1/members/${randomUUID()}/roles`,
+    payload: { roleIds: [randomUUID()] },
+  },
+  {
+    method: "DELETE",
+    route: "/api/v1/members/{userId}",
+    url: () => `/api/v1/members/${randomUUID()}`,
+  },
 ];
 
 /**

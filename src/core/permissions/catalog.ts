@@ -54,6 +54,13 @@ export const DEFAULT_ROLES = [
 
 export type DefaultRoleName = (typeof DEFAULT_ROLES)[number]["name"];
 
+/** Whether `grant` is a catalog permission, `resource:*` for a catalog resource, or `*`. */
+export function isGrant(grant: string): grant is PermissionGrant {
+  if (grant === "*" || (ALL_PERMISSIONS as readonly string[]).includes(grant)) return true;
+  const resource = grant.endsWith(":*") ? grant.slice(0, -2) : undefined;
+  return resource !== undefined && ALL_PERMISSIONS.some((p) => p.startsWith(`${resource}:`));
+}
+
 /** The catalog permissions that `grants` cover, wildcards expanded, in catalog order. */
 export function expandGrants(grants: readonly string[]): Permission[] {
   return ALL_PERMISSIONS.filter((permission) =>

@@ -4,6 +4,7 @@ export {
   DEFAULT_ROLES,
   type DefaultRoleName,
   expandGrants,
+  isGrant,
   PERMISSIONS,
   type Permission,
   type PermissionGrant,

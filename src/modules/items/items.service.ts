@@ -1,5 +1,6 @@
 import { newId, type TenantDatabase } from "../../core/database/index.js";
-import { AppError, notFound } from "../../core/errors/index.js";
+import { notFound } from "../../core/errors/index.js";
+import { idCursor, pageOf } from "../../core/http/cursor.js";
 import { type ItemChanges, itemsRepository } from "./items.repository.js";
 import type { ItemResponse } from "./items.schemas.js";
 import type { ItemRow } from "./items.table.js";
@@ -16,21 +17,7 @@ function toItemResponse(row: ItemRow): ItemResponse {
 }
 
 /** Cursors are opaque to clients: the last item's id, versioned and base64url-encoded. */
-const CURSOR_PREFIX = "i1:";
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-const encodeCursor = (id: string) => Buffer.from(`${CURSOR_PREFIX}${id}`).toString("base64url");
-
-function decodeCursor(cursor: string): string {
-  const decoded = Buffer.from(cursor, "base64url").toString("utf8");
-  const id = decoded.startsWith(CURSOR_PREFIX) ? decoded.slice(CURSOR_PREFIX.length) : "";
-  if (!UUID.test(id)) {
-    throw new AppError("validation-failed", "The request is invalid; see errors for each field.", {
-      errors: [{ field: "query.cursor", message: "is not a cursor from this list" }],
-    });
-  }
-  return id;
-}
+const cursor = idCursor("i1");
 
 const itemNotFound = () => notFound("The item does not exist.");
 
@@ -44,16 +31,13 @@ export function itemsService(db: TenantDatabase) {
       return toItemResponse(row);
     },
 
-    async list(limit: number, cursor: string | undefined) {
-      const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    async list(limit: number, after: string | undefined) {
       // One extra row tells whether another page follows.
-      const rows = await repository.list(limit + 1, after);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        items: page.map(toItemResponse),
-        nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null,
-      };
+      const rows = await repository.list(
+        limit + 1,
+        after === undefined ? undefined : cursor.decode(after),
+      );
+      return pageOf(rows, limit, toItemResponse, (row) => cursor.encode(row.id));
     },
 
     async create(input: { name: string; description?: string | null | undefined }) {

@@ -1,9 +1,10 @@
 import type { AppModule } from "../../core/http/module.js";
 import { rbacRoutes } from "./rbac.routes.js";
+import { createRbacService } from "./rbac.service.js";
 
 export { type RoleSummary, rolesSystemRepository } from "./roles.repository.js";
 
-/** Roles and permissions: the catalog route. */
-export const rbacModule: AppModule = async (app) => {
-  await app.register(rbacRoutes);
+/** Roles and permissions: the catalog, the tenant's roles and its members. */
+export const rbacModule: AppModule = async (app, { sessions }) => {
+  await app.register(rbacRoutes, { rbac: createRbacService({ sessions }) });
 };

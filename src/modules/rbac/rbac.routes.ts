@@ -1,7 +1,22 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { Access } from "../../core/auth/index.js";
 import { signedIn } from "../../core/http/access.js";
-import { PERMISSIONS } from "../../core/permissions/index.js";
-import { permissionCatalogSchema } from "./rbac.schemas.js";
+import { PERMISSIONS, requirePermission } from "../../core/permissions/index.js";
+import {
+  createRoleBody,
+  listQuery,
+  memberPageSchema,
+  memberParams,
+  memberSchema,
+  permissionCatalogSchema,
+  rolePageSchema,
+  roleParams,
+  roleSchema,
+  setMemberRolesBody,
+  updateRoleBody,
+} from "./rbac.schemas.js";
+import type { RbacService } from "./rbac.service.js";
 
 const catalog = {
   items: Object.entries(PERMISSIONS).map(([permission, description]) => ({
@@ -10,7 +25,13 @@ const catalog = {
   })),
 };
 
-export const rbacRoutes: FastifyPluginAsyncZod = async (app) => {
+/** The permission catalog, the tenant's roles and its members. */
+export const rbacRoutes: FastifyPluginAsyncZod<{ rbac: RbacService }> = async (app, { rbac }) => {
+  const accessOf = (request: { access?: Access | undefined }) => {
+    if (!request.access) throw new Error("permission route without access");
+    return request.access;
+  };
+
   app.get(
     "/permissions",
     {
@@ -23,5 +44,131 @@ export const rbacRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async () => catalog,
+  );
+
+  app.get(
+    "/roles",
+    {
+      config: { access: requirePermission("roles", "read") },
+      schema: {
+        summary: "List the tenant's roles",
+        tags: ["roles"],
+        querystring: listQuery,
+        response: { 200: rolePageSchema },
+      },
+    },
+    async (request) => rbac.listRoles(request.tenantDb, request.query.limit, request.query.cursor),
+  );
+
+  app.post(
+    "/roles",
+    {
+      config: { access: requirePermission("roles", "create") },
+      schema: {
+        summary: "Create a role",
+        description:
+          "Permissions must be in the catalog (or `resource:*`, `*`), and held by the caller.",
+        tags: ["roles"],
+        body: createRoleBody,
+        response: { 201: roleSchema },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .code(201)
+        .send(await rbac.createRole(request.tenantDb, accessOf(request), request.body)),
+  );
+
+  app.patch(
+    "/roles/:id",
+    {
+      config: { access: requirePermission("roles", "update") },
+      schema: {
+        summary: "Change a role",
+        description:
+          "System roles answer 409. A change of permissions applies on the next request.",
+        tags: ["roles"],
+        params: roleParams,
+        body: updateRoleBody,
+        response: { 200: roleSchema },
+      },
+    },
+    async (request) =>
+      rbac.updateRole(request.tenantDb, accessOf(request), request.params.id, request.body),
+  );
+
+  app.delete(
+    "/roles/:id",
+    {
+      config: { access: requirePermission("roles", "delete") },
+      schema: {
+        summary: "Delete a role",
+        description: "System roles answer 409. Members holding the role lose it.",
+        tags: ["roles"],
+        params: roleParams,
+        response: { 204: z.null() },
+      },
+    },
+    async (request, reply) => {
+      await rbac.deleteRole(request.tenantDb, request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    "/members",
+    {
+      config: { access: requirePermission("members", "read") },
+      schema: {
+        summary: "List the tenant's members",
+        tags: ["members"],
+        querystring: listQuery,
+        response: { 200: memberPageSchema },
+      },
+    },
+    async (request) =>
+      rbac.listMembers(request.tenantDb, request.query.limit, request.query.cursor),
+  );
+
+  app.put(
+    "/members/:userId/roles",
+    {
+      config: { access: requirePermission("members", "update") },
+      schema: {
+        summary: "Set a member's roles",
+        description:
+          "Takes effect on the member's next request. The tenant keeps at least one owner; nobody grants permissions they do not hold.",
+        tags: ["members"],
+        params: memberParams,
+        body: setMemberRolesBody,
+        response: { 200: memberSchema },
+      },
+    },
+    async (request) =>
+      rbac.setMemberRoles(
+        request.tenantDb,
+        accessOf(request),
+        request.params.userId,
+        request.body.roleIds,
+      ),
+  );
+
+  app.delete(
+    "/members/:userId",
+    {
+      config: { access: requirePermission("members", "delete") },
+      schema: {
+        summary: "Remove a member",
+        description:
+          "The member's tokens for this tenant stop working at once. The last owner cannot be removed.",
+        tags: ["members"],
+        params: memberParams,
+        response: { 204: z.null() },
+      },
+    },
+    async (request, reply) => {
+      await rbac.removeMember(request.tenantDb, request.params.userId);
+      return reply.code(204).send(null);
+    },
   );
 };

@@ -1,7 +1,79 @@
 import { z } from "zod";
+import { isGrant } from "../../core/permissions/index.js";
 
 export const permissionCatalogSchema = z
   .object({
     items: z.array(z.object({ permission: z.string(), description: z.string() })),
   })
   .meta({ id: "PermissionCatalog" });
+
+export const roleSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    description: z.string(),
+    permissions: z.array(z.string()),
+    system: z.boolean(),
+  })
+  .meta({ id: "Role" });
+
+export const memberSchema = z
+  .object({
+    user: z.object({ id: z.uuid(), email: z.string(), name: z.string() }),
+    roles: z.array(z.object({ id: z.uuid(), name: z.string() })),
+    joinedAt: z.iso.datetime(),
+  })
+  .meta({ id: "Member" });
+
+const page = <T extends z.ZodType>(item: T, id: string) =>
+  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).meta({ id });
+
+export const rolePageSchema = page(roleSchema, "RolePage");
+export const memberPageSchema = page(memberSchema, "MemberPage");
+
+export const listQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional().describe("nextCursor of the previous page"),
+});
+
+const grants = z
+  .array(
+    z.string().refine(isGrant, {
+      message: "is not a permission of the catalog (see GET /api/v1/permissions)",
+    }),
+  )
+  .max(100, "must list at most 100 permissions")
+  .transform((values) => [...new Set(values)]);
+
+const roleName = z
+  .string()
+  .trim()
+  .min(1, "must not be empty")
+  .max(64, "must be at most 64 characters");
+const roleDescription = z.string().trim().max(500, "must be at most 500 characters");
+
+export const createRoleBody = z.strictObject({
+  name: roleName,
+  description: roleDescription.optional(),
+  permissions: grants,
+});
+
+export const updateRoleBody = z.strictObject({
+  name: roleName.optional(),
+  description: roleDescription.optional(),
+  permissions: grants.optional(),
+});
+
+export const roleParams = z.strictObject({ id: z.uuid() });
+export const memberParams = z.strictObject({ userId: z.uuid() });
+
+export const setMemberRolesBody = z.strictObject({
+  roleIds: z
+    .array(z.uuid())
+    .min(1, "must name at least one role")
+    .max(20, "must name at most 20 roles")
+    .transform((values) => [...new Set(values)]),
+});
+
+export type RoleResponse = z.infer<typeof roleSchema>;
+export type MemberResponse = z.infer<typeof memberSchema>;

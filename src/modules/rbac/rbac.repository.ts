@@ -1,0 +1,156 @@
+import { and, asc, count, eq, gt, inArray, sql } from "drizzle-orm";
+import { type Db, memberships, users } from "../../core/database/index.js";
+import { memberRoles, rolePermissions, roles } from "./roles.table.js";
+
+export interface RoleRecord {
+  id: string;
+  name: string;
+  description: string;
+  system: boolean;
+  permissions: string[];
+}
+
+export interface MemberRecord {
+  userId: string;
+  email: string;
+  name: string;
+  joinedAt: Date;
+  roles: { id: string; name: string }[];
+}
+
+const rolePermissionsOf = sql<string[]>`coalesce(
+  (select array_agg(rp.permission order by rp.permission) from ${rolePermissions} rp
+   where rp.tenant_id = ${roles.tenantId} and rp.role_id = ${roles.id}),
+  '{}'::text[])`;
+
+const memberRolesOf = sql<{ id: string; name: string }[]>`coalesce(
+  (select json_agg(json_build_object('id', r.id, 'name', r.name) order by r.name)
+   from ${memberRoles} mr join ${roles} r on r.tenant_id = mr.tenant_id and r.id = mr.role_id
+   where mr.tenant_id = ${memberships.tenantId} and mr.user_id = ${memberships.userId}),
+  '[]'::json)`;
+
+/**
+ * Roles and members of the current tenant, inside a tenant transaction (`tenantDb.transaction`):
+ * row-level security keeps every statement in the tenant, and `tenantId` is the scope's.
+ */
+export function rbacRepository(db: Db, tenantId: string) {
+  const roleColumns = {
+    id: roles.id,
+    name: roles.name,
+    description: roles.description,
+    system: roles.system,
+    permissions: rolePermissionsOf,
+  };
+  const memberColumns = {
+    userId: memberships.userId,
+    email: users.email,
+    name: users.name,
+    joinedAt: memberships.joinedAt,
+    roles: memberRolesOf,
+  };
+  const members = () =>
+    db.select(memberColumns).from(memberships).innerJoin(users, eq(users.id, memberships.userId));
+
+  return {
+    listRoles(limit: number, after: string | undefined): Promise<RoleRecord[]> {
+      return db
+        .select(roleColumns)
+        .from(roles)
+        .where(after ? gt(roles.id, after) : undefined)
+        .orderBy(asc(roles.id))
+        .limit(limit);
+    },
+    async findRole(id: string): Promise<RoleRecord | undefined> {
+      return (await db.select(roleColumns).from(roles).where(eq(roles.id, id)))[0];
+    },
+    async findRoles(ids: readonly string[]): Promise<RoleRecord[]> {
+      if (ids.length === 0) return [];
+      return db
+        .select(roleColumns)
+        .from(roles)
+        .where(inArray(roles.id, [...ids]));
+    },
+    async insertRole(input: { name: string; description: string; permissions: string[] }) {
+      const [row] = await db
+        .insert(roles)
+        .values({ tenantId, name: input.name, description: input.description })
+        .returning({ id: roles.id });
+      if (!row) throw new Error("insert returned no row");
+      await setPermissions(row.id, input.permissions);
+      return row.id;
+    },
+    async updateRole(
+      id: string,
+      changes: { name?: string | undefined; description?: string | undefined },
+    ) {
+      const set = Object.fromEntries(
+        Object.entries(changes).filter(([, value]) => value !== undefined),
+      );
+      if (Object.keys(set).length > 0) await db.update(roles).set(set).where(eq(roles.id, id));
+    },
+    setPermissions: (id: string, permissions: string[]) => setPermissions(id, permissions),
+    async deleteRole(id: string): Promise<void> {
+      await db.delete(roles).where(eq(roles.id, id));
+    },
+
+    listMembers(limit: number, after: string | undefined): Promise<MemberRecord[]> {
+      return members()
+        .where(after ? gt(memberships.userId, after) : undefined)
+        .orderBy(asc(memberships.userId))
+        .limit(limit);
+    },
+    async findMember(userId: string): Promise<MemberRecord | undefined> {
+      return (await members().where(eq(memberships.userId, userId)))[0];
+    },
+    async setMemberRoles(userId: string, roleIds: readonly string[]): Promise<void> {
+      await db.delete(memberRoles).where(eq(memberRoles.userId, userId));
+      if (roleIds.length > 0) {
+        await db
+          .insert(memberRoles)
+          .values(roleIds.map((roleId) => ({ tenantId, userId, roleId })));
+      }
+    },
+    async removeMember(userId: string): Promise<boolean> {
+      const removed = await db
+        .delete(memberships)
+        .where(eq(memberships.userId, userId))
+        .returning({ userId: memberships.userId });
+      return removed.length > 0;
+    },
+    /** Members holding the system owner role, other than `except`. */
+    async otherOwners(except: string): Promise<number> {
+      const [row] = await db
+        .select({ n: count() })
+        .from(memberRoles)
+        .innerJoin(
+          roles,
+          and(eq(roles.tenantId, memberRoles.tenantId), eq(roles.id, memberRoles.roleId)),
+        )
+        .innerJoin(
+          memberships,
+          and(
+            eq(memberships.tenantId, memberRoles.tenantId),
+            eq(memberships.userId, memberRoles.userId),
+          ),
+        )
+        .where(
+          and(
+            eq(roles.system, true),
+            eq(roles.name, "owner"),
+            eq(memberships.status, "active"),
+            sql`${memberRoles.userId} <> ${except}`,
+          ),
+        );
+      return Number(row?.n ?? 0);
+    },
+  };
+
+  async function setPermissions(roleId: string, permissions: readonly string[]) {
+    await db.delete(rolePermissions).where(eq(rolePermissions.roleId, roleId));
+    if (permissions.length > 0) {
+      await db
+        .insert(rolePermissions)
+        .values(permissions.map((permission) => ({ tenantId, roleId, permission })));
+    }
+  }
+}

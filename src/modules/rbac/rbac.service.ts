@@ -1,0 +1,181 @@
+import type { Access, SessionGuard } from "../../core/auth/index.js";
+import { sqlStateOf, type TenantDatabase } from "../../core/database/index.js";
+import { AppError, conflict, forbidden, notFound } from "../../core/errors/index.js";
+import { idCursor, pageOf } from "../../core/http/cursor.js";
+import { expandGrants } from "../../core/permissions/index.js";
+import { type MemberRecord, type RoleRecord, rbacRepository } from "./rbac.repository.js";
+import type { MemberResponse, RoleResponse } from "./rbac.schemas.js";
+
+const UNIQUE_VIOLATION = "23505";
+const roleCursor = idCursor("r1");
+const memberCursor = idCursor("m1");
+
+const toRole = (row: RoleRecord): RoleResponse => ({
+  id: row.id,
+  name: row.name,
+  description: row.description,
+  permissions: row.permissions,
+  system: row.system,
+});
+
+const toMember = (row: MemberRecord): MemberResponse => ({
+  user: { id: row.userId, email: row.email, name: row.name },
+  roles: row.roles,
+  joinedAt: new Date(row.joinedAt).toISOString(),
+});
+
+const roleNotFound = () => notFound("The role does not exist.");
+const memberNotFound = () => notFound("The member does not exist.");
+
+/**
+ * Nobody grants what they do not hold: every permission `grants` covers must be the caller's
+ * (platform administrators excepted).
+ */
+function ensureHeld(access: Access, grants: readonly string[]) {
+  if (access.platformAdmin) return;
+  const missing = expandGrants(grants).filter((permission) => !access.permissions.has(permission));
+  if (missing.length > 0) {
+    throw forbidden(`You cannot grant permissions you do not hold: ${missing.join(", ")}.`);
+  }
+}
+
+/**
+ * Roles and members of the caller's tenant. Every change that alters what someone may do
+ * tells the session guard, so it applies on their next request, in every process.
+ */
+export function createRbacService({ sessions }: { sessions: SessionGuard }) {
+  return {
+    async listRoles(tenantDb: TenantDatabase, limit: number, cursor: string | undefined) {
+      const after = cursor === undefined ? undefined : roleCursor.decode(cursor);
+      const rows = await tenantDb.transaction((db) =>
+        rbacRepository(db, tenantDb.scope.tenantId).listRoles(limit + 1, after),
+      );
+      return pageOf(rows, limit, toRole, (row) => roleCursor.encode(row.id));
+    },
+
+    async createRole(
+      tenantDb: TenantDatabase,
+      access: Access,
+      input: { name: string; description?: string | undefined; permissions: string[] },
+    ): Promise<RoleResponse> {
+      ensureHeld(access, input.permissions);
+      try {
+        return await tenantDb.transaction(async (db) => {
+          const repository = rbacRepository(db, tenantDb.scope.tenantId);
+          const id = await repository.insertRole({
+            name: input.name,
+            description: input.description ?? "",
+            permissions: input.permissions,
+          });
+          return toRole((await repository.findRole(id)) as RoleRecord);
+        });
+      } catch (error) {
+        if (sqlStateOf(error) === UNIQUE_VIOLATION) throw conflict("A role with this name exists.");
+        throw error;
+      }
+    },
+
+    async updateRole(
+      tenantDb: TenantDatabase,
+      access: Access,
+      id: string,
+      changes: {
+        name?: string | undefined;
+        description?: string | undefined;
+        permissions?: string[] | undefined;
+      },
+    ): Promise<RoleResponse> {
+      if (changes.permissions) ensureHeld(access, changes.permissions);
+      try {
+        const role = await tenantDb.transaction(async (db) => {
+          const repository = rbacRepository(db, tenantDb.scope.tenantId);
+          const current = await repository.findRole(id);
+          if (!current) throw roleNotFound();
+          if (current.system) throw conflict("System roles cannot be changed.");
+          await repository.updateRole(id, { name: changes.name, description: changes.description });
+          if (changes.permissions) await repository.setPermissions(id, changes.permissions);
+          return (await repository.findRole(id)) as RoleRecord;
+        });
+        // Whoever holds the role may now do more or less: every member's next request re-reads.
+        if (changes.permissions) await sessions.revoke({ tenantId: tenantDb.scope.tenantId });
+        return toRole(role);
+      } catch (error) {
+        if (sqlStateOf(error) === UNIQUE_VIOLATION) throw conflict("A role with this name exists.");
+        throw error;
+      }
+    },
+
+    async deleteRole(tenantDb: TenantDatabase, id: string): Promise<void> {
+      await tenantDb.transaction(async (db) => {
+        const repository = rbacRepository(db, tenantDb.scope.tenantId);
+        const current = await repository.findRole(id);
+        if (!current) throw roleNotFound();
+        if (current.system) throw conflict("System roles cannot be deleted.");
+        await repository.deleteRole(id);
+      });
+      await sessions.revoke({ tenantId: tenantDb.scope.tenantId });
+    },
+
+    async listMembers(tenantDb: TenantDatabase, limit: number, cursor: string | undefined) {
+      const after = cursor === undefined ? undefined : memberCursor.decode(cursor);
+      const rows = await tenantDb.transaction((db) =>
+        rbacRepository(db, tenantDb.scope.tenantId).listMembers(limit + 1, after),
+      );
+      return pageOf(rows, limit, toMember, (row) => memberCursor.encode(row.userId));
+    },
+
+    async setMemberRoles(
+      tenantDb: TenantDatabase,
+      access: Access,
+      userId: string,
+      roleIds: readonly string[],
+    ): Promise<MemberResponse> {
+      const tenantId = tenantDb.scope.tenantId;
+      const member = await tenantDb.transaction(async (db) => {
+        const repository = rbacRepository(db, tenantId);
+        const current = await repository.findMember(userId);
+        if (!current) throw memberNotFound();
+        const wanted = await repository.findRoles(roleIds);
+        if (wanted.length !== roleIds.length) {
+          throw new AppError(
+            "validation-failed",
+            "The request is invalid; see errors for each field.",
+            {
+              errors: [{ field: "roleIds", message: "names a role this tenant does not have" }],
+            },
+          );
+        }
+        ensureHeld(
+          access,
+          wanted.flatMap((role) => role.permissions),
+        );
+        const staysOwner = wanted.some((role) => role.system && role.name === "owner");
+        const wasOwner = current.roles.some((role) => role.name === "owner");
+        if (wasOwner && !staysOwner && (await repository.otherOwners(userId)) === 0) {
+          throw conflict("The tenant must keep at least one owner.");
+        }
+        await repository.setMemberRoles(userId, roleIds);
+        return (await repository.findMember(userId)) as MemberRecord;
+      });
+      await sessions.revoke({ userId, tenantId });
+      return toMember(member);
+    },
+
+    async removeMember(tenantDb: TenantDatabase, userId: string): Promise<void> {
+      const tenantId = tenantDb.scope.tenantId;
+      await tenantDb.transaction(async (db) => {
+        const repository = rbacRepository(db, tenantId);
+        const current = await repository.findMember(userId);
+        if (!current) throw memberNotFound();
+        const isOwner = current.roles.some((role) => role.name === "owner");
+        if (isOwner && (await repository.otherOwners(userId)) === 0) {
+          throw conflict("The tenant must keep at least one owner.");
+        }
+        await repository.removeMember(userId);
+      });
+      await sessions.revoke({ userId, tenantId });
+    },
+  };
+}
+
+export type RbacService = ReturnType<typeof createRbacService>;

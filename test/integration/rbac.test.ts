@@ -1,0 +1,305 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DefaultRoleName } from "../../src/core/permissions/index.js";
+import { createSignedInMember } from "../helpers/identity.js";
+import { expectProblem } from "../helpers/problems.js";
+import { setupTenancyTest, type TenancyTestContext, type TestTenant } from "../helpers/tenancy.js";
+
+/** Roles and members: the guard rails, and changes that apply on the member's next request. */
+
+let ctx: TenancyTestContext;
+beforeAll(async () => {
+  ctx = await setupTenancyTest();
+});
+afterAll(() => ctx?.close());
+
+interface Role {
+  id: string;
+  name: string;
+  description: string;
+  permissions: string[];
+  system: boolean;
+}
+
+async function memberOf(tenant: TestTenant, role: DefaultRoleName) {
+  const { userId, sessionId } = await createSignedInMember(ctx.database, tenant.tenant.id, {
+    role,
+  });
+  const token = await ctx.tokens.signAccessToken({
+    sub: userId,
+    tid: tenant.tenant.id,
+    sid: sessionId,
+  });
+  return { userId, headers: { authorization: `Bearer ${token}` } };
+}
+
+async function rolesOf(tenant: TestTenant): Promise<Role[]> {
+  const response = await ctx.app.inject({ url: "/api/v1/roles", headers: tenant.headers });
+  expect(response.statusCode, response.body).toBe(200);
+  return response.json<{ items: Role[] }>().items;
+}
+
+const roleNamed = async (tenant: TestTenant, name: string) =>
+  (await rolesOf(tenant)).find((role) => role.name === name) as Role;
+
+describe("roles", () => {
+  it("a new tenant has the four system roles of the contract", async () => {
+    const tenant = await ctx.newTenant();
+    const roles = await rolesOf(tenant);
+    expect(roles.map((role) => [role.name, role.system, role.permissions])).toEqual([
+      ["owner", true, ["*"]],
+      ["admin", true, ["audit:*", "items:*", "members:*", "roles:*", "tenants:update"]],
+      ["member", true, ["items:create", "items:read", "items:update", "members:read"]],
+      ["viewer", true, ["items:read", "members:read"]],
+    ]);
+  });
+
+  it("creates, changes and deletes a custom role; system roles answer 409", async () => {
+    const tenant = await ctx.newTenant();
+    const created = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/roles",
+      headers: tenant.headers,
+      payload: {
+        name: "Editors",
+        description: "Edit items",
+        permissions: ["items:*", "items:read"],
+      },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const role = created.json<Role>();
+    expect(role).toMatchObject({
+      name: "Editors",
+      system: false,
+      permissions: ["items:*", "items:read"],
+    });
+
+    const duplicate = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/roles",
+      headers: tenant.headers,
+      payload: { name: "Editors", permissions: [] },
+    });
+    expectProblem(duplicate, "conflict");
+
+    const changed = await ctx.app.inject({
+      method: "PATCH",
+      url: `/api/v1/roles/${role.id}`,
+      headers: tenant.headers,
+      payload: { name: "Writers", permissions: ["items:create"] },
+    });
+    expect(changed.statusCode, changed.body).toBe(200);
+    expect(changed.json()).toMatchObject({ name: "Writers", permissions: ["items:create"] });
+
+    const owner = await roleNamed(tenant, "owner");
+    for (const request of [
+      { method: "PATCH" as const, payload: { description: "mine now" } },
+      { method: "DELETE" as const },
+    ]) {
+      const refused = await ctx.app.inject({
+        url: `/api/v1/roles/${owner.id}`,
+        headers: tenant.headers,
+        ...request,
+      });
+      expectProblem(refused, "conflict");
+    }
+    expect((await roleNamed(tenant, "owner")).permissions).toEqual(["*"]);
+
+    const deleted = await ctx.app.inject({
+      method: "DELETE",
+      url: `/api/v1/roles/${role.id}`,
+      headers: tenant.headers,
+    });
+    expect(deleted.statusCode).toBe(204);
+    expect((await rolesOf(tenant)).map((each) => each.name)).not.toContain("Writers");
+  });
+
+  it.each([
+    ["an unknown permission", ["items:read", "items:fly"]],
+    ["an unknown resource wildcard", ["spaceships:*"]],
+    ["a malformed permission", ["items"]],
+  ])("refuses %s with 422 and creates nothing", async (_, permissions) => {
+    const tenant = await ctx.newTenant();
+    const before = await rolesOf(tenant);
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/roles",
+      headers: tenant.headers,
+      payload: { name: "Odd", permissions },
+    });
+    const problem = expectProblem(response, "validation-failed");
+    expect(problem.errors?.[0]?.field).toMatch(/^permissions/);
+    expect(await rolesOf(tenant)).toEqual(before);
+  });
+
+  it("lets nobody grant a permission they do not hold", async () => {
+    const tenant = await ctx.newTenant();
+    const admin = await memberOf(tenant, "admin");
+    const refused = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/roles",
+      headers: admin.headers,
+      payload: { name: "Destroyers", permissions: ["tenants:delete"] },
+    });
+    expect(expectProblem(refused, "forbidden").detail).toContain("tenants:delete");
+    const wildcard = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/roles",
+      headers: admin.headers,
+      payload: { name: "Everything", permissions: ["*"] },
+    });
+    expectProblem(wildcard, "forbidden");
+    // Nor hand someone the owner role.
+    const member = await memberOf(tenant, "member");
+    const owner = await roleNamed(tenant, "owner");
+    const promote = await ctx.app.inject({
+      method: "PUT",
+      url: `/api/v1/members/${member.userId}/roles`,
+      headers: admin.headers,
+      payload: { roleIds: [owner.id] },
+    });
+    expectProblem(promote, "forbidden");
+  });
+});
+
+describe("members", () => {
+  it("lists members with their roles, a page at a time", async () => {
+    const tenant = await ctx.newTenant();
+    await memberOf(tenant, "viewer");
+    await memberOf(tenant, "member");
+    const first = await ctx.app.inject({
+      url: "/api/v1/members?limit=2",
+      headers: tenant.headers,
+    });
+    expect(first.statusCode, first.body).toBe(200);
+    const page = first.json<{
+      items: { user: { id: string }; roles: { name: string }[] }[];
+      nextCursor: string;
+    }>();
+    expect(page.items).toHaveLength(2);
+    const second = await ctx.app.inject({
+      url: `/api/v1/members?limit=2&cursor=${page.nextCursor}`,
+      headers: tenant.headers,
+    });
+    const rest = second.json<typeof page>();
+    expect(rest.items).toHaveLength(1);
+    expect(rest.nextCursor).toBeNull();
+    const roles = [...page.items, ...rest.items].map((member) => member.roles[0]?.name).sort();
+    expect(roles).toEqual(["member", "owner", "viewer"]);
+  });
+
+  it("applies a change of roles on the member's next request", async () => {
+    const tenant = await ctx.newTenant();
+    const viewer = await memberOf(tenant, "viewer");
+    const create = () =>
+      ctx.app.inject({
+        method: "POST",
+        url: "/api/v1/items",
+        headers: viewer.headers,
+        payload: { name: "by the viewer" },
+      });
+    expectProblem(await create(), "forbidden");
+    const member = await roleNamed(tenant, "member");
+    const set = await ctx.app.inject({
+      method: "PUT",
+      url: `/api/v1/members/${viewer.userId}/roles`,
+      headers: tenant.headers,
+      payload: { roleIds: [member.id] },
+    });
+    expect(set.statusCode, set.body).toBe(200);
+    expect(set.json().roles).toEqual([{ id: member.id, name: "member" }]);
+    expect((await create()).statusCode).toBe(201);
+
+    // And a role's own permissions, for everyone holding it.
+    const changed = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/roles",
+      headers: tenant.headers,
+      payload: { name: "Readers", permissions: ["items:read"] },
+    });
+    const readers = changed.json<Role>();
+    await ctx.app.inject({
+      method: "PUT",
+      url: `/api/v1/members/${viewer.userId}/roles`,
+      headers: tenant.headers,
+      payload: { roleIds: [readers.id] },
+    });
+    expectProblem(await create(), "forbidden");
+    await ctx.app.inject({
+      method: "PATCH",
+      url: `/api/v1/roles/${readers.id}`,
+      headers: tenant.headers,
+      payload: { permissions: ["items:read", "items:create"] },
+    });
+    expect((await create()).statusCode).toBe(201);
+  });
+
+  it("keeps at least one owner: the last cannot be demoted or removed", async () => {
+    const tenant = await ctx.newTenant();
+    const viewer = await roleNamed(tenant, "viewer");
+    const demote = await ctx.app.inject({
+      method: "PUT",
+      url: `/api/v1/members/${tenant.userId}/roles`,
+      headers: tenant.headers,
+      payload: { roleIds: [viewer.id] },
+    });
+    expectProblem(demote, "conflict");
+    const remove = await ctx.app.inject({
+      method: "DELETE",
+      url: `/api/v1/members/${tenant.userId}`,
+      headers: tenant.headers,
+    });
+    expectProblem(remove, "conflict");
+    expect(
+      (await ctx.app.inject({ url: "/api/v1/items", headers: tenant.headers })).statusCode,
+    ).toBe(200);
+
+    // With a second owner, the first may go.
+    const second = await memberOf(tenant, "owner");
+    const removed = await ctx.app.inject({
+      method: "DELETE",
+      url: `/api/v1/members/${tenant.userId}`,
+      headers: second.headers,
+    });
+    expect(removed.statusCode).toBe(204);
+    expectProblem(
+      await ctx.app.inject({ url: "/api/v1/items", headers: tenant.headers }),
+      "unauthorized",
+    );
+  });
+
+  it("answers 404 for a member of another tenant, and 422 for a role of another tenant", async () => {
+    const a = await ctx.newTenant();
+    const b = await ctx.newTenant();
+    const bMember = await memberOf(b, "member");
+    const bViewer = await roleNamed(b, "viewer");
+    const aViewer = await roleNamed(a, "viewer");
+    expectProblem(
+      await ctx.app.inject({
+        method: "DELETE",
+        url: `/api/v1/members/${bMember.userId}`,
+        headers: a.headers,
+      }),
+      "not-found",
+    );
+    expectProblem(
+      await ctx.app.inject({
+        method: "PUT",
+        url: `/api/v1/members/${bMember.userId}/roles`,
+        headers: a.headers,
+        payload: { roleIds: [aViewer.id] },
+      }),
+      "not-found",
+    );
+    const aMember = await memberOf(a, "member");
+    const foreignRole = await ctx.app.inject({
+      method: "PUT",
+      url: `/api/v1/members/${aMember.userId}/roles`,
+      headers: a.headers,
+      payload: { roleIds: [bViewer.id] },
+    });
+    expectProblem(foreignRole, "validation-failed");
+    expect(
+      (await ctx.app.inject({ url: "/api/v1/items", headers: bMember.headers })).statusCode,
+    ).toBe(200);
+  });
+});
