@@ -34,7 +34,7 @@ const { ALL_PERMISSIONS } = await load<typeof import("../src/core/permissions/in
 );
 
 /** Lets every token through with every permission: no lookup, no cache, nothing to revoke. */
-const everything = { permissions: new Set(ALL_PERMISSIONS), platformAdmin: false };
+const everything = { permissions: new Set(ALL_PERMISSIONS), grants: ["*"], platformAdmin: false };
 const alwaysLive: SessionGuard = {
   access: async () => everything,
   revoke: async () => {},

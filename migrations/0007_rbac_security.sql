@@ -45,6 +45,11 @@ CREATE FUNCTION app.uuid_v7() RETURNS uuid
       'hex')::uuid
   $$;
 --> statement-breakpoint
+-- The backfill below reads tenants and memberships, whose forced row-level security hides
+-- every row from a migrating role that is neither a superuser nor BYPASSRLS: it runs as
+-- app_system, which may read them all (the migrating role was granted app_system in 0001).
+SET ROLE app_system;
+--> statement-breakpoint
 -- The default roles of the tenants that exist now; new tenants get them from the application
 -- (DEFAULT_ROLES in src/core/permissions/catalog.ts, of which this is a copy).
 INSERT INTO public.roles (tenant_id, id, name, description, system)
@@ -74,6 +79,8 @@ INSERT INTO public.member_roles (tenant_id, user_id, role_id)
 SELECT m.tenant_id, m.user_id, r.id
 FROM public.memberships m
 JOIN public.roles r ON r.tenant_id = m.tenant_id AND r.name = m.role;
+--> statement-breakpoint
+RESET ROLE;
 --> statement-breakpoint
 -- Whether an access token's session may act in its tenant (as app.session_is_live), and if so
 -- with which grants: one row for a live session and active member, none otherwise.

@@ -11,6 +11,7 @@ import packageJson from "../package.json" with { type: "json" };
 import { docsPage, docsSecurityHeaders, healthRoutes, openApiPlugin } from "./api/index.js";
 import { createBackground } from "./background.js";
 import type { Config } from "./config.js";
+import { createAuditLog } from "./core/audit/index.js";
 import {
   authenticationPlugin,
   createSessionGuard,
@@ -57,6 +58,7 @@ import { BOUND_TO_REQUEST, createLogger } from "./core/logging/index.js";
 import type { Mailer } from "./core/mail/index.js";
 import { metricsPlugin } from "./core/observability/metrics.js";
 import { createLimiterFactory, createRateLimiting } from "./core/rate-limit/index.js";
+import { auditModule } from "./modules/audit/index.js";
 import { authModule } from "./modules/auth/index.js";
 import { itemsModule } from "./modules/items/index.js";
 import { rbacModule } from "./modules/rbac/index.js";
@@ -95,6 +97,7 @@ const defaultModules: readonly AppModule[] = [
   rbacModule,
   tenantsModule,
   itemsModule,
+  auditModule,
 ];
 
 /**
@@ -246,6 +249,7 @@ export async function createApp(
     }));
   app.addHook("onClose", () => sessions.close());
   const limiters = createLimiterFactory(redis, config.redisKeyPrefix);
+  const audit = createAuditLog(database);
   const tenantLookup = createTenantLookup(cache);
   const rateLimiting = createRateLimiting(app, {
     settings: config.rateLimit,
@@ -258,7 +262,7 @@ export async function createApp(
   await app.register(authenticationPlugin, { tokens, sessions });
   await app.register(tenantScopePlugin, { database });
   app.addHook("onRequest", rateLimiting.afterAuthentication);
-  await app.register(accessControlPlugin);
+  await app.register(accessControlPlugin, { audit });
 
   await app.register(healthRoutes, {
     checks: {
@@ -279,6 +283,7 @@ export async function createApp(
         tokens,
         sessions,
         limiters,
+        audit,
         cache,
         jobs,
         sendEmail: background.sendEmail,

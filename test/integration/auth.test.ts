@@ -4,6 +4,7 @@ import { eq, sql } from "drizzle-orm";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
+import { createAuditLog } from "../../src/core/audit/index.js";
 import { createSessionGuard } from "../../src/core/auth/index.js";
 import { memberships, sessions, tenants, users } from "../../src/core/database/index.js";
 import { createLogger } from "../../src/core/logging/index.js";
@@ -477,6 +478,7 @@ describe("access ends at once", () => {
       jobs: ctx.app.jobs,
       sendEmail: undefined as never,
       throttle: createLoginThrottle(createLimiterFactory(redis, config.redisKeyPrefix)),
+      audit: createAuditLog(ctx.database),
       logger,
     });
     return {

@@ -104,6 +104,7 @@ const ROUTES: Record<string, RouteCase> = {
     url: (setup) => `/api/v1/roles/${setup.customRoleId}`,
   },
   "GET /api/v1/members": { requires: "members:read", status: 200 },
+  "GET /api/v1/audit-logs": { requires: "audit:read", status: 200 },
   "PUT /api/v1/members/{userId}/roles": {
     requires: "members:update",
     status: 200,
@@ -160,7 +161,7 @@ async function arrange(caller: Caller): Promise<Setup> {
   const other = await createSignedInMember(ctx.database, tenant.tenant.id, { role: "member" });
   let userId = tenant.userId;
   let sessionId = tenant.sessionId;
-  let tokenTenant = tenant.tenant.id;
+  const tokenTenant = tenant.tenant.id;
   if (caller === "non-member") {
     // Signed in elsewhere, with a token naming this tenant.
     const elsewhere = await ctx.newTenant();
@@ -175,7 +176,6 @@ async function arrange(caller: Caller): Promise<Setup> {
       );
     }
   }
-  tokenTenant = tenant.tenant.id;
   const token = await ctx.tokens.signAccessToken({ sub: userId, tid: tokenTenant, sid: sessionId });
   return {
     tenantId: tenant.tenant.id,

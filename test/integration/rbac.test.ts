@@ -161,6 +161,40 @@ describe("roles", () => {
   });
 });
 
+describe("who may change whom", () => {
+  it("an admin can neither demote nor remove an owner", async () => {
+    const tenant = await ctx.newTenant();
+    const admin = await memberOf(tenant, "admin");
+    const viewer = await roleNamed(tenant, "viewer");
+    await memberOf(tenant, "owner");
+    const demote = await ctx.app.inject({
+      method: "PUT",
+      url: `/api/v1/members/${tenant.userId}/roles`,
+      headers: admin.headers,
+      payload: { roleIds: [viewer.id] },
+    });
+    expectProblem(demote, "forbidden");
+    const remove = await ctx.app.inject({
+      method: "DELETE",
+      url: `/api/v1/members/${tenant.userId}`,
+      headers: admin.headers,
+    });
+    expectProblem(remove, "forbidden");
+  });
+
+  it("answers 403 before looking at the body of a caller without the permission", async () => {
+    const tenant = await ctx.newTenant();
+    const viewer = await memberOf(tenant, "viewer");
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/roles",
+      headers: viewer.headers,
+      payload: { nonsense: true },
+    });
+    expectProblem(response, "forbidden");
+  });
+});
+
 describe("members", () => {
   it("lists members with their roles, a page at a time", async () => {
     const tenant = await ctx.newTenant();

@@ -70,6 +70,7 @@ const tenantRoutes: readonly RouteCase[] = [
   },
   { method: "DELETE", route: "/api/v1/roles/{id}", url: () => `/api/v1/roles/${randomUUID()}` },
   { method: "GET", route: "/api/v1/members", url: () => "/api/v1/members" },
+  { method: "GET", route: "/api/v1/audit-logs", url: () => "/api/v1/audit-logs" },
   {
     method: "PUT",
     route: "/api/v1/members/{userId}/roles",

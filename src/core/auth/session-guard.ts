@@ -38,6 +38,8 @@ export type Revocation =
 export interface Access {
   /** Catalog permissions the member's roles grant, wildcards expanded. */
   readonly permissions: ReadonlySet<string>;
+  /** The grants as the roles hold them (`items:*`, `*` included). */
+  readonly grants: readonly string[];
   readonly platformAdmin: boolean;
 }
 
@@ -148,6 +150,7 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
     if (!row) return undefined;
     return {
       permissions: new Set(expandGrants(row.grants)),
+      grants: row.grants,
       platformAdmin: row.is_platform_admin,
     };
   }

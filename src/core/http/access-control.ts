@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
+import type { AuditLog } from "../audit/index.js";
 import { forbidden, unauthorized } from "../errors/index.js";
 import { satisfies } from "../permissions/index.js";
 
@@ -7,11 +8,13 @@ import { satisfies } from "../permissions/index.js";
  * Secure by default: a route that is not declared public answers 401 unless the authentication
  * hook (which runs before this one) identified the caller, and a route declaring permissions
  * (`requirePermission`) answers 403 unless the caller's roles in the token's tenant grant them.
- * Platform administrators pass every permission check; each such pass is logged.
+ * Platform administrators pass every permission check; each such pass is logged and recorded
+ * in the tenant's audit log.
  */
-export const accessControlPlugin = fp(
-  async (app: FastifyInstance) => {
-    app.addHook("preHandler", async (request) => {
+export const accessControlPlugin = fp<{ audit: AuditLog }>(
+  async (app: FastifyInstance, { audit }) => {
+    // Before validation: a caller without the permission gets 403 whatever the body says.
+    app.addHook("preValidation", async (request) => {
       if (request.is404) return;
       const access = request.routeOptions.config.access;
       if (access?.kind === "public") return;
@@ -23,6 +26,12 @@ export const accessControlPlugin = fp(
           { event: "platform-admin-bypass", permissions: access.permissions },
           "platform admin passed a permission check",
         );
+        await audit.record({
+          action: "platform_admin.bypass",
+          resourceType: "route",
+          resourceId: `${request.method} ${request.routeOptions.url}`,
+          metadata: { permissions: access.permissions },
+        });
         return;
       }
       const list = access.permissions.join(", ");

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Config } from "../../config.js";
+import type { AuditLog } from "../audit/index.js";
 import type { SessionGuard, TokenService } from "../auth/index.js";
 import type { Cache } from "../cache/index.js";
 import type { Database } from "../database/index.js";
@@ -14,6 +15,8 @@ export interface ModuleDependencies {
   readonly tokens: TokenService;
   /** Ends access at once: call `revoke` after a change that ends a session or membership. */
   readonly sessions: SessionGuard;
+  /** Appends events to the tenant's audit log (row changes are recorded by triggers). */
+  readonly audit: AuditLog;
   /** Counters in the rate-limit store, for limits a route declaration cannot express. */
   readonly limiters: LimiterFactory;
   readonly cache: Cache;

@@ -31,7 +31,11 @@ export const requestContextPlugin = fp(
     app.decorateRequest("context", undefined as unknown as RequestContext);
 
     app.addHook("onRequest", (request, reply, done) => {
-      request.context = { requestId: request.id, ip: request.ip };
+      request.context = {
+        requestId: request.id,
+        ip: request.ip,
+        userAgent: request.headers["user-agent"]?.slice(0, 512),
+      };
       reply.header(REQUEST_ID_HEADER, request.id);
       runWithContext(request.context, done);
     });

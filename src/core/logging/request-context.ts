@@ -7,6 +7,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 export interface RequestContext {
   readonly requestId: string;
   readonly ip: string;
+  readonly userAgent?: string | undefined;
   tenantId?: string;
   userId?: string;
 }

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { Config } from "../../config.js";
+import type { AuditLog } from "../../core/audit/index.js";
 import {
   ACCESS_TOKEN_TTL_SECONDS,
   type SessionGuard,
@@ -71,6 +72,7 @@ export interface AuthServiceOptions {
   jobs: Jobs;
   sendEmail: SendEmailJob;
   throttle: LoginThrottle;
+  audit: AuditLog;
   logger: FastifyBaseLogger;
 }
 
@@ -81,7 +83,7 @@ type Rotation =
   | { kind: "reused"; session: SessionRow };
 
 export function createAuthService(options: AuthServiceOptions) {
-  const { config, database, tokens, sessions, jobs, sendEmail, throttle, logger } = options;
+  const { config, database, tokens, sessions, jobs, sendEmail, throttle, audit, logger } = options;
   const successorOf = createSuccessorDerivation(config.secretKey);
   const graceMs = config.sessions.refreshGraceSeconds * 1000;
   const maxAgeMs = config.sessions.maxAgeDays * 24 * HOUR_MS;
@@ -221,6 +223,14 @@ export function createAuthService(options: AuthServiceOptions) {
         "security: a rotated refresh token was presented again; the session is revoked",
       );
       await sessions.revoke({ sessionId: rotation.session.id });
+      await audit.record({
+        tenantId: rotation.session.currentTenantId,
+        actorId: rotation.session.userId,
+        action: "auth.refresh_token_reused",
+        resourceType: "session",
+        resourceId: rotation.session.id,
+        metadata: { sessionCreatedAt: rotation.session.createdAt.toISOString() },
+      });
       throw unauthorized(SESSION_ENDED);
     }
     if (rotation.kind === "refused") throw unauthorized(SESSION_ENDED);
@@ -310,6 +320,13 @@ export function createAuthService(options: AuthServiceOptions) {
           return { tenant, refreshToken, sessionId: session.id };
         },
       );
+      await audit.record({
+        tenantId: tenant.id,
+        actorId: user.id,
+        action: "auth.login",
+        resourceType: "session",
+        resourceId: sessionId,
+      });
       return { response: await tokenResponse(user, tenant, sessionId), refreshToken };
     },
 
@@ -358,7 +375,7 @@ export function createAuthService(options: AuthServiceOptions) {
 
     /** Ends the session of a refresh token or of an access token; unknown ones are ignored. */
     async logout(target: { sessionId: string } | { refreshToken: string }): Promise<void> {
-      const sessionId = await database.bypassTenantIsolation("sign-out", async (db) => {
+      const ended = await database.bypassTenantIsolation("sign-out", async (db) => {
         const repository = sessionsRepository(db);
         let id: string | undefined;
         if ("sessionId" in target) {
@@ -366,10 +383,17 @@ export function createAuthService(options: AuthServiceOptions) {
         } else if (OPAQUE_TOKEN_PATTERN.test(target.refreshToken)) {
           id = (await repository.findRefreshToken(hashOpaqueToken(target.refreshToken)))?.sessionId;
         }
-        if (id) await repository.revoke(id, "logout");
-        return id;
+        return id ? repository.revoke(id, "logout") : undefined;
       });
-      if (sessionId) await sessions.revoke({ sessionId });
+      if (!ended) return;
+      await sessions.revoke({ sessionId: ended.id });
+      await audit.record({
+        tenantId: ended.tenantId,
+        actorId: ended.userId,
+        action: "auth.logout",
+        resourceType: "session",
+        resourceId: ended.id,
+      });
     },
 
     async logoutAll(principal: Principal): Promise<void> {

@@ -61,14 +61,18 @@ export function sessionsRepository(db: Db) {
       return (await db.select().from(sessions).where(eq(sessions.id, sessionId)))[0];
     },
 
-    /** Revokes one session; false when it was already revoked or does not exist. */
-    async revoke(sessionId: string, reason: string): Promise<boolean> {
-      const revoked = await db
+    /** Revokes one session; undefined when it was already revoked or does not exist. */
+    async revoke(sessionId: string, reason: string) {
+      const [revoked] = await db
         .update(sessions)
         .set({ revokedAt: sql`now()`, revokedReason: reason })
         .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)))
-        .returning({ id: sessions.id });
-      return revoked.length > 0;
+        .returning({
+          id: sessions.id,
+          userId: sessions.userId,
+          tenantId: sessions.currentTenantId,
+        });
+      return revoked;
     },
 
     /** Revokes every live session of a user, except `keep`; returns how many. */

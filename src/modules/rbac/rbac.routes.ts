@@ -167,7 +167,7 @@ export const rbacRoutes: FastifyPluginAsyncZod<{ rbac: RbacService }> = async (a
       },
     },
     async (request, reply) => {
-      await rbac.removeMember(request.tenantDb, request.params.userId);
+      await rbac.removeMember(request.tenantDb, accessOf(request), request.params.userId);
       return reply.code(204).send(null);
     },
   );

@@ -1,5 +1,6 @@
+import { sql } from "drizzle-orm";
 import type { Access, SessionGuard } from "../../core/auth/index.js";
-import { sqlStateOf, type TenantDatabase } from "../../core/database/index.js";
+import { type Db, sqlStateOf, type TenantDatabase } from "../../core/database/index.js";
 import { AppError, conflict, forbidden, notFound } from "../../core/errors/index.js";
 import { idCursor, pageOf } from "../../core/http/cursor.js";
 import { expandGrants } from "../../core/permissions/index.js";
@@ -28,16 +29,28 @@ const roleNotFound = () => notFound("The role does not exist.");
 const memberNotFound = () => notFound("The member does not exist.");
 
 /**
- * Nobody grants what they do not hold: every permission `grants` covers must be the caller's
- * (platform administrators excepted).
+ * Nobody grants what they do not hold: every permission `grants` covers must be the caller's,
+ * and a wildcard only from a caller holding that wildcard (or `*`), since it will also cover
+ * permissions added to the catalog later. Platform administrators are exempt.
  */
-function ensureHeld(access: Access, grants: readonly string[]) {
+function ensureHeld(access: Access, grants: readonly string[], doing = "grant") {
   if (access.platformAdmin) return;
   const missing = expandGrants(grants).filter((permission) => !access.permissions.has(permission));
-  if (missing.length > 0) {
-    throw forbidden(`You cannot grant permissions you do not hold: ${missing.join(", ")}.`);
+  const wildcards = grants.filter(
+    (grant) =>
+      grant.endsWith("*") && !access.grants.includes(grant) && !access.grants.includes("*"),
+  );
+  const lacking = [...new Set([...wildcards, ...missing])];
+  if (lacking.length > 0) {
+    throw forbidden(`You cannot ${doing} permissions you do not hold: ${lacking.join(", ")}.`);
   }
 }
+
+/** Serialises the changes that must keep an owner, per tenant, until the transaction ends. */
+const lockOwners = (db: Db) =>
+  db.execute(
+    sql`select pg_advisory_xact_lock(hashtext('owners:' || app.current_tenant_id()::text))`,
+  );
 
 /**
  * Roles and members of the caller's tenant. Every change that alters what someone may do
@@ -133,8 +146,16 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
       const tenantId = tenantDb.scope.tenantId;
       const member = await tenantDb.transaction(async (db) => {
         const repository = rbacRepository(db, tenantId);
+        await lockOwners(db);
         const current = await repository.findMember(userId);
         if (!current) throw memberNotFound();
+        // Nobody changes someone who holds more than they do.
+        const held = await repository.findRoles(current.roles.map((role) => role.id));
+        ensureHeld(
+          access,
+          held.flatMap((role) => role.permissions),
+          "change a member holding",
+        );
         const wanted = await repository.findRoles(roleIds);
         if (wanted.length !== roleIds.length) {
           throw new AppError(
@@ -161,12 +182,19 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
       return toMember(member);
     },
 
-    async removeMember(tenantDb: TenantDatabase, userId: string): Promise<void> {
+    async removeMember(tenantDb: TenantDatabase, access: Access, userId: string): Promise<void> {
       const tenantId = tenantDb.scope.tenantId;
       await tenantDb.transaction(async (db) => {
         const repository = rbacRepository(db, tenantId);
+        await lockOwners(db);
         const current = await repository.findMember(userId);
         if (!current) throw memberNotFound();
+        const held = await repository.findRoles(current.roles.map((role) => role.id));
+        ensureHeld(
+          access,
+          held.flatMap((role) => role.permissions),
+          "remove a member holding",
+        );
         const isOwner = current.roles.some((role) => role.name === "owner");
         if (isOwner && (await repository.otherOwners(userId)) === 0) {
           throw conflict("The tenant must keep at least one owner.");
