@@ -58,6 +58,7 @@ import { BOUND_TO_REQUEST, createLogger } from "./core/logging/index.js";
 import type { Mailer } from "./core/mail/index.js";
 import { metricsPlugin } from "./core/observability/metrics.js";
 import { createLimiterFactory, createRateLimiting } from "./core/rate-limit/index.js";
+import { adminModule } from "./modules/admin/index.js";
 import { auditModule } from "./modules/audit/index.js";
 import { authModule } from "./modules/auth/index.js";
 import { itemsModule } from "./modules/items/index.js";
@@ -98,6 +99,7 @@ const defaultModules: readonly AppModule[] = [
   tenantsModule,
   itemsModule,
   auditModule,
+  adminModule,
 ];
 
 /**

@@ -110,6 +110,13 @@ const accountRoutes: readonly RouteCase[] = [
   },
   { method: "GET", route: "/api/v1/users/me", url: () => "/api/v1/users/me" },
   { method: "GET", route: "/api/v1/permissions", url: () => "/api/v1/permissions" },
+  { method: "GET", route: "/api/v1/admin/tenants", url: () => "/api/v1/admin/tenants" },
+  {
+    method: "PATCH",
+    route: "/api/v1/admin/tenants/{id}",
+    url: () => `/api/v1/admin/tenants/${randomUUID()}`,
+    payload: { status: "active" },
+  },
   {
     method: "PATCH",
     route: "/api/v1/users/me",

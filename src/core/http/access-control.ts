@@ -19,6 +19,10 @@ export const accessControlPlugin = fp<{ audit: AuditLog }>(
       const access = request.routeOptions.config.access;
       if (access?.kind === "public") return;
       if (!request.principal || !request.access) throw unauthorized();
+      if (access?.kind === "platform-admin") {
+        if (request.access.platformAdmin) return;
+        throw forbidden("This is for platform administrators only.");
+      }
       if (access?.kind !== "permission") return;
       if (satisfies(access, request.access.permissions)) return;
       if (request.access.platformAdmin) {

@@ -5,6 +5,7 @@
 export type AccessDeclaration =
   | { readonly kind: "public" }
   | { readonly kind: "signed-in" }
+  | { readonly kind: "platform-admin" }
   | {
       readonly kind: "permission";
       readonly mode: "all" | "any";
@@ -16,6 +17,11 @@ export const publicAccess = Object.freeze({ kind: "public" }) satisfies AccessDe
 
 /** Any signed-in user may call the route; it needs no tenant permission. */
 export const signedIn = Object.freeze({ kind: "signed-in" }) satisfies AccessDeclaration;
+
+/** Only platform administrators (`users.is_platform_admin`) may call the route. */
+export const platformAdminOnly = Object.freeze({
+  kind: "platform-admin",
+}) satisfies AccessDeclaration;
 
 declare module "fastify" {
   interface FastifyContextConfig {

@@ -1,0 +1,124 @@
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { users } from "../../src/core/database/index.js";
+import { createSignedInMember } from "../helpers/identity.js";
+import { expectProblem } from "../helpers/problems.js";
+import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
+
+/** Platform administration: every tenant, suspension and reactivation, each call audited. */
+
+let ctx: TenancyTestContext;
+beforeAll(async () => {
+  ctx = await setupTenancyTest();
+});
+afterAll(() => ctx?.close());
+
+async function platformAdmin() {
+  const home = await ctx.newTenant("Platform HQ");
+  await ctx.database.bypassTenantIsolation("test: make a platform admin", (db) =>
+    db.update(users).set({ isPlatformAdmin: true }).where(eq(users.id, home.userId)),
+  );
+  return home;
+}
+
+describe("platform administration", () => {
+  it("suspends a tenant, whose members then get 403, and reactivates it", async () => {
+    const admin = await platformAdmin();
+    const customer = await ctx.newTenant("Customer");
+    const member = await createSignedInMember(ctx.database, customer.tenant.id, { role: "member" });
+    const memberToken = await ctx.tokens.signAccessToken({
+      sub: member.userId,
+      tid: customer.tenant.id,
+      sid: member.sessionId,
+    });
+    const items = () =>
+      ctx.app.inject({
+        url: "/api/v1/items",
+        headers: { authorization: `Bearer ${memberToken}` },
+      });
+    expect((await items()).statusCode).toBe(200);
+
+    const suspend = await ctx.app.inject({
+      method: "PATCH",
+      url: `/api/v1/admin/tenants/${customer.tenant.id}`,
+      headers: admin.headers,
+      payload: { status: "suspended" },
+    });
+    expect(suspend.statusCode, suspend.body).toBe(200);
+    expect(suspend.json()).toMatchObject({ id: customer.tenant.id, status: "suspended" });
+    expect(expectProblem(await items(), "forbidden").detail).toMatch(/suspended/);
+
+    const reactivate = await ctx.app.inject({
+      method: "PATCH",
+      url: `/api/v1/admin/tenants/${customer.tenant.id}`,
+      headers: admin.headers,
+      payload: { status: "active" },
+    });
+    expect(reactivate.statusCode).toBe(200);
+    expect((await items()).statusCode).toBe(200);
+
+    // Both changes are in the customer's audit log, with the administrator as actor.
+    const log = await ctx.app.inject({
+      url: "/api/v1/audit-logs?resourceType=tenant",
+      headers: customer.headers,
+    });
+    const actions = log
+      .json<{ items: { action: string; actor: { id: string } | null }[] }>()
+      .items.filter((entry) => entry.action.startsWith("platform_admin."));
+    expect(actions.map((entry) => entry.action)).toEqual([
+      "platform_admin.tenant_reactivated",
+      "platform_admin.tenant_suspended",
+    ]);
+    expect(actions.every((entry) => entry.actor?.id === admin.userId)).toBe(true);
+  });
+
+  it("lists every tenant, a page at a time; 404 for an unknown one; 422 for a bad status", async () => {
+    const admin = await platformAdmin();
+    await ctx.newTenant();
+    const first = await ctx.app.inject({
+      url: "/api/v1/admin/tenants?limit=1",
+      headers: admin.headers,
+    });
+    expect(first.statusCode, first.body).toBe(200);
+    const page = first.json<{ items: { id: string }[]; nextCursor: string }>();
+    expect(page.items).toHaveLength(1);
+    const next = await ctx.app.inject({
+      url: `/api/v1/admin/tenants?limit=100&cursor=${page.nextCursor}`,
+      headers: admin.headers,
+    });
+    expect(next.json().items.length).toBeGreaterThanOrEqual(1);
+    expectProblem(
+      await ctx.app.inject({
+        method: "PATCH",
+        url: "/api/v1/admin/tenants/0190a0a0-0000-7000-8000-000000000000",
+        headers: admin.headers,
+        payload: { status: "suspended" },
+      }),
+      "not-found",
+    );
+    expectProblem(
+      await ctx.app.inject({
+        method: "PATCH",
+        url: `/api/v1/admin/tenants/${admin.tenant.id}`,
+        headers: admin.headers,
+        payload: { status: "deleted" },
+      }),
+      "validation-failed",
+    );
+  });
+
+  it("refuses everyone else with 403, the tenant's owner included", async () => {
+    const owner = await ctx.newTenant();
+    const response = await ctx.app.inject({
+      method: "PATCH",
+      url: `/api/v1/admin/tenants/${owner.tenant.id}`,
+      headers: owner.headers,
+      payload: { status: "suspended" },
+    });
+    expectProblem(response, "forbidden");
+    expectProblem(
+      await ctx.app.inject({ url: "/api/v1/admin/tenants", headers: owner.headers }),
+      "forbidden",
+    );
+  });
+});
