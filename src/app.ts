@@ -61,6 +61,7 @@ import { createLimiterFactory, createRateLimiting } from "./core/rate-limit/inde
 import { adminModule } from "./modules/admin/index.js";
 import { auditModule } from "./modules/audit/index.js";
 import { authModule } from "./modules/auth/index.js";
+import { invitationsModule } from "./modules/invitations/index.js";
 import { itemsModule } from "./modules/items/index.js";
 import { rbacModule } from "./modules/rbac/index.js";
 import { tenantsModule } from "./modules/tenants/index.js";
@@ -96,6 +97,7 @@ const defaultModules: readonly AppModule[] = [
   authModule,
   usersModule,
   rbacModule,
+  invitationsModule,
   tenantsModule,
   itemsModule,
   auditModule,

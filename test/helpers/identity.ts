@@ -16,7 +16,13 @@ export async function createSignedInMember(
   const sessionId = newId();
   const email = options.email ?? `user-${randomUUID()}@example.test`;
   await database.bypassTenantIsolation("test arrangement", async (db) => {
-    await db.insert(users).values({ id: userId, email, name: "Test User", passwordHash: null });
+    await db.insert(users).values({
+      id: userId,
+      email,
+      name: "Test User",
+      passwordHash: null,
+      emailVerifiedAt: new Date(),
+    });
     await rolesSystemRepository(db).addMember(tenantId, userId, options.role ?? "owner");
     await db.insert(sessions).values({
       id: sessionId,

@@ -106,6 +106,26 @@ const ROUTES: Record<string, RouteCase> = {
   },
   "GET /api/v1/members": { requires: "members:read", status: 200 },
   "GET /api/v1/audit-logs": { requires: "audit:read", status: 200 },
+  "POST /api/v1/invitations": {
+    requires: "members:invite",
+    status: 201,
+    payload: (setup) => ({
+      email: `invitee-${Math.random()}@example.test`,
+      roleIds: [setup.viewerRoleId],
+    }),
+  },
+  "GET /api/v1/invitations": { requires: "members:invite", status: 200 },
+  "DELETE /api/v1/invitations/{id}": {
+    requires: "members:invite",
+    status: 204,
+    url: (setup) => `/api/v1/invitations/${setup.invitationId}`,
+  },
+  // Any signed-in user may try a token; this one is unknown.
+  "POST /api/v1/invitations/accept": {
+    requires: "member",
+    status: 400,
+    payload: () => ({ token: "A".repeat(43) }),
+  },
   "GET /api/v1/admin/tenants": { requires: "platform-admin", status: 200 },
   "PATCH /api/v1/admin/tenants/{id}": {
     requires: "platform-admin",
@@ -143,6 +163,7 @@ interface Setup {
   customRoleId: string;
   viewerRoleId: string;
   otherMemberId: string;
+  invitationId: string;
   headers: { authorization: string };
 }
 
@@ -168,6 +189,13 @@ async function arrange(caller: Caller): Promise<Setup> {
     .json<{ items: { id: string; name: string }[] }>()
     .items.find((role) => role.name === "viewer");
   const other = await createSignedInMember(ctx.database, tenant.tenant.id, { role: "member" });
+  const invitation = await ctx.app.inject({
+    method: "POST",
+    url: "/api/v1/invitations",
+    headers: tenant.headers,
+    payload: { email: `pending-${Math.random()}@example.test`, roleIds: [viewer?.id] },
+  });
+  expect(invitation.statusCode, invitation.body).toBe(201);
   let userId = tenant.userId;
   let sessionId = tenant.sessionId;
   const tokenTenant = tenant.tenant.id;
@@ -192,6 +220,7 @@ async function arrange(caller: Caller): Promise<Setup> {
     customRoleId: custom.json().id,
     viewerRoleId: viewer?.id as string,
     otherMemberId: other.userId,
+    invitationId: invitation.json().id,
     headers: { authorization: `Bearer ${token}` },
   };
 }

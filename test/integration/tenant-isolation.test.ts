@@ -72,6 +72,18 @@ const tenantRoutes: readonly RouteCase[] = [
   { method: "GET", route: "/api/v1/members", url: () => "/api/v1/members" },
   { method: "GET", route: "/api/v1/audit-logs", url: () => "/api/v1/audit-logs" },
   {
+    method: "POST",
+    route: "/api/v1/invitations",
+    url: () => "/api/v1/invitations",
+    payload: { email: "someone@example.test", roleIds: [randomUUID()] },
+  },
+  { method: "GET", route: "/api/v1/invitations", url: () => "/api/v1/invitations" },
+  {
+    method: "DELETE",
+    route: "/api/v1/invitations/{id}",
+    url: () => `/api/v1/invitations/${randomUUID()}`,
+  },
+  {
     method: "PUT",
     route: "/api/v1/members/{userId}/roles",
     url: () => `/api/v1/members/${randomUUID()}/roles`,
@@ -110,6 +122,12 @@ const accountRoutes: readonly RouteCase[] = [
   },
   { method: "GET", route: "/api/v1/users/me", url: () => "/api/v1/users/me" },
   { method: "GET", route: "/api/v1/permissions", url: () => "/api/v1/permissions" },
+  {
+    method: "POST",
+    route: "/api/v1/invitations/accept",
+    url: () => "/api/v1/invitations/accept",
+    payload: { token: "A".repeat(43) },
+  },
   { method: "GET", route: "/api/v1/admin/tenants", url: () => "/api/v1/admin/tenants" },
   {
     method: "PATCH",

@@ -9,6 +9,7 @@ import { sessionsRepository } from "./sessions.repository.js";
 
 export { type AuthService, createAuthService } from "./auth.service.js";
 export { createLoginThrottle } from "./brute-force.js";
+export { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN_PATTERN } from "./opaque-tokens.js";
 export { hashPassword } from "./passwords.js";
 
 /** Ended sessions and used tokens are kept this long (for investigating incidents). */

@@ -2,6 +2,8 @@ import type { AppModule } from "../../core/http/module.js";
 import { rbacRoutes } from "./rbac.routes.js";
 import { createRbacService } from "./rbac.service.js";
 
+export { rbacRepository } from "./rbac.repository.js";
+export { ensureHeld } from "./rbac.service.js";
 export { type RoleSummary, rolesSystemRepository } from "./roles.repository.js";
 
 /** Roles and permissions: the catalog, the tenant's roles and its members. */

@@ -103,7 +103,9 @@ export function rbacRepository(db: Db, tenantId: string) {
       return (await members().where(eq(memberships.userId, userId)))[0];
     },
     async setMemberRoles(userId: string, roleIds: readonly string[]): Promise<void> {
-      await db.delete(memberRoles).where(eq(memberRoles.userId, userId));
+      await db
+        .delete(memberRoles)
+        .where(and(eq(memberRoles.tenantId, tenantId), eq(memberRoles.userId, userId)));
       if (roleIds.length > 0) {
         await db
           .insert(memberRoles)

@@ -33,7 +33,7 @@ const memberNotFound = () => notFound("The member does not exist.");
  * and a wildcard only from a caller holding that wildcard (or `*`), since it will also cover
  * permissions added to the catalog later. Platform administrators are exempt.
  */
-function ensureHeld(access: Access, grants: readonly string[], doing = "grant") {
+export function ensureHeld(access: Access, grants: readonly string[], doing = "grant") {
   if (access.platformAdmin) return;
   const missing = expandGrants(grants).filter((permission) => !access.permissions.has(permission));
   const wildcards = grants.filter(

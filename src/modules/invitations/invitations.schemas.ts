@@ -1,0 +1,52 @@
+import { z } from "zod";
+
+const roleRef = z.object({ id: z.uuid(), name: z.string() });
+
+export const invitationSchema = z
+  .object({
+    id: z.uuid(),
+    email: z.string(),
+    roles: z.array(roleRef),
+    expiresAt: z.iso.datetime(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: "Invitation" });
+
+export const createdInvitationSchema = invitationSchema
+  .extend({ token: z.string().describe("the shareable link's secret; shown once, also mailed") })
+  .meta({ id: "CreatedInvitation" });
+
+export const invitationPageSchema = z
+  .object({ items: z.array(invitationSchema), nextCursor: z.string().nullable() })
+  .meta({ id: "InvitationPage" });
+
+export const createInvitationBody = z.strictObject({
+  email: z
+    .string()
+    .trim()
+    .max(320, "must be at most 320 characters")
+    .pipe(z.email("must be an email address")),
+  roleIds: z
+    .array(z.uuid())
+    .min(1, "must name at least one role")
+    .max(20, "must name at most 20 roles")
+    .transform((values) => [...new Set(values)]),
+});
+
+export const acceptInvitationBody = z.strictObject({ token: z.string().min(1).max(256) });
+
+export const acceptedInvitationSchema = z
+  .object({
+    tenant: z.object({ id: z.uuid(), name: z.string(), slug: z.string() }),
+    roles: z.array(roleRef),
+  })
+  .meta({ id: "AcceptedInvitation" });
+
+export const invitationParams = z.strictObject({ id: z.uuid() });
+
+export const listInvitationsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional().describe("nextCursor of the previous page"),
+});
+
+export type InvitationResponse = z.infer<typeof invitationSchema>;
