@@ -1,7 +1,11 @@
 -- The audit log (hand-written; see docs/audit.md): append-only for the application, and
 -- written by a trigger on every audited table, so that changes made by any path, raw SQL
 -- included, are recorded with the transaction's user and request id.
-GRANT SELECT, INSERT ON public.audit_logs TO app_tenant, app_system;
+-- The tenant role only reads: rows are written by the trigger and by audit.record, both as
+-- app_system, so a tenant transaction cannot forge or alter its log.
+GRANT SELECT ON public.audit_logs TO app_tenant;
+--> statement-breakpoint
+GRANT SELECT, INSERT ON public.audit_logs TO app_system;
 --> statement-breakpoint
 ALTER TABLE public.audit_logs ENABLE ROW LEVEL SECURITY;
 --> statement-breakpoint

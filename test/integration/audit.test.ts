@@ -162,7 +162,7 @@ describe("reading", () => {
 });
 
 describe("append-only", () => {
-  it("the tenant role can neither update nor delete audit rows", async () => {
+  it("the tenant role can neither insert, update nor delete audit rows", async () => {
     const tenant: TestTenant = await ctx.newTenant();
     await ctx.app.inject({
       method: "POST",

@@ -182,6 +182,32 @@ describe("who may change whom", () => {
     expectProblem(remove, "forbidden");
   });
 
+  it("an admin can neither weaken nor delete a role granting more than admins hold", async () => {
+    const tenant = await ctx.newTenant();
+    const admin = await memberOf(tenant, "admin");
+    const created = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/roles",
+      headers: tenant.headers,
+      payload: { name: "Closers", permissions: ["tenants:delete"] },
+    });
+    const role = created.json<Role>();
+    const weaken = await ctx.app.inject({
+      method: "PATCH",
+      url: `/api/v1/roles/${role.id}`,
+      headers: admin.headers,
+      payload: { permissions: ["items:read"] },
+    });
+    expectProblem(weaken, "forbidden");
+    const remove = await ctx.app.inject({
+      method: "DELETE",
+      url: `/api/v1/roles/${role.id}`,
+      headers: admin.headers,
+    });
+    expectProblem(remove, "forbidden");
+    expect((await roleNamed(tenant, "Closers")).permissions).toEqual(["tenants:delete"]);
+  });
+
   it("answers 403 before looking at the body of a caller without the permission", async () => {
     const tenant = await ctx.newTenant();
     const viewer = await memberOf(tenant, "viewer");

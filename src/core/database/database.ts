@@ -2,6 +2,7 @@ import { type SQL, sql } from "drizzle-orm";
 import { type PgDatabase, PgDialect, type PgQueryResultHKT } from "drizzle-orm/pg-core";
 import type { FastifyBaseLogger } from "fastify";
 import { AppError, unauthorized } from "../errors/index.js";
+import { currentContext } from "../logging/index.js";
 import { sqlStateOf } from "./errors.js";
 import type { PreparedStatement } from "./statements.js";
 
@@ -127,8 +128,12 @@ export function createDatabase(driver: DatabaseDriver, logger: FastifyBaseLogger
     bypassTenantIsolation(reason, fn, options = {}) {
       // Background loops (the outbox relay) log at debug, not on every poll.
       logger[options.logLevel ?? "info"]({ reason }, "bypassing tenant isolation");
+      // The request's user and id reach the audit trigger, as in tenant transactions.
+      const context = currentContext();
       return driver.db.transaction(async (tx) => {
-        await tx.execute(sql`select set_config('role', 'app_system', true)`);
+        await tx.execute(
+          sql`select set_config('role', 'app_system', true), set_config('app.user_id', ${context?.userId ?? ""}, true), set_config('app.request_id', ${context?.requestId ?? ""}, true)`,
+        );
         return fn(tx);
       });
     },

@@ -1,7 +1,10 @@
 import type { AuditLog } from "../../core/audit/index.js";
+import { TENANT_CACHE_NAMESPACE } from "../../core/auth/index.js";
+import type { Cache } from "../../core/cache/index.js";
 import type { Database, TenantRow } from "../../core/database/index.js";
 import { notFound } from "../../core/errors/index.js";
 import { idCursor, pageOf } from "../../core/http/cursor.js";
+import { currentContext, runWithContext } from "../../core/logging/index.js";
 import { platformTenantsRepository } from "./admin.repository.js";
 import type { PlatformTenant } from "./admin.schemas.js";
 
@@ -20,7 +23,15 @@ const toPlatformTenant = (row: TenantRow): PlatformTenant => ({
  * Platform administration: every tenant, across tenant isolation, each call recorded in the
  * audit log (the listing in the administrator's own tenant, a change in the tenant changed).
  */
-export function createAdminService({ database, audit }: { database: Database; audit: AuditLog }) {
+export function createAdminService({
+  database,
+  audit,
+  cache,
+}: {
+  database: Database;
+  audit: AuditLog;
+  cache: Cache;
+}) {
   return {
     async listTenants(limit: number, after: string | undefined) {
       const rows = await database.bypassTenantIsolation("platform admin: list tenants", (db) =>
@@ -43,6 +54,12 @@ export function createAdminService({ database, audit }: { database: Database; au
         platformTenantsRepository(db).setStatus(id, status),
       );
       if (!row) throw notFound("The tenant does not exist.");
+      // The cached tenant record (plan, status) is dropped; every tenant query checks the
+      // status anyway.
+      const context = currentContext() ?? { requestId: "", ip: "" };
+      await runWithContext({ ...context, tenantId: row.id }, () =>
+        cache.invalidateNamespace(TENANT_CACHE_NAMESPACE),
+      );
       await audit.record({
         tenantId: row.id,
         action: `platform_admin.tenant_${status === "active" ? "reactivated" : "suspended"}`,

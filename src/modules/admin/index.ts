@@ -3,6 +3,6 @@ import { adminRoutes } from "./admin.routes.js";
 import { createAdminService } from "./admin.service.js";
 
 /** Platform administration under /admin: every tenant, suspension. */
-export const adminModule: AppModule = async (app, { database, audit }) => {
-  await app.register(adminRoutes, { admin: createAdminService({ database, audit }) });
+export const adminModule: AppModule = async (app, { database, audit, cache }) => {
+  await app.register(adminRoutes, { admin: createAdminService({ database, audit, cache }) });
 };

@@ -110,7 +110,7 @@ export const rbacRoutes: FastifyPluginAsyncZod<{ rbac: RbacService }> = async (a
       },
     },
     async (request, reply) => {
-      await rbac.deleteRole(request.tenantDb, request.params.id);
+      await rbac.deleteRole(request.tenantDb, accessOf(request), request.params.id);
       return reply.code(204).send(null);
     },
   );

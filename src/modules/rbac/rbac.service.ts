@@ -105,6 +105,8 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
           const current = await repository.findRole(id);
           if (!current) throw roleNotFound();
           if (current.system) throw conflict("System roles cannot be changed.");
+          // Nobody changes a role that grants more than they hold.
+          ensureHeld(access, current.permissions, "change a role granting");
           await repository.updateRole(id, { name: changes.name, description: changes.description });
           if (changes.permissions) await repository.setPermissions(id, changes.permissions);
           return (await repository.findRole(id)) as RoleRecord;
@@ -118,12 +120,13 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
       }
     },
 
-    async deleteRole(tenantDb: TenantDatabase, id: string): Promise<void> {
+    async deleteRole(tenantDb: TenantDatabase, access: Access, id: string): Promise<void> {
       await tenantDb.transaction(async (db) => {
         const repository = rbacRepository(db, tenantDb.scope.tenantId);
         const current = await repository.findRole(id);
         if (!current) throw roleNotFound();
         if (current.system) throw conflict("System roles cannot be deleted.");
+        ensureHeld(access, current.permissions, "delete a role granting");
         await repository.deleteRole(id);
       });
       await sessions.revoke({ tenantId: tenantDb.scope.tenantId });
