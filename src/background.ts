@@ -17,6 +17,7 @@ import {
   smtpMailer,
 } from "./core/mail/index.js";
 import { authCleanups } from "./modules/auth/index.js";
+import { invitationsCleanups } from "./modules/invitations/index.js";
 
 /**
  * The kit's background work in one place, shared by the API (which enqueues) and the worker
@@ -44,7 +45,11 @@ export function createBackground(
   const mailer = createMailer(config, logger);
   const sendEmail = createSendEmailJob(mailer);
   // Expiring rows of every module are deleted by the daily cleanup.
-  const cleanupExpired = createCleanupExpiredJob([sentOutboxCleanup, ...authCleanups]);
+  const cleanupExpired = createCleanupExpiredJob([
+    sentOutboxCleanup,
+    ...authCleanups,
+    ...invitationsCleanups,
+  ]);
   const registry = new JobRegistry([sendEmail, purgeSentOutboxJob, cleanupExpired, ...extraJobs]);
   return { registry, crons: maintenanceCrons(cleanupExpired), mailer, sendEmail };
 }

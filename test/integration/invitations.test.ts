@@ -1,6 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { users } from "../../src/core/database/index.js";
+import { invitationsCleanups } from "../../src/modules/invitations/index.js";
 import { invitations } from "../../src/modules/invitations/invitations.table.js";
 import { register, type SignedInUser, uniqueEmail } from "../helpers/auth.js";
 import { createSignedInMember } from "../helpers/identity.js";
@@ -129,6 +130,8 @@ describe("invitations", () => {
         .where(eq(invitations.id, expired.id)),
     );
     expectProblem(await accept(await verifiedUser(expiredEmail), expired.token), "bad-request");
+    const listed = await ctx.app.inject({ url: "/api/v1/invitations", headers: tenant.headers });
+    expect(listed.json().items.map((each: { id: string }) => each.id)).not.toContain(expired.id);
 
     const revokedEmail = uniqueEmail();
     const revoked = await invite(tenant, revokedEmail);
@@ -183,5 +186,32 @@ describe("invitations", () => {
       payload: { email: uniqueEmail(), roleIds: [await roleId(tenant, "owner")] },
     });
     expectProblem(asOwner, "forbidden");
+  });
+
+  it("refuses to join a suspended tenant, and the daily cleanup deletes ended invitations", async () => {
+    const tenant = await ctx.newTenant();
+    const email = uniqueEmail();
+    const invitation = await invite(tenant, email);
+    await ctx.database.bypassTenantIsolation("test: suspend", (db) =>
+      db.execute(sql`update tenants set status = 'suspended' where id = ${tenant.tenant.id}`),
+    );
+    const response = await accept(await verifiedUser(email), invitation.token);
+    expect(expectProblem(response, "forbidden").detail).toMatch(/suspended/);
+
+    await ctx.database.bypassTenantIsolation("test: end long ago", (db) =>
+      db
+        .update(invitations)
+        .set({ expiresAt: sql`now() - interval '31 days'` })
+        .where(eq(invitations.id, invitation.id)),
+    );
+    for (const cleanup of invitationsCleanups) {
+      await ctx.database.bypassTenantIsolation("test: cleanup", (db) =>
+        cleanup.run(db, new Date()),
+      );
+    }
+    const left = await ctx.database.bypassTenantIsolation("test: inspect", (db) =>
+      db.select().from(invitations).where(eq(invitations.id, invitation.id)),
+    );
+    expect(left).toEqual([]);
   });
 });

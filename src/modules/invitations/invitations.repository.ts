@@ -1,10 +1,14 @@
-import { and, asc, eq, gt, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import type { Db } from "../../core/database/index.js";
 import { type InvitationRow, invitations } from "./invitations.table.js";
 
 /** The current tenant's invitations, inside a tenant transaction. */
 export function invitationsRepository(db: Db, tenantId: string) {
-  const pending = and(isNull(invitations.acceptedAt), isNull(invitations.revokedAt));
+  const pending = and(
+    isNull(invitations.acceptedAt),
+    isNull(invitations.revokedAt),
+    gt(invitations.expiresAt, sql`now()`),
+  );
   return {
     async insert(input: {
       email: string;
@@ -42,6 +46,20 @@ export function invitationsRepository(db: Db, tenantId: string) {
 /** Acceptance: an invitation by its token, in any tenant. Only inside `bypassTenantIsolation`. */
 export function invitationsSystemRepository(db: Db) {
   return {
+    /** Invitations that ended (accepted, revoked or expired) before `cutoff`. */
+    async deleteEndedBefore(cutoff: Date): Promise<number> {
+      const deleted = await db
+        .delete(invitations)
+        .where(
+          or(
+            lt(invitations.expiresAt, cutoff),
+            lt(invitations.acceptedAt, cutoff),
+            lt(invitations.revokedAt, cutoff),
+          ),
+        )
+        .returning({ id: invitations.id });
+      return deleted.length;
+    },
     /** Marks the invitation accepted by `userId`, once; returns it, or undefined. */
     async accept(tokenHash: string, userId: string): Promise<InvitationRow | undefined> {
       const [row] = await db

@@ -132,7 +132,11 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
       const revoked = await tenantDb.transaction((db) =>
         invitationsRepository(db, tenantDb.scope.tenantId).revoke(id),
       );
-      if (!revoked) throw notFound("The invitation does not exist or is no longer pending.");
+      if (!revoked) {
+        throw notFound(
+          "The invitation does not exist or is no longer pending (accepted, revoked or expired).",
+        );
+      }
     },
 
     /**
@@ -156,6 +160,11 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
           throw forbidden("This invitation was sent to another email address.");
         }
         const tenantId = invitation.tenantId;
+        const [target] = await db
+          .select({ status: tenants.status })
+          .from(tenants)
+          .where(eq(tenants.id, tenantId));
+        if (target?.status !== "active") throw forbidden("This tenant is suspended.");
         const [member] = await db
           .select({ userId: memberships.userId })
           .from(memberships)
