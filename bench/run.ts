@@ -7,6 +7,8 @@
  *   get-unguarded  the same with the session check switched off (bench/unguarded-server.ts: the
  *              same build, a session guard that lets every token through); the gap to get is
  *              the cost of the per-request session check
+ *   get-unchecked  the same item read declared signedIn instead of requirePermission
+ *              (bench/unchecked-server.ts, same build); the gap to get is the permission check
  *   list       the kit's GET /api/v1/items?limit=20 at 1,000 tenants x 100 items
  *   list-10k   the same list at 10,000 tenants x 100 items (left out with --quick)
  *   get-redis  GET /api/v1/items/:id with Redis behind the cache and the rate limiters
@@ -80,6 +82,7 @@ const TARGETS = [
   "baseline",
   "get",
   "get-unguarded",
+  "get-unchecked",
   "list",
   "list-10k",
   "get-redis",
@@ -230,7 +233,13 @@ async function main(): Promise<void> {
   log(`server logs: ${workDir}`);
   const servers: Partial<
     Record<
-      "baseline" | "kit" | "kitUnguarded" | "kitLarge" | "kitRedis" | "kitRedisUnlimited",
+      | "baseline"
+      | "kit"
+      | "kitUnguarded"
+      | "kitUnchecked"
+      | "kitLarge"
+      | "kitRedis"
+      | "kitRedisUnlimited",
       ServerProcess
     >
   > = {};
@@ -301,6 +310,17 @@ async function main(): Promise<void> {
       "--import",
       import.meta.resolve("tsx"),
       join(ROOT, "bench/unguarded-server.ts"),
+      "--kit-dir",
+      dirname(KIT_ENTRY),
+    ]);
+  }
+  if (selected.has("get-unchecked")) {
+    // The same build again, serving the item read declared signedIn instead of
+    // requirePermission("items", "read"): the pair measures the permission check.
+    servers.kitUnchecked = await kitServer("kit-unchecked", basePort + 6, small, {}, [
+      "--import",
+      import.meta.resolve("tsx"),
+      join(ROOT, "bench/unchecked-server.ts"),
       "--kit-dir",
       dirname(KIT_ENTRY),
     ]);
@@ -410,6 +430,15 @@ async function main(): Promise<void> {
         "get-unguarded",
         servers.kitUnguarded,
         "the same as get with the session check switched off (bench/unguarded-server.ts: same build, a session guard that lets every token through): get's gap to it is the cost of the per-request session check",
+      ),
+    );
+  }
+  if (servers.kitUnchecked) {
+    targets.push(
+      await getTarget(
+        "get-unchecked",
+        servers.kitUnchecked,
+        "the same as get without the route's permission declaration (bench/unchecked-server.ts: same build, the item read declared signedIn): get's gap to it is the cost of requirePermission",
       ),
     );
   }
@@ -818,6 +847,8 @@ function evaluateGoals(
     limited && unlimited ? pairedCost(runs, "get-redis", "get-redis-unlimited") : undefined;
   const sessionCheckCost =
     summary.get && summary["get-unguarded"] ? pairedCost(runs, "get", "get-unguarded") : undefined;
+  const permissionCheckCost =
+    summary.get && summary["get-unchecked"] ? pairedCost(runs, "get", "get-unchecked") : undefined;
   return {
     getThroughput: get && {
       goal: "kit GET req/s >= 0.55 x baseline (stretch 0.65)",
@@ -834,6 +865,11 @@ function evaluateGoals(
       goal: "session check costs < 10% of get-unguarded's req/s (median of paired rounds)",
       value: sessionCheckCost,
       met: sessionCheckCost < 0.1,
+    },
+    permissionCheckCost: permissionCheckCost !== undefined && {
+      goal: "permission check costs < 5% of get-unchecked's req/s (median of paired rounds)",
+      value: permissionCheckCost,
+      met: permissionCheckCost < 0.05,
     },
     rateLimiterCost: limiterCost !== undefined && {
       goal: "rate limits + cached tenant lookup cost < 10% of get-redis-unlimited's req/s (median of paired rounds)",

@@ -26,7 +26,7 @@ import {
 } from "./common.js";
 
 /** Bump when the shape of the seeded data changes, so old databases are rebuilt. */
-const SEED_VERSION = 3;
+const SEED_VERSION = 4;
 /** How long a seeded session lives; a reused database's sessions are extended to it. */
 const SESSION_DAYS = 30;
 /** A reused database whose sessions end sooner than this has them extended first. */
@@ -153,10 +153,27 @@ export async function seedBenchDatabase(options: SeedOptions): Promise<SeededDat
        order by created_at`,
     );
     await client.query(
-      `insert into memberships (tenant_id, user_id, role, status, joined_at, created_at, updated_at)
-       select last_tenant_id, id, 'owner', 'active', created_at, created_at, created_at
+      `insert into memberships (tenant_id, user_id, status, joined_at, created_at, updated_at)
+       select last_tenant_id, id, 'active', created_at, created_at, created_at
        from users
        order by created_at`,
+    );
+    // Each tenant's owner role (the only default role the benchmark's requests use) and the
+    // owner holding it.
+    await client.query(
+      `insert into roles (tenant_id, id, name, description, system, created_at, updated_at)
+       select id, app.uuid_v7(), 'owner', 'Everything, including deleting the tenant', true,
+              created_at, created_at
+       from tenants`,
+    );
+    await client.query(
+      `insert into role_permissions (tenant_id, role_id, permission)
+       select tenant_id, id, '*' from roles`,
+    );
+    await client.query(
+      `insert into member_roles (tenant_id, user_id, role_id)
+       select r.tenant_id, u.id, r.id
+       from roles as r join users as u on u.last_tenant_id = r.tenant_id`,
     );
     await client.query(
       `insert into sessions (id, user_id, current_tenant_id, user_agent, ip, expires_at)
@@ -190,7 +207,16 @@ export async function seedBenchDatabase(options: SeedOptions): Promise<SeededDat
     await client.query("reset session_replication_role");
     phase = performance.now();
     // VACUUM sets hint bits and the visibility map, so the first benchmark reads do not write.
-    for (const table of ["tenants", "users", "memberships", "sessions", "items"]) {
+    for (const table of [
+      "tenants",
+      "users",
+      "memberships",
+      "roles",
+      "role_permissions",
+      "member_roles",
+      "sessions",
+      "items",
+    ]) {
       await client.query(`vacuum (analyze) ${table}`);
     }
     log(`${name}: vacuum analyze in ${seconds(phase)} s`);
@@ -263,7 +289,7 @@ async function ensureLoginRole(database: string): Promise<void> {
   // The tenant-entry statement is parsed and its functions' EXECUTE privilege checked as the
   // login role, before its set_config('role') runs: the migration grants these two to the
   // migrating role only, so a separate login role needs them too. The session check calls
-  // app.session_is_live as the login role itself, with no role switch: a NOINHERIT role gets
+  // app.session_access as the login role itself, with no role switch: a NOINHERIT role gets
   // nothing from app_tenant's grant on it and needs its own.
   await withClient(databaseUrl(database), async (client) => {
     await client.query(`grant usage on schema app to ${BENCH_LOGIN_ROLE}`);
@@ -271,7 +297,7 @@ async function ensureLoginRole(database: string): Promise<void> {
       `grant execute on function app.enter_tenant(uuid, uuid, text) to ${BENCH_LOGIN_ROLE}`,
     );
     await client.query(
-      `grant execute on function app.session_is_live(uuid, uuid, uuid) to ${BENCH_LOGIN_ROLE}`,
+      `grant execute on function app.session_access(uuid, uuid, uuid) to ${BENCH_LOGIN_ROLE}`,
     );
   });
 }

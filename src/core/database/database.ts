@@ -72,7 +72,7 @@ export interface Database {
   /**
    * Runs one statement as the login role, outside any transaction, in one round trip. The
    * login role holds no table privileges, so this reaches only SECURITY DEFINER functions
-   * granted to it, such as `app.session_is_live` (the authentication check).
+   * granted to it, such as `app.session_access` (the authentication check).
    */
   run<Row extends Record<string, unknown>>(query: SQL): Promise<Row[]>;
   ping(): Promise<void>;
