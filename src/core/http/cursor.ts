@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { AppError } from "../errors/index.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -39,3 +40,13 @@ export function pageOf<Row, Item>(
     nextCursor: rows.length > limit && last !== undefined ? cursorOf(last) : null,
   };
 }
+
+/** The query of every keyset list: `?limit=1..100` (default 20) and `?cursor=`. */
+export const pageQueryFields = {
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional().describe("nextCursor of the previous page"),
+};
+
+/** The answer of every keyset list: `{ items, nextCursor }`. */
+export const pageSchemaOf = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), nextCursor: z.string().nullable() });

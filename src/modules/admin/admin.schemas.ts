@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { TENANT_PLANS } from "../../core/database/index.js";
+import { pageQueryFields, pageSchemaOf } from "../../core/http/cursor.js";
 
 export const platformTenantSchema = z
   .object({
@@ -12,14 +13,11 @@ export const platformTenantSchema = z
   })
   .meta({ id: "PlatformTenant" });
 
-export const platformTenantPageSchema = z
-  .object({ items: z.array(platformTenantSchema), nextCursor: z.string().nullable() })
-  .meta({ id: "PlatformTenantPage" });
-
-export const listTenantsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(200).optional().describe("nextCursor of the previous page"),
+export const platformTenantPageSchema = pageSchemaOf(platformTenantSchema).meta({
+  id: "PlatformTenantPage",
 });
+
+export const listTenantsQuery = z.strictObject(pageQueryFields);
 
 export const tenantParams = z.strictObject({ id: z.uuid() });
 export const setStatusBody = z.strictObject({ status: z.enum(["active", "suspended"]) });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pageQueryFields, pageSchemaOf } from "../../core/http/cursor.js";
 
 export const auditEntrySchema = z
   .object({
@@ -16,15 +17,12 @@ export const auditEntrySchema = z
   })
   .meta({ id: "AuditEntry" });
 
-export const auditPageSchema = z
-  .object({ items: z.array(auditEntrySchema), nextCursor: z.string().nullable() })
-  .meta({ id: "AuditPage" });
+export const auditPageSchema = pageSchemaOf(auditEntrySchema).meta({ id: "AuditPage" });
 
 export const auditQuery = z.strictObject({
   action: z.string().max(100).optional().describe("only this action, e.g. item.updated"),
   resourceType: z.string().max(100).optional().describe("only this resource type, e.g. item"),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(200).optional().describe("nextCursor of the previous page"),
+  ...pageQueryFields,
 });
 
 export type AuditEntry = z.infer<typeof auditEntrySchema>;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pageQueryFields, pageSchemaOf } from "../../core/http/cursor.js";
 
 const roleRef = z.object({ id: z.uuid(), name: z.string() });
 
@@ -16,9 +17,9 @@ export const createdInvitationSchema = invitationSchema
   .extend({ token: z.string().describe("the shareable link's secret; shown once, also mailed") })
   .meta({ id: "CreatedInvitation" });
 
-export const invitationPageSchema = z
-  .object({ items: z.array(invitationSchema), nextCursor: z.string().nullable() })
-  .meta({ id: "InvitationPage" });
+export const invitationPageSchema = pageSchemaOf(invitationSchema).meta({
+  id: "InvitationPage",
+});
 
 export const createInvitationBody = z.strictObject({
   email: z
@@ -44,9 +45,6 @@ export const acceptedInvitationSchema = z
 
 export const invitationParams = z.strictObject({ id: z.uuid() });
 
-export const listInvitationsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(200).optional().describe("nextCursor of the previous page"),
-});
+export const listInvitationsQuery = z.strictObject(pageQueryFields);
 
 export type InvitationResponse = z.infer<typeof invitationSchema>;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pageQueryFields, pageSchemaOf } from "../../core/http/cursor.js";
 
 /** What the API returns for an item. */
 export const itemSchema = z
@@ -32,12 +33,6 @@ export const updateItemBody = z
 
 export const itemParams = z.object({ id: z.uuid("must be a UUID") });
 
-export const listItemsQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(200).optional().describe("nextCursor of the previous page"),
-});
+export const listItemsQuery = z.object(pageQueryFields);
 
-export const itemPageSchema = z.object({
-  items: z.array(itemSchema),
-  nextCursor: z.string().nullable(),
-});
+export const itemPageSchema = pageSchemaOf(itemSchema);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pageQueryFields, pageSchemaOf } from "../../core/http/cursor.js";
 import { isGrant } from "../../core/permissions/index.js";
 
 export const permissionCatalogSchema = z
@@ -25,16 +26,10 @@ export const memberSchema = z
   })
   .meta({ id: "Member" });
 
-const page = <T extends z.ZodType>(item: T, id: string) =>
-  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).meta({ id });
+export const rolePageSchema = pageSchemaOf(roleSchema).meta({ id: "RolePage" });
+export const memberPageSchema = pageSchemaOf(memberSchema).meta({ id: "MemberPage" });
 
-export const rolePageSchema = page(roleSchema, "RolePage");
-export const memberPageSchema = page(memberSchema, "MemberPage");
-
-export const listQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(200).optional().describe("nextCursor of the previous page"),
-});
+export const listQuery = z.strictObject(pageQueryFields);
 
 const grants = z
   .array(
