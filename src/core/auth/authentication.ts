@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { AppError, unauthorized } from "../errors/index.js";
 import type { Principal } from "../http/access.js";
@@ -15,6 +15,24 @@ import { InvalidTokenError, type TokenService } from "./tokens.js";
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
 
+/** The token of an `Authorization: Bearer` header, if the request has a well-formed one. */
+export const bearerTokenOf = (request: FastifyRequest): string | undefined => {
+  const header = request.headers.authorization;
+  return header ? BEARER.exec(header)?.[1] : undefined;
+};
+
+/** The caller of a signed-in route (the access-control hook guarantees one). */
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new Error("signed-in route without a principal");
+  return request.principal;
+}
+
+/** What the caller of a signed-in route may do (set with the principal). */
+export function accessOf(request: FastifyRequest): Access {
+  if (!request.access) throw new Error("signed-in route without access");
+  return request.access;
+}
+
 /**
  * Identifies the caller of every non-public route from its `Authorization: Bearer` access
  * token, before the body is read: the signature and claims, then the session guard (the
@@ -28,8 +46,7 @@ export const authenticationPlugin = fp<{ tokens: TokenService; sessions: Session
   async (app: FastifyInstance, { tokens, sessions }) => {
     app.addHook("onRequest", async (request) => {
       if (request.is404 || request.routeOptions.config.access?.kind === "public") return;
-      const header = request.headers.authorization;
-      const token = header ? BEARER.exec(header)?.[1] : undefined;
+      const token = bearerTokenOf(request);
       if (!token) throw unauthorized();
       let principal: Principal;
       try {

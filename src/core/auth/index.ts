@@ -1,4 +1,9 @@
-export { authenticationPlugin } from "./authentication.js";
+export {
+  accessOf,
+  authenticationPlugin,
+  bearerTokenOf,
+  principalOf,
+} from "./authentication.js";
 export {
   type Access,
   createSessionGuard,

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { Config } from "../../config.js";
-import type { TokenService } from "../../core/auth/index.js";
+import { bearerTokenOf, principalOf, type TokenService } from "../../core/auth/index.js";
 import { publicAccess, signedIn } from "../../core/http/access.js";
 import type { LimiterFactory } from "../../core/rate-limit/index.js";
 import {
@@ -38,8 +38,6 @@ const clientOf = (request: FastifyRequest): Client => ({
 /** 202 answers carry no body. */
 const acceptedWithoutBody = z.undefined().optional();
 
-const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
-
 /** HTTP in, HTTP out for /auth: cookies, CSRF and limits here, behaviour in auth.service.ts. */
 export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, options) => {
   const { auth, config, tokens } = options;
@@ -52,10 +50,6 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     return signedIn.response;
   };
   const refreshTokenOf = (request: FastifyRequest) => request.cookies[REFRESH_COOKIE];
-  const principalOf = (request: FastifyRequest) => {
-    if (!request.principal) throw new Error("signed-in route without a principal");
-    return request.principal;
-  };
 
   app.post(
     "/auth/register",
@@ -126,7 +120,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
       },
     },
     async (request, reply) => {
-      const bearer = BEARER.exec(request.headers.authorization ?? "")?.[1];
+      const bearer = bearerTokenOf(request);
       const claims = bearer
         ? await tokens.verifyAccessToken(bearer).catch(() => undefined)
         : undefined;

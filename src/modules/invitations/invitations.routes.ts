@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { Access } from "../../core/auth/index.js";
+import { accessOf, principalOf } from "../../core/auth/index.js";
 import { signedIn } from "../../core/http/access.js";
 import { requirePermission } from "../../core/permissions/index.js";
 import {
@@ -18,11 +18,6 @@ export const invitationsRoutes: FastifyPluginAsyncZod<{ invitations: Invitations
   app,
   { invitations },
 ) => {
-  const accessOf = (request: { access?: Access | undefined }) => {
-    if (!request.access) throw new Error("signed-in route without access");
-    return request.access;
-  };
-
   app.post(
     "/invitations",
     {
@@ -87,9 +82,6 @@ export const invitationsRoutes: FastifyPluginAsyncZod<{ invitations: Invitations
         response: { 200: acceptedInvitationSchema },
       },
     },
-    async (request) => {
-      if (!request.principal) throw new Error("signed-in route without a principal");
-      return invitations.accept(request.principal, request.body.token);
-    },
+    async (request) => invitations.accept(principalOf(request), request.body.token),
   );
 };

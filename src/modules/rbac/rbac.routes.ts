@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { Access } from "../../core/auth/index.js";
+import { accessOf } from "../../core/auth/index.js";
 import { signedIn } from "../../core/http/access.js";
 import { PERMISSIONS, requirePermission } from "../../core/permissions/index.js";
 import {
@@ -27,11 +27,6 @@ const catalog = {
 
 /** The permission catalog, the tenant's roles and its members. */
 export const rbacRoutes: FastifyPluginAsyncZod<{ rbac: RbacService }> = async (app, { rbac }) => {
-  const accessOf = (request: { access?: Access | undefined }) => {
-    if (!request.access) throw new Error("permission route without access");
-    return request.access;
-  };
-
   app.get(
     "/permissions",
     {
