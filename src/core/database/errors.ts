@@ -11,3 +11,6 @@ export function sqlStateOf(error: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** Whether the error is a unique-constraint violation (SQLSTATE 23505). */
+export const isUniqueViolation = (error: unknown): boolean => sqlStateOf(error) === "23505";

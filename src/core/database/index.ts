@@ -1,6 +1,6 @@
 export { id, newId, timestamps } from "./columns.js";
 export type { Database, Db, TenantDatabase, TenantScope } from "./database.js";
-export { sqlStateOf } from "./errors.js";
+export { isUniqueViolation, sqlStateOf } from "./errors.js";
 export { type MembershipRow, memberships } from "./memberships.table.js";
 export { migrateDatabase } from "./migrations.js";
 export { openDatabase } from "./open.js";

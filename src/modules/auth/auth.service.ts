@@ -9,8 +9,8 @@ import {
 import {
   type Database,
   type Db,
+  isUniqueViolation,
   type SessionRow,
-  sqlStateOf,
   type UserRow,
 } from "../../core/database/index.js";
 import { AppError, conflict, forbidden, notFound, unauthorized } from "../../core/errors/index.js";
@@ -40,7 +40,6 @@ import {
 import { hashPassword, needsRehash, verifyPassword } from "./passwords.js";
 import { sessionsRepository } from "./sessions.repository.js";
 
-const UNIQUE_VIOLATION = "23505";
 const HOUR_MS = 3_600_000;
 /** Mailed tokens: a password reset lasts an hour, an email verification a day. */
 const ONE_TIME_TOKEN_TTL_MS: Record<OneTimeTokenPurpose, number> = {
@@ -277,7 +276,7 @@ export function createAuthService(options: AuthServiceOptions) {
         return { response: await tokenResponse(user, tenant, sessionId), refreshToken };
       } catch (error) {
         // Two registrations racing for one email: the unique index decides.
-        if (sqlStateOf(error) === UNIQUE_VIOLATION) {
+        if (isUniqueViolation(error)) {
           throw conflict("An account with this email already exists.");
         }
         throw error;

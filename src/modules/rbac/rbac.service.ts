@@ -1,13 +1,12 @@
 import { sql } from "drizzle-orm";
 import type { Access, SessionGuard } from "../../core/auth/index.js";
-import { type Db, sqlStateOf, type TenantDatabase } from "../../core/database/index.js";
+import { type Db, isUniqueViolation, type TenantDatabase } from "../../core/database/index.js";
 import { AppError, conflict, forbidden, notFound } from "../../core/errors/index.js";
 import { idCursor, pageOf } from "../../core/http/cursor.js";
 import { expandGrants } from "../../core/permissions/index.js";
 import { type MemberRecord, type RoleRecord, rbacRepository } from "./rbac.repository.js";
 import type { MemberResponse, RoleResponse } from "./rbac.schemas.js";
 
-const UNIQUE_VIOLATION = "23505";
 const roleCursor = idCursor("r1");
 const memberCursor = idCursor("m1");
 
@@ -83,7 +82,7 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
           return toRole((await repository.findRole(id)) as RoleRecord);
         });
       } catch (error) {
-        if (sqlStateOf(error) === UNIQUE_VIOLATION) throw conflict("A role with this name exists.");
+        if (isUniqueViolation(error)) throw conflict("A role with this name exists.");
         throw error;
       }
     },
@@ -115,7 +114,7 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
         if (changes.permissions) await sessions.revoke({ tenantId: tenantDb.scope.tenantId });
         return toRole(role);
       } catch (error) {
-        if (sqlStateOf(error) === UNIQUE_VIOLATION) throw conflict("A role with this name exists.");
+        if (isUniqueViolation(error)) throw conflict("A role with this name exists.");
         throw error;
       }
     },

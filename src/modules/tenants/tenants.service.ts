@@ -3,7 +3,7 @@ import type { Cache } from "../../core/cache/index.js";
 import {
   type Database,
   type Db,
-  sqlStateOf,
+  isUniqueViolation,
   type TenantDatabase,
   type TenantRow,
 } from "../../core/database/index.js";
@@ -12,8 +12,6 @@ import { rolesSystemRepository } from "../rbac/index.js";
 import { nextFreeSlug, slugify } from "./slug.js";
 import { currentTenantRepository, tenantsAdminRepository } from "./tenants.repository.js";
 import type { TenantResponse } from "./tenants.schemas.js";
-
-const UNIQUE_VIOLATION = "23505";
 
 export function toTenantResponse(row: TenantRow): TenantResponse {
   return {
@@ -43,7 +41,7 @@ export async function createTenantWithin(db: Db, input: NewTenant): Promise<Tena
       await rolesSystemRepository(db).createDefaults(tenant.id);
       return tenant;
     } catch (error) {
-      if (sqlStateOf(error) !== UNIQUE_VIOLATION || attempt >= 5) throw error;
+      if (!isUniqueViolation(error) || attempt >= 5) throw error;
     }
   }
 }
