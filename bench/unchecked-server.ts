@@ -12,20 +12,9 @@
  *
  *   node --import tsx bench/unchecked-server.ts --kit-dir dist/src
  */
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { loadKitModule as load } from "./kit-build.js";
 
-// As in bench/unguarded-server.ts: the kit under `node dist/src/main.js` runs without source maps.
-process.setSourceMapsEnabled(false);
-
-const { values } = parseArgs({ options: { "kit-dir": { type: "string" } } });
-const kitDir = resolve(
-  values["kit-dir"] ?? join(dirname(fileURLToPath(import.meta.url)), "../dist/src"),
-);
-const load = <Module>(file: string) =>
-  import(pathToFileURL(join(kitDir, file)).href) as Promise<Module>;
 const { loadProcessConfig } = await load<typeof import("../src/config.js")>("config.js");
 const { startServer } = await load<typeof import("../src/server.js")>("server.js");
 const { signedIn } = await load<typeof import("../src/core/http/access.js")>("core/http/access.js");

@@ -12,21 +12,9 @@
  *
  *   node --import tsx bench/unguarded-server.ts --kit-dir dist/src
  */
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import type { SessionGuard } from "../src/core/auth/index.js";
+import { loadKitModule as load } from "./kit-build.js";
 
-// tsx turns on source maps for its own transforms; the kit under `node dist/src/main.js` runs
-// without them, and so does this process (error stacks would otherwise cost more here).
-process.setSourceMapsEnabled(false);
-
-const { values } = parseArgs({ options: { "kit-dir": { type: "string" } } });
-const kitDir = resolve(
-  values["kit-dir"] ?? join(dirname(fileURLToPath(import.meta.url)), "../dist/src"),
-);
-const load = <Module>(file: string) =>
-  import(pathToFileURL(join(kitDir, file)).href) as Promise<Module>;
 const { loadProcessConfig } = await load<typeof import("../src/config.js")>("config.js");
 const { startServer } = await load<typeof import("../src/server.js")>("server.js");
 const { ALL_PERMISSIONS } = await load<typeof import("../src/core/permissions/index.js")>(
