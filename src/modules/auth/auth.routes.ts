@@ -16,9 +16,10 @@ import {
   tokenResponseSchema,
   verifyEmailBody,
 } from "./auth.schemas.js";
-import type { AuthService, Client, SignedIn } from "./auth.service.js";
+import type { AuthService } from "./auth.service.js";
 import { accountKey } from "./brute-force.js";
 import { createCsrfCheck, REFRESH_COOKIE, refreshCookie } from "./cookies.js";
+import type { Client, SignedIn } from "./sign-in.js";
 
 export interface AuthRoutesOptions {
   auth: AuthService;

@@ -1,11 +1,7 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { Config } from "../../config.js";
 import type { AuditLog } from "../../core/audit/index.js";
-import {
-  ACCESS_TOKEN_TTL_SECONDS,
-  type SessionGuard,
-  type TokenService,
-} from "../../core/auth/index.js";
+import type { SessionGuard, TokenService } from "../../core/auth/index.js";
 import {
   type Database,
   type Db,
@@ -13,22 +9,20 @@ import {
   type SessionRow,
   type UserRow,
 } from "../../core/database/index.js";
-import { AppError, conflict, forbidden, notFound, unauthorized } from "../../core/errors/index.js";
+import { AppError, conflict, notFound, unauthorized } from "../../core/errors/index.js";
 import type { Principal } from "../../core/http/access.js";
 import type { Jobs } from "../../core/jobs/index.js";
 import type { SendEmailJob } from "../../core/mail/index.js";
 import { expandGrants } from "../../core/permissions/index.js";
 import { rolesSystemRepository } from "../rbac/index.js";
-import { createTenantWithin } from "../tenants/index.js";
 import {
   membershipsSystemRepository,
   toUserResponse,
   type UserTenant,
   usersSystemRepository,
 } from "../users/index.js";
-import type { MeResponse, TokenResponse } from "./auth.schemas.js";
+import type { MeResponse } from "./auth.schemas.js";
 import type { LoginThrottle } from "./brute-force.js";
-import { REFRESH_TOKEN_TTL_SECONDS } from "./cookies.js";
 import { oneTimeTokensRepository } from "./one-time-tokens.repository.js";
 import type { OneTimeTokenPurpose } from "./one-time-tokens.table.js";
 import {
@@ -39,6 +33,7 @@ import {
 } from "./opaque-tokens.js";
 import { hashPassword, needsRehash, verifyPassword } from "./passwords.js";
 import { sessionsRepository } from "./sessions.repository.js";
+import { type Client, createAccountWithin, createSessionOpener, type SignedIn } from "./sign-in.js";
 
 const HOUR_MS = 3_600_000;
 /** Mailed tokens: a password reset lasts an hour, an email verification a day. */
@@ -50,18 +45,6 @@ const ONE_TIME_TOKEN_TTL_MS: Record<OneTimeTokenPurpose, number> = {
 /** The one answer to every failed sign-in, so none tells which part was wrong. */
 const INVALID_CREDENTIALS = "The email or password is incorrect.";
 const SESSION_ENDED = "The session has ended; sign in again.";
-
-/** Where a request comes from, as recorded on its session. */
-export interface Client {
-  readonly ip: string;
-  readonly userAgent: string | undefined;
-}
-
-/** A token response and the refresh token to set as the cookie (none: leave the cookie). */
-export interface SignedIn {
-  readonly response: TokenResponse;
-  readonly refreshToken: string | undefined;
-}
 
 export interface AuthServiceOptions {
   config: Config;
@@ -85,57 +68,8 @@ export function createAuthService(options: AuthServiceOptions) {
   const { config, database, tokens, sessions, jobs, sendEmail, throttle, audit, logger } = options;
   const successorOf = createSuccessorDerivation(config.secretKey);
   const graceMs = config.sessions.refreshGraceSeconds * 1000;
-  const maxAgeMs = config.sessions.maxAgeDays * 24 * HOUR_MS;
-
-  /** A refresh token issued now for `session` ends in 7 days, or with the session if sooner. */
-  const refreshExpiry = (session: Pick<SessionRow, "createdAt">, now: Date) =>
-    new Date(
-      Math.min(
-        now.getTime() + REFRESH_TOKEN_TTL_SECONDS * 1000,
-        session.createdAt.getTime() + maxAgeMs,
-      ),
-    );
-
-  async function tokenResponse(user: UserRow, tenant: UserTenant, sessionId: string) {
-    const accessToken = await tokens.signAccessToken({
-      sub: user.id,
-      tid: tenant.id,
-      sid: sessionId,
-    });
-    return {
-      accessToken,
-      tokenType: "Bearer" as const,
-      expiresIn: ACCESS_TOKEN_TTL_SECONDS,
-      user: {
-        id: user.id,
-        email: user.email,
-        name: user.name,
-        emailVerified: user.emailVerifiedAt !== null,
-      },
-      tenant: { id: tenant.id, name: tenant.name, slug: tenant.slug },
-    };
-  }
-
-  /** Opens a session in `tenant` with its first refresh token, inside `db`'s transaction. */
-  async function openSession(db: Db, user: UserRow, tenant: UserTenant, client: Client) {
-    const now = new Date();
-    const repository = sessionsRepository(db);
-    const session = await repository.create({
-      userId: user.id,
-      currentTenantId: tenant.id,
-      userAgent: client.userAgent?.slice(0, 512) ?? null,
-      ip: client.ip,
-      expiresAt: refreshExpiry({ createdAt: now }, now),
-    });
-    const refreshToken = newOpaqueToken();
-    await repository.addRefreshToken({
-      sessionId: session.id,
-      tokenHash: hashOpaqueToken(refreshToken),
-      expiresAt: session.expiresAt,
-    });
-    await usersSystemRepository(db).setLastTenant(user.id, tenant.id);
-    return { session, refreshToken };
-  }
+  const opener = createSessionOpener({ config, database, tokens, audit });
+  const { refreshExpiry, tokenResponse, openSession } = opener;
 
   /** Issues a mailed token and enqueues its email, in `db`'s transaction (the outbox). */
   async function mailOneTimeToken(db: Db, user: UserRow, purpose: OneTimeTokenPurpose) {
@@ -256,18 +190,14 @@ export function createAuthService(options: AuthServiceOptions) {
         const { user, tenant, refreshToken, sessionId } = await database.bypassTenantIsolation(
           "registration",
           async (db) => {
-            const users = usersSystemRepository(db);
-            if (await users.findByEmail(input.email)) {
+            if (await usersSystemRepository(db).findByEmail(input.email)) {
               throw conflict("An account with this email already exists.");
             }
-            const user = await users.insert({
-              email: input.email,
-              name: input.name,
+            const { user, tenant } = await createAccountWithin(db, {
+              ...input,
               passwordHash,
+              emailVerifiedAt: null,
             });
-            const row = await createTenantWithin(db, { name: input.tenantName });
-            await rolesSystemRepository(db).addMember(row.id, user.id, "owner");
-            const tenant: UserTenant = { id: row.id, name: row.name, slug: row.slug };
             const { session, refreshToken } = await openSession(db, user, tenant, client);
             await mailOneTimeToken(db, user, "email-verification");
             return { user, tenant, refreshToken, sessionId: session.id };
@@ -295,38 +225,13 @@ export function createAuthService(options: AuthServiceOptions) {
       const matches = await verifyPassword(user?.passwordHash ?? null, input.password);
       if (!user || !matches || !user.isActive) throw unauthorized(INVALID_CREDENTIALS);
       await throttle.succeeded(input.email, client.ip, attempt);
-      const rehash =
-        user.passwordHash && needsRehash(user.passwordHash)
-          ? await hashPassword(input.password)
-          : undefined;
-
-      const { tenant, refreshToken, sessionId } = await database.bypassTenantIsolation(
-        "sign-in",
-        async (db) => {
-          const memberships = membershipsSystemRepository(db);
-          let tenant: UserTenant | undefined;
-          if (input.tenantId) {
-            tenant = await memberships.tenantOf(user.id, input.tenantId);
-            if (!tenant) throw notFound("You are not a member of this tenant.");
-          } else {
-            tenant =
-              (user.lastTenantId && (await memberships.tenantOf(user.id, user.lastTenantId))) ||
-              (await memberships.tenantsOf(user.id))[0];
-          }
-          if (!tenant) throw forbidden("This account is not a member of any active tenant.");
-          if (rehash) await usersSystemRepository(db).setPasswordHash(user.id, rehash);
-          const { session, refreshToken } = await openSession(db, user, tenant, client);
-          return { tenant, refreshToken, sessionId: session.id };
-        },
-      );
-      await audit.record({
-        tenantId: tenant.id,
-        actorId: user.id,
-        action: "auth.login",
-        resourceType: "session",
-        resourceId: sessionId,
-      });
-      return { response: await tokenResponse(user, tenant, sessionId), refreshToken };
+      if (user.passwordHash && needsRehash(user.passwordHash)) {
+        const rehash = await hashPassword(input.password);
+        await database.bypassTenantIsolation("password rehash", (db) =>
+          usersSystemRepository(db).setPasswordHash(user.id, rehash),
+        );
+      }
+      return opener.signIn(user, client, { tenantId: input.tenantId, method: "password" });
     },
 
     async refresh(raw: string | undefined): Promise<SignedIn> {

@@ -7,10 +7,19 @@ import { createLoginThrottle } from "./brute-force.js";
 import { oneTimeTokensRepository } from "./one-time-tokens.repository.js";
 import { sessionsRepository } from "./sessions.repository.js";
 
+export { tokenResponseSchema } from "./auth.schemas.js";
 export { type AuthService, createAuthService } from "./auth.service.js";
 export { createLoginThrottle } from "./brute-force.js";
+export { refreshCookie } from "./cookies.js";
 export { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN_PATTERN } from "./opaque-tokens.js";
 export { hashPassword } from "./passwords.js";
+export {
+  type Client,
+  createAccountWithin,
+  createSessionOpener,
+  type SessionOpener,
+  type SignedIn,
+} from "./sign-in.js";
 
 /** Ended sessions and used tokens are kept this long (for investigating incidents). */
 const ENDED_RETENTION_DAYS = 7;

@@ -1,0 +1,173 @@
+import type { Config } from "../../config.js";
+import type { AuditLog } from "../../core/audit/index.js";
+import { ACCESS_TOKEN_TTL_SECONDS, type TokenService } from "../../core/auth/index.js";
+import type { Database, Db, SessionRow, UserRow } from "../../core/database/index.js";
+import { forbidden, notFound } from "../../core/errors/index.js";
+import { rolesSystemRepository } from "../rbac/index.js";
+import { createTenantWithin } from "../tenants/index.js";
+import {
+  membershipsSystemRepository,
+  type UserTenant,
+  usersSystemRepository,
+} from "../users/index.js";
+import type { TokenResponse } from "./auth.schemas.js";
+import { REFRESH_TOKEN_TTL_SECONDS } from "./cookies.js";
+import { hashOpaqueToken, newOpaqueToken } from "./opaque-tokens.js";
+import { sessionsRepository } from "./sessions.repository.js";
+
+/**
+ * What every way of signing in shares, whether by password or through an OAuth provider:
+ * creating an account (user, tenant, owner membership) and opening a session with its first
+ * refresh token and access token.
+ */
+
+const DAY_MS = 86_400_000;
+
+/** Where a request comes from, as recorded on its session. */
+export interface Client {
+  readonly ip: string;
+  readonly userAgent: string | undefined;
+}
+
+/** A token response and the refresh token to set as the cookie (none: leave the cookie). */
+export interface SignedIn {
+  readonly response: TokenResponse;
+  readonly refreshToken: string | undefined;
+}
+
+/** Creates a user with a new tenant of which they are the owner, inside `db`'s transaction. */
+export async function createAccountWithin(
+  db: Db,
+  input: {
+    email: string;
+    name: string;
+    passwordHash: string | null;
+    emailVerifiedAt: Date | null;
+    tenantName: string;
+  },
+): Promise<{ user: UserRow; tenant: UserTenant }> {
+  const user = await usersSystemRepository(db).insert({
+    email: input.email,
+    name: input.name,
+    passwordHash: input.passwordHash,
+    emailVerifiedAt: input.emailVerifiedAt,
+  });
+  const row = await createTenantWithin(db, { name: input.tenantName });
+  await rolesSystemRepository(db).addMember(row.id, user.id, "owner");
+  return { user, tenant: { id: row.id, name: row.name, slug: row.slug } };
+}
+
+export function createSessionOpener(options: {
+  config: Config;
+  database: Database;
+  tokens: TokenService;
+  audit: AuditLog;
+}) {
+  const { config, database, tokens, audit } = options;
+  const maxAgeMs = config.sessions.maxAgeDays * DAY_MS;
+
+  /** A refresh token issued now for `session` ends in 7 days, or with the session if sooner. */
+  const refreshExpiry = (session: Pick<SessionRow, "createdAt">, now: Date) =>
+    new Date(
+      Math.min(
+        now.getTime() + REFRESH_TOKEN_TTL_SECONDS * 1000,
+        session.createdAt.getTime() + maxAgeMs,
+      ),
+    );
+
+  async function tokenResponse(
+    user: UserRow,
+    tenant: UserTenant,
+    sessionId: string,
+  ): Promise<TokenResponse> {
+    const accessToken = await tokens.signAccessToken({
+      sub: user.id,
+      tid: tenant.id,
+      sid: sessionId,
+    });
+    return {
+      accessToken,
+      tokenType: "Bearer" as const,
+      expiresIn: ACCESS_TOKEN_TTL_SECONDS,
+      user: {
+        id: user.id,
+        email: user.email,
+        name: user.name,
+        emailVerified: user.emailVerifiedAt !== null,
+      },
+      tenant: { id: tenant.id, name: tenant.name, slug: tenant.slug },
+    };
+  }
+
+  /** Opens a session in `tenant` with its first refresh token, inside `db`'s transaction. */
+  async function openSession(db: Db, user: UserRow, tenant: UserTenant, client: Client) {
+    const now = new Date();
+    const repository = sessionsRepository(db);
+    const session = await repository.create({
+      userId: user.id,
+      currentTenantId: tenant.id,
+      userAgent: client.userAgent?.slice(0, 512) ?? null,
+      ip: client.ip,
+      expiresAt: refreshExpiry({ createdAt: now }, now),
+    });
+    const refreshToken = newOpaqueToken();
+    await repository.addRefreshToken({
+      sessionId: session.id,
+      tokenHash: hashOpaqueToken(refreshToken),
+      expiresAt: session.expiresAt,
+    });
+    await usersSystemRepository(db).setLastTenant(user.id, tenant.id);
+    return { session, refreshToken };
+  }
+
+  return {
+    refreshExpiry,
+    tokenResponse,
+    openSession,
+
+    /** Ends every session of a user inside `db`'s transaction; revoke their tokens after it. */
+    endSessionsWithin(db: Db, userId: string, reason: string) {
+      return sessionsRepository(db).revokeAllOf(userId, reason);
+    },
+
+    /**
+     * Signs in a user whose identity is already proved: a session in `tenantId`, or else in
+     * the tenant used last (or the first one), recorded as `auth.login` with `method`.
+     */
+    async signIn(
+      user: UserRow,
+      client: Client,
+      how: { tenantId?: string | undefined; method: string; provider?: string },
+    ): Promise<SignedIn> {
+      const { tenant, refreshToken, sessionId } = await database.bypassTenantIsolation(
+        "sign-in",
+        async (db) => {
+          const memberships = membershipsSystemRepository(db);
+          let tenant: UserTenant | undefined;
+          if (how.tenantId) {
+            tenant = await memberships.tenantOf(user.id, how.tenantId);
+            if (!tenant) throw notFound("You are not a member of this tenant.");
+          } else {
+            tenant =
+              (user.lastTenantId && (await memberships.tenantOf(user.id, user.lastTenantId))) ||
+              (await memberships.tenantsOf(user.id))[0];
+          }
+          if (!tenant) throw forbidden("This account is not a member of any active tenant.");
+          const { session, refreshToken } = await openSession(db, user, tenant, client);
+          return { tenant, refreshToken, sessionId: session.id };
+        },
+      );
+      await audit.record({
+        tenantId: tenant.id,
+        actorId: user.id,
+        action: "auth.login",
+        resourceType: "session",
+        resourceId: sessionId,
+        metadata: { method: how.method, ...(how.provider ? { provider: how.provider } : {}) },
+      });
+      return { response: await tokenResponse(user, tenant, sessionId), refreshToken };
+    },
+  };
+}
+
+export type SessionOpener = ReturnType<typeof createSessionOpener>;
