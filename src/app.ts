@@ -24,8 +24,10 @@ import {
   createCache,
   createRedis,
   memoryCacheStore,
+  memoryOneTimeStore,
   pingRedis,
   redisCacheStore,
+  redisOneTimeStore,
   waitForRedis,
 } from "./core/cache/index.js";
 import { openDatabase } from "./core/database/index.js";
@@ -216,6 +218,9 @@ export async function createApp(
     prefix: config.redisKeyPrefix,
     logger: app.log,
   });
+  const oneTime = redis
+    ? redisOneTimeStore(redis, `${config.redisKeyPrefix}one-time:`)
+    : memoryOneTimeStore();
   const background = createBackground(config, app.log, options.jobs ?? []);
   const transport = redis
     ? bullmqTransport({
@@ -289,6 +294,7 @@ export async function createApp(
         limiters,
         audit,
         cache,
+        oneTime,
         jobs,
         sendEmail: background.sendEmail,
       };

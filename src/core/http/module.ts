@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from "fastify";
 import type { Config } from "../../config.js";
 import type { AuditLog } from "../audit/index.js";
 import type { SessionGuard, TokenService } from "../auth/index.js";
-import type { Cache } from "../cache/index.js";
+import type { Cache, OneTimeStore } from "../cache/index.js";
 import type { Database } from "../database/index.js";
 import type { Jobs } from "../jobs/index.js";
 import type { SendEmailJob } from "../mail/index.js";
@@ -20,6 +20,8 @@ export interface ModuleDependencies {
   /** Counters in the rate-limit store, for limits a route declaration cannot express. */
   readonly limiters: LimiterFactory;
   readonly cache: Cache;
+  /** Values read at most once within a time limit (OAuth sign-in state). */
+  readonly oneTime: OneTimeStore;
   readonly jobs: Jobs;
   /** Enqueue with `jobs.enqueue(sendEmail, { to, template, data })`. */
   readonly sendEmail: SendEmailJob;
