@@ -80,7 +80,51 @@ const environmentSchema = z.object({
     z.coerce.number().int().min(0).max(60).default(5),
   ),
   SESSION_MAX_AGE_DAYS: positiveInt(30),
+  GOOGLE_CLIENT_ID: optionalString,
+  GOOGLE_CLIENT_SECRET: optionalString,
+  GOOGLE_ISSUER: optionalUrl,
+  MICROSOFT_CLIENT_ID: optionalString,
+  MICROSOFT_CLIENT_SECRET: optionalString,
+  MICROSOFT_TENANT: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9.-]{0,99}$/,
+        "must be common, organizations, a tenant id or domain",
+      )
+      .default("common"),
+  ),
+  MICROSOFT_ISSUER: optionalUrl,
+  GITHUB_CLIENT_ID: optionalString,
+  GITHUB_CLIENT_SECRET: optionalString,
+  GITHUB_URL: optionalUrl,
+  GITHUB_API_URL: optionalUrl,
+  OAUTH_TIMEOUT_MS: positiveInt(10_000),
 });
+
+/** The OAuth providers the kit knows; each is enabled by its client id and secret. */
+export const OAUTH_PROVIDERS = ["google", "microsoft", "github"] as const;
+export type OAuthProviderName = (typeof OAUTH_PROVIDERS)[number];
+
+/** An OpenID Connect provider: everything else is found by discovery at the issuer. */
+export interface OidcProviderSettings {
+  readonly kind: "oidc";
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly issuer: string;
+}
+
+/** GitHub, which speaks plain OAuth 2.0: its web and API base URLs. */
+export interface GitHubProviderSettings {
+  readonly kind: "github";
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly url: string;
+  readonly apiUrl: string;
+}
+
+export type OAuthProviderSettings = OidcProviderSettings | GitHubProviderSettings;
 
 export interface Config {
   readonly environment: Environment;
@@ -131,6 +175,12 @@ export interface Config {
     readonly refreshGraceSeconds: number;
     /** A session ends this long after sign-in, however often it is refreshed. */
     readonly maxAgeDays: number;
+  };
+  readonly oauth: {
+    /** The configured providers only: a provider is enabled by its client id and secret. */
+    readonly providers: Readonly<Partial<Record<OAuthProviderName, OAuthProviderSettings>>>;
+    /** The longest a request to a provider may take. */
+    readonly timeoutMs: number;
   };
   /** Things the operator should know at start-up (for example a derived development secret). */
   readonly notices: readonly string[];
@@ -192,6 +242,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
   }
 
+  const oauthProviders = oauthProvidersOf(raw, strict, problems, notices);
+
   if (raw.HEADERS_TIMEOUT_MS > raw.REQUEST_TIMEOUT_MS) {
     problems.push("HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS");
   }
@@ -242,9 +294,62 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       refreshGraceSeconds: raw.REFRESH_GRACE_SECONDS,
       maxAgeDays: raw.SESSION_MAX_AGE_DAYS,
     }),
+    oauth: Object.freeze({ providers: oauthProviders, timeoutMs: raw.OAUTH_TIMEOUT_MS }),
     notices,
   };
   return Object.freeze(config);
+}
+
+/**
+ * The providers with both a client id and a secret. Half a pair is a mistake: refused in
+ * production and staging, a notice elsewhere. Production and staging also refuse provider
+ * URLs without TLS.
+ */
+function oauthProvidersOf(
+  raw: z.infer<typeof environmentSchema>,
+  strict: boolean,
+  problems: string[],
+  notices: string[],
+): Partial<Record<OAuthProviderName, OAuthProviderSettings>> {
+  const credentials = (name: string, id: string | undefined, secret: string | undefined) => {
+    if (id && secret) return { clientId: id, clientSecret: secret };
+    if (id || secret) {
+      const message = `${name}_CLIENT_ID and ${name}_CLIENT_SECRET must be set together; ${name.toLowerCase()} sign-in is off`;
+      (strict ? problems : notices).push(message);
+    }
+    return undefined;
+  };
+  const url = (variable: string, value: string) => {
+    if (strict && new URL(value).protocol !== "https:") {
+      problems.push(`${variable} must be an https URL in ${raw.ENVIRONMENT}`);
+    }
+    return stripTrailingSlash(value);
+  };
+
+  const providers: Partial<Record<OAuthProviderName, OAuthProviderSettings>> = {};
+  const google = credentials("GOOGLE", raw.GOOGLE_CLIENT_ID, raw.GOOGLE_CLIENT_SECRET);
+  if (google) {
+    const issuer = url("GOOGLE_ISSUER", raw.GOOGLE_ISSUER ?? "https://accounts.google.com");
+    providers.google = Object.freeze({ kind: "oidc", ...google, issuer });
+  }
+  const microsoft = credentials("MICROSOFT", raw.MICROSOFT_CLIENT_ID, raw.MICROSOFT_CLIENT_SECRET);
+  if (microsoft) {
+    const issuer = url(
+      "MICROSOFT_ISSUER",
+      raw.MICROSOFT_ISSUER ?? `https://login.microsoftonline.com/${raw.MICROSOFT_TENANT}/v2.0`,
+    );
+    providers.microsoft = Object.freeze({ kind: "oidc", ...microsoft, issuer });
+  }
+  const github = credentials("GITHUB", raw.GITHUB_CLIENT_ID, raw.GITHUB_CLIENT_SECRET);
+  if (github) {
+    providers.github = Object.freeze({
+      kind: "github",
+      ...github,
+      url: url("GITHUB_URL", raw.GITHUB_URL ?? "https://github.com"),
+      apiUrl: url("GITHUB_API_URL", raw.GITHUB_API_URL ?? "https://api.github.com"),
+    });
+  }
+  return Object.freeze(providers);
 }
 
 function secretKeyProblems(secret: string | undefined): string[] {

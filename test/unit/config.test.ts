@@ -133,3 +133,70 @@ describe("loadConfig", () => {
     expect(config.problemTypeBaseUrl).toBe("http://localhost:8000/problems");
   });
 });
+
+describe("OAuth providers", () => {
+  it("enables a provider only with both its client id and secret", () => {
+    const config = loadConfig({
+      GOOGLE_CLIENT_ID: "google-id",
+      GOOGLE_CLIENT_SECRET: "google-secret",
+      GITHUB_CLIENT_ID: "github-id",
+    });
+    expect(Object.keys(config.oauth.providers)).toEqual(["google"]);
+    expect(config.oauth.providers.google).toEqual({
+      kind: "oidc",
+      clientId: "google-id",
+      clientSecret: "google-secret",
+      issuer: "https://accounts.google.com",
+    });
+    expect(config.notices).toContain(
+      "GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET must be set together; github sign-in is off",
+    );
+    expect(loadConfig({}).oauth.providers).toEqual({});
+  });
+
+  it("derives Microsoft's issuer from MICROSOFT_TENANT, common by default", () => {
+    const microsoft = (env: Record<string, string>) =>
+      loadConfig({ MICROSOFT_CLIENT_ID: "id", MICROSOFT_CLIENT_SECRET: "secret", ...env }).oauth
+        .providers.microsoft;
+    expect(microsoft({})).toMatchObject({
+      issuer: "https://login.microsoftonline.com/common/v2.0",
+    });
+    expect(microsoft({ MICROSOFT_TENANT: "organizations" })).toMatchObject({
+      issuer: "https://login.microsoftonline.com/organizations/v2.0",
+    });
+    expect(microsoft({ MICROSOFT_TENANT: "8eaef023-2b34-4da1-9baa-8bc8c9d6a490" })).toMatchObject({
+      issuer: "https://login.microsoftonline.com/8eaef023-2b34-4da1-9baa-8bc8c9d6a490/v2.0",
+    });
+    expect(
+      microsoft({ MICROSOFT_ISSUER: "https://login.microsoftonline.us/contoso/v2.0/" }),
+    ).toMatchObject({ issuer: "https://login.microsoftonline.us/contoso/v2.0" });
+    expect(() => microsoft({ MICROSOFT_TENANT: "common/../evil" })).toThrow(/MICROSOFT_TENANT/);
+  });
+
+  it("points GitHub at github.com unless told otherwise", () => {
+    const config = loadConfig({ GITHUB_CLIENT_ID: "id", GITHUB_CLIENT_SECRET: "secret" });
+    expect(config.oauth.providers.github).toEqual({
+      kind: "github",
+      clientId: "id",
+      clientSecret: "secret",
+      url: "https://github.com",
+      apiUrl: "https://api.github.com",
+    });
+  });
+
+  it("refuses half a pair and plain-HTTP provider URLs in production", () => {
+    expect(
+      problemsOf(
+        production({
+          GOOGLE_CLIENT_SECRET: "only-the-secret",
+          GITHUB_CLIENT_ID: "id",
+          GITHUB_CLIENT_SECRET: "secret",
+          GITHUB_URL: "http://github.internal",
+        }),
+      ),
+    ).toEqual([
+      "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET must be set together; google sign-in is off",
+      "GITHUB_URL must be an https URL in production",
+    ]);
+  });
+});
