@@ -65,6 +65,7 @@ import { auditModule } from "./modules/audit/index.js";
 import { authModule } from "./modules/auth/index.js";
 import { invitationsModule } from "./modules/invitations/index.js";
 import { itemsModule } from "./modules/items/index.js";
+import { oauthModule } from "./modules/oauth/index.js";
 import { rbacModule } from "./modules/rbac/index.js";
 import { tenantsModule } from "./modules/tenants/index.js";
 import { usersModule } from "./modules/users/index.js";
@@ -97,6 +98,7 @@ declare module "fastify" {
 /** The kit's feature modules, mounted under /api/v1 in this order. */
 const defaultModules: readonly AppModule[] = [
   authModule,
+  oauthModule,
   usersModule,
   rbacModule,
   invitationsModule,

@@ -87,6 +87,13 @@ const ROUTES: Record<string, RouteCase> = {
   "POST /api/v1/auth/email/verify/resend": { requires: "member", status: 202 },
   "GET /api/v1/users/me": { requires: "member", status: 200 },
   "PATCH /api/v1/users/me": { requires: "member", status: 200, payload: () => ({ name: "N" }) },
+  "GET /api/v1/users/me/accounts": { requires: "member", status: 200 },
+  // The arranged users have no linked account: 404 for any member, never 403.
+  "DELETE /api/v1/users/me/accounts/{provider}": {
+    requires: "member",
+    status: 404,
+    url: () => "/api/v1/users/me/accounts/google",
+  },
   "GET /api/v1/roles": { requires: "roles:read", status: 200 },
   "POST /api/v1/roles": {
     requires: "roles:create",

@@ -121,6 +121,12 @@ const accountRoutes: readonly RouteCase[] = [
     url: () => "/api/v1/auth/email/verify/resend",
   },
   { method: "GET", route: "/api/v1/users/me", url: () => "/api/v1/users/me" },
+  { method: "GET", route: "/api/v1/users/me/accounts", url: () => "/api/v1/users/me/accounts" },
+  {
+    method: "DELETE",
+    route: "/api/v1/users/me/accounts/{provider}",
+    url: () => "/api/v1/users/me/accounts/github",
+  },
   { method: "GET", route: "/api/v1/permissions", url: () => "/api/v1/permissions" },
   {
     method: "POST",

@@ -203,6 +203,21 @@ function loggableError(error: FastifyError): Record<string, unknown> {
   return { err: error };
 }
 
+/**
+ * What failed upstream, for the log of a 5xx the kit raised on purpose (a provider that is down):
+ * names, codes and messages only, never a response body, which may hold someone's tokens.
+ */
+function upstreamCause(cause: unknown, depth = 0): Record<string, unknown> | undefined {
+  if (!(cause instanceof Error) || depth > 2) return undefined;
+  const code = (cause as { code?: unknown }).code;
+  return {
+    name: cause.name,
+    message: cause.message,
+    ...(typeof code === "string" ? { code } : {}),
+    ...(cause.cause ? { cause: upstreamCause(cause.cause, depth + 1) } : {}),
+  };
+}
+
 /** One place where every thrown error becomes an RFC 9457 problem response. */
 export const errorHandlerPlugin = fp<ErrorHandlerOptions>(
   async (app: FastifyInstance, options) => {
@@ -211,6 +226,12 @@ export const errorHandlerPlugin = fp<ErrorHandlerOptions>(
       if (mapped) {
         if (mapped.code === "validation-failed" || mapped.code === "malformed-json") {
           request.log.info({ code: mapped.code, errors: mapped.errors }, "request rejected");
+        }
+        if (error instanceof AppError && error.status >= 500) {
+          request.log.warn(
+            { code: mapped.code, detail: mapped.detail, cause: upstreamCause(error.cause) },
+            "upstream failure",
+          );
         }
         return sendProblem(request, reply, options.typeBaseUrl, mapped);
       }

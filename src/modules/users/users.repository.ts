@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import {
   type Db,
   memberships,
@@ -43,6 +43,24 @@ export function usersSystemRepository(db: Db) {
         .where(and(eq(users.id, id), sameEmail(email)))
         .returning({ id: users.id });
       return updated.length > 0;
+    },
+    /**
+     * Someone proved control of the user's email through a provider, while the address was
+     * still unverified: it is verified from now on, and a password set before anyone proved
+     * the address is dropped (it may be an attacker's, set on a squatted address). False when
+     * the address was verified already.
+     */
+    async claimUnverifiedEmail(id: string): Promise<boolean> {
+      const updated = await db
+        .update(users)
+        .set({ emailVerifiedAt: sql`now()`, passwordHash: null })
+        .where(and(eq(users.id, id), isNull(users.emailVerifiedAt)))
+        .returning({ id: users.id });
+      return updated.length > 0;
+    },
+    /** The user's row, locked until the transaction ends (changes to the ways of signing in). */
+    async lockById(id: string): Promise<UserRow | undefined> {
+      return (await db.select().from(users).where(eq(users.id, id)).for("update"))[0];
     },
     async setLastTenant(id: string, tenantId: string): Promise<void> {
       await db.update(users).set({ lastTenantId: tenantId }).where(eq(users.id, id));

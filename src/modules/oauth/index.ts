@@ -1,0 +1,21 @@
+import cookie from "@fastify/cookie";
+import type { AppModule } from "../../core/http/module.js";
+import { createSessionOpener } from "../auth/index.js";
+import { oauthRoutes } from "./oauth.routes.js";
+import { createOAuthService } from "./oauth.service.js";
+import { createProviders } from "./providers.js";
+
+/**
+ * OAuth sign-in (Google and Microsoft through OpenID Connect, GitHub through OAuth 2.0) under
+ * /auth/oauth, and the signed-in user's linked accounts under /users/me/accounts.
+ */
+export const oauthModule: AppModule = async (app, dependencies) => {
+  await app.register(cookie);
+  const { config } = dependencies;
+  const oauth = createOAuthService({
+    ...dependencies,
+    opener: createSessionOpener(dependencies),
+    providers: createProviders(config.oauth.providers, { timeoutMs: config.oauth.timeoutMs }),
+  });
+  await app.register(oauthRoutes, { oauth, config });
+};

@@ -1,0 +1,164 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { Config } from "../../config.js";
+import { principalOf } from "../../core/auth/index.js";
+import { publicAccess, signedIn } from "../../core/http/access.js";
+import { refreshCookie, tokenResponseSchema } from "../auth/index.js";
+import {
+  authorizeQuery,
+  callbackQuery,
+  linkedAccountsResponseSchema,
+  providerParams,
+  providersResponseSchema,
+} from "./oauth.schemas.js";
+import { newBrowserBinding, type OAuthService, STATE_TTL_SECONDS } from "./oauth.service.js";
+
+export interface OAuthRoutesOptions {
+  oauth: OAuthService;
+  config: Config;
+}
+
+/**
+ * Ties a callback to the browser that started the sign-in, so nobody can sign a victim's
+ * browser in to the attacker's account by sending it the attacker's callback link (login
+ * CSRF). Lax, not Strict: the provider's redirect back is a cross-site navigation, which
+ * carries Lax cookies and not Strict ones. One value per browser, so sign-ins in two tabs do
+ * not overwrite each other.
+ */
+const BINDING_COOKIE = "oauth_binding";
+const BINDING_COOKIE_PATH = "/api/v1/auth/oauth";
+
+/** Browsers send Fetch Metadata headers with every request; other HTTP clients do not. */
+const isFromBrowser = (request: FastifyRequest) =>
+  request.headers["sec-fetch-mode"] !== undefined ||
+  request.headers["sec-fetch-site"] !== undefined;
+
+const wantsJson = (request: FastifyRequest) => {
+  const accept = request.headers.accept ?? "";
+  return accept.includes("application/json") && !accept.includes("text/html");
+};
+
+const redirectSchema = z.null().describe("Redirect: see the Location header");
+
+/** HTTP in, HTTP out for OAuth sign-in and linked accounts; behaviour in oauth.service.ts. */
+export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app, options) => {
+  const { oauth, config } = options;
+  const cookie = refreshCookie(config);
+  const secure = config.environment !== "development" && config.environment !== "test";
+
+  const bindingOf = (request: FastifyRequest, reply: FastifyReply) => {
+    const binding = request.cookies[BINDING_COOKIE] ?? newBrowserBinding();
+    reply.setCookie(BINDING_COOKIE, binding, {
+      httpOnly: true,
+      sameSite: "lax",
+      path: BINDING_COOKIE_PATH,
+      maxAge: STATE_TTL_SECONDS,
+      secure,
+    });
+    return binding;
+  };
+
+  app.get(
+    "/auth/oauth/providers",
+    {
+      config: { access: publicAccess },
+      schema: {
+        summary: "List OAuth providers",
+        description: "The providers configured on this server, for the sign-in page's buttons.",
+        tags: ["auth"],
+        response: { 200: providersResponseSchema },
+      },
+    },
+    async () => ({ providers: oauth.providerNames().map((name) => ({ name })) }),
+  );
+
+  app.get(
+    "/auth/oauth/:provider/authorize",
+    {
+      config: { access: publicAccess, rateLimit: { points: 30, durationSeconds: 60 } },
+      schema: {
+        summary: "Start an OAuth sign-in",
+        description:
+          "Redirects to the provider with a one-time `state` (valid 10 minutes), PKCE (`code_challenge_method=S256`) and, for OpenID Connect, a `nonce`. Sets the `oauth_binding` cookie that the callback checks. 404 for a provider that is not configured; 422 for a `redirectTo` outside the front end.",
+        tags: ["auth"],
+        params: providerParams,
+        querystring: authorizeQuery,
+        response: { 302: redirectSchema },
+      },
+    },
+    async (request, reply) => {
+      const url = await oauth.authorize(request.params.provider, {
+        redirectTo: request.query.redirectTo,
+        binding: bindingOf(request, reply),
+      });
+      return reply.header("cache-control", "no-store").redirect(url.href, 302);
+    },
+  );
+
+  app.get(
+    "/auth/oauth/:provider/callback",
+    {
+      config: { access: publicAccess, rateLimit: { points: 30, durationSeconds: 60 } },
+      schema: {
+        summary: "Complete an OAuth sign-in",
+        description:
+          "Where the provider sends the browser back. Signs in the user linked to the provider account; else links the account to the user with the same email, only if the provider verified it; else creates a user with a tenant of their own. Sets the refresh-token cookie and redirects to the front end, or answers the token response to `Accept: application/json`. 400 for a missing, unknown, expired or used state, a provider error or an ID token that fails validation; 409 when an account with the email exists but the provider did not verify it; 502 when the provider cannot be reached.",
+        tags: ["auth"],
+        params: providerParams,
+        querystring: callbackQuery,
+        response: { 200: tokenResponseSchema, 302: redirectSchema },
+      },
+    },
+    async (request, reply) => {
+      const queryStart = request.url.indexOf("?");
+      const { signedIn, redirectTo } = await oauth.callback(
+        request.params.provider,
+        request.query,
+        {
+          search: queryStart >= 0 ? request.url.slice(queryStart) : "",
+          binding: request.cookies[BINDING_COOKIE],
+          fromBrowser: isFromBrowser(request),
+          client: { ip: request.ip, userAgent: request.headers["user-agent"] },
+        },
+      );
+      if (signedIn.refreshToken) cookie.set(reply, signedIn.refreshToken);
+      reply.header("cache-control", "no-store");
+      if (wantsJson(request)) return reply.code(200).send(signedIn.response);
+      return reply.redirect(redirectTo, 302);
+    },
+  );
+
+  app.get(
+    "/users/me/accounts",
+    {
+      config: { access: signedIn },
+      schema: {
+        summary: "List linked accounts",
+        description: "The signed-in user's accounts at OAuth providers.",
+        tags: ["users"],
+        response: { 200: linkedAccountsResponseSchema },
+      },
+    },
+    async (request) => ({ items: await oauth.listAccounts(principalOf(request)) }),
+  );
+
+  app.delete(
+    "/users/me/accounts/:provider",
+    {
+      config: { access: signedIn },
+      schema: {
+        summary: "Unlink an account",
+        description:
+          "Removes the link to a provider account. 404 when none is linked; 409 when it is the last way to sign in (no password and no other linked account).",
+        tags: ["users"],
+        params: providerParams,
+        response: { 204: z.null() },
+      },
+    },
+    async (request, reply) => {
+      await oauth.unlink(principalOf(request), request.params.provider);
+      return reply.code(204).send(null);
+    },
+  );
+};

@@ -1,0 +1,362 @@
+import { createHash, randomBytes } from "node:crypto";
+import * as oidc from "openid-client";
+import type { Config, OAuthProviderName } from "../../config.js";
+import type { AuditLog } from "../../core/audit/index.js";
+import type { SessionGuard } from "../../core/auth/index.js";
+import type { OneTimeStore } from "../../core/cache/index.js";
+import { type Database, isUniqueViolation, type UserRow } from "../../core/database/index.js";
+import { AppError, conflict, forbidden, notFound } from "../../core/errors/index.js";
+import type { Principal } from "../../core/http/access.js";
+import {
+  type Client,
+  createAccountWithin,
+  type SessionOpener,
+  type SignedIn,
+} from "../auth/index.js";
+import { usersSystemRepository } from "../users/index.js";
+import { oauthAccountsRepository } from "./oauth-accounts.repository.js";
+import type { OAuthAccountRow } from "./oauth-accounts.table.js";
+import type { OAuthProvider, ProviderIdentity } from "./providers.js";
+
+/** A sign-in attempt must come back from the provider within this time. */
+export const STATE_TTL_SECONDS = 600;
+
+/** What authorize keeps for the callback, under the hash of `state`. */
+interface StateRecord {
+  readonly provider: OAuthProviderName;
+  readonly codeVerifier: string;
+  readonly nonce: string | undefined;
+  /** Where the browser goes after signing in (already checked against the allow-list). */
+  readonly redirectTo: string;
+  /** SHA-256 of the browser binding cookie that authorize set. */
+  readonly binding: string;
+}
+
+/** The callback's query, as the provider sent it. */
+export interface CallbackQuery {
+  readonly code?: string | undefined;
+  readonly state?: string | undefined;
+  readonly error?: string | undefined;
+  readonly error_description?: string | undefined;
+}
+
+export interface OAuthServiceOptions {
+  config: Config;
+  database: Database;
+  oneTime: OneTimeStore;
+  audit: AuditLog;
+  sessions: SessionGuard;
+  opener: SessionOpener;
+  providers: ReadonlyMap<OAuthProviderName, OAuthProvider>;
+}
+
+const sha256 = (value: string) => createHash("sha256").update(value).digest("base64url");
+const stateKey = (state: string) => `oauth-state:${sha256(state)}`;
+
+/** A new browser binding: a random value for the cookie that ties a callback to its browser. */
+export const newBrowserBinding = () => randomBytes(32).toString("base64url");
+
+const BAD_STATE =
+  "This sign-in attempt is unknown, expired or already used. Start again from the sign-in page.";
+
+/** How a provider's identity became a user of the kit. */
+type Resolution =
+  | { kind: "returning"; user: UserRow; account: OAuthAccountRow }
+  | { kind: "linked"; user: UserRow; account: OAuthAccountRow; claimed: boolean }
+  | { kind: "created"; user: UserRow; account: OAuthAccountRow };
+
+export function createOAuthService(options: OAuthServiceOptions) {
+  const { config, database, oneTime, audit, sessions, opener, providers } = options;
+  const resolveRedirect = createRedirectCheck(config);
+
+  const providerOf = (name: string): OAuthProvider => {
+    const provider = providers.get(name as OAuthProviderName);
+    if (!provider) throw notFound(`No OAuth provider "${name}" is configured.`);
+    return provider;
+  };
+  const redirectUriOf = (name: string) => `${config.publicUrl}/api/v1/auth/oauth/${name}/callback`;
+
+  /**
+   * Finds the user a provider identity belongs to, in one transaction: by the linked account
+   * first; else by email, but only when the provider asserts it verified the address (linking
+   * on an unverified address would hand the account to whoever typed it in at the provider);
+   * else a new user with a tenant of their own, as registration makes.
+   */
+  async function resolve(name: OAuthProviderName, identity: ProviderIdentity) {
+    return database.bypassTenantIsolation("oauth sign-in", async (db): Promise<Resolution> => {
+      const accounts = oauthAccountsRepository(db);
+      const users = usersSystemRepository(db);
+      const known = await accounts.find(name, identity.subject);
+      if (known) {
+        const user = await users.findById(known.userId);
+        if (!user) throw new Error(`oauth account ${known.id} has no user`);
+        await accounts.touch(known.id);
+        return { kind: "returning", user, account: known };
+      }
+
+      const existing = identity.email ? await users.findByEmail(identity.email) : undefined;
+      if (!identity.email || !identity.emailVerified) {
+        if (existing) {
+          throw conflict(
+            `An account with this email exists, and ${name} does not confirm that the address is verified, so it is not linked. Sign in with your password instead.`,
+          );
+        }
+        throw forbidden(
+          `${name} did not share a verified email address. Verify your address at ${name}, or register with a password.`,
+        );
+      }
+      const link = (userId: string) =>
+        accounts.insert({
+          userId,
+          provider: name,
+          providerAccountId: identity.subject,
+          email: identity.email ?? null,
+        });
+
+      if (existing) {
+        if (!existing.isActive) throw forbidden("This account is deactivated.");
+        if ((await accounts.listOf(existing.id)).some((row) => row.provider === name)) {
+          throw conflict(
+            `The account with this email is already linked to another ${name} account. Sign in with that one, or unlink it first.`,
+          );
+        }
+        // The provider proved the address; whatever was set before anyone proved it goes.
+        const claimed = await users.claimUnverifiedEmail(existing.id);
+        if (claimed) await opener.endSessionsWithin(db, existing.id, "email-claimed");
+        const account = await link(existing.id);
+        const user = (await users.findById(existing.id)) ?? existing;
+        return { kind: "linked", user, account, claimed };
+      }
+
+      const name_ = displayNameOf(identity);
+      const { user } = await createAccountWithin(db, {
+        email: identity.email,
+        name: name_,
+        passwordHash: null,
+        emailVerifiedAt: new Date(),
+        tenantName: `${name_}'s workspace`.slice(0, 200),
+      });
+      return { kind: "created", user, account: await link(user.id) };
+    });
+  }
+
+  return {
+    /** The configured providers' names. */
+    providerNames(): OAuthProviderName[] {
+      return [...providers.keys()];
+    },
+
+    /** Starts a sign-in: the provider's URL to send the browser to. */
+    async authorize(name: string, input: { redirectTo: string | undefined; binding: string }) {
+      const provider = providerOf(name);
+      const redirectTo = resolveRedirect(input.redirectTo);
+      const state = oidc.randomState();
+      const secrets = {
+        state,
+        codeVerifier: oidc.randomPKCECodeVerifier(),
+        nonce: provider.usesNonce ? oidc.randomNonce() : undefined,
+      };
+      // The URL first: a provider that cannot be discovered leaves nothing behind.
+      const url = await provider.authorizationUrl(secrets, redirectUriOf(name));
+      const record: StateRecord = {
+        provider: provider.name,
+        codeVerifier: secrets.codeVerifier,
+        nonce: secrets.nonce,
+        redirectTo,
+        binding: sha256(input.binding),
+      };
+      await oneTime.put(stateKey(state), JSON.stringify(record), STATE_TTL_SECONDS);
+      return url;
+    },
+
+    /**
+     * Completes a sign-in from the provider's redirect. `binding` is the browser's binding
+     * cookie; `fromBrowser` says the request came from a browser (which must then carry the
+     * cookie of the browser that started the attempt).
+     */
+    async callback(
+      name: string,
+      query: CallbackQuery,
+      request: {
+        search: string;
+        binding: string | undefined;
+        fromBrowser: boolean;
+        client: Client;
+      },
+    ): Promise<{ signedIn: SignedIn; redirectTo: string }> {
+      const provider = providerOf(name);
+      if (!query.state) {
+        throw new AppError("bad-request", "The callback carries no state. Start again.");
+      }
+      // Taken, not read: a state works once, whichever process sees it first.
+      const stored = await oneTime.take(stateKey(query.state));
+      const record = stored ? (JSON.parse(stored) as StateRecord) : undefined;
+      if (!record || record.provider !== provider.name)
+        throw new AppError("bad-request", BAD_STATE);
+      if (request.fromBrowser && (!request.binding || sha256(request.binding) !== record.binding)) {
+        throw new AppError(
+          "bad-request",
+          "This sign-in was started in another browser. Start again from the sign-in page.",
+        );
+      }
+      if (query.error) {
+        const reason = query.error_description ? `: ${query.error_description.slice(0, 300)}` : "";
+        const detail =
+          query.error === "access_denied"
+            ? `The sign-in was cancelled or refused at ${name} (access_denied)${reason}.`
+            : `${name} answered with the error "${query.error.slice(0, 100)}"${reason}.`;
+        throw new AppError("bad-request", detail);
+      }
+      if (!query.code) throw new AppError("bad-request", "The callback carries no code.");
+
+      const callbackUrl = new URL(`${redirectUriOf(name)}${request.search}`);
+      const identity = usableIdentity(
+        name,
+        await provider.identify(callbackUrl, {
+          state: query.state,
+          codeVerifier: record.codeVerifier,
+          nonce: record.nonce,
+        }),
+      );
+      let resolution: Resolution;
+      try {
+        resolution = await resolve(provider.name, identity);
+      } catch (error) {
+        // Two first sign-ins of one person at once: the loser finds what the winner made.
+        if (!isUniqueViolation(error)) throw error;
+        resolution = await resolve(provider.name, identity);
+      }
+      const { user, account } = resolution;
+      if (!user.isActive) throw forbidden("This account is deactivated.");
+      if (resolution.kind === "linked" && resolution.claimed) {
+        await sessions.revoke({ userId: user.id });
+      }
+
+      const signedIn = await opener.signIn(user, request.client, {
+        method: "oauth",
+        provider: provider.name,
+      });
+      if (resolution.kind !== "returning") {
+        await audit.record({
+          tenantId: signedIn.response.tenant.id,
+          actorId: user.id,
+          action: "oauth.account_linked",
+          resourceType: "oauth_account",
+          resourceId: account.id,
+          metadata: {
+            provider: provider.name,
+            newUser: resolution.kind === "created",
+            ...(resolution.kind === "linked" && resolution.claimed
+              ? { unverifiedPasswordRemoved: true }
+              : {}),
+          },
+        });
+      }
+      return { signedIn, redirectTo: record.redirectTo };
+    },
+
+    async listAccounts(principal: Principal) {
+      const rows = await database.bypassTenantIsolation("linked accounts", (db) =>
+        oauthAccountsRepository(db).listOf(principal.userId),
+      );
+      return rows.map((row) => ({
+        provider: row.provider,
+        email: row.email,
+        linkedAt: row.createdAt.toISOString(),
+        lastUsedAt: row.lastUsedAt.toISOString(),
+      }));
+    },
+
+    /** Unlinks a provider, unless it is the user's last way to sign in. */
+    async unlink(principal: Principal, provider: string): Promise<void> {
+      const removed = await database.bypassTenantIsolation("unlink account", async (db) => {
+        // Locked, so two unlinks at once cannot both see "another way is left".
+        const user = await usersSystemRepository(db).lockById(principal.userId);
+        const accounts = oauthAccountsRepository(db);
+        const linked = await accounts.listOf(principal.userId);
+        const account = linked.find((row) => row.provider === provider);
+        if (!user || !account) throw notFound(`No ${provider} account is linked.`);
+        if (!user.passwordHash && linked.length === 1) {
+          throw conflict(
+            `${provider} is this account's only way to sign in. Set a password (through "forgot password") or link another provider first.`,
+          );
+        }
+        await accounts.remove(principal.userId, provider);
+        return account;
+      });
+      await audit.record({
+        action: "oauth.account_unlinked",
+        resourceType: "oauth_account",
+        resourceId: removed.id,
+        metadata: { provider },
+      });
+    },
+  };
+}
+
+export type OAuthService = ReturnType<typeof createOAuthService>;
+
+/**
+ * The identity as the kit can store it: a subject that fits its column (else the provider's
+ * answer is unusable: 502), and an email only if it looks like one and fits.
+ */
+function usableIdentity(provider: string, identity: ProviderIdentity): ProviderIdentity {
+  if (identity.subject.length === 0 || identity.subject.length > 255) {
+    throw new AppError("bad-gateway", `${provider} sent an account id the kit cannot use.`);
+  }
+  const email = identity.email?.trim();
+  const usable = email && email.length <= 320 && /^[^\s@]+@[^\s@]+$/.test(email);
+  return usable ? { ...identity, email } : { ...identity, email: undefined, emailVerified: false };
+}
+
+/** The name a new user gets: the provider's display name, else the email's local part. */
+function displayNameOf(identity: ProviderIdentity): string {
+  const name = identity.name?.trim() || identity.email?.split("@")[0] || "New user";
+  return name.slice(0, 200);
+}
+
+const isControlOrBackslash = (character: string) => {
+  const code = character.charCodeAt(0);
+  return code < 0x20 || code === 0x7f || character === "\\";
+};
+
+/**
+ * Where a sign-in may send the browser afterwards: a path on the front end (`/projects`), or
+ * an absolute URL on the front end's origin or a CORS origin. Anything else would make the
+ * kit an open redirector, and is refused with 422.
+ */
+function createRedirectCheck(config: Config) {
+  const frontend = new URL(config.frontendUrl);
+  const origins = new Set([
+    frontend.origin,
+    ...config.corsOrigins.filter((origin) => origin !== "*"),
+  ]);
+  const refuse = () =>
+    new AppError("validation-failed", "redirectTo is not an allowed front-end address.", {
+      errors: [
+        {
+          field: "redirectTo",
+          message: "must be a path on the front end or a URL on an allowed origin",
+        },
+      ],
+    });
+  return (redirectTo: string | undefined): string => {
+    if (redirectTo === undefined || redirectTo === "") return config.frontendUrl;
+    // Control characters and backslashes are how browsers are talked into another host.
+    if ([...redirectTo].some(isControlOrBackslash)) throw refuse();
+    if (redirectTo.startsWith("/")) {
+      if (redirectTo.startsWith("//")) throw refuse();
+      const url = new URL(`${config.frontendUrl}${redirectTo}`);
+      if (url.origin !== frontend.origin) throw refuse();
+      return url.href;
+    }
+    let url: URL;
+    try {
+      url = new URL(redirectTo);
+    } catch {
+      throw refuse();
+    }
+    if (!origins.has(url.origin)) throw refuse();
+    return url.href;
+  };
+}
