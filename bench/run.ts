@@ -7,8 +7,9 @@
  *   get-unguarded  the same with the session check switched off (bench/unguarded-server.ts: the
  *              same build, a session guard that lets every token through); the gap to get is
  *              the cost of the per-request session check
- *   get-unchecked  the same item read declared signedIn instead of requirePermission
- *              (bench/unchecked-server.ts, same build); the gap to get is the permission check
+ *   get-unchecked  the same kit with only the item read declared signedIn instead of
+ *              requirePermission (bench/unchecked-server.ts: same build, every module); the gap
+ *              to get is the permission check
  *   list       the kit's GET /api/v1/items?limit=20 at 1,000 tenants x 100 items
  *   list-10k   the same list at 10,000 tenants x 100 items (left out with --quick)
  *   get-redis  GET /api/v1/items/:id with Redis behind the cache and the rate limiters
@@ -315,7 +316,7 @@ async function main(): Promise<void> {
     ]);
   }
   if (selected.has("get-unchecked")) {
-    // The same build again, serving the item read declared signedIn instead of
+    // The same build and modules again, with only the item read declared signedIn instead of
     // requirePermission("items", "read"): the pair measures the permission check.
     servers.kitUnchecked = await kitServer("kit-unchecked", basePort + 6, small, {}, [
       "--import",
@@ -438,7 +439,7 @@ async function main(): Promise<void> {
       await getTarget(
         "get-unchecked",
         servers.kitUnchecked,
-        "the same as get without the route's permission declaration (bench/unchecked-server.ts: same build, the item read declared signedIn): get's gap to it is the cost of requirePermission",
+        "the same as get without the route's permission declaration (bench/unchecked-server.ts: same build and modules, only the item read declared signedIn): get's gap to it is the cost of requirePermission",
       ),
     );
   }

@@ -96,7 +96,7 @@ declare module "fastify" {
 }
 
 /** The kit's feature modules, mounted under /api/v1 in this order. */
-const defaultModules: readonly AppModule[] = [
+export const defaultModules: readonly AppModule[] = [
   authModule,
   oauthModule,
   usersModule,
