@@ -22,6 +22,7 @@ import { LogCapture } from "../helpers/log-capture.js";
 import {
   GITHUB_CLIENT,
   type GitHubStub,
+  type GitHubUser,
   OIDC_CLIENT,
   type OidcProvider,
   startGitHubStub,
@@ -83,6 +84,17 @@ function person(overrides: Record<string, unknown> = {}) {
     email: uniqueEmail(),
     email_verified: true,
     name: "Grace Hopper",
+    ...overrides,
+  };
+}
+
+/** A GitHub user with a fresh id and one primary, verified address unless told otherwise. */
+function githubUser(overrides: Partial<GitHubUser> = {}): GitHubUser {
+  return {
+    id: 1_000_000 + Math.floor(Math.random() * 1_000_000_000),
+    login: "hopper",
+    name: null,
+    emails: [{ email: uniqueEmail(), primary: true, verified: true }],
     ...overrides,
   };
 }
@@ -164,6 +176,12 @@ const stateKeyOf = (attempt: Attempt) => {
 const accountsOf = (userId: string) =>
   ctx.database.bypassTenantIsolation("test", (db) =>
     db.select().from(oauthAccounts).where(eq(oauthAccounts.userId, userId)),
+  );
+
+/** Marks a user's email verified, as the mailed link would. */
+const markVerified = (userId: string) =>
+  ctx.database.bypassTenantIsolation("test", (db) =>
+    db.update(users).set({ emailVerifiedAt: new Date() }).where(eq(users.id, userId)),
   );
 
 const userByEmail = async (email: string) =>
@@ -343,12 +361,7 @@ describe("callback: who signs in", () => {
 
   it("links to an existing user by a verified email, keeping a verified user's password", async () => {
     const existing = await register(ctx.app);
-    await ctx.database.bypassTenantIsolation("test", (db) =>
-      db
-        .update(users)
-        .set({ emailVerifiedAt: new Date() })
-        .where(eq(users.id, existing.body.user.id)),
-    );
+    await markVerified(existing.body.user.id);
     google.claims = person({ email: existing.email.toUpperCase() });
     const response = await signInWith("google");
     expect(response.statusCode, response.body).toBe(200);
@@ -442,15 +455,12 @@ describe("callback: who signs in", () => {
 
   it("signs in with GitHub by its primary verified email, and finds the user by id next time", async () => {
     const email = uniqueEmail();
-    github.user = {
-      id: 4_000_000 + Math.floor(Math.random() * 1_000_000),
-      login: "hopper",
-      name: null,
+    github.user = githubUser({
       emails: [
         { email: uniqueEmail(), primary: false, verified: true },
         { email, primary: true, verified: true },
       ],
-    };
+    });
     const response = await signInWith("github");
     expect(response.statusCode, response.body).toBe(200);
     const body = response.json<TokenBody>();
@@ -465,12 +475,9 @@ describe("callback: who signs in", () => {
   });
 
   it("refuses GitHub sign-up when the primary email is unverified", async () => {
-    github.user = {
-      id: 5_000_000 + Math.floor(Math.random() * 1_000_000),
-      login: "unverified",
-      name: "Un Verified",
+    github.user = githubUser({
       emails: [{ email: uniqueEmail(), primary: true, verified: false }],
-    };
+    });
     expectProblem(await signInWith("github"), "forbidden");
   });
 });
@@ -617,12 +624,7 @@ describe("callback: provider answers", () => {
   });
 
   it("answers 502 when the provider does not answer in time", async () => {
-    github.user = {
-      id: 6_000_000 + Math.floor(Math.random() * 1_000_000),
-      login: "slow",
-      name: null,
-      emails: [{ email: uniqueEmail(), primary: true, verified: true }],
-    };
+    github.user = githubUser();
     github.tokenDelayMs = 1_500;
     const response = await signInWith("github");
     expect(expectProblem(response, "bad-gateway").detail).toMatch(/did not answer in time/);
@@ -652,12 +654,7 @@ describe("callback: provider answers", () => {
   });
 
   it("passes GitHub's refused code (an error in a 200 answer) on as a 400", async () => {
-    github.user = {
-      id: 7_000_000 + Math.floor(Math.random() * 1_000_000),
-      login: "replayed",
-      name: null,
-      emails: [{ email: uniqueEmail(), primary: true, verified: true }],
-    };
+    github.user = githubUser();
     const attempt = await startSignIn(ctx.app, "github");
     const callback = await passProvider(attempt);
     // The code is spent at GitHub before the kit exchanges it.
@@ -722,12 +719,7 @@ describe("linked accounts", () => {
 
   it("lets a user with a password unlink their only provider", async () => {
     const existing = await register(ctx.app);
-    await ctx.database.bypassTenantIsolation("test", (db) =>
-      db
-        .update(users)
-        .set({ emailVerifiedAt: new Date() })
-        .where(eq(users.id, existing.body.user.id)),
-    );
+    await markVerified(existing.body.user.id);
     google.claims = person({ email: existing.email });
     expect((await signInWith("google")).statusCode).toBe(200);
     expect((await unlink(existing.accessToken, "google")).statusCode).toBe(204);
