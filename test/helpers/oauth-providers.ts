@@ -64,6 +64,8 @@ export interface GitHubStub {
   user: GitHubUser;
   /** Milliseconds the token endpoint waits before answering. */
   tokenDelayMs: number;
+  /** The status `GET /user` answers: 200 with the profile, 299 with a body that is not one, else an error. */
+  userStatus: number;
   /** Codes issued and not yet exchanged. */
   readonly pendingCodes: number;
   stop(): Promise<void>;
@@ -152,6 +154,8 @@ export async function startGitHubStub(): Promise<GitHubStub> {
     const user = tokens.get(request.headers.authorization?.replace(/^Bearer /, "") ?? "");
     if (request.method === "GET" && url.pathname === "/api/user") {
       if (!user) return sendJson(response, 401, { message: "Bad credentials" });
+      if (stub.userStatus === 299) return sendJson(response, 200, { login: 42 });
+      if (stub.userStatus !== 200) return sendJson(response, stub.userStatus, { message: "oops" });
       return sendJson(response, 200, { id: user.id, login: user.login, name: user.name });
     }
     if (request.method === "GET" && url.pathname === "/api/user/emails") {
@@ -175,6 +179,7 @@ export async function startGitHubStub(): Promise<GitHubStub> {
     apiUrl: `${base}/api`,
     user: { id: 1, login: "octocat", name: "The Octocat", emails: [] },
     tokenDelayMs: 0,
+    userStatus: 200,
     get pendingCodes() {
       return codes.size;
     },

@@ -88,6 +88,11 @@ function person(overrides: Record<string, unknown> = {}) {
   };
 }
 
+/** How Entra ID describes a person: no email_verified; xms_edov when the domain is verified. */
+function entraPerson(overrides: Record<string, unknown> = {}) {
+  return person({ email_verified: undefined, xms_edov: true, tid: randomUUID(), ...overrides });
+}
+
 /** A GitHub user with a fresh id and one primary, verified address unless told otherwise. */
 function githubUser(overrides: Partial<GitHubUser> = {}): GitHubUser {
   return {
@@ -164,7 +169,12 @@ async function signInWith(
 ) {
   const attempt = await startSignIn(app, provider, options.query);
   const callback = await passProvider(attempt);
-  return finish(app, callback, { binding: attempt.binding, json: options.json ?? true });
+  // As a browser sends it: the binding cookie is checked on every flow.
+  return finish(app, callback, {
+    binding: attempt.binding,
+    json: options.json ?? true,
+    browser: true,
+  });
 }
 
 const stateKeyOf = (attempt: Attempt) => {
@@ -193,8 +203,9 @@ const userByEmail = async (email: string) =>
 
 beforeEach(() => {
   google.claims = person();
-  microsoft.claims = person();
+  microsoft.claims = entraPerson();
   github.tokenDelayMs = 0;
+  github.userStatus = 200;
 });
 
 describe("providers and authorize", () => {
@@ -244,9 +255,10 @@ describe("providers and authorize", () => {
     const ttl = await redis.ttl(stateKeyOf(attempt));
     expect(ttl).toBeGreaterThan(590);
     expect(ttl).toBeLessThanOrEqual(600);
-    // The verifier never leaves the server: the stored record is not the challenge.
+    // The state is stored under its hash, and the record does not repeat it.
     const stored = await redis.get(stateKeyOf(attempt));
-    expect(stored).not.toContain(query.get("code_challenge"));
+    expect(stored).toBeTruthy();
+    expect(stored).not.toContain(query.get("state"));
   });
 
   it("sends GitHub to its authorize endpoint with PKCE and no nonce", async () => {
@@ -359,10 +371,11 @@ describe("callback: who signs in", () => {
     expect(await accountsOf(first.user.id)).toHaveLength(1);
   });
 
-  it("links to an existing user by a verified email, keeping a verified user's password", async () => {
+  it("links to an existing user by an email both sides verified, keeping their password", async () => {
     const existing = await register(ctx.app);
     await markVerified(existing.body.user.id);
-    google.claims = person({ email: existing.email.toUpperCase() });
+    // A Workspace account (hd): Google is the address's authority.
+    google.claims = person({ email: existing.email.toUpperCase(), hd: "example.test" });
     const response = await signInWith("google");
     expect(response.statusCode, response.body).toBe(200);
     expect(response.json<TokenBody>().user.id).toBe(existing.body.user.id);
@@ -383,31 +396,37 @@ describe("callback: who signs in", () => {
     });
   });
 
-  it("claims an unverified account for the address's proven owner: its password and sessions end", async () => {
-    // Someone registered the address without proving it (perhaps to squat it).
-    const squatter = await register(ctx.app);
-    google.claims = person({ email: squatter.email });
+  it("refuses to link to an account whose own address was never verified", async () => {
+    // Someone may have registered the address without owning it, to wait for its owner.
+    const unverified = await register(ctx.app);
+    google.claims = person({ email: unverified.email, hd: "example.test" });
     const response = await signInWith("google");
-    expect(response.statusCode, response.body).toBe(200);
-    expect(response.json<TokenBody>().user).toMatchObject({
-      id: squatter.body.user.id,
-      emailVerified: true,
-    });
-    expect((await login(ctx.app, { email: squatter.email, password: PASSWORD })).statusCode).toBe(
-      401,
+    expect(expectProblem(response, "conflict").detail).toMatch(/never verified/);
+    expect(await accountsOf(unverified.body.user.id)).toHaveLength(0);
+    // Once the address is verified by the mailed link, the same sign-in links.
+    await markVerified(unverified.body.user.id);
+    const linked = await signInWith("google");
+    expect(linked.json<TokenBody>().user.id).toBe(unverified.body.user.id);
+  });
+
+  it("links by a Google address only where Google is its authority (Gmail or a Workspace domain)", async () => {
+    const existing = await register(ctx.app);
+    await markVerified(existing.body.user.id);
+    // A personal Google account made with someone's work address: verified once, not vouched.
+    google.claims = person({ email: existing.email });
+    expect(expectProblem(await signInWith("google"), "conflict").detail).toMatch(
+      /does not vouch for the address/,
     );
-    expect((await refresh(ctx.app, squatter.refreshToken)).statusCode).toBe(401);
-    const old = await ctx.app.inject({
-      method: "GET",
-      url: "/api/v1/auth/me",
-      headers: squatter.headers,
-    });
-    expect(old.statusCode).toBe(401);
+    expect(await accountsOf(existing.body.user.id)).toHaveLength(0);
+    // Such an account may still sign up on its own (the address is verified).
+    google.claims = person();
+    expect((await signInWith("google")).statusCode).toBe(200);
   });
 
   it("refuses to link by an email the provider did not verify, and changes nothing", async () => {
     const existing = await register(ctx.app);
-    google.claims = person({ email: existing.email, email_verified: false });
+    await markVerified(existing.body.user.id);
+    google.claims = person({ email: existing.email, email_verified: false, hd: "example.test" });
     const response = await signInWith("google");
     expectProblem(response, "conflict");
     expect(refreshCookieOf(response)).toBeUndefined();
@@ -428,9 +447,9 @@ describe("callback: who signs in", () => {
 
   it("refuses a second account of the same provider for one user", async () => {
     const email = uniqueEmail();
-    google.claims = person({ email });
+    google.claims = person({ email, hd: "example.test" });
     const first = (await signInWith("google")).json<TokenBody>();
-    google.claims = person({ email });
+    google.claims = person({ email, hd: "example.test" });
     const second = await signInWith("google");
     expect(expectProblem(second, "conflict").detail).toMatch(/already linked to another google/);
     expect(await accountsOf(first.user.id)).toHaveLength(1);
@@ -445,9 +464,12 @@ describe("callback: who signs in", () => {
 
   it("reads Microsoft's verified-domain claim (xms_edov), and nothing else, as a verified email", async () => {
     const existing = await register(ctx.app);
-    microsoft.claims = person({ email: existing.email, email_verified: undefined });
+    await markVerified(existing.body.user.id);
+    microsoft.claims = entraPerson({ email: existing.email, xms_edov: undefined });
     expectProblem(await signInWith("microsoft"), "conflict");
-    microsoft.claims = person({ email: existing.email, email_verified: undefined, xms_edov: true });
+    microsoft.claims = entraPerson({ email: existing.email, xms_edov: false });
+    expectProblem(await signInWith("microsoft"), "conflict");
+    microsoft.claims = entraPerson({ email: existing.email });
     const linked = await signInWith("microsoft");
     expect(linked.statusCode, linked.body).toBe(200);
     expect(linked.json<TokenBody>().user.id).toBe(existing.body.user.id);
@@ -474,11 +496,39 @@ describe("callback: who signs in", () => {
     expect(github.pendingCodes).toBe(0);
   });
 
-  it("refuses GitHub sign-up when the primary email is unverified", async () => {
+  it("refuses GitHub sign-up when the primary email is unverified, even with another verified", async () => {
     github.user = githubUser({
-      emails: [{ email: uniqueEmail(), primary: true, verified: false }],
+      emails: [
+        { email: uniqueEmail(), primary: true, verified: false },
+        { email: uniqueEmail(), primary: false, verified: true },
+      ],
     });
     expectProblem(await signInWith("github"), "forbidden");
+  });
+
+  it("refuses a deactivated user", async () => {
+    const { user } = (await signInWith("google")).json<TokenBody>();
+    await ctx.database.bypassTenantIsolation("test", (db) =>
+      db.update(users).set({ isActive: false }).where(eq(users.id, user.id)),
+    );
+    const response = await signInWith("google");
+    expect(expectProblem(response, "forbidden").detail).toBe("This account is deactivated.");
+    expect(refreshCookieOf(response)).toBeUndefined();
+  });
+
+  it("makes one user of two first sign-ins racing each other", async () => {
+    const attempts = await Promise.all([
+      startSignIn(ctx.app, "google"),
+      startSignIn(ctx.app, "google"),
+    ]);
+    const callbacks = await Promise.all(attempts.map(passProvider));
+    const responses = await Promise.all(
+      callbacks.map((callback, i) => finish(ctx.app, callback, { binding: attempts[i]?.binding })),
+    );
+    for (const response of responses) expect(response.statusCode, response.body).toBe(200);
+    const ids = responses.map((response) => response.json<TokenBody>().user.id);
+    expect(ids[0]).toBe(ids[1]);
+    expect(await accountsOf(ids[0] as string)).toHaveLength(1);
   });
 });
 
@@ -586,7 +636,9 @@ describe("callback: provider answers", () => {
 
   it("refuses an expired ID token", async () => {
     google.claims = { ...person(), exp: Math.floor(Date.now() / 1000) - 3600 };
-    expectProblem(await signInWith("google"), "bad-request");
+    expect(expectProblem(await signInWith("google"), "bad-request").detail).toMatch(
+      /ID token failed validation/,
+    );
   });
 
   it("refuses an ID token whose signature does not match (tampered in transit)", async () => {
@@ -611,7 +663,9 @@ describe("callback: provider answers", () => {
         response.body = { error: "invalid_grant", error_description: "code expired" };
       },
     );
-    expectProblem(await signInWith("google"), "bad-request");
+    expect(expectProblem(await signInWith("google"), "bad-request").detail).toMatch(
+      /refused the sign-in code \(invalid_grant\)/,
+    );
 
     google.server.service.once(
       "beforeResponse",
@@ -621,6 +675,18 @@ describe("callback: provider answers", () => {
       },
     );
     expectProblem(await signInWith("google"), "bad-gateway");
+  });
+
+  it("answers 502 when GitHub's API fails or answers nonsense, and creates nobody", async () => {
+    for (const [status, detail] of [
+      [500, /answered 500 to GET \/user/],
+      [299, /malformed answer to GET \/user/],
+    ] as const) {
+      github.user = githubUser();
+      github.userStatus = status;
+      expect(expectProblem(await signInWith("github"), "bad-gateway").detail).toMatch(detail);
+      expect(await userByEmail(github.user.emails[0]?.email as string)).toBeUndefined();
+    }
   });
 
   it("answers 502 when the provider does not answer in time", async () => {
@@ -674,6 +740,53 @@ describe("callback: provider answers", () => {
   });
 });
 
+describe("Microsoft's multi-tenant issuer (common)", () => {
+  // Entra ID's discovery for `common` names the issuer
+  // https://login.microsoftonline.com/{tenantid}/v2.0, and each ID token carries its directory's
+  // own issuer and `tid`. This server plays login.microsoftonline.com: requests to it are routed
+  // to a local OIDC server publishing exactly that.
+  let entra: OidcProvider;
+  let app: FastifyInstance;
+  const realFetch = globalThis.fetch;
+  const ENTRA = /^https:\/\/login\.microsoftonline\.com\/[^/]+\/v2\.0/;
+
+  beforeAll(async () => {
+    entra = await startOidcProvider();
+    const local = entra.issuer;
+    entra.server.issuer.url = "https://login.microsoftonline.com/{tenantid}/v2.0";
+    globalThis.fetch = (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      return realFetch(ENTRA.test(url) ? url.replace(ENTRA, local) : input, init);
+    };
+    app = await createApp(testConfig({ ...env, MICROSOFT_ISSUER: "", MICROSOFT_TENANT: "" }));
+  });
+  afterAll(async () => {
+    globalThis.fetch = realFetch;
+    await app?.close();
+    await entra?.stop();
+  });
+
+  it("accepts an ID token whose issuer is its own directory's", async () => {
+    const attempt = await startSignIn(app, "microsoft");
+    expect(attempt.authorizeUrl.href).toMatch(/^https:\/\/login\.microsoftonline\.com\//);
+    const tid = randomUUID();
+    entra.claims = entraPerson({ tid, iss: `https://login.microsoftonline.com/${tid}/v2.0` });
+    const response = await finish(app, await passProvider(attempt), { binding: attempt.binding });
+    expect(response.statusCode, response.body).toBe(200);
+    expect(response.json<TokenBody>().user.email).toBe(entra.claims.email);
+  });
+
+  it("refuses an ID token whose issuer is another directory than its tid", async () => {
+    const attempt = await startSignIn(app, "microsoft");
+    entra.claims = entraPerson({
+      tid: randomUUID(),
+      iss: `https://login.microsoftonline.com/${randomUUID()}/v2.0`,
+    });
+    const response = await finish(app, await passProvider(attempt), { binding: attempt.binding });
+    expect(expectProblem(response, "bad-request").detail).toMatch(/ID token failed validation/);
+  });
+});
+
 describe("linked accounts", () => {
   const accounts = (accessToken: string) =>
     ctx.app.inject({
@@ -720,7 +833,7 @@ describe("linked accounts", () => {
   it("lets a user with a password unlink their only provider", async () => {
     const existing = await register(ctx.app);
     await markVerified(existing.body.user.id);
-    google.claims = person({ email: existing.email });
+    google.claims = person({ email: existing.email, hd: "example.test" });
     expect((await signInWith("google")).statusCode).toBe(200);
     expect((await unlink(existing.accessToken, "google")).statusCode).toBe(204);
     expect(await accountsOf(existing.body.user.id)).toHaveLength(0);

@@ -125,11 +125,6 @@ export function createSessionOpener(options: {
     tokenResponse,
     openSession,
 
-    /** Ends every session of a user inside `db`'s transaction; revoke their tokens after it. */
-    endSessionsWithin(db: Db, userId: string, reason: string) {
-      return sessionsRepository(db).revokeAllOf(userId, reason);
-    },
-
     /**
      * Signs in a user whose identity is already proved: a session in `tenantId`, or else in
      * the tenant used last (or the first one), recorded as `auth.login` with `method`.

@@ -24,10 +24,13 @@ export interface OAuthRoutesOptions {
  * browser in to the attacker's account by sending it the attacker's callback link (login
  * CSRF). Lax, not Strict: the provider's redirect back is a cross-site navigation, which
  * carries Lax cookies and not Strict ones. One value per browser, so sign-ins in two tabs do
- * not overwrite each other.
+ * not overwrite each other. Over HTTPS it is a `__Host-` cookie (Secure, Path=/, no Domain),
+ * which a sibling subdomain cannot set for this host ("cookie tossing").
  */
-const BINDING_COOKIE = "oauth_binding";
-const BINDING_COOKIE_PATH = "/api/v1/auth/oauth";
+const bindingCookieOf = (secure: boolean) =>
+  secure
+    ? { name: "__Host-oauth_binding", path: "/" }
+    : { name: "oauth_binding", path: "/api/v1/auth/oauth" };
 
 /** Browsers send Fetch Metadata headers with every request; other HTTP clients do not. */
 const isFromBrowser = (request: FastifyRequest) =>
@@ -46,13 +49,14 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
   const { oauth, config } = options;
   const cookie = refreshCookie(config);
   const secure = config.environment !== "development" && config.environment !== "test";
+  const bindingCookie = bindingCookieOf(secure);
 
   const bindingOf = (request: FastifyRequest, reply: FastifyReply) => {
-    const binding = request.cookies[BINDING_COOKIE] ?? newBrowserBinding();
-    reply.setCookie(BINDING_COOKIE, binding, {
+    const binding = request.cookies[bindingCookie.name] ?? newBrowserBinding();
+    reply.setCookie(bindingCookie.name, binding, {
       httpOnly: true,
       sameSite: "lax",
-      path: BINDING_COOKIE_PATH,
+      path: bindingCookie.path,
       maxAge: STATE_TTL_SECONDS,
       secure,
     });
@@ -117,7 +121,7 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
         request.query,
         {
           search: queryStart >= 0 ? request.url.slice(queryStart) : "",
-          binding: request.cookies[BINDING_COOKIE],
+          binding: request.cookies[bindingCookie.name],
           fromBrowser: isFromBrowser(request),
           client: { ip: request.ip, userAgent: request.headers["user-agent"] },
         },

@@ -1,8 +1,9 @@
 import { z } from "zod";
 import { OAUTH_PROVIDERS } from "../../config.js";
 
+/** Any name: one that is not configured answers 404, however it is spelt. */
 export const providerParams = z.strictObject({
-  provider: z.string().min(1).max(32).describe("The provider's name, e.g. `google`"),
+  provider: z.string().describe("The provider's name: `google`, `microsoft` or `github`"),
 });
 
 export const providersResponseSchema = z

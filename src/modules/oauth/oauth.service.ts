@@ -2,7 +2,6 @@ import { createHash, randomBytes } from "node:crypto";
 import * as oidc from "openid-client";
 import type { Config, OAuthProviderName } from "../../config.js";
 import type { AuditLog } from "../../core/audit/index.js";
-import type { SessionGuard } from "../../core/auth/index.js";
 import type { OneTimeStore } from "../../core/cache/index.js";
 import { type Database, isUniqueViolation, type UserRow } from "../../core/database/index.js";
 import { AppError, conflict, forbidden, notFound } from "../../core/errors/index.js";
@@ -45,7 +44,6 @@ export interface OAuthServiceOptions {
   database: Database;
   oneTime: OneTimeStore;
   audit: AuditLog;
-  sessions: SessionGuard;
   opener: SessionOpener;
   providers: ReadonlyMap<OAuthProviderName, OAuthProvider>;
 }
@@ -56,17 +54,25 @@ const stateKey = (state: string) => `oauth-state:${sha256(state)}`;
 /** A new browser binding: a random value for the cookie that ties a callback to its browser. */
 export const newBrowserBinding = () => randomBytes(32).toString("base64url");
 
+/** The state store (Redis) failed: the sign-in cannot be started or checked just now. */
+const stateStoreDown = (cause: unknown) =>
+  new AppError(
+    "service-unavailable",
+    "Signing in with a provider is unavailable for a moment; try again shortly.",
+    { cause, headers: { "retry-after": "5" } },
+  );
+
 const BAD_STATE =
   "This sign-in attempt is unknown, expired or already used. Start again from the sign-in page.";
 
 /** How a provider's identity became a user of the kit. */
 type Resolution =
   | { kind: "returning"; user: UserRow; account: OAuthAccountRow }
-  | { kind: "linked"; user: UserRow; account: OAuthAccountRow; claimed: boolean }
+  | { kind: "linked"; user: UserRow; account: OAuthAccountRow }
   | { kind: "created"; user: UserRow; account: OAuthAccountRow };
 
 export function createOAuthService(options: OAuthServiceOptions) {
-  const { config, database, oneTime, audit, sessions, opener, providers } = options;
+  const { config, database, oneTime, audit, opener, providers } = options;
   const resolveRedirect = createRedirectCheck(config);
 
   const providerOf = (name: string): OAuthProvider => {
@@ -78,9 +84,11 @@ export function createOAuthService(options: OAuthServiceOptions) {
 
   /**
    * Finds the user a provider identity belongs to, in one transaction: by the linked account
-   * first; else by email, but only when the provider asserts it verified the address (linking
-   * on an unverified address would hand the account to whoever typed it in at the provider);
-   * else a new user with a tenant of their own, as registration makes.
+   * first; else an existing user with the same email, linked only when both sides proved the
+   * address (the provider vouches for it, and the user verified it by the mailed link):
+   * otherwise linking would hand the account to whoever typed the address in at the provider,
+   * or to whoever registered it here first; else a new user with a tenant of their own, as
+   * registration makes, when the provider verified the address.
    */
   async function resolve(name: OAuthProviderName, identity: ProviderIdentity) {
     return database.bypassTenantIsolation("oauth sign-in", async (db): Promise<Resolution> => {
@@ -93,50 +101,44 @@ export function createOAuthService(options: OAuthServiceOptions) {
         await accounts.touch(known.id);
         return { kind: "returning", user, account: known };
       }
+      const link = (userId: string, email: string) =>
+        accounts.insert({ userId, provider: name, providerAccountId: identity.subject, email });
 
       const existing = identity.email ? await users.findByEmail(identity.email) : undefined;
-      if (!identity.email || !identity.emailVerified) {
-        if (existing) {
+      if (existing && identity.email) {
+        if (!identity.emailVerified || !identity.emailVouched) {
           throw conflict(
-            `An account with this email exists, and ${name} does not confirm that the address is verified, so it is not linked. Sign in with your password instead.`,
+            `An account with this email exists, and ${name} does not vouch for the address, so it is not linked. Sign in with your password instead.`,
           );
         }
-        throw forbidden(
-          `${name} did not share a verified email address. Verify your address at ${name}, or register with a password.`,
-        );
-      }
-      const link = (userId: string) =>
-        accounts.insert({
-          userId,
-          provider: name,
-          providerAccountId: identity.subject,
-          email: identity.email ?? null,
-        });
-
-      if (existing) {
+        if (!existing.emailVerifiedAt) {
+          throw conflict(
+            `An account with this email exists, but its address was never verified. Verify it with the link we emailed (or reset the password), then sign in with ${name} again.`,
+          );
+        }
         if (!existing.isActive) throw forbidden("This account is deactivated.");
         if ((await accounts.listOf(existing.id)).some((row) => row.provider === name)) {
           throw conflict(
             `The account with this email is already linked to another ${name} account. Sign in with that one, or unlink it first.`,
           );
         }
-        // The provider proved the address; whatever was set before anyone proved it goes.
-        const claimed = await users.claimUnverifiedEmail(existing.id);
-        if (claimed) await opener.endSessionsWithin(db, existing.id, "email-claimed");
-        const account = await link(existing.id);
-        const user = (await users.findById(existing.id)) ?? existing;
-        return { kind: "linked", user, account, claimed };
+        return { kind: "linked", user: existing, account: await link(existing.id, identity.email) };
       }
 
-      const name_ = displayNameOf(identity);
+      if (!identity.email || !identity.emailVerified) {
+        throw forbidden(
+          `${name} did not share a verified email address. Verify your address at ${name}, or register with a password.`,
+        );
+      }
+      const displayName = displayNameOf(identity);
       const { user } = await createAccountWithin(db, {
         email: identity.email,
-        name: name_,
+        name: displayName,
         passwordHash: null,
         emailVerifiedAt: new Date(),
-        tenantName: `${name_}'s workspace`.slice(0, 200),
+        tenantName: `${displayName}'s workspace`.slice(0, 200),
       });
-      return { kind: "created", user, account: await link(user.id) };
+      return { kind: "created", user, account: await link(user.id, identity.email) };
     });
   }
 
@@ -165,7 +167,11 @@ export function createOAuthService(options: OAuthServiceOptions) {
         redirectTo,
         binding: sha256(input.binding),
       };
-      await oneTime.put(stateKey(state), JSON.stringify(record), STATE_TTL_SECONDS);
+      await oneTime
+        .put(stateKey(state), JSON.stringify(record), STATE_TTL_SECONDS)
+        .catch((error: unknown) => {
+          throw stateStoreDown(error);
+        });
       return url;
     },
 
@@ -189,7 +195,9 @@ export function createOAuthService(options: OAuthServiceOptions) {
         throw new AppError("bad-request", "The callback carries no state. Start again.");
       }
       // Taken, not read: a state works once, whichever process sees it first.
-      const stored = await oneTime.take(stateKey(query.state));
+      const stored = await oneTime.take(stateKey(query.state)).catch((error: unknown) => {
+        throw stateStoreDown(error);
+      });
       const record = stored ? (JSON.parse(stored) as StateRecord) : undefined;
       if (!record || record.provider !== provider.name)
         throw new AppError("bad-request", BAD_STATE);
@@ -228,9 +236,6 @@ export function createOAuthService(options: OAuthServiceOptions) {
       }
       const { user, account } = resolution;
       if (!user.isActive) throw forbidden("This account is deactivated.");
-      if (resolution.kind === "linked" && resolution.claimed) {
-        await sessions.revoke({ userId: user.id });
-      }
 
       const signedIn = await opener.signIn(user, request.client, {
         method: "oauth",
@@ -243,13 +248,7 @@ export function createOAuthService(options: OAuthServiceOptions) {
           action: "oauth.account_linked",
           resourceType: "oauth_account",
           resourceId: account.id,
-          metadata: {
-            provider: provider.name,
-            newUser: resolution.kind === "created",
-            ...(resolution.kind === "linked" && resolution.claimed
-              ? { unverifiedPasswordRemoved: true }
-              : {}),
-          },
+          metadata: { provider: provider.name, newUser: resolution.kind === "created" },
         });
       }
       return { signedIn, redirectTo: record.redirectTo };

@@ -1,4 +1,5 @@
 import * as oidc from "openid-client";
+import { z } from "zod";
 import type {
   GitHubProviderSettings,
   OAuthProviderName,
@@ -22,6 +23,12 @@ export interface ProviderIdentity {
   readonly email: string | undefined;
   /** Whether the provider asserts it verified that the user controls `email`. */
   readonly emailVerified: boolean;
+  /**
+   * Whether the provider vouches for the address strongly enough to link the identity to an
+   * existing account with it: verified, and the provider is the address's authority, not just
+   * someone that checked it once.
+   */
+  readonly emailVouched: boolean;
   readonly name: string | undefined;
 }
 
@@ -58,6 +65,16 @@ const microsoftEmailVerified = (claims: oidc.IDToken) =>
   claims.xms_edov === "1" ||
   claims.xms_edov === 1;
 
+/**
+ * Google verifies every address, but is the authority only for Gmail and for Workspace domains
+ * (the `hd` claim): a personal Google account made with a work address stays "verified" after
+ * its owner leaves the company. Only those two may link to an existing account.
+ */
+const googleEmailVouched = (claims: oidc.IDToken) =>
+  claims.email_verified === true &&
+  (typeof claims.hd === "string" ||
+    (typeof claims.email === "string" && claims.email.toLowerCase().endsWith("@gmail.com")));
+
 const PROVIDER_KINDS: Record<
   OAuthProviderName,
   (settings: OAuthProviderSettings, options: ProviderOptions) => OAuthProvider
@@ -66,11 +83,13 @@ const PROVIDER_KINDS: Record<
     oidcProvider("google", settings as OidcProviderSettings, options, {
       scope: "openid email profile",
       emailVerified: (claims) => claims.email_verified === true,
+      emailVouched: googleEmailVouched,
     }),
   microsoft: (settings, options) =>
     oidcProvider("microsoft", settings as OidcProviderSettings, options, {
       scope: "openid email profile",
       emailVerified: microsoftEmailVerified,
+      emailVouched: microsoftEmailVerified,
     }),
   github: (settings, options) => githubProvider(settings as GitHubProviderSettings, options),
 };
@@ -98,7 +117,11 @@ function oidcProvider(
   name: OAuthProviderName,
   settings: OidcProviderSettings,
   options: ProviderOptions,
-  claims: { scope: string; emailVerified: (claims: oidc.IDToken) => boolean },
+  claims: {
+    scope: string;
+    emailVerified: (claims: oidc.IDToken) => boolean;
+    emailVouched: (claims: oidc.IDToken) => boolean;
+  },
 ): OAuthProvider {
   let discovered: Promise<oidc.Configuration> | undefined;
   // Discovery runs on first use, not at start-up, so a provider being down never stops the
@@ -117,7 +140,7 @@ function oidcProvider(
       })
       .catch((error: unknown) => {
         discovered = undefined;
-        throw providerFailure(name, error);
+        throw discoveryFailure(name, error);
       });
     return discovered;
   };
@@ -126,14 +149,20 @@ function oidcProvider(
     name,
     usesNonce: true,
     async authorizationUrl(secrets, redirectUri) {
-      return oidc.buildAuthorizationUrl(await configuration(), {
-        redirect_uri: redirectUri,
-        scope: claims.scope,
-        state: secrets.state,
-        nonce: secrets.nonce ?? "",
-        code_challenge: await oidc.calculatePKCECodeChallenge(secrets.codeVerifier),
-        code_challenge_method: "S256",
-      });
+      const config = await configuration();
+      const codeChallenge = await oidc.calculatePKCECodeChallenge(secrets.codeVerifier);
+      try {
+        return oidc.buildAuthorizationUrl(config, {
+          redirect_uri: redirectUri,
+          scope: claims.scope,
+          state: secrets.state,
+          nonce: secrets.nonce ?? "",
+          code_challenge: codeChallenge,
+          code_challenge_method: "S256",
+        });
+      } catch (error) {
+        throw discoveryFailure(name, error);
+      }
     },
     async identify(callbackUrl, secrets) {
       const config = await configuration();
@@ -153,23 +182,22 @@ function oidcProvider(
         subject: idToken.sub,
         email: typeof idToken.email === "string" ? idToken.email : undefined,
         emailVerified: claims.emailVerified(idToken),
+        emailVouched: claims.emailVouched(idToken),
         name: typeof idToken.name === "string" ? idToken.name : undefined,
       };
     },
   };
 }
 
-interface GitHubUser {
-  id: number;
-  login: string;
-  name: string | null;
-}
-
-interface GitHubEmail {
-  email: string;
-  primary: boolean;
-  verified: boolean;
-}
+/** The parts of GitHub's answers the kit reads; anything else in them is ignored. */
+const gitHubUserSchema = z.object({
+  id: z.number().int(),
+  login: z.string(),
+  name: z.string().nullish(),
+});
+const gitHubEmailsSchema = z.array(
+  z.object({ email: z.string(), primary: z.boolean(), verified: z.boolean() }),
+);
 
 /**
  * GitHub speaks OAuth 2.0 without OpenID Connect: the identity is the user's numeric id from
@@ -203,7 +231,7 @@ function githubProvider(settings: GitHubProviderSettings, options: ProviderOptio
     });
   };
 
-  const api = async <T>(path: string, accessToken: string): Promise<T> => {
+  const api = async <T>(path: string, accessToken: string, schema: z.ZodType<T>): Promise<T> => {
     const response = await fetch(`${settings.apiUrl}${path}`, {
       headers: {
         accept: "application/vnd.github+json",
@@ -218,9 +246,11 @@ function githubProvider(settings: GitHubProviderSettings, options: ProviderOptio
     if (!response.ok) {
       throw new AppError("bad-gateway", `github answered ${response.status} to GET ${path}.`);
     }
-    return (await response.json().catch(() => {
+    const parsed = schema.safeParse(await response.json().catch(() => undefined));
+    if (!parsed.success) {
       throw new AppError("bad-gateway", `github sent a malformed answer to GET ${path}.`);
-    })) as T;
+    }
+    return parsed.data;
   };
 
   return {
@@ -245,20 +275,35 @@ function githubProvider(settings: GitHubProviderSettings, options: ProviderOptio
         .catch((error: unknown) => {
           throw providerFailure("github", error);
         });
-      const user = await api<GitHubUser>("/user", tokens.access_token);
-      const emails = await api<GitHubEmail[]>("/user/emails", tokens.access_token);
-      if (typeof user?.id !== "number" || !Array.isArray(emails)) {
-        throw new AppError("bad-gateway", "github sent an unexpected user profile.");
-      }
+      const user = await api("/user", tokens.access_token, gitHubUserSchema);
+      const emails = await api("/user/emails", tokens.access_token, gitHubEmailsSchema);
+      // The primary address only, and only if verified: another verified address of the
+      // account is not the one its owner chose to be reached at.
       const primary = emails.find((entry) => entry.primary && entry.verified);
       return {
         subject: String(user.id),
         email: primary?.email,
         emailVerified: primary !== undefined,
+        emailVouched: primary !== undefined,
         name: user.name || user.login,
       };
     },
   };
+}
+
+/**
+ * Discovery that failed: whatever went wrong (unreachable, a document whose issuer is not the
+ * configured one, no authorization endpoint), it is the provider's side or the configuration,
+ * never the user's request: 502.
+ */
+function discoveryFailure(provider: string, error: unknown): AppError {
+  const failure = providerFailure(provider, error);
+  if (failure.code === "bad-gateway") return failure;
+  return new AppError(
+    "bad-gateway",
+    `${provider}'s OpenID Connect configuration is unusable: ${error instanceof Error ? error.message : String(error)}.`,
+    { cause: error },
+  );
 }
 
 /** The token endpoint's words for a code that is wrong, used or expired (GitHub has its own). */
@@ -291,6 +336,12 @@ function providerFailure(provider: string, error: unknown): AppError {
     return failure(
       "bad-gateway",
       `${provider} refused the token request (${error.error}); check the client id and secret.`,
+    );
+  }
+  if (error instanceof oidc.WWWAuthenticateChallengeError) {
+    return failure(
+      "bad-gateway",
+      `${provider} refused the kit's client credentials; check the client id and secret.`,
     );
   }
   if (error instanceof oidc.ClientError && error.code) {

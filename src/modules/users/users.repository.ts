@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import {
   type Db,
   memberships,
@@ -41,20 +41,6 @@ export function usersSystemRepository(db: Db) {
         .update(users)
         .set({ emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, now())` })
         .where(and(eq(users.id, id), sameEmail(email)))
-        .returning({ id: users.id });
-      return updated.length > 0;
-    },
-    /**
-     * Someone proved control of the user's email through a provider, while the address was
-     * still unverified: it is verified from now on, and a password set before anyone proved
-     * the address is dropped (it may be an attacker's, set on a squatted address). False when
-     * the address was verified already.
-     */
-    async claimUnverifiedEmail(id: string): Promise<boolean> {
-      const updated = await db
-        .update(users)
-        .set({ emailVerifiedAt: sql`now()`, passwordHash: null })
-        .where(and(eq(users.id, id), isNull(users.emailVerifiedAt)))
         .returning({ id: users.id });
       return updated.length > 0;
     },
