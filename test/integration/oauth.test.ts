@@ -516,19 +516,20 @@ describe("callback: who signs in", () => {
     expect(refreshCookieOf(response)).toBeUndefined();
   });
 
-  it("makes one user of two first sign-ins racing each other", async () => {
-    const attempts = await Promise.all([
-      startSignIn(ctx.app, "google"),
-      startSignIn(ctx.app, "google"),
-    ]);
+  it("makes one user of first sign-ins racing each other", async () => {
+    const attempts = await Promise.all(
+      Array.from({ length: 4 }, () => startSignIn(ctx.app, "google")),
+    );
     const callbacks = await Promise.all(attempts.map(passProvider));
     const responses = await Promise.all(
-      callbacks.map((callback, i) => finish(ctx.app, callback, { binding: attempts[i]?.binding })),
+      callbacks.map((callback, i) =>
+        finish(ctx.app, callback, { binding: attempts[i]?.binding, browser: true }),
+      ),
     );
     for (const response of responses) expect(response.statusCode, response.body).toBe(200);
-    const ids = responses.map((response) => response.json<TokenBody>().user.id);
-    expect(ids[0]).toBe(ids[1]);
-    expect(await accountsOf(ids[0] as string)).toHaveLength(1);
+    const ids = new Set(responses.map((response) => response.json<TokenBody>().user.id));
+    expect(ids.size).toBe(1);
+    expect(await accountsOf([...ids][0] as string)).toHaveLength(1);
   });
 });
 
@@ -841,9 +842,107 @@ describe("linked accounts", () => {
     expect((await signInWith("google")).json<TokenBody>().user.id).toBe(existing.body.user.id);
   });
 
+  const startLink = (accessToken: string, provider: string, payload: Record<string, string> = {}) =>
+    ctx.app.inject({
+      method: "POST",
+      url: `/api/v1/users/me/accounts/${provider}`,
+      headers: { authorization: `Bearer ${accessToken}` },
+      payload,
+      remoteAddress: randomAddress(),
+    });
+
+  /** Starts a link as `accessToken`'s user, passes the provider, and sends the callback. */
+  async function linkWith(accessToken: string, provider: string, json = true) {
+    const started = await startLink(accessToken, provider, { redirectTo: "/settings/accounts" });
+    expect(started.statusCode, started.body).toBe(200);
+    const binding = started.cookies.find((cookie) => cookie.name === "oauth_binding")?.value;
+    expect(binding).toBeTruthy();
+    const attempt = {
+      authorizeUrl: new URL(started.json().authorizeUrl),
+      binding: binding as string,
+    };
+    return finish(ctx.app, await passProvider(attempt), { binding, browser: true, json });
+  }
+
+  it("links an account to the signed-in user whatever its email, then signs them in with it", async () => {
+    const existing = await register(ctx.app);
+    // Another address, not vouched for: linking by email would refuse it, linking on request not.
+    google.claims = person();
+    const response = await linkWith(existing.accessToken, "google", false);
+    expect(response.statusCode, response.body).toBe(302);
+    expect(response.headers.location).toBe("http://app.example.test/settings/accounts");
+    expect(refreshCookieOf(response)).toBeUndefined();
+    expect((await accounts(existing.accessToken)).json().items).toEqual([
+      expect.objectContaining({ provider: "google", email: google.claims.email }),
+    ]);
+    const signedIn = await signInWith("google");
+    expect(signedIn.json<TokenBody>().user.id).toBe(existing.body.user.id);
+    const audit = await ctx.app.inject({
+      method: "GET",
+      url: "/api/v1/audit-logs?action=oauth.account_linked",
+      headers: existing.headers,
+    });
+    expect(audit.json().items[0]).toMatchObject({
+      actor: { id: existing.body.user.id },
+      metadata: { provider: "google", requestedBySignedInUser: true },
+    });
+  });
+
+  it("answers the linked account to a JSON callback", async () => {
+    const existing = await register(ctx.app);
+    microsoft.claims = entraPerson();
+    const response = await linkWith(existing.accessToken, "microsoft");
+    expect(response.statusCode, response.body).toBe(200);
+    expect(response.json()).toEqual({
+      provider: "microsoft",
+      email: microsoft.claims.email,
+      linkedAt: expect.any(String),
+      lastUsedAt: expect.any(String),
+    });
+  });
+
+  it("refuses to link another user's account, or a second account of one provider", async () => {
+    const owner = person();
+    google.claims = owner;
+    expect((await signInWith("google")).statusCode).toBe(200);
+    const other = await register(ctx.app);
+    google.claims = owner;
+    expect(expectProblem(await linkWith(other.accessToken, "google"), "conflict").detail).toMatch(
+      /linked to another user/,
+    );
+    google.claims = person();
+    expect((await linkWith(other.accessToken, "google")).statusCode).toBe(200);
+    google.claims = person();
+    expect(expectProblem(await linkWith(other.accessToken, "google"), "conflict").detail).toMatch(
+      /linked already/,
+    );
+    expect(await accountsOf(other.body.user.id)).toHaveLength(1);
+  });
+
+  it("refuses to start a link to an unconfigured provider or a redirect off the front end", async () => {
+    const user = await register(ctx.app);
+    expectProblem(await startLink(user.accessToken, "facebook"), "not-found");
+    expectProblem(
+      await startLink(user.accessToken, "google", { redirectTo: "https://evil.example" }),
+      "validation-failed",
+    );
+    expectProblem(
+      await startLink(user.accessToken, "google", { tenantId: "x" }),
+      "validation-failed",
+    );
+  });
+
   it("needs a signed-in user", async () => {
     expectProblem(
       await ctx.app.inject({ method: "GET", url: "/api/v1/users/me/accounts" }),
+      "unauthorized",
+    );
+    expectProblem(
+      await ctx.app.inject({
+        method: "POST",
+        url: "/api/v1/users/me/accounts/google",
+        payload: {},
+      }),
       "unauthorized",
     );
     expectProblem(

@@ -88,6 +88,13 @@ const ROUTES: Record<string, RouteCase> = {
   "GET /api/v1/users/me": { requires: "member", status: 200 },
   "PATCH /api/v1/users/me": { requires: "member", status: 200, payload: () => ({ name: "N" }) },
   "GET /api/v1/users/me/accounts": { requires: "member", status: 200 },
+  // No provider is configured here: 404 for any member, never 403.
+  "POST /api/v1/users/me/accounts/{provider}": {
+    requires: "member",
+    status: 404,
+    url: () => "/api/v1/users/me/accounts/google",
+    payload: () => ({}),
+  },
   // The arranged users have no linked account: 404 for any member, never 403.
   "DELETE /api/v1/users/me/accounts/{provider}": {
     requires: "member",

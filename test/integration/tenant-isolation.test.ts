@@ -123,6 +123,12 @@ const accountRoutes: readonly RouteCase[] = [
   { method: "GET", route: "/api/v1/users/me", url: () => "/api/v1/users/me" },
   { method: "GET", route: "/api/v1/users/me/accounts", url: () => "/api/v1/users/me/accounts" },
   {
+    method: "POST",
+    route: "/api/v1/users/me/accounts/{provider}",
+    url: () => "/api/v1/users/me/accounts/github",
+    payload: {},
+  },
+  {
     method: "DELETE",
     route: "/api/v1/users/me/accounts/{provider}",
     url: () => "/api/v1/users/me/accounts/github",

@@ -8,7 +8,10 @@ import { refreshCookie, tokenResponseSchema } from "../auth/index.js";
 import {
   authorizeQuery,
   callbackQuery,
+  linkBody,
+  linkedAccountSchema,
   linkedAccountsResponseSchema,
+  linkStartSchema,
   providerParams,
   providersResponseSchema,
 } from "./oauth.schemas.js";
@@ -107,29 +110,33 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
       schema: {
         summary: "Complete an OAuth sign-in",
         description:
-          "Where the provider sends the browser back. Signs in the user linked to the provider account; else links the account to the user with the same email, only if the provider verified it; else creates a user with a tenant of their own. Sets the refresh-token cookie and redirects to the front end, or answers the token response to `Accept: application/json`. 400 for a missing, unknown, expired or used state, a provider error or an ID token that fails validation; 409 when an account with the email exists but the provider did not verify it; 502 when the provider cannot be reached.",
+          "Where the provider sends the browser back. Signs in the user linked to the provider account; else links the account to the user with the same email, when the provider vouches for the address and the user verified it; else creates a user with a tenant of their own. Sets the refresh-token cookie and redirects to the front end, or answers the token response to `Accept: application/json`. A callback of a link started with `POST /users/me/accounts/:provider` links the account to that user instead, sets no cookie, and answers the linked account to `Accept: application/json`. 400 for a missing, unknown, expired or used state, a provider error or an ID token that fails validation; 409 when an account with the email exists but cannot be linked; 502 when the provider cannot be reached.",
         tags: ["auth"],
         params: providerParams,
         querystring: callbackQuery,
-        response: { 200: tokenResponseSchema, 302: redirectSchema },
+        response: {
+          200: z.union([tokenResponseSchema, linkedAccountSchema]),
+          302: redirectSchema,
+        },
       },
     },
     async (request, reply) => {
       const queryStart = request.url.indexOf("?");
-      const { signedIn, redirectTo } = await oauth.callback(
-        request.params.provider,
-        request.query,
-        {
-          search: queryStart >= 0 ? request.url.slice(queryStart) : "",
-          binding: request.cookies[bindingCookie.name],
-          fromBrowser: isFromBrowser(request),
-          client: { ip: request.ip, userAgent: request.headers["user-agent"] },
-        },
-      );
-      if (signedIn.refreshToken) cookie.set(reply, signedIn.refreshToken);
+      const outcome = await oauth.callback(request.params.provider, request.query, {
+        search: queryStart >= 0 ? request.url.slice(queryStart) : "",
+        binding: request.cookies[bindingCookie.name],
+        fromBrowser: isFromBrowser(request),
+        client: { ip: request.ip, userAgent: request.headers["user-agent"] },
+      });
       reply.header("cache-control", "no-store");
+      if (outcome.kind === "linked") {
+        if (wantsJson(request)) return reply.code(200).send(outcome.account);
+        return reply.redirect(outcome.redirectTo, 302);
+      }
+      const { signedIn } = outcome;
+      if (signedIn.refreshToken) cookie.set(reply, signedIn.refreshToken);
       if (wantsJson(request)) return reply.code(200).send(signedIn.response);
-      return reply.redirect(redirectTo, 302);
+      return reply.redirect(outcome.redirectTo, 302);
     },
   );
 
@@ -145,6 +152,29 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
       },
     },
     async (request) => ({ items: await oauth.listAccounts(principalOf(request)) }),
+  );
+
+  app.post(
+    "/users/me/accounts/:provider",
+    {
+      config: { access: signedIn, rateLimit: { points: 30, durationSeconds: 60 } },
+      schema: {
+        summary: "Start linking an account",
+        description:
+          "Starts linking an account at the provider to the signed-in user, whatever its email: answers the provider's `authorizeUrl` for the front end to navigate to, and sets the `oauth_binding` cookie (send the request with credentials). The callback then links the account and redirects to `redirectTo`. 404 for a provider that is not configured; 409 at the callback when that provider account belongs to another user, or another account of the provider is linked already.",
+        tags: ["users"],
+        params: providerParams,
+        body: linkBody,
+        response: { 200: linkStartSchema },
+      },
+    },
+    async (request, reply) => {
+      const url = await oauth.startLink(principalOf(request), request.params.provider, {
+        redirectTo: request.body.redirectTo,
+        binding: bindingOf(request, reply),
+      });
+      return reply.header("cache-control", "no-store").send({ authorizeUrl: url.href });
+    },
   );
 
   app.delete(

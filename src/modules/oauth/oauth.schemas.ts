@@ -12,15 +12,23 @@ export const providersResponseSchema = z
   })
   .meta({ id: "OAuthProviders" });
 
-export const authorizeQuery = z.strictObject({
-  redirectTo: z
-    .string()
-    .max(2048)
-    .optional()
-    .describe(
-      "Where the browser goes after signing in: a path on the front end (`/projects`), or a URL on FRONTEND_URL's origin or a CORS origin. Default: FRONTEND_URL.",
-    ),
-});
+const redirectTo = z
+  .string()
+  .max(2048)
+  .optional()
+  .describe(
+    "Where the browser goes afterwards: a path on the front end (`/projects`), or a URL on FRONTEND_URL's origin or a CORS origin. Default: FRONTEND_URL.",
+  );
+
+export const authorizeQuery = z.strictObject({ redirectTo });
+
+export const linkBody = z.strictObject({ redirectTo });
+
+export const linkStartSchema = z
+  .object({
+    authorizeUrl: z.url().describe("Send the browser here (a navigation, not a fetch)"),
+  })
+  .meta({ id: "OAuthLinkStart" });
 
 /** Loose: providers add their own parameters (`iss`, `scope`, `session_state`, ...). */
 export const callbackQuery = z.looseObject({
@@ -30,7 +38,7 @@ export const callbackQuery = z.looseObject({
   error_description: z.string().max(2000).optional(),
 });
 
-const linkedAccountSchema = z
+export const linkedAccountSchema = z
   .object({
     provider: z.string(),
     email: z.string().nullable().describe("The address the provider gave when it was linked"),

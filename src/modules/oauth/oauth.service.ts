@@ -29,6 +29,8 @@ interface StateRecord {
   readonly redirectTo: string;
   /** SHA-256 of the browser binding cookie that authorize set. */
   readonly binding: string;
+  /** Set when a signed-in user links this provider: who, and the tenant they did it from. */
+  readonly link?: { readonly userId: string; readonly tenantId: string };
 }
 
 /** The callback's query, as the provider sent it. */
@@ -94,6 +96,9 @@ export function createOAuthService(options: OAuthServiceOptions) {
     return database.bypassTenantIsolation("oauth sign-in", async (db): Promise<Resolution> => {
       const accounts = oauthAccountsRepository(db);
       const users = usersSystemRepository(db);
+      // The user by email before the account: a first sign-in racing this one commits both
+      // together, so once its user is seen here, its account is seen by the next statement too.
+      const existing = identity.email ? await users.findByEmail(identity.email) : undefined;
       const known = await accounts.find(name, identity.subject);
       if (known) {
         const user = await users.findById(known.userId);
@@ -104,7 +109,6 @@ export function createOAuthService(options: OAuthServiceOptions) {
       const link = (userId: string, email: string) =>
         accounts.insert({ userId, provider: name, providerAccountId: identity.subject, email });
 
-      const existing = identity.email ? await users.findByEmail(identity.email) : undefined;
       if (existing && identity.email) {
         if (!identity.emailVerified || !identity.emailVouched) {
           throw conflict(
@@ -142,6 +146,162 @@ export function createOAuthService(options: OAuthServiceOptions) {
     });
   }
 
+  /** Keeps a new attempt's secrets under its state; returns the provider's URL. */
+  async function begin(
+    name: string,
+    input: {
+      redirectTo: string | undefined;
+      binding: string;
+      link?: { userId: string; tenantId: string };
+    },
+  ) {
+    const provider = providerOf(name);
+    const redirectTo = resolveRedirect(input.redirectTo);
+    const state = oidc.randomState();
+    const secrets = {
+      state,
+      codeVerifier: oidc.randomPKCECodeVerifier(),
+      nonce: provider.usesNonce ? oidc.randomNonce() : undefined,
+    };
+    // The URL first: a provider that cannot be discovered leaves nothing behind.
+    const url = await provider.authorizationUrl(secrets, redirectUriOf(name));
+    const record: StateRecord = {
+      provider: provider.name,
+      codeVerifier: secrets.codeVerifier,
+      nonce: secrets.nonce,
+      redirectTo,
+      binding: sha256(input.binding),
+      ...(input.link ? { link: input.link } : {}),
+    };
+    await oneTime
+      .put(stateKey(state), JSON.stringify(record), STATE_TTL_SECONDS)
+      .catch((error: unknown) => {
+        throw stateStoreDown(error);
+      });
+    return url;
+  }
+
+  /** Checks the callback against its attempt, and learns from the provider who signed in. */
+  async function finishAttempt(
+    name: string,
+    query: CallbackQuery,
+    request: { search: string; binding: string | undefined; fromBrowser: boolean },
+  ) {
+    const provider = providerOf(name);
+    if (!query.state) {
+      throw new AppError("bad-request", "The callback carries no state. Start again.");
+    }
+    // Taken, not read: a state works once, whichever process sees it first.
+    const stored = await oneTime.take(stateKey(query.state)).catch((error: unknown) => {
+      throw stateStoreDown(error);
+    });
+    const record = stored ? (JSON.parse(stored) as StateRecord) : undefined;
+    if (!record || record.provider !== provider.name) throw new AppError("bad-request", BAD_STATE);
+    if (request.fromBrowser && (!request.binding || sha256(request.binding) !== record.binding)) {
+      throw new AppError(
+        "bad-request",
+        "This sign-in was started in another browser. Start again from the sign-in page.",
+      );
+    }
+    if (query.error) {
+      const reason = query.error_description ? `: ${query.error_description.slice(0, 300)}` : "";
+      const detail =
+        query.error === "access_denied"
+          ? `The sign-in was cancelled or refused at ${name} (access_denied)${reason}.`
+          : `${name} answered with the error "${query.error.slice(0, 100)}"${reason}.`;
+      throw new AppError("bad-request", detail);
+    }
+    if (!query.code) throw new AppError("bad-request", "The callback carries no code.");
+
+    const callbackUrl = new URL(`${redirectUriOf(name)}${request.search}`);
+    const identity = usableIdentity(
+      name,
+      await provider.identify(callbackUrl, {
+        state: query.state,
+        codeVerifier: record.codeVerifier,
+        nonce: record.nonce,
+      }),
+    );
+    return { provider, record, identity };
+  }
+
+  /** Signs in the user the identity belongs to, linking or creating one as `resolve` decides. */
+  async function signIn(
+    name: OAuthProviderName,
+    identity: ProviderIdentity,
+    client: Client,
+  ): Promise<SignedIn> {
+    let resolution: Resolution;
+    try {
+      resolution = await resolve(name, identity);
+    } catch (error) {
+      // Two first sign-ins of one person at once: the loser finds what the winner made.
+      if (!isUniqueViolation(error)) throw error;
+      resolution = await resolve(name, identity);
+    }
+    const { user, account } = resolution;
+    if (!user.isActive) throw forbidden("This account is deactivated.");
+
+    const signedIn = await opener.signIn(user, client, { method: "oauth", provider: name });
+    if (resolution.kind !== "returning") {
+      await audit.record({
+        tenantId: signedIn.response.tenant.id,
+        actorId: user.id,
+        action: "oauth.account_linked",
+        resourceType: "oauth_account",
+        resourceId: account.id,
+        metadata: { provider: name, newUser: resolution.kind === "created" },
+      });
+    }
+    return signedIn;
+  }
+
+  /**
+   * Links the identity to the signed-in user who asked for it, whatever its email: they proved
+   * who they are by their session, the provider proved the account. Refused when the provider
+   * account belongs to someone else, or another account of that provider is linked already.
+   */
+  async function linkExplicitly(
+    name: OAuthProviderName,
+    identity: ProviderIdentity,
+    link: { userId: string; tenantId: string },
+  ) {
+    const { account, created } = await database.bypassTenantIsolation("oauth link", async (db) => {
+      const user = await usersSystemRepository(db).lockById(link.userId);
+      if (!user?.isActive) throw forbidden("This account is deactivated.");
+      const accounts = oauthAccountsRepository(db);
+      const known = await accounts.find(name, identity.subject);
+      if (known && known.userId !== link.userId) {
+        throw conflict(`This ${name} account is linked to another user.`);
+      }
+      if (known) {
+        await accounts.touch(known.id);
+        return { account: known, created: false };
+      }
+      if ((await accounts.listOf(link.userId)).some((row) => row.provider === name)) {
+        throw conflict(`Another ${name} account is linked already; unlink it first.`);
+      }
+      const inserted = await accounts.insert({
+        userId: link.userId,
+        provider: name,
+        providerAccountId: identity.subject,
+        email: identity.email ?? null,
+      });
+      return { account: inserted, created: true };
+    });
+    if (created) {
+      await audit.record({
+        tenantId: link.tenantId,
+        actorId: link.userId,
+        action: "oauth.account_linked",
+        resourceType: "oauth_account",
+        resourceId: account.id,
+        metadata: { provider: name, newUser: false, requestedBySignedInUser: true },
+      });
+    }
+    return toLinkedAccount(account);
+  }
+
   return {
     /** The configured providers' names. */
     providerNames(): OAuthProviderName[] {
@@ -149,36 +309,30 @@ export function createOAuthService(options: OAuthServiceOptions) {
     },
 
     /** Starts a sign-in: the provider's URL to send the browser to. */
-    async authorize(name: string, input: { redirectTo: string | undefined; binding: string }) {
-      const provider = providerOf(name);
-      const redirectTo = resolveRedirect(input.redirectTo);
-      const state = oidc.randomState();
-      const secrets = {
-        state,
-        codeVerifier: oidc.randomPKCECodeVerifier(),
-        nonce: provider.usesNonce ? oidc.randomNonce() : undefined,
-      };
-      // The URL first: a provider that cannot be discovered leaves nothing behind.
-      const url = await provider.authorizationUrl(secrets, redirectUriOf(name));
-      const record: StateRecord = {
-        provider: provider.name,
-        codeVerifier: secrets.codeVerifier,
-        nonce: secrets.nonce,
-        redirectTo,
-        binding: sha256(input.binding),
-      };
-      await oneTime
-        .put(stateKey(state), JSON.stringify(record), STATE_TTL_SECONDS)
-        .catch((error: unknown) => {
-          throw stateStoreDown(error);
-        });
-      return url;
+    authorize(name: string, input: { redirectTo: string | undefined; binding: string }) {
+      return begin(name, input);
     },
 
     /**
-     * Completes a sign-in from the provider's redirect. `binding` is the browser's binding
-     * cookie; `fromBrowser` says the request came from a browser (which must then carry the
-     * cookie of the browser that started the attempt).
+     * Starts linking a provider account to the signed-in user, whatever its email: the
+     * provider's URL for the front end to send the browser to. The callback then links instead
+     * of signing in.
+     */
+    startLink(
+      principal: Principal,
+      name: string,
+      input: { redirectTo: string | undefined; binding: string },
+    ) {
+      return begin(name, {
+        ...input,
+        link: { userId: principal.userId, tenantId: principal.tenantId },
+      });
+    },
+
+    /**
+     * Completes a sign-in, or a link, from the provider's redirect. `binding` is the browser's
+     * binding cookie; `fromBrowser` says the request came from a browser (which must then
+     * carry the cookie of the browser that started the attempt).
      */
     async callback(
       name: string,
@@ -189,81 +343,24 @@ export function createOAuthService(options: OAuthServiceOptions) {
         fromBrowser: boolean;
         client: Client;
       },
-    ): Promise<{ signedIn: SignedIn; redirectTo: string }> {
-      const provider = providerOf(name);
-      if (!query.state) {
-        throw new AppError("bad-request", "The callback carries no state. Start again.");
+    ): Promise<CallbackOutcome> {
+      const { provider, record, identity } = await finishAttempt(name, query, request);
+      if (record.link) {
+        const account = await linkExplicitly(provider.name, identity, record.link);
+        return { kind: "linked", account, redirectTo: record.redirectTo };
       }
-      // Taken, not read: a state works once, whichever process sees it first.
-      const stored = await oneTime.take(stateKey(query.state)).catch((error: unknown) => {
-        throw stateStoreDown(error);
-      });
-      const record = stored ? (JSON.parse(stored) as StateRecord) : undefined;
-      if (!record || record.provider !== provider.name)
-        throw new AppError("bad-request", BAD_STATE);
-      if (request.fromBrowser && (!request.binding || sha256(request.binding) !== record.binding)) {
-        throw new AppError(
-          "bad-request",
-          "This sign-in was started in another browser. Start again from the sign-in page.",
-        );
-      }
-      if (query.error) {
-        const reason = query.error_description ? `: ${query.error_description.slice(0, 300)}` : "";
-        const detail =
-          query.error === "access_denied"
-            ? `The sign-in was cancelled or refused at ${name} (access_denied)${reason}.`
-            : `${name} answered with the error "${query.error.slice(0, 100)}"${reason}.`;
-        throw new AppError("bad-request", detail);
-      }
-      if (!query.code) throw new AppError("bad-request", "The callback carries no code.");
-
-      const callbackUrl = new URL(`${redirectUriOf(name)}${request.search}`);
-      const identity = usableIdentity(
-        name,
-        await provider.identify(callbackUrl, {
-          state: query.state,
-          codeVerifier: record.codeVerifier,
-          nonce: record.nonce,
-        }),
-      );
-      let resolution: Resolution;
-      try {
-        resolution = await resolve(provider.name, identity);
-      } catch (error) {
-        // Two first sign-ins of one person at once: the loser finds what the winner made.
-        if (!isUniqueViolation(error)) throw error;
-        resolution = await resolve(provider.name, identity);
-      }
-      const { user, account } = resolution;
-      if (!user.isActive) throw forbidden("This account is deactivated.");
-
-      const signedIn = await opener.signIn(user, request.client, {
-        method: "oauth",
-        provider: provider.name,
-      });
-      if (resolution.kind !== "returning") {
-        await audit.record({
-          tenantId: signedIn.response.tenant.id,
-          actorId: user.id,
-          action: "oauth.account_linked",
-          resourceType: "oauth_account",
-          resourceId: account.id,
-          metadata: { provider: provider.name, newUser: resolution.kind === "created" },
-        });
-      }
-      return { signedIn, redirectTo: record.redirectTo };
+      return {
+        kind: "signed-in",
+        signedIn: await signIn(provider.name, identity, request.client),
+        redirectTo: record.redirectTo,
+      };
     },
 
     async listAccounts(principal: Principal) {
       const rows = await database.bypassTenantIsolation("linked accounts", (db) =>
         oauthAccountsRepository(db).listOf(principal.userId),
       );
-      return rows.map((row) => ({
-        provider: row.provider,
-        email: row.email,
-        linkedAt: row.createdAt.toISOString(),
-        lastUsedAt: row.lastUsedAt.toISOString(),
-      }));
+      return rows.map(toLinkedAccount);
     },
 
     /** Unlinks a provider, unless it is the user's last way to sign in. */
@@ -294,6 +391,19 @@ export function createOAuthService(options: OAuthServiceOptions) {
 }
 
 export type OAuthService = ReturnType<typeof createOAuthService>;
+
+/** A linked account as the API shows it. */
+const toLinkedAccount = (row: OAuthAccountRow) => ({
+  provider: row.provider,
+  email: row.email,
+  linkedAt: row.createdAt.toISOString(),
+  lastUsedAt: row.lastUsedAt.toISOString(),
+});
+
+/** What a callback did: signed someone in, or linked an account to the user who asked. */
+export type CallbackOutcome =
+  | { kind: "signed-in"; signedIn: SignedIn; redirectTo: string }
+  | { kind: "linked"; account: ReturnType<typeof toLinkedAccount>; redirectTo: string };
 
 /**
  * The identity as the kit can store it: a subject that fits its column (else the provider's
