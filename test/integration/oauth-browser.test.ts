@@ -14,7 +14,8 @@ import { createTestDatabase, type TestDatabase } from "../helpers/test-database.
  * the kit's authorize redirect, the provider, the kit's callback, and the landing on the front
  * end with the refresh cookie set; then the front-end page calls /auth/refresh with that cookie.
  * The provider is at `localhost` and the kit at `127.0.0.1`, so the provider's redirect back is
- * a cross-site navigation, as it is in production.
+ * a cross-site navigation, as it is in production. A second test links an account from the front
+ * end's settings: the binding cookie comes from a credentialed fetch, the link from a navigation.
  */
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -138,6 +139,63 @@ it("signs in through the provider and lands on the front end with a working refr
       { api: apiUrl, token: refreshed.body.accessToken },
     );
     expect(me).toMatchObject({ user: { email }, roles: ["owner"] });
+  } finally {
+    await context.close();
+  }
+});
+
+it("links an account from the front end's settings: a fetch sets the binding, a navigation links", async () => {
+  // A user who signed up with a password, signed in on the front end.
+  const email = `linker-${randomUUID()}@example.test`;
+  const registered = await app.inject({
+    method: "POST",
+    url: "/api/v1/auth/register",
+    payload: { email, password: "correct horse battery staple", name: "Lin", tenantName: "Lin's" },
+  });
+  expect(registered.statusCode, registered.body).toBe(201);
+  const accessToken = registered.json<{ accessToken: string }>().accessToken;
+  // Their Google account has another address, which Google does not vouch for.
+  provider.claims = {
+    sub: `sub-${randomUUID()}`,
+    email: `other-${randomUUID()}@example.test`,
+    email_verified: true,
+  };
+
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${frontendUrl}/settings`);
+    const started = await page.evaluate(
+      async ({ api, token }) => {
+        const response = await fetch(`${api}/api/v1/users/me/accounts/google`, {
+          method: "POST",
+          credentials: "include",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: JSON.stringify({ redirectTo: "/settings/linked" }),
+        });
+        return {
+          status: response.status,
+          body: (await response.json()) as { authorizeUrl: string },
+        };
+      },
+      { api: apiUrl, token: accessToken },
+    );
+    expect(started.status).toBe(200);
+
+    await page.goto(started.body.authorizeUrl);
+    await page.waitForURL(`${frontendUrl}/settings/linked`);
+    const accounts = await page.evaluate(
+      async ({ api, token }) => {
+        const response = await fetch(`${api}/api/v1/users/me/accounts`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        return response.json();
+      },
+      { api: apiUrl, token: accessToken },
+    );
+    expect(accounts).toEqual({
+      items: [expect.objectContaining({ provider: "google", email: provider.claims.email })],
+    });
   } finally {
     await context.close();
   }
