@@ -19,7 +19,7 @@ import {
 import type { AuthService } from "./auth.service.js";
 import { accountKey } from "./brute-force.js";
 import { createCsrfCheck, REFRESH_COOKIE, refreshCookie } from "./cookies.js";
-import type { Client, SignedIn } from "./sign-in.js";
+import { clientOf, type SignedIn } from "./sign-in.js";
 
 export interface AuthRoutesOptions {
   auth: AuthService;
@@ -30,11 +30,6 @@ export interface AuthRoutesOptions {
 
 /** Reset mails one account may receive an hour; more requests still answer 202. */
 const RESET_MAILS_PER_HOUR = 3;
-
-const clientOf = (request: FastifyRequest): Client => ({
-  ip: request.ip,
-  userAgent: request.headers["user-agent"],
-});
 
 /** 202 answers carry no body. */
 const acceptedWithoutBody = z.undefined().optional();

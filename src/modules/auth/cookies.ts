@@ -13,8 +13,12 @@ export const REFRESH_COOKIE = "refresh_token";
 export const REFRESH_TOKEN_TTL_SECONDS = 7 * 24 * 3600;
 const COOKIE_PATH = "/api/v1/auth";
 
+/** Cookies are `Secure` everywhere but development and test, which run over plain HTTP. */
+export const cookiesAreSecure = (config: Config) =>
+  config.environment !== "development" && config.environment !== "test";
+
 export function refreshCookie(config: Config) {
-  const secure = config.environment !== "development" && config.environment !== "test";
+  const secure = cookiesAreSecure(config);
   return {
     set(reply: FastifyReply, token: string) {
       reply.setCookie(REFRESH_COOKIE, token, {

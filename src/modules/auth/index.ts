@@ -10,11 +10,12 @@ import { sessionsRepository } from "./sessions.repository.js";
 export { tokenResponseSchema } from "./auth.schemas.js";
 export { type AuthService, createAuthService } from "./auth.service.js";
 export { createLoginThrottle } from "./brute-force.js";
-export { refreshCookie } from "./cookies.js";
+export { cookiesAreSecure, refreshCookie } from "./cookies.js";
 export { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN_PATTERN } from "./opaque-tokens.js";
 export { hashPassword } from "./passwords.js";
 export {
   type Client,
+  clientOf,
   createAccountWithin,
   createSessionOpener,
   type SessionOpener,

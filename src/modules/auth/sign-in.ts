@@ -1,3 +1,4 @@
+import type { FastifyRequest } from "fastify";
 import type { Config } from "../../config.js";
 import type { AuditLog } from "../../core/audit/index.js";
 import { ACCESS_TOKEN_TTL_SECONDS, type TokenService } from "../../core/auth/index.js";
@@ -28,6 +29,11 @@ export interface Client {
   readonly ip: string;
   readonly userAgent: string | undefined;
 }
+
+export const clientOf = (request: FastifyRequest): Client => ({
+  ip: request.ip,
+  userAgent: request.headers["user-agent"],
+});
 
 /** A token response and the refresh token to set as the cookie (none: leave the cookie). */
 export interface SignedIn {

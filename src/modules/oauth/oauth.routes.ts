@@ -4,7 +4,13 @@ import { z } from "zod";
 import type { Config } from "../../config.js";
 import { principalOf } from "../../core/auth/index.js";
 import { publicAccess, signedIn } from "../../core/http/access.js";
-import { refreshCookie, tokenResponseSchema } from "../auth/index.js";
+import {
+  clientOf,
+  cookiesAreSecure,
+  newOpaqueToken,
+  refreshCookie,
+  tokenResponseSchema,
+} from "../auth/index.js";
 import {
   authorizeQuery,
   callbackQuery,
@@ -15,7 +21,7 @@ import {
   providerParams,
   providersResponseSchema,
 } from "./oauth.schemas.js";
-import { newBrowserBinding, type OAuthService, STATE_TTL_SECONDS } from "./oauth.service.js";
+import { type OAuthService, STATE_TTL_SECONDS } from "./oauth.service.js";
 
 export interface OAuthRoutesOptions {
   oauth: OAuthService;
@@ -51,11 +57,11 @@ const redirectSchema = z.null().describe("Redirect: see the Location header");
 export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app, options) => {
   const { oauth, config } = options;
   const cookie = refreshCookie(config);
-  const secure = config.environment !== "development" && config.environment !== "test";
+  const secure = cookiesAreSecure(config);
   const bindingCookie = bindingCookieOf(secure);
 
   const bindingOf = (request: FastifyRequest, reply: FastifyReply) => {
-    const binding = request.cookies[bindingCookie.name] ?? newBrowserBinding();
+    const binding = request.cookies[bindingCookie.name] ?? newOpaqueToken();
     reply.setCookie(bindingCookie.name, binding, {
       httpOnly: true,
       sameSite: "lax",
@@ -126,7 +132,7 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
         search: queryStart >= 0 ? request.url.slice(queryStart) : "",
         binding: request.cookies[bindingCookie.name],
         fromBrowser: isFromBrowser(request),
-        client: { ip: request.ip, userAgent: request.headers["user-agent"] },
+        client: clientOf(request),
       });
       reply.header("cache-control", "no-store");
       if (outcome.kind === "linked") {

@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from "node:crypto";
 import * as oidc from "openid-client";
 import type { Config, OAuthProviderName } from "../../config.js";
 import type { AuditLog } from "../../core/audit/index.js";
@@ -9,6 +8,7 @@ import type { Principal } from "../../core/http/access.js";
 import {
   type Client,
   createAccountWithin,
+  hashOpaqueToken,
   type SessionOpener,
   type SignedIn,
 } from "../auth/index.js";
@@ -50,11 +50,7 @@ export interface OAuthServiceOptions {
   providers: ReadonlyMap<OAuthProviderName, OAuthProvider>;
 }
 
-const sha256 = (value: string) => createHash("sha256").update(value).digest("base64url");
-const stateKey = (state: string) => `oauth-state:${sha256(state)}`;
-
-/** A new browser binding: a random value for the cookie that ties a callback to its browser. */
-export const newBrowserBinding = () => randomBytes(32).toString("base64url");
+const stateKey = (state: string) => `oauth-state:${hashOpaqueToken(state)}`;
 
 /** The state store (Redis) failed: the sign-in cannot be started or checked just now. */
 const stateStoreDown = (cause: unknown) =>
@@ -170,7 +166,7 @@ export function createOAuthService(options: OAuthServiceOptions) {
       codeVerifier: secrets.codeVerifier,
       nonce: secrets.nonce,
       redirectTo,
-      binding: sha256(input.binding),
+      binding: hashOpaqueToken(input.binding),
       ...(input.link ? { link: input.link } : {}),
     };
     await oneTime
@@ -197,7 +193,10 @@ export function createOAuthService(options: OAuthServiceOptions) {
     });
     const record = stored ? (JSON.parse(stored) as StateRecord) : undefined;
     if (!record || record.provider !== provider.name) throw new AppError("bad-request", BAD_STATE);
-    if (request.fromBrowser && (!request.binding || sha256(request.binding) !== record.binding)) {
+    if (
+      request.fromBrowser &&
+      (!request.binding || hashOpaqueToken(request.binding) !== record.binding)
+    ) {
       throw new AppError(
         "bad-request",
         "This sign-in was started in another browser. Start again from the sign-in page.",
