@@ -82,6 +82,27 @@ export function refresh(app: FastifyInstance, refreshToken: string, headers = FR
   });
 }
 
+/** Signs `user` in once more, from another address: a second session of the same account. */
+export async function signInAgain(app: FastifyInstance, user: SignedInUser): Promise<SignedInUser> {
+  return signedInFrom(await login(app, { email: user.email, password: PASSWORD }), user.email);
+}
+
+/** POST /auth/switch-tenant with `user`'s access token (and refresh cookie, when given). */
+export function switchTenant(
+  app: FastifyInstance,
+  user: Pick<SignedInUser, "headers">,
+  tenantId: string,
+  refreshToken?: string,
+) {
+  return app.inject({
+    method: "POST",
+    url: "/api/v1/auth/switch-tenant",
+    headers: user.headers,
+    ...(refreshToken ? { cookies: { refresh_token: refreshToken } } : {}),
+    payload: { tenantId },
+  });
+}
+
 /** A client address of its own, so per-IP limits of one test do not meet another's. */
 export function randomAddress(): string {
   const byte = () => Math.floor(Math.random() * 254) + 1;

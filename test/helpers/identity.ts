@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { eq } from "drizzle-orm";
 import { type Database, newId, sessions, users } from "../../src/core/database/index.js";
 import type { DefaultRoleName } from "../../src/core/permissions/index.js";
 import { rolesSystemRepository } from "../../src/modules/rbac/index.js";
@@ -32,4 +33,11 @@ export async function createSignedInMember(
     });
   });
   return { userId, sessionId, email };
+}
+
+/** Marks a user's email verified, as following the mailed link does. */
+export async function markEmailVerified(database: Database, userId: string): Promise<void> {
+  await database.bypassTenantIsolation("test arrangement", (db) =>
+    db.update(users).set({ emailVerifiedAt: new Date() }).where(eq(users.id, userId)),
+  );
 }

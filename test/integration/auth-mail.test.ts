@@ -10,7 +10,7 @@ import {
   randomAddress,
   refresh,
   register,
-  signedInFrom,
+  signInAgain,
   uniqueEmail,
 } from "../helpers/auth.js";
 import { sleep, waitFor } from "../helpers/jobs.js";
@@ -108,10 +108,7 @@ describe("password reset", () => {
 
   it("mails a single-use link that sets the password and ends every session", async () => {
     const user = await register(ctx.app);
-    const other = signedInFrom(
-      await login(ctx.app, { email: user.email, password: PASSWORD }),
-      user.email,
-    );
+    const other = await signInAgain(ctx.app, user);
     const forgot = await post("/api/v1/auth/password/forgot", { email: user.email.toUpperCase() });
     expect(forgot.statusCode).toBe(202);
     const token = await mailedToken(user.email, "reset-password");

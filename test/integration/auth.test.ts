@@ -21,6 +21,8 @@ import {
   refreshCookieOf,
   register,
   signedInFrom,
+  signInAgain,
+  switchTenant,
   uniqueEmail,
 } from "../helpers/auth.js";
 import { waitFor } from "../helpers/jobs.js";
@@ -401,10 +403,7 @@ describe("logout", () => {
 
   it("with a bearer token: ends that session only", async () => {
     const user = await register(ctx.app);
-    const second = signedInFrom(
-      await login(ctx.app, { email: user.email, password: PASSWORD }),
-      user.email,
-    );
+    const second = await signInAgain(ctx.app, user);
     const response = await ctx.app.inject({
       method: "POST",
       url: "/api/v1/auth/logout",
@@ -428,10 +427,7 @@ describe("logout", () => {
 
   it("logout-all ends every session of the user, in every process", async () => {
     const user = await register(ctx.app);
-    const second = signedInFrom(
-      await login(ctx.app, { email: user.email, password: PASSWORD }),
-      user.email,
-    );
+    const second = await signInAgain(ctx.app, user);
     expect((await me(other, second.accessToken)).statusCode).toBe(200);
     const response = await ctx.app.inject({
       method: "POST",
@@ -515,12 +511,7 @@ describe("access ends at once", () => {
     await ctx.database.bypassTenantIsolation("test", (db) =>
       rolesSystemRepository(db).addMember(second.tenant.id, user.body.user.id, "member"),
     );
-    const inSecond = await ctx.app.inject({
-      method: "POST",
-      url: "/api/v1/auth/switch-tenant",
-      headers: user.headers,
-      payload: { tenantId: second.tenant.id },
-    });
+    const inSecond = await switchTenant(ctx.app, user, second.tenant.id);
     expect(inSecond.statusCode, inSecond.body).toBe(200);
     const secondToken = inSecond.json().accessToken as string;
     expect((await me(ctx.app, user.accessToken)).statusCode).toBe(200);
@@ -568,13 +559,7 @@ describe("switch-tenant", () => {
     await ctx.database.bypassTenantIsolation("test", (db) =>
       rolesSystemRepository(db).addMember(second.tenant.id, user.body.user.id, "member"),
     );
-    const response = await ctx.app.inject({
-      method: "POST",
-      url: "/api/v1/auth/switch-tenant",
-      headers: user.headers,
-      cookies: { refresh_token: user.refreshToken },
-      payload: { tenantId: second.tenant.id },
-    });
+    const response = await switchTenant(ctx.app, user, second.tenant.id, user.refreshToken);
     expect(response.statusCode, response.body).toBe(200);
     const switched = signedInFrom(response, user.email);
     expect(switched.body.tenant.id).toBe(second.tenant.id);
@@ -585,12 +570,7 @@ describe("switch-tenant", () => {
     expect(refreshed.json().tenant.id).toBe(second.tenant.id);
 
     const foreign = await ctx.newTenant();
-    const refused = await ctx.app.inject({
-      method: "POST",
-      url: "/api/v1/auth/switch-tenant",
-      headers: user.headers,
-      payload: { tenantId: foreign.tenant.id },
-    });
+    const refused = await switchTenant(ctx.app, user, foreign.tenant.id);
     expectProblem(refused, "not-found");
   });
 });
@@ -598,10 +578,7 @@ describe("switch-tenant", () => {
 describe("password change", () => {
   it("ends the other sessions, keeps this one, and needs the current password", async () => {
     const user = await register(ctx.app);
-    const second = signedInFrom(
-      await login(ctx.app, { email: user.email, password: PASSWORD }),
-      user.email,
-    );
+    const second = await signInAgain(ctx.app, user);
     const wrong = await ctx.app.inject({
       method: "POST",
       url: "/api/v1/auth/password/change",

@@ -1,10 +1,9 @@
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { users } from "../../src/core/database/index.js";
 import { invitationsCleanups } from "../../src/modules/invitations/index.js";
 import { invitations } from "../../src/modules/invitations/invitations.table.js";
-import { register, type SignedInUser, uniqueEmail } from "../helpers/auth.js";
-import { createSignedInMember } from "../helpers/identity.js";
+import { register, type SignedInUser, switchTenant, uniqueEmail } from "../helpers/auth.js";
+import { createSignedInMember, markEmailVerified } from "../helpers/identity.js";
 import { waitFor } from "../helpers/jobs.js";
 import { expectProblem } from "../helpers/problems.js";
 import { setupTenancyTest, type TenancyTestContext, type TestTenant } from "../helpers/tenancy.js";
@@ -41,9 +40,7 @@ async function invite(tenant: TestTenant, email: string, role = "member") {
 /** A registered user whose email is verified. */
 async function verifiedUser(email = uniqueEmail()): Promise<SignedInUser> {
   const user = await register(ctx.app, { email });
-  await ctx.database.bypassTenantIsolation("test: verify", (db) =>
-    db.update(users).set({ emailVerifiedAt: new Date() }).where(eq(users.id, user.body.user.id)),
-  );
+  await markEmailVerified(ctx.database, user.body.user.id);
   return user;
 }
 
@@ -77,12 +74,7 @@ describe("invitations", () => {
       tenant: { id: tenant.tenant.id, name: "Inviting Co" },
       roles: [{ name: "member" }],
     });
-    const switched = await ctx.app.inject({
-      method: "POST",
-      url: "/api/v1/auth/switch-tenant",
-      headers: invitee.headers,
-      payload: { tenantId: tenant.tenant.id },
-    });
+    const switched = await switchTenant(ctx.app, invitee, tenant.tenant.id);
     expect(switched.statusCode, switched.body).toBe(200);
     const created = await ctx.app.inject({
       method: "POST",

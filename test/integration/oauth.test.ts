@@ -18,6 +18,7 @@ import {
   type TokenBody,
   uniqueEmail,
 } from "../helpers/auth.js";
+import { markEmailVerified } from "../helpers/identity.js";
 import { LogCapture } from "../helpers/log-capture.js";
 import {
   GITHUB_CLIENT,
@@ -179,19 +180,13 @@ async function signInWith(
 
 const stateKeyOf = (attempt: Attempt) => {
   const state = attempt.authorizeUrl.searchParams.get("state") as string;
-  const hash = createHash("sha256").update(state).digest("base64url");
+  const hash = createHash("sha256").update(state).digest("hex");
   return `${ctx.config.redisKeyPrefix}one-time:oauth-state:${hash}`;
 };
 
 const accountsOf = (userId: string) =>
   ctx.database.bypassTenantIsolation("test", (db) =>
     db.select().from(oauthAccounts).where(eq(oauthAccounts.userId, userId)),
-  );
-
-/** Marks a user's email verified, as the mailed link would. */
-const markVerified = (userId: string) =>
-  ctx.database.bypassTenantIsolation("test", (db) =>
-    db.update(users).set({ emailVerifiedAt: new Date() }).where(eq(users.id, userId)),
   );
 
 const userByEmail = async (email: string) =>
@@ -373,7 +368,7 @@ describe("callback: who signs in", () => {
 
   it("links to an existing user by an email both sides verified, keeping their password", async () => {
     const existing = await register(ctx.app);
-    await markVerified(existing.body.user.id);
+    await markEmailVerified(ctx.database, existing.body.user.id);
     // A Workspace account (hd): Google is the address's authority.
     google.claims = person({ email: existing.email.toUpperCase(), hd: "example.test" });
     const response = await signInWith("google");
@@ -404,14 +399,14 @@ describe("callback: who signs in", () => {
     expect(expectProblem(response, "conflict").detail).toMatch(/never verified/);
     expect(await accountsOf(unverified.body.user.id)).toHaveLength(0);
     // Once the address is verified by the mailed link, the same sign-in links.
-    await markVerified(unverified.body.user.id);
+    await markEmailVerified(ctx.database, unverified.body.user.id);
     const linked = await signInWith("google");
     expect(linked.json<TokenBody>().user.id).toBe(unverified.body.user.id);
   });
 
   it("links by a Google address only where Google is its authority (Gmail or a Workspace domain)", async () => {
     const existing = await register(ctx.app);
-    await markVerified(existing.body.user.id);
+    await markEmailVerified(ctx.database, existing.body.user.id);
     // A personal Google account made with someone's work address: verified once, not vouched.
     google.claims = person({ email: existing.email });
     expect(expectProblem(await signInWith("google"), "conflict").detail).toMatch(
@@ -425,7 +420,7 @@ describe("callback: who signs in", () => {
 
   it("refuses to link by an email the provider did not verify, and changes nothing", async () => {
     const existing = await register(ctx.app);
-    await markVerified(existing.body.user.id);
+    await markEmailVerified(ctx.database, existing.body.user.id);
     google.claims = person({ email: existing.email, email_verified: false, hd: "example.test" });
     const response = await signInWith("google");
     expectProblem(response, "conflict");
@@ -464,7 +459,7 @@ describe("callback: who signs in", () => {
 
   it("reads Microsoft's verified-domain claim (xms_edov), and nothing else, as a verified email", async () => {
     const existing = await register(ctx.app);
-    await markVerified(existing.body.user.id);
+    await markEmailVerified(ctx.database, existing.body.user.id);
     microsoft.claims = entraPerson({ email: existing.email, xms_edov: undefined });
     expectProblem(await signInWith("microsoft"), "conflict");
     microsoft.claims = entraPerson({ email: existing.email, xms_edov: false });
@@ -833,7 +828,7 @@ describe("linked accounts", () => {
 
   it("lets a user with a password unlink their only provider", async () => {
     const existing = await register(ctx.app);
-    await markVerified(existing.body.user.id);
+    await markEmailVerified(ctx.database, existing.body.user.id);
     google.claims = person({ email: existing.email, hd: "example.test" });
     expect((await signInWith("google")).statusCode).toBe(200);
     expect((await unlink(existing.accessToken, "google")).statusCode).toBe(204);
