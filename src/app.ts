@@ -1,3 +1,4 @@
+import cookie from "@fastify/cookie";
 import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import {
@@ -187,6 +188,8 @@ export async function createApp(
     response: { 204: z.null() },
     access: publicAccess,
   });
+  // Parsed once for every module: the auth routes read the refresh cookie, OAuth its binding.
+  await app.register(cookie);
   await app.register(cors, {
     origin: config.corsOrigins.includes("*") ? true : [...config.corsOrigins],
     credentials: true,

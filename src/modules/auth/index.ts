@@ -1,4 +1,3 @@
-import cookie from "@fastify/cookie";
 import type { AppModule } from "../../core/http/module.js";
 import type { ExpiredRowsCleanup } from "../../core/jobs/index.js";
 import { authRoutes } from "./auth.routes.js";
@@ -44,7 +43,6 @@ export const authCleanups: readonly ExpiredRowsCleanup[] = [
 
 /** Sign-up, sign-in, sessions, password and email flows under /auth. */
 export const authModule: AppModule = async (app, dependencies) => {
-  await app.register(cookie);
   const auth = createAuthService({
     ...dependencies,
     throttle: createLoginThrottle(dependencies.limiters),

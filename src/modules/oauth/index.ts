@@ -1,4 +1,3 @@
-import cookie from "@fastify/cookie";
 import type { AppModule } from "../../core/http/module.js";
 import { createSessionOpener } from "../auth/index.js";
 import { oauthRoutes } from "./oauth.routes.js";
@@ -10,7 +9,6 @@ import { createProviders } from "./providers.js";
  * /auth/oauth, and the signed-in user's linked accounts under /users/me/accounts.
  */
 export const oauthModule: AppModule = async (app, dependencies) => {
-  await app.register(cookie);
   const { config } = dependencies;
   const oauth = createOAuthService({
     ...dependencies,
