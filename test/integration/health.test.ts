@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import packageJson from "../../package.json" with { type: "json" };
@@ -115,6 +115,8 @@ describe("health and info", () => {
       MAIL_FROM: "Kit <no-reply@example.com>",
       DATABASE_URL: CLOSED_DATABASE_URL,
       REDIS_URL: TEST_REDIS_URL,
+      // Its own keys, so no other test's rate-limit counters reach this app.
+      REDIS_KEY_PREFIX: `test:${randomUUID()}:`,
     });
     const app = await createApp(config);
     apps.push(app);

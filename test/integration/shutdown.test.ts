@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -45,7 +46,14 @@ async function startServer(env: Record<string, string> = {}): Promise<ServerProc
   const child = spawn(process.execPath, ["--import", "tsx", fixture], {
     cwd: root,
     // A clean environment: only the test database, nothing else leaks in from the shell.
-    env: { PATH: process.env.PATH ?? "", PORT: "0", DATABASE_URL: TEST_DATABASE_URL, ...env },
+    env: {
+      PATH: process.env.PATH ?? "",
+      PORT: "0",
+      DATABASE_URL: TEST_DATABASE_URL,
+      // Its own Redis keys, so no other test's rate-limit counters reach this server.
+      REDIS_KEY_PREFIX: `test:${randomUUID()}:`,
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   running.add(child);
