@@ -225,12 +225,25 @@ describe("providers and authorize", () => {
     }
   });
 
-  it("404s an unknown provider", async () => {
+  it("404s an unknown or unconfigured provider, and sets no cookie", async () => {
     const response = await ctx.app.inject({
       method: "GET",
       url: "/api/v1/auth/oauth/facebook/authorize",
     });
     expectProblem(response, "not-found");
+    expect(response.headers["set-cookie"]).toBeUndefined();
+
+    const bare = await createApp(testConfig());
+    try {
+      const unconfigured = await bare.inject({
+        method: "GET",
+        url: "/api/v1/auth/oauth/google/authorize",
+      });
+      expectProblem(unconfigured, "not-found");
+      expect(unconfigured.headers["set-cookie"]).toBeUndefined();
+    } finally {
+      await bare.close();
+    }
   });
 
   it("redirects with state, PKCE S256 and a nonce, and keeps the state for 10 minutes", async () => {
@@ -281,6 +294,7 @@ describe("providers and authorize", () => {
       });
       const problem = expectProblem(response, "validation-failed");
       expect(problem.errors?.[0]?.field).toBe("redirectTo");
+      expect(response.headers["set-cookie"]).toBeUndefined();
       expect(await redis.keys(`${ctx.config.redisKeyPrefix}one-time:*`)).toHaveLength(
         keysBefore.length,
       );
@@ -916,11 +930,15 @@ describe("linked accounts", () => {
 
   it("refuses to start a link to an unconfigured provider or a redirect off the front end", async () => {
     const user = await register(ctx.app);
-    expectProblem(await startLink(user.accessToken, "facebook"), "not-found");
-    expectProblem(
-      await startLink(user.accessToken, "google", { redirectTo: "https://evil.example" }),
-      "validation-failed",
-    );
+    const unknown = await startLink(user.accessToken, "facebook");
+    expectProblem(unknown, "not-found");
+    const offFrontEnd = await startLink(user.accessToken, "google", {
+      redirectTo: "https://evil.example",
+    });
+    expectProblem(offFrontEnd, "validation-failed");
+    // Nothing was started, so no binding cookie is set either.
+    expect(unknown.headers["set-cookie"]).toBeUndefined();
+    expect(offFrontEnd.headers["set-cookie"]).toBeUndefined();
     expectProblem(
       await startLink(user.accessToken, "google", { tenantId: "x" }),
       "validation-failed",

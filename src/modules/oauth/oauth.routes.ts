@@ -60,8 +60,21 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
   const secure = cookiesAreSecure(config);
   const bindingCookie = bindingCookieOf(secure);
 
-  const bindingOf = (request: FastifyRequest, reply: FastifyReply) => {
-    const binding = request.cookies[bindingCookie.name] ?? newOpaqueToken();
+  /** The browser's binding: the one it holds, else a new one. */
+  const bindingOf = (request: FastifyRequest) =>
+    request.cookies[bindingCookie.name] ?? newOpaqueToken();
+
+  /**
+   * Starts an attempt with the browser's binding, and sets the cookie only once the attempt
+   * exists: a refused start (unknown provider, bad redirectTo, provider down) sets nothing.
+   */
+  const startBound = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    start: (binding: string) => Promise<URL>,
+  ) => {
+    const binding = bindingOf(request);
+    const url = await start(binding);
     reply.setCookie(bindingCookie.name, binding, {
       httpOnly: true,
       sameSite: "lax",
@@ -69,7 +82,7 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
       maxAge: STATE_TTL_SECONDS,
       secure,
     });
-    return binding;
+    return url;
   };
 
   app.get(
@@ -93,7 +106,7 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
       schema: {
         summary: "Start an OAuth sign-in",
         description:
-          "Redirects to the provider with a one-time `state` (valid 10 minutes), PKCE (`code_challenge_method=S256`) and, for OpenID Connect, a `nonce`. Sets the `oauth_binding` cookie that the callback checks. 404 for a provider that is not configured; 422 for a `redirectTo` outside the front end.",
+          "Redirects to the provider with a one-time `state` (valid 10 minutes), PKCE (`code_challenge_method=S256`) and, for OpenID Connect, a `nonce`. Sets the `oauth_binding` cookie that the callback checks, on the redirect only: a refused start sets no cookie. 404 for a provider that is not configured; 422 for a `redirectTo` outside the front end.",
         tags: ["auth"],
         params: providerParams,
         querystring: authorizeQuery,
@@ -101,10 +114,9 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
       },
     },
     async (request, reply) => {
-      const url = await oauth.authorize(request.params.provider, {
-        redirectTo: request.query.redirectTo,
-        binding: bindingOf(request, reply),
-      });
+      const url = await startBound(request, reply, (binding) =>
+        oauth.authorize(request.params.provider, { redirectTo: request.query.redirectTo, binding }),
+      );
       return reply.header("cache-control", "no-store").redirect(url.href, 302);
     },
   );
@@ -175,10 +187,12 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
       },
     },
     async (request, reply) => {
-      const url = await oauth.startLink(principalOf(request), request.params.provider, {
-        redirectTo: request.body.redirectTo,
-        binding: bindingOf(request, reply),
-      });
+      const url = await startBound(request, reply, (binding) =>
+        oauth.startLink(principalOf(request), request.params.provider, {
+          redirectTo: request.body.redirectTo,
+          binding,
+        }),
+      );
       return reply.header("cache-control", "no-store").send({ authorizeUrl: url.href });
     },
   );
