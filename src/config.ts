@@ -75,6 +75,10 @@ const environmentSchema = z.object({
   HEADERS_TIMEOUT_MS: positiveInt(10_000),
   KEEP_ALIVE_TIMEOUT_MS: positiveInt(72_000),
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  SHUTDOWN_DRAIN_MS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(0).max(120_000).optional(),
+  ),
   REFRESH_GRACE_SECONDS: z.preprocess(
     emptyAsUndefined,
     z.coerce.number().int().min(0).max(60).default(5),
@@ -170,6 +174,8 @@ export interface Config {
   readonly headersTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
+  /** How long a signalled server drains (readiness 503, still serving) before it closes. */
+  readonly shutdownDrainMs: number;
   readonly sessions: {
     /** How long a rotated refresh token still gets its successor (racing tabs), in seconds. */
     readonly refreshGraceSeconds: number;
@@ -290,6 +296,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     headersTimeoutMs: raw.HEADERS_TIMEOUT_MS,
     keepAliveTimeoutMs: raw.KEEP_ALIVE_TIMEOUT_MS,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
+    // Behind a load balancer the drain must outlast its health-check interval; a developer's
+    // Ctrl-C should not wait.
+    shutdownDrainMs: raw.SHUTDOWN_DRAIN_MS ?? (isStrictEnvironment(raw.ENVIRONMENT) ? 5_000 : 0),
     sessions: Object.freeze({
       refreshGraceSeconds: raw.REFRESH_GRACE_SECONDS,
       maxAgeDays: raw.SESSION_MAX_AGE_DAYS,

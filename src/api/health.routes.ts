@@ -16,7 +16,14 @@ export interface HealthRoutesOptions {
 const checkStatus = z.string().describe('"ok", "disabled", or what failed');
 const readySchema = z.object({
   status: z.enum(["ready", "degraded"]),
-  checks: z.object({ database: checkStatus, redis: checkStatus }),
+  checks: z.object({
+    database: checkStatus,
+    redis: checkStatus,
+    shutdown: z
+      .literal("draining")
+      .optional()
+      .describe("Present while the process drains before it stops: route elsewhere."),
+  }),
 });
 
 function withTimeout(check: ReadinessCheck, ms: number): Promise<void> {
@@ -49,7 +56,7 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
       schema: {
         summary: "Readiness probe",
         description:
-          "Checks every configured backing service. Answers 503 with the failing check named when one is down, so a load balancer stops routing here.",
+          "Checks every configured backing service. Answers 503 with the failing check named when one is down, or with `shutdown: draining` while the process drains before it stops, so a load balancer stops routing here.",
         tags: ["health"],
         response: { 200: readySchema, 503: readySchema },
       },
@@ -71,7 +78,10 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
         }),
       );
       const checks = Object.fromEntries(results) as z.infer<typeof readySchema>["checks"];
-      const healthy = results.every(([, status]) => status === "ok" || status === "disabled");
+      // A draining process is healthy but leaving: it must receive no new traffic.
+      if (app.draining) checks.shutdown = "draining";
+      const healthy =
+        !app.draining && results.every(([, status]) => status === "ok" || status === "disabled");
       return reply
         .code(healthy ? 200 : 503)
         .send({ status: healthy ? "ready" : "degraded", checks });

@@ -173,6 +173,57 @@ describe("graceful shutdown (SIGTERM)", { timeout: 90_000 }, () => {
     }
   });
 
+  it("drains under load: readiness turns 503 first, and no request on a kept-alive connection fails", async () => {
+    const server = await startServer({ SHUTDOWN_TIMEOUT_MS: "5000", SHUTDOWN_DRAIN_MS: "1500" });
+    // Clients like a load balancer's upstream pool: eight kept-alive connections in constant use.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    const outcomes: Outcome[] = [];
+    let routedAway = false;
+    let readyAfterSignal: number | undefined;
+    let signalled = false;
+    // The balancer's health check: once readiness answers 503 it routes new requests elsewhere
+    // (here: sends none), a moment later, as a real balancer's check interval would.
+    const healthCheck = (async () => {
+      while (!routedAway) {
+        const ready = await get(server.port, "/health/ready", false);
+        if (signalled && ready.ok && ready.status === 503) {
+          readyAfterSignal = ready.status;
+          await sleep(200);
+          routedAway = true;
+        }
+        if (!ready.ok && signalled) routedAway = true;
+        await sleep(50);
+      }
+    })();
+    const client = async () => {
+      while (!routedAway) outcomes.push(await get(server.port, "/api/v1/slow?ms=5", agent));
+    };
+    try {
+      const load = Promise.all(Array.from({ length: 8 }, client));
+      await sleep(500);
+      server.child.kill("SIGTERM");
+      signalled = true;
+      await Promise.all([load, healthCheck]);
+      const exit = await server.exited;
+      expect(exit.code, server.stderr()).toBe(0);
+
+      // Readiness said 503 while the listener still answered: the balancer could stop in time.
+      expect(readyAfterSignal).toBe(503);
+      const failures = outcomes.filter((outcome) => !outcome.ok);
+      expect(failures).toEqual([]);
+      const statuses = new Set(outcomes.map((outcome) => (outcome.ok ? outcome.status : 0)));
+      expect([...statuses]).toEqual([200]);
+      expect(outcomes.length).toBeGreaterThan(50);
+      // While draining, every answer asks the client to close its connection.
+      const last = outcomes.at(-1);
+      expect(last?.ok && last.headers.connection).toBe("close");
+      expect(server.messages()).toContain("draining: readiness answers 503");
+    } finally {
+      routedAway = true;
+      agent.destroy();
+    }
+  });
+
   it("closes idle keep-alive connections, the database pool and Redis, and exits 0", async () => {
     const server = await startServer({
       SHUTDOWN_TIMEOUT_MS: "5000",

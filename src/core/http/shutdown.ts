@@ -2,16 +2,39 @@ import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
 import { AppError } from "../errors/index.js";
 
+declare module "fastify" {
+  interface FastifyInstance {
+    /** True from the start of a drain (see startDraining) until the process exits. */
+    readonly draining: boolean;
+    /**
+     * Starts the drain that precedes close: readiness answers 503 so the load balancer stops
+     * routing here, while requests are still served, each answer asking its client to close the
+     * connection, so no client is left holding a kept-alive connection when the listener closes.
+     */
+    startDraining(): void;
+  }
+}
+
 /**
- * Graceful shutdown at the HTTP level. Once the server starts closing, responses ask clients
- * to close their keep-alive connection (otherwise a client that keeps it open would hold the
- * process until the shutdown timeout), and a new request on such a connection gets a 503
- * problem so a load balancer retries it elsewhere.
+ * Graceful shutdown at the HTTP level, in two steps. While draining, everything is served as
+ * usual but readiness fails and responses carry `Connection: close`. Once the server starts
+ * closing, a new request on a connection still open gets a 503 problem so a load balancer
+ * retries it elsewhere.
  */
 export const shutdownPlugin = fp(
   async (app: FastifyInstance) => {
+    let draining = false;
     let closing = false;
+    app.decorate("draining", {
+      getter: () => draining,
+    });
+    app.decorate("startDraining", () => {
+      if (draining) return;
+      draining = true;
+      app.log.info("draining: readiness answers 503");
+    });
     app.addHook("preClose", async () => {
+      draining = true;
       closing = true;
     });
     app.addHook("onRequest", async () => {
@@ -26,7 +49,7 @@ export const shutdownPlugin = fp(
       }
     });
     app.addHook("onSend", async (_request, reply) => {
-      if (closing) reply.header("connection", "close");
+      if (draining) reply.header("connection", "close");
     });
   },
   { name: "shutdown" },
