@@ -55,10 +55,14 @@ export async function ensureTemplate(): Promise<string> {
         await migrateDatabase(urlFor(building));
         await client.query(`alter database "${building}" rename to "${template}"`);
       }
-      // Templates of older migration sets are no longer needed.
+      // When it was last used, so that a template another checkout is still cloning from (with
+      // other migrations) is kept while one nobody used for an hour is dropped.
+      await client.query(`comment on database "${template}" is '${Date.now()}'`);
       const stale = await client.query<{ datname: string }>(
-        "select datname from pg_database where datname like $1 and datname <> $2",
-        [`${TEMPLATE_PREFIX}%`, template],
+        `select datname from pg_database d
+          where datname like $1 and datname <> $2
+            and coalesce(nullif(shobj_description(d.oid, 'pg_database'), '')::bigint, 0) < $3`,
+        [`${TEMPLATE_PREFIX}%`, template, Date.now() - 3_600_000],
       );
       for (const { datname } of stale.rows) {
         await client.query(`drop database if exists "${datname}" with (force)`).catch(() => {});
