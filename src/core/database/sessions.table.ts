@@ -16,10 +16,14 @@ export const sessions = pgTable(
     userId: uuid("user_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
-    /** The tenant the session's tokens are issued for. */
-    currentTenantId: uuid("current_tenant_id")
-      .notNull()
-      .references(() => tenants.id, { onDelete: "cascade" }),
+    /**
+     * The tenant the session's tokens are issued for; null while the user has no active
+     * tenant. A deleted tenant leaves its sessions running without one: the next refresh
+     * moves them to another tenant of the user, or on without a tenant.
+     */
+    currentTenantId: uuid("current_tenant_id").references(() => tenants.id, {
+      onDelete: "set null",
+    }),
     userAgent: text("user_agent"),
     ip: text("ip"),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
