@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { type RateLimiterAbstract, RateLimiterRes } from "rate-limiter-flexible";
+import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import { AppError } from "../../core/errors/index.js";
 import type { LimiterFactory } from "../../core/rate-limit/index.js";
 
@@ -34,7 +34,7 @@ export function createLoginThrottle(limiters: LimiterFactory) {
     WINDOW_SECONDS,
   );
   const perAccount = limiters("login-failures:account", FAILURES_PER_ACCOUNT, WINDOW_SECONDS);
-  const knownAddresses = limiters("login-known-addresses", 1, KNOWN_ADDRESS_SECONDS);
+  const knownAddresses = knownAddressStore(limiters);
   const unavailable = () =>
     new AppError("service-unavailable", "Sign-in is unavailable right now; retry shortly.", {
       headers: { "retry-after": "5" },
@@ -54,8 +54,8 @@ export function createLoginThrottle(limiters: LimiterFactory) {
     }
   }
 
-  const isKnown = async (account: string, ip: string) =>
-    (await knownAddresses.get(`${account}:${ip}`).catch(() => null)) !== null;
+  const isKnown = (account: string, ip: string) =>
+    knownAddresses.has(`${account}:${ip}`).catch(() => false);
 
   return {
     /**
@@ -76,7 +76,7 @@ export function createLoginThrottle(limiters: LimiterFactory) {
       await Promise.all([
         perAccountAndIp.delete(`${account}:${ip}`),
         attempt.countedForAccount ? perAccount.reward(account) : undefined,
-        knownAddresses.set(`${account}:${ip}`, 1, KNOWN_ADDRESS_SECONDS),
+        knownAddresses.remember(`${account}:${ip}`),
       ]).catch(() => undefined);
     },
 
@@ -85,8 +85,54 @@ export function createLoginThrottle(limiters: LimiterFactory) {
       const account = accountKey(email);
       await Promise.all([
         perAccountAndIp.delete(`${account}:${ip}`),
-        knownAddresses.set(`${account}:${ip}`, 1, KNOWN_ADDRESS_SECONDS),
+        knownAddresses.remember(`${account}:${ip}`),
       ]).catch(() => undefined);
+    },
+  };
+}
+
+/** The addresses an account signed in from (or reset its password from) in the last 30 days. */
+interface KnownAddresses {
+  has(key: string): Promise<boolean>;
+  remember(key: string): Promise<void>;
+}
+
+function knownAddressStore(limiters: LimiterFactory): KnownAddresses {
+  const store = limiters("login-known-addresses", 1, KNOWN_ADDRESS_SECONDS);
+  if (store instanceof RateLimiterMemory) return inMemoryKnownAddresses();
+  return {
+    has: async (key) => (await store.get(key)) !== null,
+    remember: async (key) => {
+      await store.set(key, 1, KNOWN_ADDRESS_SECONDS);
+    },
+  };
+}
+
+/**
+ * Without Redis, the known addresses live in the process with their expiry times, compared on
+ * each read. The in-memory rate limiter cannot hold them: it forgets a key with a timer, and
+ * Node's timers hold at most 2^31 - 1 ms (24.8 days); a 30-day one overflows, fires at once
+ * (with a TimeoutOverflowWarning), and the address would be forgotten as soon as it was known.
+ */
+function inMemoryKnownAddresses(): KnownAddresses {
+  const expiries = new Map<string, number>();
+  let nextSweep = Date.now() + WINDOW_SECONDS * 1000;
+  return {
+    async has(key) {
+      const expiresAt = expiries.get(key);
+      if (expiresAt === undefined) return false;
+      if (expiresAt > Date.now()) return true;
+      expiries.delete(key);
+      return false;
+    },
+    async remember(key) {
+      const at = Date.now();
+      // An hourly sweep keeps addresses never read again from piling up.
+      if (at >= nextSweep) {
+        for (const [each, expiresAt] of expiries) if (expiresAt <= at) expiries.delete(each);
+        nextSweep = at + WINDOW_SECONDS * 1000;
+      }
+      expiries.set(key, at + KNOWN_ADDRESS_SECONDS * 1000);
     },
   };
 }
