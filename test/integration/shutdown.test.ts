@@ -1,142 +1,14 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from "../helpers/app.js";
+import { get, type Outcome, startServer } from "../helpers/server-process.js";
 
 /**
  * Graceful shutdown over a real socket: a child process runs startServer() from src/server.ts
  * (test/fixtures/slow-server.ts, with a GET /api/v1/slow?ms=N route) and receives SIGTERM while
  * a request is in flight.
  */
-
-const root = fileURLToPath(new URL("../../", import.meta.url));
-const fixture = fileURLToPath(new URL("../fixtures/slow-server.ts", import.meta.url));
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** performance.now() when the process exited. */
-  at: number;
-}
-
-interface ServerProcess {
-  child: ChildProcess;
-  port: number;
-  exited: Promise<Exit>;
-  stdout(): string;
-  stderr(): string;
-  /** The `msg` of every JSON log line the server wrote, in order. */
-  messages(): string[];
-}
-
-const running = new Set<ChildProcess>();
-
-afterEach(() => {
-  for (const child of running) {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  }
-  running.clear();
-});
-
-/** Spawns the fixture on a free port of 127.0.0.1 and resolves once it listens. */
-async function startServer(env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", fixture], {
-    cwd: root,
-    // A clean environment: only the test database, nothing else leaks in from the shell.
-    env: {
-      PATH: process.env.PATH ?? "",
-      PORT: "0",
-      DATABASE_URL: TEST_DATABASE_URL,
-      // Its own Redis keys, so no other test's rate-limit counters reach this server.
-      REDIS_KEY_PREFIX: `test:${randomUUID()}:`,
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  running.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<Exit>((resolve) => {
-    child.once("exit", (code, signal) => resolve({ code, signal, at: performance.now() }));
-  });
-
-  const port = await new Promise<number>((resolve, reject) => {
-    const deadline = setTimeout(() => {
-      clearInterval(poll);
-      reject(
-        new Error(`the server did not listen within 45 s\nstdout:\n${stdout}\nstderr:\n${stderr}`),
-      );
-    }, 45_000);
-    const poll = setInterval(() => {
-      const match = /^\{"listening":(\d+)\}$/m.exec(stdout);
-      if (match) {
-        clearInterval(poll);
-        clearTimeout(deadline);
-        resolve(Number(match[1]));
-      }
-    }, 20);
-    void exited.then((exit) => {
-      clearInterval(poll);
-      clearTimeout(deadline);
-      reject(
-        new Error(`the server exited (${exit.code ?? exit.signal}) before listening\n${stderr}`),
-      );
-    });
-  });
-
-  return {
-    child,
-    port,
-    exited,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    messages: () =>
-      stdout
-        .split("\n")
-        .filter((line) => line.startsWith("{"))
-        .map((line) => (JSON.parse(line) as { msg?: string }).msg)
-        .filter((msg): msg is string => typeof msg === "string"),
-  };
-}
-
-type Outcome =
-  | { ok: true; status: number; headers: http.IncomingHttpHeaders; body: unknown }
-  | { ok: false; code: string };
-
-/** GET over node:http; never rejects, so a refused or cut connection is an outcome to assert. */
-function get(port: number, path: string, agent: http.Agent | false): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const request = http.get({ host: "127.0.0.1", port, path, agent }, (response) => {
-      let text = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => {
-        text += chunk;
-      });
-      response.on("end", () => {
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text);
-        } catch {}
-        resolve({ ok: true, status: response.statusCode ?? 0, headers: response.headers, body });
-      });
-      response.on("error", (error: NodeJS.ErrnoException) =>
-        resolve({ ok: false, code: error.code ?? error.message }),
-      );
-    });
-    request.on("error", (error: NodeJS.ErrnoException) =>
-      resolve({ ok: false, code: error.code ?? error.message }),
-    );
-  });
-}
 
 describe("graceful shutdown (SIGTERM)", { timeout: 90_000 }, () => {
   it("finishes the in-flight request, refuses new connections, closes and exits 0", async () => {

@@ -30,6 +30,14 @@ export function createPgDriver(
   });
   // An idle client that loses its connection emits here; without a listener it would crash.
   pool.on("error", (error) => logger.warn({ err: error }, "idle database connection failed"));
+  // A checked-out client whose server goes away (a restart sends 57P01 to every session) emits
+  // `error` on itself, where the pool does not listen: without this the process would exit.
+  // The query in flight, if any, fails on its own; the pool discards the broken client on release.
+  pool.on("connect", (client) => {
+    client.on("error", (error) => {
+      logger.warn({ err: error }, "database connection failed while in use");
+    });
+  });
   const db = drizzle({ client: pool, logger: queryLogger(logger) });
   const enterName = options.preparedStatements
     ? statementName("enter_tenant", ENTER_TENANT_SQL)

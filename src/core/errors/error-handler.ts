@@ -7,6 +7,7 @@ import type { FieldError } from "./app-error.js";
 import { AppError } from "./app-error.js";
 import { type ProblemCode, problemCatalog } from "./catalog.js";
 import { buildProblem, PROBLEM_CONTENT_TYPE } from "./problem.js";
+import { isServiceUnavailable } from "./unavailable.js";
 
 export interface ErrorHandlerOptions {
   typeBaseUrl: string;
@@ -104,6 +105,14 @@ function mapError(error: FastifyError): Mapped | undefined {
   }
   const framework = error.code ? FRAMEWORK_ERRORS[error.code] : undefined;
   if (framework) return framework;
+  // A database restart or failover: retrying shortly will work, so it is no server fault.
+  if (isServiceUnavailable(error)) {
+    return {
+      code: "service-unavailable",
+      detail: "A backing service is unavailable for a moment; retry the request.",
+      headers: { "retry-after": "2" },
+    };
+  }
   const conflict = error.code ? DATABASE_CONFLICTS[error.code] : undefined;
   if (conflict) return { code: "conflict", detail: conflict };
   if (error.statusCode === 408) {
