@@ -89,7 +89,14 @@ afterAll(async () => {
 
 it("signs in through the provider and lands on the front end with a working refresh cookie", async () => {
   const email = `browser-${randomUUID()}@example.test`;
-  provider.claims = { sub: `sub-${randomUUID()}`, email, email_verified: true, name: "Ada" };
+  // A Workspace account (hd): Google vouches for the address, so the new user is verified.
+  provider.claims = {
+    sub: `sub-${randomUUID()}`,
+    email,
+    email_verified: true,
+    hd: "example.test",
+    name: "Ada",
+  };
   const context = await browser.newContext();
   try {
     const page = await context.newPage();

@@ -1,10 +1,11 @@
 import { createHash, randomUUID } from "node:crypto";
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
 import { users } from "../../src/core/database/index.js";
+import { oneTimeTokens } from "../../src/modules/auth/one-time-tokens.table.js";
 import { oauthAccounts } from "../../src/modules/oauth/oauth-accounts.table.js";
 import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
 import {
@@ -19,6 +20,7 @@ import {
   uniqueEmail,
 } from "../helpers/auth.js";
 import { markEmailVerified } from "../helpers/identity.js";
+import { waitFor } from "../helpers/jobs.js";
 import { LogCapture } from "../helpers/log-capture.js";
 import {
   GITHUB_CLIENT,
@@ -189,6 +191,17 @@ const accountsOf = (userId: string) =>
     db.select().from(oauthAccounts).where(eq(oauthAccounts.userId, userId)),
   );
 
+/** The email-verification tokens issued to a user (one per mailed link). */
+const verificationTokensOf = (userId: string) =>
+  ctx.database.bypassTenantIsolation("test", (db) =>
+    db
+      .select()
+      .from(oneTimeTokens)
+      .where(
+        and(eq(oneTimeTokens.userId, userId), eq(oneTimeTokens.purpose, "email-verification")),
+      ),
+  );
+
 const userByEmail = async (email: string) =>
   (
     await ctx.database.bypassTenantIsolation("test", (db) =>
@@ -304,6 +317,8 @@ describe("providers and authorize", () => {
 
 describe("callback: who signs in", () => {
   it("creates a verified user with a tenant of their own, sets the cookie, and answers tokens", async () => {
+    // A Workspace account (hd): Google is the address's authority, so it counts as verified.
+    google.claims = person({ hd: "example.test" });
     const response = await signInWith("google");
     expect(response.statusCode, response.body).toBe(200);
     const body = response.json<TokenBody>();
@@ -325,6 +340,8 @@ describe("callback: who signs in", () => {
     expect(me.json()).toMatchObject({ roles: ["owner"] });
     const user = await userByEmail(google.claims.email as string);
     expect(user?.passwordHash).toBeNull();
+    // Nothing to verify, so no verification link is mailed.
+    expect(await verificationTokensOf(body.user.id)).toEqual([]);
     expect(await accountsOf(body.user.id)).toEqual([
       expect.objectContaining({
         provider: "google",
@@ -332,6 +349,49 @@ describe("callback: who signs in", () => {
         email: google.claims.email,
       }),
     ]);
+  });
+
+  it("creates a Gmail user as verified, without an hd claim", async () => {
+    const email = `hopper.${randomUUID()}@gmail.com`;
+    google.claims = person({ email });
+    const response = await signInWith("google");
+    expect(response.statusCode, response.body).toBe(200);
+    const body = response.json<TokenBody>();
+    expect(body.user).toMatchObject({ email, emailVerified: true });
+    expect(await verificationTokensOf(body.user.id)).toEqual([]);
+  });
+
+  it("creates a user whose address Google is not the authority for as unverified, and mails the link", async () => {
+    // Jobs run in this app's process, so the email is read as its recipient would read it.
+    const app = await createApp(testConfig({ ...env, REDIS_URL: "" }));
+    try {
+      // A personal Google account made with a work address: verified by Google once, not vouched.
+      const email = uniqueEmail();
+      google.claims = person({ email });
+      const response = await signInWith("google", app);
+      expect(response.statusCode, response.body).toBe(200);
+      const body = response.json<TokenBody>();
+      expect(body.user).toMatchObject({ email, emailVerified: false });
+      expect((await userByEmail(email))?.emailVerifiedAt).toBeNull();
+      expect(await accountsOf(body.user.id)).toHaveLength(1);
+
+      const link = await waitFor("the verification email", () =>
+        app.mailer.outbox
+          .filter((message) => message.to === email)
+          .flatMap((message) => message.text.match(/https?:\/\/\S+/g) ?? [])
+          .find((candidate) => candidate.startsWith(`${env.FRONTEND_URL}/verify-email?token=`)),
+      );
+      const verify = await app.inject({
+        method: "POST",
+        url: "/api/v1/auth/email/verify",
+        payload: { token: new URL(link).searchParams.get("token") },
+        remoteAddress: randomAddress(),
+      });
+      expect(verify.statusCode, verify.body).toBe(204);
+      expect((await userByEmail(email))?.emailVerifiedAt).toBeInstanceOf(Date);
+    } finally {
+      await app.close();
+    }
   });
 
   it("redirects a browser to the front end with the cookie set", async () => {
@@ -427,7 +487,8 @@ describe("callback: who signs in", () => {
       /does not vouch for the address/,
     );
     expect(await accountsOf(existing.body.user.id)).toHaveLength(0);
-    // Such an account may still sign up on its own (the address is verified).
+    // Such an account may still sign up on its own, its address unverified until the mailed
+    // link is followed.
     google.claims = person();
     expect((await signInWith("google")).statusCode).toBe(200);
   });
@@ -813,7 +874,8 @@ describe("linked accounts", () => {
 
   it("lists a user's linked accounts, and refuses to unlink the last way to sign in", async () => {
     const email = uniqueEmail();
-    google.claims = person({ email });
+    // A Workspace account, so the address is verified and Microsoft's sign-in links to it.
+    google.claims = person({ email, hd: "example.test" });
     const { accessToken } = (await signInWith("google")).json<TokenBody>();
     const listed = await accounts(accessToken);
     expect(listed.statusCode).toBe(200);

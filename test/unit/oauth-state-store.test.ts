@@ -31,10 +31,13 @@ const provider: OAuthProvider = {
 
 const service = createOAuthService({
   config: loadConfig({ ENVIRONMENT: "test" }),
-  // Neither is reached before the state store is.
+  // None is reached before the state store is.
   database: {} as Database,
   audit: {} as AuditLog,
   opener: {} as SessionOpener,
+  mailOneTimeToken: async () => {
+    throw new Error("not reached");
+  },
   oneTime: unreachable,
   providers: new Map([["google", provider]]),
 });

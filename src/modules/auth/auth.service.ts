@@ -24,23 +24,15 @@ import {
 import type { MeResponse } from "./auth.schemas.js";
 import type { LoginThrottle } from "./brute-force.js";
 import { oneTimeTokensRepository } from "./one-time-tokens.repository.js";
-import type { OneTimeTokenPurpose } from "./one-time-tokens.table.js";
+import { createOneTimeTokenMailer } from "./mailed-tokens.js";
 import {
   createSuccessorDerivation,
   hashOpaqueToken,
-  newOpaqueToken,
   OPAQUE_TOKEN_PATTERN,
 } from "./opaque-tokens.js";
 import { hashPassword, needsRehash, verifyPassword } from "./passwords.js";
 import { sessionsRepository } from "./sessions.repository.js";
 import { type Client, createAccountWithin, createSessionOpener, type SignedIn } from "./sign-in.js";
-
-const HOUR_MS = 3_600_000;
-/** Mailed tokens: a password reset lasts an hour, an email verification a day. */
-const ONE_TIME_TOKEN_TTL_MS: Record<OneTimeTokenPurpose, number> = {
-  "password-reset": HOUR_MS,
-  "email-verification": 24 * HOUR_MS,
-};
 
 /** The one answer to every failed sign-in, so none tells which part was wrong. */
 const INVALID_CREDENTIALS = "The email or password is incorrect.";
@@ -71,24 +63,7 @@ export function createAuthService(options: AuthServiceOptions) {
   const opener = createSessionOpener({ config, database, tokens, audit });
   const { refreshExpiry, tokenResponse, openSession } = opener;
 
-  /** Issues a mailed token and enqueues its email, in `db`'s transaction (the outbox). */
-  async function mailOneTimeToken(db: Db, user: UserRow, purpose: OneTimeTokenPurpose) {
-    const token = newOpaqueToken();
-    await oneTimeTokensRepository(db).issue({
-      userId: user.id,
-      purpose,
-      tokenHash: hashOpaqueToken(token),
-      email: purpose === "email-verification" ? user.email : null,
-      expiresAt: new Date(Date.now() + ONE_TIME_TOKEN_TTL_MS[purpose]),
-    });
-    const page = purpose === "password-reset" ? "reset-password" : "verify-email";
-    const link = `${config.frontendUrl}/${page}?token=${encodeURIComponent(token)}`;
-    await jobs.enqueue(
-      sendEmail,
-      { to: user.email, template: purpose, data: { name: user.name, link } },
-      { transaction: db },
-    );
-  }
+  const mailOneTimeToken = createOneTimeTokenMailer({ config, jobs, sendEmail });
 
   /**
    * Rotates the refresh token `raw`, inside `db`'s transaction. The live token gets a

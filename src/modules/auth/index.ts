@@ -10,6 +10,7 @@ export { tokenResponseSchema } from "./auth.schemas.js";
 export { type AuthService, createAuthService } from "./auth.service.js";
 export { createLoginThrottle } from "./brute-force.js";
 export { cookiesAreSecure, refreshCookie } from "./cookies.js";
+export { createOneTimeTokenMailer, type OneTimeTokenMailer } from "./mailed-tokens.js";
 export { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN_PATTERN } from "./opaque-tokens.js";
 export { hashPassword } from "./passwords.js";
 export {

@@ -1,5 +1,5 @@
 import type { AppModule } from "../../core/http/module.js";
-import { createSessionOpener } from "../auth/index.js";
+import { createOneTimeTokenMailer, createSessionOpener } from "../auth/index.js";
 import { oauthRoutes } from "./oauth.routes.js";
 import { createOAuthService } from "./oauth.service.js";
 import { createProviders } from "./providers.js";
@@ -13,6 +13,7 @@ export const oauthModule: AppModule = async (app, dependencies) => {
   const oauth = createOAuthService({
     ...dependencies,
     opener: createSessionOpener(dependencies),
+    mailOneTimeToken: createOneTimeTokenMailer(dependencies),
     providers: createProviders(config.oauth.providers, { timeoutMs: config.oauth.timeoutMs }),
   });
   await app.register(oauthRoutes, { oauth, config });

@@ -9,6 +9,7 @@ import {
   type Client,
   createAccountWithin,
   hashOpaqueToken,
+  type OneTimeTokenMailer,
   type SessionOpener,
   type SignedIn,
 } from "../auth/index.js";
@@ -47,6 +48,8 @@ export interface OAuthServiceOptions {
   oneTime: OneTimeStore;
   audit: AuditLog;
   opener: SessionOpener;
+  /** Mails the verification link to a user created with an address the provider did not vouch for. */
+  mailOneTimeToken: OneTimeTokenMailer;
   providers: ReadonlyMap<OAuthProviderName, OAuthProvider>;
 }
 
@@ -70,7 +73,7 @@ type Resolution =
   | { kind: "created"; user: UserRow; account: OAuthAccountRow };
 
 export function createOAuthService(options: OAuthServiceOptions) {
-  const { config, database, oneTime, audit, opener, providers } = options;
+  const { config, database, oneTime, audit, opener, mailOneTimeToken, providers } = options;
   const resolveRedirect = createRedirectCheck(config);
 
   const providerOf = (name: string): OAuthProvider => {
@@ -86,7 +89,10 @@ export function createOAuthService(options: OAuthServiceOptions) {
    * address (the provider vouches for it, and the user verified it by the mailed link):
    * otherwise linking would hand the account to whoever typed the address in at the provider,
    * or to whoever registered it here first; else a new user with a tenant of their own, as
-   * registration makes, when the provider verified the address.
+   * registration makes, when the provider verified the address. The new user's address counts
+   * as verified only when the provider vouches for it, the same rule as linking: otherwise (a
+   * personal Google account made with a work address) it is unverified, and the verification
+   * link is mailed, as at registration.
    */
   async function resolve(name: OAuthProviderName, identity: ProviderIdentity) {
     return database.bypassTenantIsolation("oauth sign-in", async (db): Promise<Resolution> => {
@@ -135,9 +141,11 @@ export function createOAuthService(options: OAuthServiceOptions) {
         email: identity.email,
         name: displayName,
         passwordHash: null,
-        emailVerifiedAt: new Date(),
+        emailVerifiedAt: identity.emailVouched ? new Date() : null,
         tenantName: `${displayName}'s workspace`.slice(0, 200),
       });
+      // In this transaction: a first sign-in that loses a race mails nothing.
+      if (!identity.emailVouched) await mailOneTimeToken(db, user, "email-verification");
       return { kind: "created", user, account: await link(user.id, identity.email) };
     });
   }
