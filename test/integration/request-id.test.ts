@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { AppModule } from "../../src/app.js";
-import { publicAccess } from "../../src/core/http/access.js";
+import { publicAccess, signedIn } from "../../src/core/http/access.js";
 import { buildTestApp } from "../helpers/app.js";
 import { expectProblem } from "../helpers/problems.js";
 
@@ -23,6 +23,27 @@ const echoModule: AppModule = async (plain) => {
       },
     },
     async (request) => ({ id: request.id, contextId: request.context.requestId }),
+  );
+  app.post(
+    "/echo-body",
+    {
+      config: { access: publicAccess },
+      schema: {
+        summary: "Echo a name",
+        tags: ["test"],
+        body: z.object({ name: z.string() }),
+        response: { 200: z.object({ name: z.string() }) },
+      },
+    },
+    async (request) => ({ name: request.body.name }),
+  );
+  app.get(
+    "/private",
+    {
+      config: { access: signedIn },
+      schema: { summary: "Signed in only", tags: ["test"], response: { 200: z.null() } },
+    },
+    async () => null,
   );
   app.get(
     "/crash",
@@ -87,13 +108,31 @@ describe("request ids", () => {
   });
 
   it.each([
-    ["too short", "abc1234"],
+    ["a", "a"],
+    ["7", "7"],
+    ["abc1234", "abc1234"],
+    ["a.b:c-d_e", "a.b:c-d_e"],
+  ])("keeps a short well-formed id: %s", async (_case, id) => {
+    const response = await app.inject({
+      method: "GET",
+      url: "/api/v1/echo-id",
+      headers: { "x-request-id": id },
+    });
+    expect(response.headers["x-request-id"]).toBe(id);
+    expect(response.json()).toEqual({ id, contextId: id });
+  });
+
+  it.each([
+    ["empty", ""],
     ["with spaces", "req 12345678"],
     ["with a newline", "req-1234\n5678"],
     ["with a CR/LF log-forging attempt", "req-12345678\r\nlevel=error"],
     ["longer than 128 characters", "r".repeat(129)],
     ["with quotes", 'req-"12345678"'],
     ["with a slash", "req/12345678"],
+    ["with angle brackets", "<script>"],
+    ["with a percent escape", "req%0A1"],
+    ["with a non-ASCII letter", "r\u00e9q"],
   ])("replaces an id %s by a generated UUID", async (_case, id) => {
     const response = await app.inject({
       method: "GET",
@@ -135,6 +174,54 @@ describe("request ids", () => {
     const body = expectProblem(response, "not-found");
     expect(body.traceId).toMatch(UUID);
     expect(body.traceId).toBe(response.headers["x-request-id"]);
+  });
+
+  it("puts X-Request-Id on every response, whatever its status or origin", async () => {
+    const requests = [
+      { method: "GET", url: "/api/v1/echo-id" },
+      { method: "HEAD", url: "/health/live" },
+      { method: "GET", url: "/api/v1/missing" },
+      { method: "DELETE", url: "/health/live" },
+      { method: "GET", url: "/api/v1/crash" },
+      { method: "GET", url: "/api/v1/echo-id/%E0%A4%A" },
+      { method: "GET", url: "/api/v1/private" },
+      { method: "POST", url: "/api/v1/echo-body", payload: { name: 1 } },
+      {
+        method: "POST",
+        url: "/api/v1/echo-body",
+        headers: { "content-type": "text/xml" },
+        payload: "<name/>",
+      },
+      {
+        method: "POST",
+        url: "/api/v1/echo-body",
+        headers: { "content-type": "application/json" },
+        payload: "{",
+      },
+      {
+        method: "OPTIONS",
+        url: "/api/v1/echo-id",
+        headers: { origin: "http://localhost:3000", "access-control-request-method": "GET" },
+      },
+    ] as const;
+    const statuses: number[] = [];
+    for (const request of requests) {
+      for (const id of ["client-id-1", undefined]) {
+        const response = await app.inject({
+          ...request,
+          headers: {
+            ...("headers" in request ? request.headers : {}),
+            ...(id ? { "x-request-id": id } : {}),
+          },
+        });
+        statuses.push(response.statusCode);
+        const echoed = response.headers["x-request-id"];
+        if (id) expect(echoed, `${request.method} ${request.url}`).toBe(id);
+        else expect(echoed, `${request.method} ${request.url}`).toMatch(UUID);
+      }
+    }
+    // The requests above cover the kit's kinds of answers, not just successes.
+    expect(new Set(statuses)).toEqual(new Set([200, 204, 400, 401, 404, 405, 415, 422, 500]));
   });
 
   it("exposes X-Request-Id to browsers through CORS", async () => {

@@ -6,8 +6,11 @@ import { type RequestContext, runWithContext } from "../logging/index.js";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 
-/** Incoming ids are echoed into logs, so only short, printable tokens are trusted. */
-const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+/**
+ * Incoming ids are echoed in headers and problems and stored in logs, audit rows and jobs, so
+ * only short tokens of a safe alphabet are kept: no spaces, quotes, slashes or line breaks.
+ */
+const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Fastify's `genReqId`: keep a well-formed incoming X-Request-Id, otherwise make one. */
 export function requestIdFor(request: IncomingMessage): string {
