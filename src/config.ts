@@ -63,6 +63,8 @@ const environmentSchema = z.object({
   RATE_LIMIT_FREE: positiveInt(300),
   RATE_LIMIT_PRO: positiveInt(1_200),
   RATE_LIMIT_ENTERPRISE: positiveInt(6_000),
+  INVITATION_LIMIT_PER_INVITER: positiveInt(20),
+  INVITATION_LIMIT_PER_TENANT: positiveInt(100),
   SECRET_KEY: optionalString,
   CORS_ORIGINS: optionalString,
   PUBLIC_URL: optionalUrl,
@@ -161,6 +163,12 @@ export interface Config {
       readonly pro: number;
       readonly enterprise: number;
     };
+  };
+  readonly invitations: {
+    /** Invitations one member may send an hour. */
+    readonly perInviterPerHour: number;
+    /** Invitations one tenant may send a day, all members together. */
+    readonly perTenantPerDay: number;
   };
   readonly secretKey: string;
   readonly corsOrigins: readonly string[];
@@ -283,6 +291,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         pro: raw.RATE_LIMIT_PRO,
         enterprise: raw.RATE_LIMIT_ENTERPRISE,
       }),
+    }),
+    invitations: Object.freeze({
+      perInviterPerHour: raw.INVITATION_LIMIT_PER_INVITER,
+      perTenantPerDay: raw.INVITATION_LIMIT_PER_TENANT,
     }),
     secretKey: secretKey as string,
     corsOrigins,

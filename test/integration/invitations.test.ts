@@ -1,5 +1,7 @@
+import { randomUUID } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { users } from "../../src/core/database/index.js";
 import { invitationsCleanups } from "../../src/modules/invitations/index.js";
 import { invitations } from "../../src/modules/invitations/invitations.table.js";
 import { register, type SignedInUser, switchTenant, uniqueEmail } from "../helpers/auth.js";
@@ -26,11 +28,17 @@ async function roleId(tenant: TestTenant, name: string) {
     ?.id as string;
 }
 
-async function invite(tenant: TestTenant, email: string, role = "member") {
+/** Invites `email` to `tenant` with one of its roles, as the owner or as the caller of `headers`. */
+async function invite(
+  tenant: TestTenant,
+  email: string,
+  role = "member",
+  headers = tenant.headers,
+) {
   const response = await ctx.app.inject({
     method: "POST",
     url: "/api/v1/invitations",
-    headers: tenant.headers,
+    headers,
     payload: { email, roleIds: [await roleId(tenant, role)] },
   });
   expect(response.statusCode, response.body).toBe(201);
@@ -205,5 +213,228 @@ describe("invitations", () => {
       db.select().from(invitations).where(eq(invitations.id, invitation.id)),
     );
     expect(left).toEqual([]);
+  });
+});
+
+/** A member of `tenant` holding `role`, with a token for it. */
+async function memberOf(tenant: TestTenant, role: "admin" | "member" | "viewer" = "admin") {
+  const member = await createSignedInMember(ctx.database, tenant.tenant.id, { role });
+  const token = await ctx.tokens.signAccessToken({
+    sub: member.userId,
+    tid: tenant.tenant.id,
+    sid: member.sessionId,
+  });
+  return { ...member, headers: { authorization: `Bearer ${token}` } };
+}
+
+async function pendingIds(tenant: TestTenant) {
+  const listed = await ctx.app.inject({ url: "/api/v1/invitations", headers: tenant.headers });
+  expect(listed.statusCode, listed.body).toBe(200);
+  return listed.json<{ items: { id: string }[] }>().items.map((each) => each.id);
+}
+
+describe("the inviter, at acceptance", () => {
+  it("must still hold members:invite and every permission granted, else 403 and the invitation is revoked", async () => {
+    const tenant = await ctx.newTenant();
+    const created = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/roles",
+      headers: tenant.headers,
+      payload: {
+        name: "Recruiters",
+        permissions: ["members:invite", "items:read", "members:read"],
+      },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const recruiters = created.json<{ id: string }>().id;
+    const recruiter = await memberOf(tenant, "viewer");
+    const assigned = await ctx.app.inject({
+      method: "PUT",
+      url: `/api/v1/members/${recruiter.userId}/roles`,
+      headers: tenant.headers,
+      payload: { roleIds: [recruiters] },
+    });
+    expect(assigned.statusCode, assigned.body).toBe(200);
+    const firstEmail = uniqueEmail();
+    const secondEmail = uniqueEmail();
+    const first = await invite(tenant, firstEmail, "viewer", recruiter.headers);
+    const second = await invite(tenant, secondEmail, "viewer", recruiter.headers);
+
+    const setPermissions = async (permissions: string[]) => {
+      const changed = await ctx.app.inject({
+        method: "PATCH",
+        url: `/api/v1/roles/${recruiters}`,
+        headers: tenant.headers,
+        payload: { permissions },
+      });
+      expect(changed.statusCode, changed.body).toBe(200);
+    };
+
+    // Still inviting, but no longer holding members:read, which the viewer role grants.
+    await setPermissions(["members:invite", "items:read"]);
+    const firstInvitee = await verifiedUser(firstEmail);
+    const refused = expectProblem(await accept(firstInvitee, first.token), "forbidden");
+    expect(refused.detail).toMatch(/no longer/);
+    expect(refused.detail).toMatch(/revoked/);
+    expectProblem(await accept(firstInvitee, first.token), "bad-request");
+    expect(await pendingIds(tenant)).not.toContain(first.id);
+
+    // Holding what the viewer role grants, but no longer members:invite.
+    await setPermissions(["items:read", "members:read"]);
+    const secondInvitee = await verifiedUser(secondEmail);
+    expectProblem(await accept(secondInvitee, second.token), "forbidden");
+    expectProblem(await accept(secondInvitee, second.token), "bad-request");
+    const rows = await ctx.database.bypassTenantIsolation("test: inspect", (db) =>
+      db.select().from(invitations).where(eq(invitations.tenantId, tenant.tenant.id)),
+    );
+    expect(rows.map((row) => [row.email, row.acceptedAt, row.revokedAt !== null]).sort()).toEqual(
+      [
+        [firstEmail, null, true],
+        [secondEmail, null, true],
+      ].sort(),
+    );
+  });
+
+  it("must still be an active user", async () => {
+    const tenant = await ctx.newTenant();
+    const admin = await memberOf(tenant, "admin");
+    const email = uniqueEmail();
+    const invitation = await invite(tenant, email, "member", admin.headers);
+    await ctx.database.bypassTenantIsolation("test: deactivate the inviter", (db) =>
+      db.update(users).set({ isActive: false }).where(eq(users.id, admin.userId)),
+    );
+    const invitee = await verifiedUser(email);
+    expectProblem(await accept(invitee, invitation.token), "forbidden");
+    expectProblem(await accept(invitee, invitation.token), "bad-request");
+  });
+});
+
+describe("inviting an address again", () => {
+  it("replaces its pending invitation: the earlier link stops working", async () => {
+    const tenant = await ctx.newTenant();
+    const email = uniqueEmail();
+    const first = await invite(tenant, email);
+    const second = await invite(tenant, email.toUpperCase(), "viewer");
+    expect(await pendingIds(tenant)).toEqual([second.id]);
+    const invitee = await verifiedUser(email);
+    expectProblem(await accept(invitee, first.token), "bad-request");
+    const accepted = await accept(invitee, second.token);
+    expect(accepted.statusCode, accepted.body).toBe(200);
+    expect(accepted.json().roles).toEqual([expect.objectContaining({ name: "viewer" })]);
+  });
+
+  it("leaves one pending invitation however many are made at once", async () => {
+    const tenant = await ctx.newTenant();
+    const email = uniqueEmail();
+    const viewer = await roleId(tenant, "viewer");
+    const responses = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        ctx.app.inject({
+          method: "POST",
+          url: "/api/v1/invitations",
+          headers: tenant.headers,
+          payload: { email, roleIds: [viewer] },
+        }),
+      ),
+    );
+    for (const response of responses) expect(response.statusCode, response.body).toBe(201);
+    const pending = await pendingIds(tenant);
+    expect(pending).toHaveLength(1);
+    const last = responses.find((response) => response.json().id === pending[0]);
+    expect((await accept(await verifiedUser(email), last?.json().token)).statusCode).toBe(200);
+  });
+});
+
+describe("who may invite", () => {
+  it("a member whose email is not verified gets 403 and nothing is sent", async () => {
+    const owner = await register(ctx.app);
+    const roles = await ctx.app.inject({ url: "/api/v1/roles", headers: owner.headers });
+    const viewer = roles
+      .json<{ items: { id: string; name: string }[] }>()
+      .items.find((role) => role.name === "viewer")?.id;
+    const email = uniqueEmail();
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/invitations",
+      headers: owner.headers,
+      payload: { email, roleIds: [viewer] },
+    });
+    expect(expectProblem(response, "forbidden").detail).toMatch(/verify your email/i);
+    const listed = await ctx.app.inject({ url: "/api/v1/invitations", headers: owner.headers });
+    expect(listed.json().items).toEqual([]);
+
+    await markEmailVerified(ctx.database, owner.body.user.id);
+    const again = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/invitations",
+      headers: owner.headers,
+      payload: { email, roleIds: [viewer] },
+    });
+    expect(again.statusCode, again.body).toBe(201);
+  });
+});
+
+describe("invitation limits", () => {
+  let limited: TenancyTestContext;
+  beforeAll(async () => {
+    limited = await setupTenancyTest({
+      INVITATION_LIMIT_PER_INVITER: "2",
+      INVITATION_LIMIT_PER_TENANT: "3",
+    });
+  });
+  afterAll(() => limited?.close());
+
+  const inviteIn = async (headers: { authorization: string }, roleIds: string[]) =>
+    limited.app.inject({
+      method: "POST",
+      url: "/api/v1/invitations",
+      headers,
+      payload: { email: uniqueEmail(), roleIds },
+    });
+
+  it("counts per inviter an hour and per tenant a day, answering 429 with Retry-After", async () => {
+    const tenant = await limited.newTenant();
+    const roles = await limited.app.inject({ url: "/api/v1/roles", headers: tenant.headers });
+    const viewer = roles
+      .json<{ items: { id: string; name: string }[] }>()
+      .items.find((role) => role.name === "viewer")?.id as string;
+
+    // A refused invitation does not count.
+    expectProblem(await inviteIn(tenant.headers, [randomUUID()]), "validation-failed");
+    expect((await inviteIn(tenant.headers, [viewer])).statusCode).toBe(201);
+    expect((await inviteIn(tenant.headers, [viewer])).statusCode).toBe(201);
+    const perInviter = await inviteIn(tenant.headers, [viewer]);
+    expectProblem(perInviter, "rate-limited");
+    const hour = Number(perInviter.headers["retry-after"]);
+    expect(hour).toBeGreaterThan(3500);
+    expect(hour).toBeLessThanOrEqual(3600);
+
+    const admin = await createSignedInMember(limited.database, tenant.tenant.id, { role: "admin" });
+    const adminHeaders = {
+      authorization: `Bearer ${await limited.tokens.signAccessToken({
+        sub: admin.userId,
+        tid: tenant.tenant.id,
+        sid: admin.sessionId,
+      })}`,
+    };
+    expect((await inviteIn(adminHeaders, [viewer])).statusCode).toBe(201);
+    const perTenant = await inviteIn(adminHeaders, [viewer]);
+    expectProblem(perTenant, "rate-limited");
+    const day = Number(perTenant.headers["retry-after"]);
+    expect(day).toBeGreaterThan(86_000);
+    expect(day).toBeLessThanOrEqual(86_400);
+
+    const pending = await limited.app.inject({
+      url: "/api/v1/invitations",
+      headers: tenant.headers,
+    });
+    expect(pending.json().items).toHaveLength(3);
+    // Another tenant is not affected.
+    const other = await limited.newTenant();
+    const otherRoles = await limited.app.inject({ url: "/api/v1/roles", headers: other.headers });
+    const otherViewer = otherRoles
+      .json<{ items: { id: string; name: string }[] }>()
+      .items.find((role) => role.name === "viewer")?.id as string;
+    expect((await inviteIn(other.headers, [otherViewer])).statusCode).toBe(201);
   });
 });

@@ -1,5 +1,9 @@
+import { randomUUID } from "node:crypto";
+import { eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { memberships, users } from "../../src/core/database/index.js";
 import type { DefaultRoleName } from "../../src/core/permissions/index.js";
+import { invitations } from "../../src/modules/invitations/invitations.table.js";
 import { createSignedInMember } from "../helpers/identity.js";
 import { expectProblem } from "../helpers/problems.js";
 import { setupTenancyTest, type TenancyTestContext, type TestTenant } from "../helpers/tenancy.js";
@@ -361,5 +365,96 @@ describe("members", () => {
     expect(
       (await ctx.app.inject({ url: "/api/v1/items", headers: bMember.headers })).statusCode,
     ).toBe(200);
+  });
+});
+
+describe("a member's pending invitations", () => {
+  async function inviteAs(tenant: TestTenant, headers: { authorization: string }) {
+    const viewer = await roleNamed(tenant, "viewer");
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/invitations",
+      headers,
+      payload: { email: `invitee-${randomUUID()}@example.test`, roleIds: [viewer.id] },
+    });
+    expect(response.statusCode, response.body).toBe(201);
+    return response.json<{ id: string }>().id;
+  }
+
+  async function pending(tenant: TestTenant) {
+    const response = await ctx.app.inject({ url: "/api/v1/invitations", headers: tenant.headers });
+    expect(response.statusCode, response.body).toBe(200);
+    return response.json<{ items: { id: string }[] }>().items.map((each) => each.id);
+  }
+
+  it("are revoked when the member is removed, or loses a role, in the same transaction", async () => {
+    const tenant = await ctx.newTenant();
+    const removed = await memberOf(tenant, "admin");
+    const demoted = await memberOf(tenant, "admin");
+    const kept = await memberOf(tenant, "admin");
+    const byRemoved = await inviteAs(tenant, removed.headers);
+    const byDemoted = await inviteAs(tenant, demoted.headers);
+    const byKept = await inviteAs(tenant, kept.headers);
+    const byOwner = await inviteAs(tenant, tenant.headers);
+
+    const deletion = await ctx.app.inject({
+      method: "DELETE",
+      url: `/api/v1/members/${removed.userId}`,
+      headers: tenant.headers,
+    });
+    expect(deletion.statusCode).toBe(204);
+    const member = await roleNamed(tenant, "member");
+    const admin = await roleNamed(tenant, "admin");
+    const demotion = await ctx.app.inject({
+      method: "PUT",
+      url: `/api/v1/members/${demoted.userId}/roles`,
+      headers: tenant.headers,
+      payload: { roleIds: [member.id] },
+    });
+    expect(demotion.statusCode, demotion.body).toBe(200);
+    // Keeping every role (here with one more) takes nothing away: the invitations stay.
+    const promotion = await ctx.app.inject({
+      method: "PUT",
+      url: `/api/v1/members/${kept.userId}/roles`,
+      headers: tenant.headers,
+      payload: { roleIds: [admin.id, member.id] },
+    });
+    expect(promotion.statusCode, promotion.body).toBe(200);
+
+    expect((await pending(tenant)).sort()).toEqual([byKept, byOwner].sort());
+    const rows = await ctx.database.bypassTenantIsolation("test: inspect", (db) =>
+      db
+        .select({ id: invitations.id, revokedAt: invitations.revokedAt })
+        .from(invitations)
+        .where(inArray(invitations.id, [byRemoved, byDemoted])),
+    );
+    expect(rows.map((row) => row.revokedAt)).toEqual([expect.any(Date), expect.any(Date)]);
+  });
+
+  it("are revoked whichever way the membership ends or is suspended", async () => {
+    const tenant = await ctx.newTenant();
+    const suspended = await memberOf(tenant, "admin");
+    const deleted = await memberOf(tenant, "admin");
+    const bySuspended = await inviteAs(tenant, suspended.headers);
+    const byDeleted = await inviteAs(tenant, deleted.headers);
+    const byOwner = await inviteAs(tenant, tenant.headers);
+    await ctx.database.bypassTenantIsolation(
+      "test: end memberships outside the routes",
+      async (db) => {
+        await db
+          .update(memberships)
+          .set({ status: "suspended" })
+          .where(eq(memberships.userId, suspended.userId));
+        await db.delete(users).where(eq(users.id, deleted.userId));
+      },
+    );
+    expect(await pending(tenant)).toEqual([byOwner]);
+    const rows = await ctx.database.bypassTenantIsolation("test: inspect", (db) =>
+      db
+        .select({ revokedAt: invitations.revokedAt })
+        .from(invitations)
+        .where(inArray(invitations.id, [bySuspended, byDeleted])),
+    );
+    expect(rows.map((row) => row.revokedAt)).toEqual([expect.any(Date), expect.any(Date)]);
   });
 });

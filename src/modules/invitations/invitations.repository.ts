@@ -1,14 +1,15 @@
 import { and, asc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
-import type { Db } from "../../core/database/index.js";
+import { type Db, memberships, tenants, users } from "../../core/database/index.js";
 import { type InvitationRow, invitations } from "./invitations.table.js";
+
+/** Neither accepted nor revoked: what the unique index on an address counts (migration 0017). */
+const open = and(isNull(invitations.acceptedAt), isNull(invitations.revokedAt));
+/** Open and not expired: an invitation that can still be accepted. */
+const pending = and(open, gt(invitations.expiresAt, sql`now()`));
+const sameAddress = (email: string) => sql`lower(${invitations.email}) = lower(${email})`;
 
 /** The current tenant's invitations, inside a tenant transaction. */
 export function invitationsRepository(db: Db, tenantId: string) {
-  const pending = and(
-    isNull(invitations.acceptedAt),
-    isNull(invitations.revokedAt),
-    gt(invitations.expiresAt, sql`now()`),
-  );
   return {
     async insert(input: {
       email: string;
@@ -40,11 +41,51 @@ export function invitationsRepository(db: Db, tenantId: string) {
         .returning({ id: invitations.id });
       return revoked.length > 0;
     },
+    /**
+     * Serialises invitations to one address in this tenant until the transaction ends, so
+     * that each replaces the one before instead of meeting it at the unique index.
+     */
+    async lockAddress(email: string): Promise<void> {
+      await db.execute(
+        sql`select pg_advisory_xact_lock(hashtext(${`invitation:${tenantId}:`} || lower(${email})))`,
+      );
+    },
+    /** Revokes the open invitations to `email` (expired ones too); returns how many. */
+    async revokeOpenTo(email: string): Promise<number> {
+      const revoked = await db
+        .update(invitations)
+        .set({ revokedAt: sql`now()` })
+        .where(and(sameAddress(email), open))
+        .returning({ id: invitations.id });
+      return revoked.length;
+    },
+    async isMember(email: string): Promise<boolean> {
+      const [member] = await db
+        .select({ userId: memberships.userId })
+        .from(memberships)
+        .innerJoin(users, eq(users.id, memberships.userId))
+        .where(sql`lower(${users.email}) = lower(${email})`);
+      return member !== undefined;
+    },
+    /** What an invitation needs of the user sending it. */
+    async inviter(userId: string): Promise<{ name: string; emailVerified: boolean } | undefined> {
+      const [row] = await db
+        .select({ name: users.name, emailVerifiedAt: users.emailVerifiedAt })
+        .from(users)
+        .where(eq(users.id, userId));
+      return row && { name: row.name, emailVerified: row.emailVerifiedAt !== null };
+    },
+    async tenantName(): Promise<string | undefined> {
+      const [row] = await db.select({ name: tenants.name }).from(tenants);
+      return row?.name;
+    },
   };
 }
 
 /** Acceptance: an invitation by its token, in any tenant. Only inside `bypassTenantIsolation`. */
 export function invitationsSystemRepository(db: Db) {
+  const byId = (tenantId: string, id: string) =>
+    and(eq(invitations.tenantId, tenantId), eq(invitations.id, id));
   return {
     /** Invitations that ended (accepted, revoked or expired) before `cutoff`. */
     async deleteEndedBefore(cutoff: Date): Promise<number> {
@@ -60,20 +101,71 @@ export function invitationsSystemRepository(db: Db) {
         .returning({ id: invitations.id });
       return deleted.length;
     },
-    /** Marks the invitation accepted by `userId`, once; returns it, or undefined. */
-    async accept(tokenHash: string, userId: string): Promise<InvitationRow | undefined> {
+    /**
+     * The pending invitation with this token hash, locked until the transaction ends: a
+     * concurrent acceptance waits, then finds it no longer pending.
+     */
+    async findPendingForUpdate(tokenHash: string): Promise<InvitationRow | undefined> {
       const [row] = await db
+        .select()
+        .from(invitations)
+        .where(and(eq(invitations.tokenHash, tokenHash), pending))
+        .for("update");
+      return row;
+    },
+    async markAccepted(tenantId: string, id: string, userId: string): Promise<void> {
+      await db
         .update(invitations)
         .set({ acceptedAt: sql`now()`, acceptedBy: userId })
+        .where(byId(tenantId, id));
+    },
+    async revoke(tenantId: string, id: string): Promise<void> {
+      await db.update(invitations).set({ revokedAt: sql`now()` }).where(byId(tenantId, id));
+    },
+    async user(userId: string): Promise<{ email: string; emailVerified: boolean } | undefined> {
+      const [row] = await db
+        .select({ email: users.email, emailVerifiedAt: users.emailVerifiedAt })
+        .from(users)
+        .where(eq(users.id, userId));
+      return row && { email: row.email, emailVerified: row.emailVerifiedAt !== null };
+    },
+    async tenant(tenantId: string) {
+      const [row] = await db
+        .select({ id: tenants.id, name: tenants.name, slug: tenants.slug, status: tenants.status })
+        .from(tenants)
+        .where(eq(tenants.id, tenantId));
+      return row;
+    },
+    async isMember(tenantId: string, userId: string): Promise<boolean> {
+      const [row] = await db
+        .select({ userId: memberships.userId })
+        .from(memberships)
+        .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, userId)));
+      return row !== undefined;
+    },
+    async addMember(tenantId: string, userId: string): Promise<void> {
+      await db.insert(memberships).values({ tenantId, userId });
+    },
+    /**
+     * Whether `userId` is an active user and an active member of the tenant, and a platform
+     * admin; undefined when not such a member.
+     */
+    async memberStanding(
+      tenantId: string,
+      userId: string,
+    ): Promise<{ platformAdmin: boolean } | undefined> {
+      const [row] = await db
+        .select({ platformAdmin: users.isPlatformAdmin })
+        .from(memberships)
+        .innerJoin(users, eq(users.id, memberships.userId))
         .where(
           and(
-            eq(invitations.tokenHash, tokenHash),
-            isNull(invitations.acceptedAt),
-            isNull(invitations.revokedAt),
-            gt(invitations.expiresAt, sql`now()`),
+            eq(memberships.tenantId, tenantId),
+            eq(memberships.userId, userId),
+            eq(memberships.status, "active"),
+            eq(users.isActive, true),
           ),
-        )
-        .returning();
+        );
       return row;
     },
   };

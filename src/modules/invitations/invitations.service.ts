@@ -1,21 +1,22 @@
-import { and, eq, sql } from "drizzle-orm";
 import type { Config } from "../../config.js";
 import type { AuditLog } from "../../core/audit/index.js";
 import type { Access, SessionGuard } from "../../core/auth/index.js";
 import {
   type Database,
-  memberships,
+  type Db,
+  isUniqueViolation,
   type TenantDatabase,
-  tenants,
-  users,
 } from "../../core/database/index.js";
 import { AppError, conflict, forbidden, notFound } from "../../core/errors/index.js";
 import type { Principal } from "../../core/http/access.js";
 import { idCursor, pageOf } from "../../core/http/cursor.js";
 import type { Jobs } from "../../core/jobs/index.js";
 import type { SendEmailJob } from "../../core/mail/index.js";
+import { expandGrants } from "../../core/permissions/index.js";
+import type { LimiterFactory } from "../../core/rate-limit/index.js";
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN_PATTERN } from "../auth/index.js";
-import { ensureHeld, rbacRepository } from "../rbac/index.js";
+import { ensureHeld, grantsNotHeld, rbacRepository, rolesSystemRepository } from "../rbac/index.js";
+import { createInvitationLimits } from "./invitation-limits.js";
 import { invitationsRepository, invitationsSystemRepository } from "./invitations.repository.js";
 import type { InvitationResponse } from "./invitations.schemas.js";
 import type { InvitationRow } from "./invitations.table.js";
@@ -51,62 +52,109 @@ export interface InvitationsServiceOptions {
   sendEmail: SendEmailJob;
   sessions: SessionGuard;
   audit: AuditLog;
+  limiters: LimiterFactory;
+}
+
+/** The permission that lets a member invite. */
+const INVITE = "members:invite";
+
+/**
+ * Whether the member who made `invitation` may still make it: an active user, an active member
+ * of its tenant, holding `members:invite` and every permission its roles grant today, by the
+ * rule of `ensureHeld` (so a platform admin who is still a member may).
+ */
+async function inviterMayStillInvite(db: Db, invitation: InvitationRow): Promise<boolean> {
+  const { tenantId, invitedBy } = invitation;
+  if (!invitedBy) return false;
+  const standing = await invitationsSystemRepository(db).memberStanding(tenantId, invitedBy);
+  if (!standing) return false;
+  const grants =
+    (await rolesSystemRepository(db).ofMember(invitedBy, [tenantId])).get(tenantId)?.grants ?? [];
+  const inviter: Access = {
+    permissions: new Set(expandGrants(grants)),
+    grants,
+    platformAdmin: standing.platformAdmin,
+  };
+  const roles = await rbacRepository(db, tenantId).findRoles(invitation.roleIds);
+  return (
+    grantsNotHeld(inviter, [INVITE, ...roles.flatMap((role) => role.permissions)]).length === 0
+  );
 }
 
 /** Invitations: created and mailed by members who may invite, accepted by the invitee. */
 export function createInvitationsService(options: InvitationsServiceOptions) {
   const { config, database, jobs, sendEmail, sessions, audit } = options;
+  const limits = createInvitationLimits(options.limiters, config.invitations);
   return {
+    /**
+     * Invites `email` with `roleIds`, replacing any open invitation to the same address. The
+     * inviter's email must be verified; the invitation counts toward the inviter's and the
+     * tenant's limits only once every other check has passed.
+     */
     async create(
       tenantDb: TenantDatabase,
       access: Access,
       input: { email: string; roleIds: string[] },
     ) {
       const tenantId = tenantDb.scope.tenantId;
-      return tenantDb.transaction(async (db) => {
-        const roles = await rbacRepository(db, tenantId).findRoles(input.roleIds);
-        if (roles.length !== input.roleIds.length) throw invalidRoles();
-        ensureHeld(
-          access,
-          roles.flatMap((role) => role.permissions),
-        );
-        const [existing] = await db
-          .select({ userId: memberships.userId })
-          .from(memberships)
-          .innerJoin(users, eq(users.id, memberships.userId))
-          .where(sql`lower(${users.email}) = lower(${input.email})`);
-        if (existing) throw conflict("This person is already a member of the tenant.");
+      const inviterId = tenantDb.scope.userId;
+      if (!inviterId) throw forbidden("Only a signed-in member may invite.");
+      let counted = false;
+      try {
+        return await tenantDb.transaction(async (db) => {
+          const repository = invitationsRepository(db, tenantId);
+          const inviter = await repository.inviter(inviterId);
+          if (!inviter?.emailVerified) {
+            throw forbidden("Verify your email address before inviting anyone.");
+          }
+          const roles = await rbacRepository(db, tenantId).findRoles(input.roleIds);
+          if (roles.length !== input.roleIds.length) throw invalidRoles();
+          ensureHeld(
+            access,
+            roles.flatMap((role) => role.permissions),
+          );
+          if (await repository.isMember(input.email)) {
+            throw conflict("This person is already a member of the tenant.");
+          }
 
-        const token = newOpaqueToken();
-        const row = await invitationsRepository(db, tenantId).insert({
-          email: input.email,
-          roleIds: input.roleIds,
-          tokenHash: hashOpaqueToken(token),
-          invitedBy: tenantDb.scope.userId ?? null,
-          expiresAt: new Date(Date.now() + INVITATION_TTL_MS),
-        });
-        const [tenant] = await db.select({ name: tenants.name }).from(tenants);
-        const [inviter] = await db
-          .select({ name: users.name })
-          .from(users)
-          .where(eq(users.id, tenantDb.scope.userId ?? ""));
-        const link = `${config.frontendUrl}/invitations/accept?token=${encodeURIComponent(token)}`;
-        await jobs.enqueue(
-          sendEmail,
-          {
-            to: input.email,
-            template: "invitation",
-            data: {
-              tenantName: tenant?.name ?? "a tenant",
-              inviterName: inviter?.name ?? "A member",
-              link,
+          await limits.take(tenantId, inviterId);
+          counted = true;
+          // One open invitation per address: this one replaces any earlier one.
+          await repository.lockAddress(input.email);
+          await repository.revokeOpenTo(input.email);
+          const token = newOpaqueToken();
+          const row = await repository.insert({
+            email: input.email,
+            roleIds: input.roleIds,
+            tokenHash: hashOpaqueToken(token),
+            invitedBy: inviterId,
+            expiresAt: new Date(Date.now() + INVITATION_TTL_MS),
+          });
+          const link = `${config.frontendUrl}/invitations/accept?token=${encodeURIComponent(token)}`;
+          await jobs.enqueue(
+            sendEmail,
+            {
+              to: input.email,
+              template: "invitation",
+              data: {
+                tenantName: (await repository.tenantName()) ?? "a tenant",
+                inviterName: inviter.name,
+                link,
+              },
             },
-          },
-          { transaction: db },
-        );
-        const names = new Map(roles.map((role) => [role.id, role.name]));
-        return { ...toInvitation(row, names), token };
-      });
+            { transaction: db },
+          );
+          const names = new Map(roles.map((role) => [role.id, role.name]));
+          return { ...toInvitation(row, names), token };
+        });
+      } catch (error) {
+        if (counted) await limits.giveBack(tenantId, inviterId);
+        // The address lock makes this unreachable unless something else inserts invitations.
+        if (isUniqueViolation(error)) {
+          throw conflict("Another invitation to this address was made at the same time; retry.");
+        }
+        throw error;
+      }
     },
 
     async listPending(tenantDb: TenantDatabase, limit: number, after: string | undefined) {
@@ -141,17 +189,19 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
 
     /**
      * Makes the signed-in user a member of the invitation's tenant with its roles. The user's
-     * email must be verified and match the invitation; the token works once.
+     * email must be verified and match the invitation; the token works once. The member who
+     * sent it must still be allowed to: otherwise the invitation is revoked and the answer is 403.
      */
     async accept(principal: Principal, token: string) {
-      const accepted = await database.bypassTenantIsolation("invitation acceptance", async (db) => {
-        const [user] = await db.select().from(users).where(eq(users.id, principal.userId));
+      const outcome = await database.bypassTenantIsolation("invitation acceptance", async (db) => {
+        const system = invitationsSystemRepository(db);
+        const user = await system.user(principal.userId);
         if (!user) throw notFound("The account does not exist.");
-        if (!user.emailVerifiedAt) {
+        if (!user.emailVerified) {
           throw forbidden("Verify your email address before accepting an invitation.");
         }
         const invitation = OPAQUE_TOKEN_PATTERN.test(token)
-          ? await invitationsSystemRepository(db).accept(hashOpaqueToken(token), user.id)
+          ? await system.findPendingForUpdate(hashOpaqueToken(token))
           : undefined;
         if (!invitation) {
           throw new AppError("bad-request", "The invitation is invalid, used, revoked or expired.");
@@ -160,42 +210,49 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
           throw forbidden("This invitation was sent to another email address.");
         }
         const tenantId = invitation.tenantId;
-        const [target] = await db
-          .select({ status: tenants.status })
-          .from(tenants)
-          .where(eq(tenants.id, tenantId));
-        if (target?.status !== "active") throw forbidden("This tenant is suspended.");
-        const [member] = await db
-          .select({ userId: memberships.userId })
-          .from(memberships)
-          .where(and(eq(memberships.tenantId, tenantId), eq(memberships.userId, user.id)));
-        if (member) throw conflict("You are already a member of this tenant.");
-        await db.insert(memberships).values({ tenantId, userId: user.id });
+        if (!(await inviterMayStillInvite(db, invitation))) {
+          // Committed with the refusal: the invitation is dead for whoever holds it.
+          await system.revoke(tenantId, invitation.id);
+          return { revoked: true } as const;
+        }
+        const tenant = await system.tenant(tenantId);
+        if (!tenant) throw notFound("The tenant does not exist.");
+        if (tenant.status !== "active") throw forbidden("This tenant is suspended.");
+        if (await system.isMember(tenantId, principal.userId)) {
+          throw conflict("You are already a member of this tenant.");
+        }
+        await system.markAccepted(tenantId, invitation.id, principal.userId);
+        await system.addMember(tenantId, principal.userId);
         // Roles deleted since the invitation was made are skipped.
         const repository = rbacRepository(db, tenantId);
         const roles: RoleRef[] = (await repository.findRoles(invitation.roleIds)).map(
           ({ id, name }) => ({ id, name }),
         );
         await repository.setMemberRoles(
-          user.id,
+          principal.userId,
           roles.map((role) => role.id),
         );
-        const [tenant] = await db
-          .select({ id: tenants.id, name: tenants.name, slug: tenants.slug })
-          .from(tenants)
-          .where(eq(tenants.id, tenantId));
-        if (!tenant) throw notFound("The tenant does not exist.");
-        return { invitationId: invitation.id, tenant, roles };
+        return {
+          revoked: false,
+          invitationId: invitation.id,
+          tenant: { id: tenant.id, name: tenant.name, slug: tenant.slug },
+          roles,
+        } as const;
       });
-      await sessions.revoke({ userId: principal.userId, tenantId: accepted.tenant.id });
+      if (outcome.revoked) {
+        throw forbidden(
+          "The member who sent this invitation may no longer invite you with these roles, so it has been revoked; ask the tenant for a new one.",
+        );
+      }
+      await sessions.revoke({ userId: principal.userId, tenantId: outcome.tenant.id });
       await audit.record({
-        tenantId: accepted.tenant.id,
+        tenantId: outcome.tenant.id,
         actorId: principal.userId,
         action: "invitation.accepted",
         resourceType: "invitation",
-        resourceId: accepted.invitationId,
+        resourceId: outcome.invitationId,
       });
-      return { tenant: accepted.tenant, roles: accepted.roles };
+      return { tenant: outcome.tenant, roles: outcome.roles };
     },
   };
 }

@@ -3,7 +3,7 @@ import { rbacRoutes } from "./rbac.routes.js";
 import { createRbacService } from "./rbac.service.js";
 
 export { rbacRepository } from "./rbac.repository.js";
-export { ensureHeld } from "./rbac.service.js";
+export { ensureHeld, grantsNotHeld } from "./rbac.service.js";
 export { type RoleSummary, rolesSystemRepository } from "./roles.repository.js";
 
 /** Roles and permissions: the catalog, the tenant's roles and its members. */

@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, count, eq, gt, inArray, notInArray, sql } from "drizzle-orm";
 import { type Db, memberships, users } from "../../core/database/index.js";
 import { memberRoles, rolePermissions, roles } from "./roles.table.js";
 
@@ -102,14 +102,26 @@ export function rbacRepository(db: Db, tenantId: string) {
     async findMember(userId: string): Promise<MemberRecord | undefined> {
       return (await members().where(eq(memberships.userId, userId)))[0];
     },
+    /**
+     * Makes `roleIds` the member's roles. Only the roles taken away are deleted: deleting one
+     * revokes the member's pending invitations (a trigger of migration 0017), which keeping
+     * or adding a role must not do.
+     */
     async setMemberRoles(userId: string, roleIds: readonly string[]): Promise<void> {
       await db
         .delete(memberRoles)
-        .where(and(eq(memberRoles.tenantId, tenantId), eq(memberRoles.userId, userId)));
+        .where(
+          and(
+            eq(memberRoles.tenantId, tenantId),
+            eq(memberRoles.userId, userId),
+            roleIds.length > 0 ? notInArray(memberRoles.roleId, [...roleIds]) : undefined,
+          ),
+        );
       if (roleIds.length > 0) {
         await db
           .insert(memberRoles)
-          .values(roleIds.map((roleId) => ({ tenantId, userId, roleId })));
+          .values(roleIds.map((roleId) => ({ tenantId, userId, roleId })))
+          .onConflictDoNothing();
       }
     },
     async removeMember(userId: string): Promise<boolean> {

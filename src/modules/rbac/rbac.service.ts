@@ -33,16 +33,21 @@ const memberNotFound = () => notFound("The member does not exist.");
  * permissions added to the catalog later. Platform administrators are exempt.
  */
 export function ensureHeld(access: Access, grants: readonly string[], doing = "grant") {
-  if (access.platformAdmin) return;
+  const lacking = grantsNotHeld(access, grants);
+  if (lacking.length > 0) {
+    throw forbidden(`You cannot ${doing} permissions you do not hold: ${lacking.join(", ")}.`);
+  }
+}
+
+/** What of `grants` `access` does not hold, by the rule of `ensureHeld`; none for a platform admin. */
+export function grantsNotHeld(access: Access, grants: readonly string[]): string[] {
+  if (access.platformAdmin) return [];
   const missing = expandGrants(grants).filter((permission) => !access.permissions.has(permission));
   const wildcards = grants.filter(
     (grant) =>
       grant.endsWith("*") && !access.grants.includes(grant) && !access.grants.includes("*"),
   );
-  const lacking = [...new Set([...wildcards, ...missing])];
-  if (lacking.length > 0) {
-    throw forbidden(`You cannot ${doing} permissions you do not hold: ${lacking.join(", ")}.`);
-  }
+  return [...new Set([...wildcards, ...missing])];
 }
 
 /** Serialises the changes that must keep an owner, per tenant, until the transaction ends. */
