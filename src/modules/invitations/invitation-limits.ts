@@ -64,5 +64,3 @@ export function createInvitationLimits(limiters: LimiterFactory, limits: Config[
     },
   };
 }
-
-export type InvitationLimits = ReturnType<typeof createInvitationLimits>;
