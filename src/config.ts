@@ -30,6 +30,8 @@ const PLACEHOLDER_SECRETS = [
 ];
 
 const MIN_SECRET_LENGTH = 32;
+/** Below this estimate (see `estimatedEntropyBits`) a production secret is refused as guessable. */
+const MIN_SECRET_BITS = 128;
 
 const emptyAsUndefined = (value: unknown) =>
   typeof value === "string" && value.trim() === "" ? undefined : value;
@@ -225,12 +227,32 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
   let secretKey = raw.SECRET_KEY;
   if (strict) {
-    problems.push(...secretKeyProblems(secretKey));
+    problems.push(
+      ...(secretKey
+        ? secretProblems("SECRET_KEY", secretKey, "openssl rand -base64 48")
+        : ["SECRET_KEY is required"]),
+    );
+    problems.push(
+      ...(raw.METRICS_TOKEN
+        ? secretProblems("METRICS_TOKEN", raw.METRICS_TOKEN, "openssl rand -base64 32")
+        : [
+            `METRICS_TOKEN is required in ${raw.ENVIRONMENT}: without it /metrics is open to anyone who reaches the API`,
+          ]),
+    );
     if (!raw.DATABASE_URL) problems.push(`DATABASE_URL is required in ${raw.ENVIRONMENT}`);
     if (!raw.REDIS_URL) problems.push(`REDIS_URL is required in ${raw.ENVIRONMENT}`);
     if (!raw.CORS_ORIGINS) problems.push(`CORS_ORIGINS is required in ${raw.ENVIRONMENT}`);
     if (!raw.PUBLIC_URL) problems.push(`PUBLIC_URL is required in ${raw.ENVIRONMENT}`);
     if (!raw.FRONTEND_URL) problems.push(`FRONTEND_URL is required in ${raw.ENVIRONMENT}`);
+    // Tokens, refresh cookies and mailed links travel to and from these: never in clear text.
+    for (const [variable, value] of [
+      ["PUBLIC_URL", raw.PUBLIC_URL],
+      ["FRONTEND_URL", raw.FRONTEND_URL],
+    ] as const) {
+      if (value && new URL(value).protocol !== "https:") {
+        problems.push(`${variable} must be an https URL in ${raw.ENVIRONMENT}`);
+      }
+    }
     if (!raw.SMTP_URL) problems.push(`SMTP_URL is required in ${raw.ENVIRONMENT}`);
     if (!raw.MAIL_FROM) problems.push(`MAIL_FROM is required in ${raw.ENVIRONMENT}`);
   } else if (!secretKey) {
@@ -373,19 +395,60 @@ function oauthProvidersOf(
   return Object.freeze(providers);
 }
 
-function secretKeyProblems(secret: string | undefined): string[] {
-  if (!secret) return ["SECRET_KEY is required"];
-  const problems: string[] = [];
+/**
+ * What is wrong with a secret production relies on (SECRET_KEY, METRICS_TOKEN): too short, a
+ * placeholder from an example, or made up by a person rather than a generator. One problem at
+ * most, the first that applies, with the command that makes a good one.
+ */
+function secretProblems(variable: string, secret: string, generate: string): string[] {
   if (secret.length < MIN_SECRET_LENGTH) {
-    problems.push(`SECRET_KEY must be at least ${MIN_SECRET_LENGTH} characters`);
+    return [`${variable} must be at least ${MIN_SECRET_LENGTH} characters`];
   }
   const normalised = secret.trim().toLowerCase();
   if (PLACEHOLDER_SECRETS.some((placeholder) => normalised.includes(placeholder))) {
-    problems.push("SECRET_KEY is a known placeholder; generate one with `openssl rand -base64 48`");
-  } else if (new Set(secret).size < 10) {
-    problems.push("SECRET_KEY is too repetitive to be random");
+    return [`${variable} is a known placeholder; generate one with \`${generate}\``];
   }
-  return problems;
+  const bits = estimatedEntropyBits(secret);
+  if (bits < MIN_SECRET_BITS) {
+    return [
+      `${variable} is guessable: about ${Math.floor(bits)} bits of entropy, at least ${MIN_SECRET_BITS} needed (repeats, sequences and few distinct characters count for little); generate one with \`${generate}\``,
+    ];
+  }
+  return [];
+}
+
+/**
+ * A conservative estimate of a secret's entropy, in bits, that tells a generator's output from
+ * a key a person typed. The key is cut into pieces the way a compressor would, longest first:
+ * a repeat of three or more characters seen earlier in the key (`abcabc`, `aaaa`), or the
+ * continuation of the step between the two characters before (`1234`, `abcd`, `9753`), else a
+ * single character. Each piece is worth log2 of the number of distinct characters in the key.
+ * `0123456789012345678901234567890123` is 4 pieces of log2(10) bits: about 13.
+ */
+function estimatedEntropyBits(secret: string): number {
+  const codes = Array.from(secret, (character) => character.codePointAt(0) ?? 0);
+  const at = (index: number) => codes[index] ?? Number.NaN;
+  let pieces = 0;
+  for (let index = 0; index < codes.length; pieces += 1) {
+    let longest = 1;
+    if (index >= 2) {
+      const step = at(index - 1) - at(index - 2);
+      let run = 0;
+      while (index + run < codes.length && at(index + run) - at(index + run - 1) === step) {
+        run += 1;
+      }
+      longest = Math.max(longest, run);
+    }
+    for (let start = 0; start < index; start += 1) {
+      let length = 0;
+      while (index + length < codes.length && at(start + length) === at(index + length)) {
+        length += 1;
+      }
+      if (length >= 3) longest = Math.max(longest, length);
+    }
+    index += longest;
+  }
+  return pieces * Math.log2(Math.max(new Set(codes).size, 2));
 }
 
 /** A stable per-checkout key, so development tokens survive restarts without anything on disk. */

@@ -108,6 +108,7 @@ describe("health and info", () => {
       ENVIRONMENT: "production",
       LOG_LEVEL: "silent",
       SECRET_KEY: secret,
+      METRICS_TOKEN: randomBytes(32).toString("base64"),
       CORS_ORIGINS: "https://app.example.com",
       PUBLIC_URL: "https://api.example.com",
       FRONTEND_URL: "https://app.example.com",

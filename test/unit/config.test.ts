@@ -1,7 +1,9 @@
+import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
 
 const STRONG_SECRET = "k7F9x2Qm4Lp8Zr1Vt6Yw3Nb5Hc0Jd7Sg2Ae9Uo4Ri8Xe";
+const METRICS_TOKEN = "Vb3Rk9Tq2Xw7Lm5Zp8Hc4Nf6Jd1Sg0Ye3Ua9Oi";
 
 const production = (overrides: Record<string, string | undefined> = {}) => ({
   ENVIRONMENT: "production",
@@ -13,6 +15,7 @@ const production = (overrides: Record<string, string | undefined> = {}) => ({
   FRONTEND_URL: "https://app.example.com",
   SMTP_URL: "smtps://mailer:secret@smtp.example.com:465",
   MAIL_FROM: "Example <no-reply@example.com>",
+  METRICS_TOKEN,
   ...overrides,
 });
 
@@ -53,10 +56,70 @@ describe("loadConfig", () => {
     expect(problems[0]).toMatch(/placeholder/);
   });
 
-  it("refuses a long but repetitive SECRET_KEY", () => {
-    expect(problemsOf(production({ SECRET_KEY: "ab".repeat(30) }))).toEqual([
-      "SECRET_KEY is too repetitive to be random",
+  it("refuses a long but guessable SECRET_KEY: repeats, sequences, few distinct characters", () => {
+    for (const guessable of [
+      "ab".repeat(30),
+      "0123456789012345678901234567890123",
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ",
+      "Xq81vLm2Rt7Wn4Kp9Zs".repeat(2),
+      "2468101214161820222426283032343638",
+      "zyxwvutsrqponmlkjihgfedcba9876543210",
+    ]) {
+      const problems = problemsOf(production({ SECRET_KEY: guessable }));
+      expect(problems, guessable).toHaveLength(1);
+      expect(problems[0]).toMatch(
+        /^SECRET_KEY is guessable: about \d+ bits of entropy, at least 128 needed/,
+      );
+    }
+  });
+
+  it("accepts the keys the documented generators make", () => {
+    for (let round = 0; round < 200; round += 1) {
+      for (const key of [
+        randomBytes(48).toString("base64"),
+        randomBytes(32).toString("base64"),
+        randomBytes(32).toString("base64url"),
+        randomBytes(32).toString("hex"),
+      ]) {
+        expect(problemsOf(production({ SECRET_KEY: key })), key).toEqual([]);
+      }
+    }
+  });
+
+  it("refuses PUBLIC_URL and FRONTEND_URL without TLS in production and staging", () => {
+    expect(
+      problemsOf(
+        production({ PUBLIC_URL: "http://api.example.com", FRONTEND_URL: "http://localhost:3000" }),
+      ),
+    ).toEqual([
+      "PUBLIC_URL must be an https URL in production",
+      "FRONTEND_URL must be an https URL in production",
     ]);
+    expect(
+      problemsOf(production({ ENVIRONMENT: "staging", PUBLIC_URL: "http://api.example.com" })),
+    ).toEqual(["PUBLIC_URL must be an https URL in staging"]);
+    // Plain HTTP stays allowed where nothing is strict.
+    expect(loadConfig({ PUBLIC_URL: "http://localhost:8000" }).publicUrl).toBe(
+      "http://localhost:8000",
+    );
+  });
+
+  it("refuses production without a strong METRICS_TOKEN, which would leave /metrics open", () => {
+    expect(problemsOf(production({ METRICS_TOKEN: undefined }))).toEqual([
+      "METRICS_TOKEN is required in production: without it /metrics is open to anyone who reaches the API",
+    ]);
+    expect(problemsOf(production({ ENVIRONMENT: "staging", METRICS_TOKEN: "" }))).toEqual([
+      "METRICS_TOKEN is required in staging: without it /metrics is open to anyone who reaches the API",
+    ]);
+    expect(problemsOf(production({ METRICS_TOKEN: "metrics" }))).toEqual([
+      "METRICS_TOKEN must be at least 32 characters",
+    ]);
+    expect(problemsOf(production({ METRICS_TOKEN: "1".repeat(40) }))[0]).toMatch(
+      /^METRICS_TOKEN is guessable/,
+    );
+    expect(loadConfig(production()).metricsToken).toBe(METRICS_TOKEN);
+    // Elsewhere it stays optional.
+    expect(loadConfig({ ENVIRONMENT: "development" }).metricsToken).toBeUndefined();
   });
 
   it("refuses production without DATABASE_URL", () => {
