@@ -2,8 +2,8 @@
 # `npm run <script> -- [args...]`. just comes with the project (devDependency rust-just):
 # `npx just <recipe>`, or plain `just` when node_modules/.bin is on PATH.
 # just recipe names cannot contain ':', so the npm scripts start:worker, test:unit,
-# test:integration, db:generate and db:check are the recipes start-worker, test-unit,
-# test-integration, db-generate, db-check.
+# test:integration, db:generate, db:check and db:citus are the recipes start-worker,
+# test-unit, test-integration, db-generate, db-check, db-citus.
 # Extra arguments go to the script's last command, exactly as with `npm run <script> -- args`.
 
 set shell := ["bash", "-cu"]
@@ -64,6 +64,10 @@ db-generate *args:
 # Fail if the schema and the migrations have drifted apart (npm run db:check)
 db-check *args:
     @npm run db:check -- "$@"
+
+# Check the schema can move to Citus and print the SQL that moves it (npm run db:citus)
+db-citus *args:
+    @npm run db:citus -- "$@"
 
 # Load development data (npm run seed)
 seed *args:
