@@ -211,7 +211,7 @@ function dependencyOrder(
     const cycle = [...pending.keys()].sort();
     violations.push({
       table: cycle[0] as string,
-      problem: `foreign keys form a cycle among ${cycle.join(", ")}: Citus needs each referenced table moved first (drop one key, move the tables, add it back)`,
+      problem: `foreign keys form a cycle, so no order moves each referenced table first: ${cycle.join(", ")} (drop one key of the cycle, move the tables, add it back)`,
     });
     order.push(...cycle);
   }

@@ -264,7 +264,7 @@ describe("checkCitusReadiness", () => {
       {
         table: "public.a",
         problem:
-          "foreign keys form a cycle among public.a, public.b: Citus needs each referenced table moved first (drop one key, move the tables, add it back)",
+          "foreign keys form a cycle, so no order moves each referenced table first: public.a, public.b (drop one key of the cycle, move the tables, add it back)",
       },
     ]);
     expect(plan.referenceTables).toEqual([
