@@ -1,0 +1,1 @@
+export { createSealer, SealError, type Sealer } from "./seal.js";
