@@ -6,7 +6,6 @@ import {
   createCleanupExpiredJob,
   JobRegistry,
   maintenanceCrons,
-  purgeSentOutboxJob,
   sentOutboxCleanup,
 } from "./core/jobs/index.js";
 import {
@@ -43,13 +42,13 @@ export function createBackground(
   extraJobs: readonly AnyJob[] = [],
 ): Background {
   const mailer = createMailer(config, logger);
-  const sendEmail = createSendEmailJob(mailer);
+  const sendEmail = createSendEmailJob({ mailer, secretKey: config.secretKey });
   // Expiring rows of every module are deleted by the daily cleanup.
   const cleanupExpired = createCleanupExpiredJob([
     sentOutboxCleanup,
     ...authCleanups,
     ...invitationsCleanups,
   ]);
-  const registry = new JobRegistry([sendEmail, purgeSentOutboxJob, cleanupExpired, ...extraJobs]);
+  const registry = new JobRegistry([sendEmail, cleanupExpired, ...extraJobs]);
   return { registry, crons: maintenanceCrons(cleanupExpired), mailer, sendEmail };
 }

@@ -1,6 +1,9 @@
 import { eq, sql } from "drizzle-orm";
+import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createBackground } from "../../src/background.js";
 import { newId, sessions, users } from "../../src/core/database/index.js";
+import { createOutboxRelay, jobOutbox } from "../../src/core/jobs/index.js";
 import { authCleanups } from "../../src/modules/auth/index.js";
 import { oneTimeTokens } from "../../src/modules/auth/one-time-tokens.table.js";
 import { refreshTokens } from "../../src/modules/auth/refresh-tokens.table.js";
@@ -13,7 +16,7 @@ import {
   signInAgain,
   uniqueEmail,
 } from "../helpers/auth.js";
-import { sleep, waitFor } from "../helpers/jobs.js";
+import { createQueueHarness, sleep, waitFor } from "../helpers/jobs.js";
 import { expectProblem } from "../helpers/problems.js";
 import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
 
@@ -228,5 +231,142 @@ describe("cleanup-expired-tokens", () => {
     // The verification token mailed at registration is still unused and unexpired.
     expect(left.oneTime).toHaveLength(1);
     expect(left.user).toHaveLength(1);
+  });
+});
+
+/** Every key in Redis with its value, whatever its type, as one text to search. */
+async function everythingIn(redis: Redis): Promise<string> {
+  const lines: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "COUNT", 1000);
+    cursor = next;
+    for (const key of keys) {
+      const type = await redis.type(key);
+      const value =
+        type === "string"
+          ? await redis.get(key)
+          : type === "hash"
+            ? await redis.hgetall(key)
+            : type === "list"
+              ? await redis.lrange(key, 0, -1)
+              : type === "set"
+                ? await redis.smembers(key)
+                : type === "zset"
+                  ? await redis.zrange(key, 0, -1)
+                  : type === "stream"
+                    ? await redis.xrange(key, "-", "+")
+                    : null;
+      lines.push(`${key} ${JSON.stringify(value)}`);
+    }
+  } while (cursor !== "0");
+  return lines.join("\n");
+}
+
+describe("mailed secrets at rest", () => {
+  // With Redis and a worker, as in production: the app writes mail jobs to the outbox, a relay
+  // moves them to BullMQ, a worker sends them.
+  let production: TenancyTestContext;
+  beforeAll(async () => {
+    production = await setupTenancyTest();
+  });
+  afterAll(() => production?.close());
+
+  it("leaves no reset, verification or invitation token in clear text in the outbox or Redis", async () => {
+    const { app, config, database } = production;
+    const background = createBackground(config, app.log);
+    const queue = createQueueHarness({
+      definitions: background.registry.all(),
+      database,
+      logger: app.log,
+      keyPrefix: config.redisKeyPrefix,
+    });
+    try {
+      const redis = queue.connection();
+      const outbox = () =>
+        database.bypassTenantIsolation("test inspection", (db) => db.select().from(jobOutbox));
+
+      // Three mails: verification (registration), password reset, invitation.
+      const user = await register(app);
+      const forgot = await app.inject({
+        method: "POST",
+        url: "/api/v1/auth/password/forgot",
+        remoteAddress: randomAddress(),
+        payload: { email: user.email },
+      });
+      expect(forgot.statusCode).toBe(202);
+      const tenant = await production.newTenant("Secrets Inc");
+      const roles = await app.inject({ url: "/api/v1/roles", headers: tenant.headers });
+      expect(roles.statusCode, roles.body).toBe(200);
+      const memberRole = roles
+        .json<{ items: { id: string; name: string }[] }>()
+        .items.find((role) => role.name === "member");
+      const invitee = uniqueEmail();
+      const invited = await app.inject({
+        method: "POST",
+        url: "/api/v1/invitations",
+        headers: tenant.headers,
+        payload: { email: invitee, roleIds: [memberRole?.id] },
+      });
+      expect(invited.statusCode, invited.body).toBe(201);
+
+      const rows = await waitFor("three mail jobs in the outbox", async () => {
+        const all = await outbox();
+        return all.filter((row) => row.jobName === "send-email").length === 3 ? all : undefined;
+      });
+      const atRest = [`outbox: ${JSON.stringify(rows)}`];
+
+      // Relayed: the rows leave the outbox, the jobs wait in Redis.
+      const relay = createOutboxRelay({ database, transport: queue.transport, logger: app.log });
+      expect(await relay.relayOnce()).toBeGreaterThanOrEqual(3);
+      expect(await outbox()).toEqual([]);
+      const queued = await everythingIn(redis);
+      // What was read is the jobs themselves (their recipients are readable).
+      expect(queued).toContain(invitee);
+      atRest.push(`redis, queued: ${queued}`);
+
+      // Sent: a completed mail job leaves Redis at once.
+      queue.startWorker({ concurrency: 3 });
+      const mails = await waitFor("the three mails", () =>
+        background.mailer.outbox.length >= 3 ? background.mailer.outbox : undefined,
+      );
+      await waitFor("the mail jobs to leave the queue", async () => {
+        const counts = await queue.queue.getJobCounts("completed", "active", "waiting");
+        return Object.values(counts).every((count) => count === 0);
+      });
+      const sent = await everythingIn(redis);
+      expect(sent).not.toContain(invitee);
+      atRest.push(`redis, sent: ${sent}`, `outbox, sent: ${JSON.stringify(await outbox())}`);
+
+      const tokenOf = (to: string, page: string) => {
+        const text = mails.find((mail) => mail.to === to && mail.text.includes(page))?.text ?? "";
+        const link = text.match(/https?:\/\/\S+/)?.[0] ?? "";
+        return new URL(link).searchParams.get("token") ?? "";
+      };
+      const tokens = {
+        reset: tokenOf(user.email, "/reset-password?"),
+        verification: tokenOf(user.email, "/verify-email?"),
+        invitation: tokenOf(invitee, "/invitations/accept?"),
+      };
+      for (const [kind, token] of Object.entries(tokens)) {
+        expect(token, kind).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        for (const snapshot of atRest) {
+          expect(snapshot.includes(token), `${kind} token in ${snapshot.slice(0, 20)}`).toBe(false);
+        }
+      }
+      for (const snapshot of atRest) expect(snapshot).not.toContain("token=");
+      expect(queued).toMatch(/sealedData[\\":]+v1\./);
+
+      // The mailed token is the real one: it resets the password.
+      const reset = await app.inject({
+        method: "POST",
+        url: "/api/v1/auth/password/reset",
+        remoteAddress: randomAddress(),
+        payload: { token: tokens.reset, password: NEW_PASSWORD },
+      });
+      expect(reset.statusCode, reset.body).toBe(204);
+    } finally {
+      await queue.close();
+    }
   });
 });

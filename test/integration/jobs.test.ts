@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import type { Job } from "bullmq";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ZodError, z } from "zod";
+import { createSealer } from "../../src/core/crypto/index.js";
 import { type Database, openDatabase } from "../../src/core/database/index.js";
 import {
   type AnyJob,
@@ -270,6 +271,65 @@ describe("retries", () => {
     expect(job?.attemptsMade).toBe(1);
     expect(job?.failedReason).toMatch(/invalid payload/);
     expect(runs).toEqual([]);
+  });
+});
+
+describe("sealed payloads", () => {
+  const sealerOf = (secretKey: string) => createSealer({ secretKey, purpose: "test secret job" });
+  const current = sealerOf("the-current-secret-key-0123456789abcdef");
+
+  function secretiveJob(runs: unknown[]) {
+    return defineJob({
+      name: "secretive",
+      schema: messageSchema,
+      attempts: 5,
+      backoff: { type: "fixed", delayMs: 50 },
+      sealing: {
+        seal: (payload: { message: string }) => ({ sealed: current.seal(payload.message) }),
+        open: (stored) => ({ message: current.open((stored as { sealed: string }).sealed) }),
+      },
+      async handler(payload) {
+        runs.push(payload);
+      },
+    });
+  }
+
+  it("stores the payload sealed and gives the handler the opened one", async () => {
+    const runs: unknown[] = [];
+    const secretive = secretiveJob(runs);
+    const h = harness(secretive);
+    const jobId = await h.jobs.enqueue(secretive, { message: "https://app.test/?token=s3cret" });
+    const stored = JSON.stringify((await h.queue.getJob(jobId))?.data);
+    expect(stored).toMatch(/"sealed":"v1\./);
+    expect(stored).not.toContain("s3cret");
+
+    h.startWorker();
+    await waitForState(h, jobId, "completed");
+    expect(runs).toEqual([{ message: "https://app.test/?token=s3cret" }]);
+  });
+
+  it("fails a job sealed under another SECRET_KEY at once, and never logs its payload", async () => {
+    const runs: unknown[] = [];
+    const h = harness(secretiveJob(runs));
+    h.startWorker();
+    const sealedElsewhere = sealerOf("the-previous-secret-key-0123456789abcdef").seal("s3cret");
+    await h.transport.publish({
+      name: "secretive",
+      envelope: { payload: { sealed: sealedElsewhere } },
+      jobId: "sealed-elsewhere",
+      delayMs: 0,
+    });
+    await waitForState(h, "sealed-elsewhere", "failed");
+    const job = await h.queue.getJob("sealed-elsewhere");
+    expect(job?.attemptsMade).toBe(1);
+    expect(job?.failedReason).toMatch(/sealed part cannot be opened/);
+    expect(runs).toEqual([]);
+    expect(
+      logs.matching({ msg: "job payload cannot be opened; it will not be retried" }),
+    ).toMatchObject([{ level: "error", job: "secretive", jobId: "sealed-elsewhere" }]);
+    const logged = JSON.stringify(logs.lines);
+    expect(logged).not.toContain(sealedElsewhere.split(".")[2]);
+    expect(logged).not.toContain("s3cret");
   });
 });
 

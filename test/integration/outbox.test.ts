@@ -20,7 +20,6 @@ import {
   jobOutbox,
   maintenanceCrons,
   type OutboxRelay,
-  purgeSentOutboxJob,
   sentOutboxCleanup,
 } from "../../src/core/jobs/index.js";
 import { createLogger, currentContext, runWithContext } from "../../src/core/logging/index.js";
@@ -33,7 +32,7 @@ import { createTestDatabase, type TestDatabase } from "../helpers/test-database.
 /**
  * The transactional outbox on the real PostgreSQL and Redis: a job enqueued in a transaction
  * exists only if the transaction commits, is relayed exactly once even when the relay dies
- * half-way or Redis is down, and sent rows are purged after a day.
+ * half-way or Redis is down, and leaves the outbox with the commit that published it.
  */
 
 let testDatabase: TestDatabase;
@@ -185,9 +184,8 @@ describe("enqueueing in a transaction", () => {
     expect(sqlStateOf(viaDrizzle)).toBe("42501");
 
     expect(await relay.relayOnce()).toBe(1);
-    const [sent] = await outboxRows();
-    expect(sent?.sentAt).toBeInstanceOf(Date);
-    expect(Math.abs((sent?.sentAt?.getTime() ?? 0) - Date.now())).toBeLessThan(60_000);
+    // Relayed rows are deleted: the payload rests in the outbox only until it is queued.
+    expect(await outboxRows()).toEqual([]);
 
     await waitFor("the job to run", () => runs.length > 0);
     expect(await relay.relayOnce()).toBe(0);
@@ -235,7 +233,7 @@ describe("enqueueing in a transaction", () => {
     const [a, b] = [relayFor(h.transport), relayFor(h.secondTransport())];
     const moved = await Promise.all([a.relayOnce(), b.relayOnce()]);
     expect(moved[0] + moved[1]).toBe(3);
-    expect((await outboxRows()).every((row) => row.sentAt !== null)).toBe(true);
+    expect(await outboxRows()).toEqual([]);
 
     await waitFor("five runs", () => runs.length >= 5);
     await sleep(300);
@@ -256,7 +254,7 @@ describe("enqueueing in a transaction", () => {
     await enqueueInTenantTransaction(h, definition, { n: 5 });
     await sleep(300);
     expect(runs).toHaveLength(1);
-    expect((await outboxRows()).map((row) => row.sentAt === null)).toEqual([false, true]);
+    expect((await outboxRows()).map((row) => row.envelope.payload)).toEqual([{ n: 5 }]);
   });
 });
 
@@ -279,7 +277,7 @@ describe("relay failures", () => {
 
     const healthy = relayFor(h.transport);
     expect(await healthy.relayOnce()).toBe(1);
-    expect((await outboxRows())[0]?.sentAt).toBeInstanceOf(Date);
+    expect(await outboxRows()).toEqual([]);
     await sleep(400);
     expect(runs).toEqual([
       { payload: { n: 6 }, jobId, tenantId: scope.tenantId, requestId: "req-outbox" },
@@ -310,6 +308,47 @@ describe("relay failures", () => {
     await waitFor("the job to run", () => runs.length > 0);
     await sleep(300);
     expect(runs.map((each) => each.jobId)).toEqual([jobId]);
+  });
+
+  it("runs a job that leaves Redis when completed once, even when published again after it completed", async () => {
+    const runs: string[] = [];
+    const fleeting = defineJob({
+      name: "fleeting",
+      schema: z.object({ n: z.number() }),
+      attempts: 1,
+      keepCompleted: false,
+      async handler(_payload, { jobId }) {
+        runs.push(jobId);
+      },
+    });
+    const h = harness(fleeting);
+    h.startWorker();
+    const jobId = await enqueueInTenantTransaction(h, fleeting, { n: 11 });
+    await expect(
+      relayFor(h.transport, {
+        afterPublish: async () => {
+          throw new Error("crash");
+        },
+      }).relayOnce(),
+    ).rejects.toThrow("crash");
+    await waitFor("the job to run and leave the queue", async () => {
+      return runs.length === 1 && (await h.queue.getJob(jobId)) === undefined;
+    });
+    const redis = h.connection();
+    expect(await redis.exists(h.queue.toKey(jobId))).toBe(0);
+
+    // The row is still there (the relay died before its commit): published again, not run.
+    expect(await outboxRows()).toMatchObject([{ id: jobId }]);
+    expect(await relayFor(h.transport).relayOnce()).toBe(1);
+    expect(await outboxRows()).toEqual([]);
+    await sleep(400);
+    expect(runs).toEqual([jobId]);
+    expect(await h.queue.getJobCounts("completed", "waiting", "delayed", "active")).toMatchObject({
+      completed: 0,
+      waiting: 0,
+      delayed: 0,
+      active: 0,
+    });
   });
 
   it("keeps rows while Redis is unreachable, and a healthy relay delivers them later", async () => {
@@ -378,8 +417,11 @@ describe("relay failures", () => {
 });
 
 describe("outbox maintenance", () => {
-  /** Rows sent 25 h ago, sent 23 h ago, and never sent (created 48 h ago). */
-  async function agedRows() {
+  /**
+   * Rows an earlier version of the relay marked sent and kept (25 hours ago, a minute ago), and
+   * one never sent (created 48 hours ago).
+   */
+  async function legacyRows() {
     const ids = { old: newId(), recent: newId(), unsent: newId() };
     await database.bypassTenantIsolation("test setup", async (db) => {
       await db
@@ -393,7 +435,7 @@ describe("outbox maintenance", () => {
         .where(eq(jobOutbox.id, ids.old));
       await db
         .update(jobOutbox)
-        .set({ sentAt: sql`now() - interval '23 hours'` })
+        .set({ sentAt: sql`now() - interval '1 minute'` })
         .where(eq(jobOutbox.id, ids.recent));
       await db
         .update(jobOutbox)
@@ -403,23 +445,18 @@ describe("outbox maintenance", () => {
     return ids;
   }
 
-  it("purge-sent-outbox deletes only rows sent more than 24 hours ago", async () => {
-    const ids = await agedRows();
-    const h = harness(purgeSentOutboxJob);
-    h.startWorker();
-    const jobId = await h.jobs.enqueue(purgeSentOutboxJob, {});
-    await waitFor("the purge to complete", async () => {
-      const job = await h.queue.getJob(jobId);
-      return (await job?.getState()) === "completed";
-    });
-    expect((await outboxRows()).map((row) => row.id).sort()).toEqual(
-      [ids.recent, ids.unsent].sort(),
-    );
-    expect(logs.matching({ msg: "purged sent outbox rows", deleted: 1 })).toHaveLength(1);
+  it("does not relay again rows an earlier version marked sent", async () => {
+    const ids = await legacyRows();
+    const { definition, runs } = recorder();
+    const h = harness(definition);
+    expect(await relayFor(h.transport).relayOnce()).toBe(1);
+    expect((await outboxRows()).map((row) => row.id).sort()).toEqual([ids.old, ids.recent].sort());
+    expect((await h.queue.getWaiting()).map((job) => job.id)).toEqual([ids.unsent]);
+    expect(runs).toEqual([]);
   });
 
   it("cleanup-expired-tokens runs every cleanup in its list, the outbox's included", async () => {
-    const ids = await agedRows();
+    const ids = await legacyRows();
     const calls: { now: Date; visibleRows: number }[] = [];
     const probe: ExpiredRowsCleanup = {
       name: "probe rows",
@@ -438,26 +475,22 @@ describe("outbox maintenance", () => {
       const job = await h.queue.getJob(jobId);
       return (await job?.getState()) === "completed";
     });
-    expect((await outboxRows()).map((row) => row.id).sort()).toEqual(
-      [ids.recent, ids.unsent].sort(),
-    );
+    // Rows kept by an earlier relay go whatever their age; the unsent one stays.
+    expect((await outboxRows()).map((row) => row.id)).toEqual([ids.unsent]);
     expect(calls).toHaveLength(1);
-    expect(calls[0]?.visibleRows).toBe(2);
+    expect(calls[0]?.visibleRows).toBe(1);
     expect(
       logs.matching({ msg: "deleted expired rows", cleanup: "sent outbox rows" }),
-    ).toMatchObject([{ deleted: 1 }]);
+    ).toMatchObject([{ deleted: 2 }]);
     expect(logs.matching({ msg: "deleted expired rows", cleanup: "probe rows" })).toMatchObject([
       { deleted: 0 },
     ]);
   });
 
-  it("schedules both maintenance jobs as crons", () => {
+  it("schedules the daily cleanup as a cron", () => {
     const cleanupExpired = createCleanupExpiredJob([sentOutboxCleanup]);
     expect(
       maintenanceCrons(cleanupExpired).map((cron) => [cron.name, cron.pattern, cron.job]),
-    ).toEqual([
-      ["purge-sent-outbox", "17 * * * *", purgeSentOutboxJob],
-      ["cleanup-expired-tokens", "0 3 * * *", cleanupExpired],
-    ]);
+    ).toEqual([["cleanup-expired-tokens", "0 3 * * *", cleanupExpired]]);
   });
 });

@@ -30,6 +30,24 @@ export interface JobDefinition<Schema extends z.ZodType = z.ZodType> {
   readonly backoff: { readonly type: "exponential" | "fixed"; readonly delayMs: number };
   /** A run taking longer fails (and is retried) and its signal is aborted. */
   readonly timeoutMs: number;
+  /** How the payload rests in the outbox and the queue when it holds secrets (see PayloadSealing). */
+  readonly sealing: PayloadSealing<z.input<Schema>> | undefined;
+  /**
+   * Whether a completed run stays in the queue (7 days) or leaves it at once. Either way a
+   * second publication with the same job id within 7 days is ignored.
+   */
+  readonly keepCompleted: boolean;
+}
+
+/**
+ * For payloads holding secrets (a mailed link with its token): `seal` turns a valid payload
+ * into what is stored (in the outbox row and the queue), and `open` turns that back into the
+ * payload, in the worker, right before the schema check and the handler. A stored payload that
+ * cannot be opened fails the job without retries; `open` must throw without quoting it.
+ */
+export interface PayloadSealing<Payload> {
+  seal(payload: Payload): unknown;
+  open(stored: unknown): unknown;
 }
 
 export function defineJob<Schema extends z.ZodType>(definition: {
@@ -39,6 +57,8 @@ export function defineJob<Schema extends z.ZodType>(definition: {
   attempts?: number;
   backoff?: JobDefinition["backoff"];
   timeoutMs?: number;
+  sealing?: PayloadSealing<z.input<Schema>>;
+  keepCompleted?: boolean;
 }): JobDefinition<Schema> {
   if (!/^[a-z][a-z0-9-]*$/.test(definition.name)) {
     throw new Error(`Job name "${definition.name}" must be kebab-case`);
@@ -47,6 +67,8 @@ export function defineJob<Schema extends z.ZodType>(definition: {
     attempts: 5,
     backoff: { type: "exponential" as const, delayMs: 1_000 },
     timeoutMs: 60_000,
+    sealing: undefined,
+    keepCompleted: true,
     ...definition,
   });
 }

@@ -7,13 +7,13 @@ export {
   type JobDefinition,
   type JobEnvelope,
   JobRegistry,
+  type PayloadSealing,
 } from "./define.js";
 export { createJobs, type EnqueueOptions, type Jobs, UnknownJobError } from "./jobs.js";
 export {
   createCleanupExpiredJob,
   type ExpiredRowsCleanup,
   maintenanceCrons,
-  purgeSentOutboxJob,
   sentOutboxCleanup,
 } from "./maintenance.js";
 export { jobOutbox } from "./outbox.table.js";

@@ -51,7 +51,8 @@ export function createJobs(options: { registry: JobRegistry; transport: JobTrans
       job.schema.parse(payload);
       const context = currentContext();
       const envelope: JobEnvelope = {
-        payload,
+        // Secrets are sealed before the payload is stored anywhere (outbox row, queue).
+        payload: job.sealing ? job.sealing.seal(payload) : payload,
         ...(context?.tenantId ? { tenantId: context.tenantId } : {}),
         ...(context?.userId ? { userId: context.userId } : {}),
         ...(context?.requestId ? { requestId: context.requestId } : {}),

@@ -5,8 +5,8 @@ import { id } from "../database/columns.js";
 /**
  * The transactional outbox: a job enqueued inside a database transaction is a row here,
  * committed or rolled back with the transaction's other writes. The relay moves committed rows
- * to the queue. Not a tenant table: tenant transactions may only insert (no select), and the
- * tenant travels inside the envelope.
+ * to the queue and deletes them. Not a tenant table: tenant transactions may only insert (no
+ * select), and the tenant travels inside the envelope.
  */
 export const jobOutbox = pgTable(
   "job_outbox",
@@ -20,6 +20,10 @@ export const jobOutbox = pgTable(
     jobKey: text("job_key"),
     delayMs: integer("delay_ms").notNull().default(0),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    /**
+     * Set by earlier versions of the relay, which kept relayed rows; the relay now deletes them.
+     * Such rows are skipped by the relay and deleted by the daily cleanup.
+     */
     sentAt: timestamp("sent_at", { withTimezone: true, mode: "date" }),
   },
   (table) => [

@@ -12,11 +12,13 @@ export interface OutboxRelay {
 }
 
 /**
- * Moves committed outbox rows to the queue and marks them sent, in one transaction that locks
- * the rows it handles (SKIP LOCKED, so several relays share the work). The queue's job id is
- * the outbox id: if the relay dies after publishing but before marking, the next run publishes
+ * Moves committed outbox rows to the queue and deletes them, in one transaction that locks the
+ * rows it handles (SKIP LOCKED, so several relays share the work). The queue's job id is the
+ * outbox id: if the relay dies after publishing but before its commit, the next run publishes
  * the same id again and the queue keeps one job. If the queue is unreachable, the rows stay
- * and are retried, so an outage delays jobs and loses none.
+ * and are retried, so an outage delays jobs and loses none. Rows with `sent_at` set were
+ * relayed by an earlier version of the kit, which kept them: they are skipped (and deleted by
+ * the daily cleanup).
  */
 export function createOutboxRelay(options: {
   database: Database;
@@ -24,7 +26,7 @@ export function createOutboxRelay(options: {
   logger: FastifyBaseLogger;
   intervalMs?: number;
   batchSize?: number;
-  /** Called after publishing, before marking sent (tests simulate a crash there). */
+  /** Called after publishing, before deleting the rows (tests simulate a crash there). */
   afterPublish?: () => Promise<void>;
 }): OutboxRelay {
   const intervalMs = options.intervalMs ?? 500;
@@ -55,15 +57,14 @@ export function createOutboxRelay(options: {
         }
         await options.afterPublish?.();
         if (rows.length > 0) {
-          await db
-            .update(jobOutbox)
-            .set({ sentAt: new Date() })
-            .where(
-              inArray(
-                jobOutbox.id,
-                rows.map((row) => row.id),
-              ),
-            );
+          // Relayed rows are deleted with the commit: a payload rests in the outbox only
+          // until it is in the queue.
+          await db.delete(jobOutbox).where(
+            inArray(
+              jobOutbox.id,
+              rows.map((row) => row.id),
+            ),
+          );
         }
         return rows.length;
       },

@@ -50,7 +50,21 @@ async function runInContext(input: RunJobInput): Promise<void> {
   const { definition, envelope, jobId, attempt } = input;
   // Tenant, user and request id reach the log lines through the context (the log mixin).
   const log = input.logger.child({ job: definition.name, jobId, attempt });
-  const parsed = definition.schema.safeParse(envelope.payload);
+  let payload = envelope.payload;
+  if (definition.sealing) {
+    try {
+      payload = definition.sealing.open(envelope.payload);
+    } catch {
+      // Neither the stored payload nor the error (it could quote it) reaches the log.
+      const error = new InvalidJobPayloadError(
+        definition.name,
+        "its sealed part cannot be opened (sealed with another SECRET_KEY, or altered)",
+      );
+      log.error({ err: error }, "job payload cannot be opened; it will not be retried");
+      throw error;
+    }
+  }
+  const parsed = definition.schema.safeParse(payload);
   if (!parsed.success) {
     const error = new InvalidJobPayloadError(definition.name, parsed.error.message);
     log.error({ err: error }, "job payload is invalid; it will not be retried");

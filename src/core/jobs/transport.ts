@@ -22,7 +22,10 @@ export interface JobTransport {
 }
 
 export const QUEUE_NAME = "jobs";
-/** Completed jobs are kept this long, so a job id published twice within it runs once. */
+/**
+ * Completed jobs (or, for jobs that are not kept, a marker of their id) stay this long, so a job
+ * id published twice within it runs once.
+ */
 const KEEP_COMPLETED_SECONDS = 7 * 24 * 3600;
 
 /** BullMQ's key prefix, with a hash tag so a queue's keys share a Redis Cluster slot. */
@@ -42,6 +45,7 @@ export function bullmqTransport(options: {
     queue,
     async publish(job) {
       const definition = options.registry.get(job.name);
+      const keepCompleted = definition?.keepCompleted ?? true;
       await queue.add(job.name, job.envelope, {
         jobId: job.jobId,
         delay: job.delayMs,
@@ -50,7 +54,14 @@ export function bullmqTransport(options: {
         ...(definition
           ? { backoff: { type: definition.backoff.type, delay: definition.backoff.delayMs } }
           : {}),
-        removeOnComplete: { age: KEEP_COMPLETED_SECONDS },
+        ...(keepCompleted
+          ? { removeOnComplete: { age: KEEP_COMPLETED_SECONDS } }
+          : {
+              // The run leaves Redis when it completes, payload and all; a marker of its id
+              // alone (BullMQ's deduplication key) still refuses a second publication.
+              removeOnComplete: true,
+              deduplication: { id: job.jobId, ttl: KEEP_COMPLETED_SECONDS * 1000 },
+            }),
         // Failed jobs stay until retried (npm run jobs -- retry-failed) or cleaned.
         removeOnFail: false,
       });

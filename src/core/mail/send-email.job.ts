@@ -1,31 +1,69 @@
 import { z } from "zod";
+import { createSealer } from "../crypto/index.js";
 import { defineJob } from "../jobs/index.js";
 import type { Mailer } from "./mailer.js";
 import { type EmailTemplate, emailTemplates, renderEmail } from "./templates.js";
 
 const templateNames = Object.keys(emailTemplates) as [EmailTemplate, ...EmailTemplate[]];
 
-/** Every email goes through this job: retried on failure, never sent inside a request. */
-export function createSendEmailJob(mailer: Mailer) {
+const payloadSchema = z
+  .object({
+    to: z.email(),
+    template: z.enum(templateNames),
+    data: z.record(z.string(), z.unknown()),
+  })
+  .superRefine((value, context) => {
+    const result = emailTemplates[value.template].schema.safeParse(value.data);
+    if (!result.success) {
+      context.addIssue({ code: "custom", path: ["data"], message: result.error.message });
+    }
+  });
+
+type SendEmailPayload = z.input<typeof payloadSchema>;
+
+/**
+ * How a mail job rests in the outbox and the queue: the template's data (the link and its
+ * token, the names) sealed; the recipient and the template readable, for operators, and bound
+ * to the sealed data so that it opens for that recipient and template only.
+ */
+const storedSchema = z.object({
+  to: z.string(),
+  template: z.string(),
+  sealedData: z.string(),
+});
+
+const sealContext = (payload: { to: string; template: string }) =>
+  `send-email\n${payload.template}\n${payload.to}`;
+
+/**
+ * Every email goes through this job: retried on failure, never sent inside a request. Its data
+ * is sealed with a key derived from SECRET_KEY when it is enqueued and opened by the worker
+ * right before rendering, so mailed secrets never rest in clear text in PostgreSQL or Redis;
+ * a completed run leaves Redis at once.
+ */
+export function createSendEmailJob(options: { mailer: Mailer; secretKey: string }) {
+  const sealer = createSealer({ secretKey: options.secretKey, purpose: "send-email payload" });
   return defineJob({
     name: "send-email",
-    schema: z
-      .object({
-        to: z.email(),
-        template: z.enum(templateNames),
-        data: z.record(z.string(), z.unknown()),
-      })
-      .superRefine((value, context) => {
-        const result = emailTemplates[value.template].schema.safeParse(value.data);
-        if (!result.success) {
-          context.addIssue({ code: "custom", path: ["data"], message: result.error.message });
-        }
-      }),
+    schema: payloadSchema,
     attempts: 8,
     backoff: { type: "exponential", delayMs: 5_000 },
     timeoutMs: 30_000,
+    keepCompleted: false,
+    sealing: {
+      seal: (payload: SendEmailPayload) => ({
+        to: payload.to,
+        template: payload.template,
+        sealedData: sealer.seal(JSON.stringify(payload.data), sealContext(payload)),
+      }),
+      open(stored) {
+        const { sealedData, ...readable } = storedSchema.parse(stored);
+        const data: unknown = JSON.parse(sealer.open(sealedData, sealContext(readable)));
+        return { ...readable, data };
+      },
+    },
     async handler(payload) {
-      await mailer.send({ to: payload.to, ...renderEmail(payload.template, payload.data) });
+      await options.mailer.send({ to: payload.to, ...renderEmail(payload.template, payload.data) });
     },
   });
 }
