@@ -104,7 +104,7 @@ describe("the in-process transport", () => {
     );
     expect(message.subject).toBe("Reset your password");
     expect(message.text).toContain(link);
-    expect(message.text).toContain("Hello <script>alert(1)</script>,");
+    expect(message.text).toContain("the account “<script>alert(1)</script>”");
     expect(message.html).not.toContain("<script>");
     expect(message.html).toContain("&#60;script&#62;alert(1)&#60;/script&#62;");
     expect(message.html).toContain('<a href="https://app.example.com/reset?token=abc&#38;user=1">');
