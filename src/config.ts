@@ -88,6 +88,7 @@ const environmentSchema = z.object({
     z.coerce.number().int().min(0).max(60).default(5),
   ),
   SESSION_MAX_AGE_DAYS: positiveInt(30),
+  TENANT_CREATION_LIMIT_PER_USER: positiveInt(10),
   GOOGLE_CLIENT_ID: optionalString,
   GOOGLE_CLIENT_SECRET: optionalString,
   GOOGLE_ISSUER: optionalUrl,
@@ -192,6 +193,8 @@ export interface Config {
     /** A session ends this long after sign-in, however often it is refreshed. */
     readonly maxAgeDays: number;
   };
+  /** Calls one user may make to POST /api/v1/tenants a day (registration's tenant aside). */
+  readonly tenantCreationsPerUserPerDay: number;
   readonly oauth: {
     /** The configured providers only: a provider is enabled by its client id and secret. */
     readonly providers: Readonly<Partial<Record<OAuthProviderName, OAuthProviderSettings>>>;
@@ -337,6 +340,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       refreshGraceSeconds: raw.REFRESH_GRACE_SECONDS,
       maxAgeDays: raw.SESSION_MAX_AGE_DAYS,
     }),
+    tenantCreationsPerUserPerDay: raw.TENANT_CREATION_LIMIT_PER_USER,
     oauth: Object.freeze({ providers: oauthProviders, timeoutMs: raw.OAUTH_TIMEOUT_MS }),
     notices,
   };

@@ -341,6 +341,32 @@ describe("refresh", () => {
     expect(session?.revokedReason).toBe("refresh-token-reuse");
   });
 
+  it("detects a replay in a session without a tenant, and revokes it just the same", async () => {
+    const user = await register(ctx.app);
+    const deleted = await ctx.app.inject({
+      method: "DELETE",
+      url: "/api/v1/tenants/current",
+      headers: user.headers,
+    });
+    expect(deleted.statusCode, deleted.body).toBe(204);
+    const rotated = await refresh(ctx.app, user.refreshToken);
+    expect(rotated.json().tenant).toBeNull();
+    const successor = signedInFrom(rotated, user.email);
+    expect((await me(ctx.app, successor.accessToken)).statusCode).toBe(200);
+    await sleep(1_100);
+    otherLogs.clear();
+
+    expectProblem(await refresh(other, user.refreshToken), "unauthorized");
+    expectProblem(await refresh(ctx.app, successor.refreshToken), "unauthorized");
+    expectProblem(await me(other, successor.accessToken), "unauthorized");
+    expect(otherLogs.matching({ event: "refresh-token-reuse" })).toHaveLength(1);
+    const [session] = await ctx.database.bypassTenantIsolation("test", (db) =>
+      db.select().from(sessions).where(eq(sessions.userId, user.body.user.id)),
+    );
+    expect(session?.currentTenantId).toBeNull();
+    expect(session?.revokedReason).toBe("refresh-token-reuse");
+  });
+
   it.each([
     ["no Origin, Referer or X-Requested-With", {}],
     ["a foreign Origin", { origin: "https://evil.example" }],

@@ -63,6 +63,11 @@ const ROUTES: Record<string, RouteCase> = {
     payload: () => ({ name: "renamed" }),
   },
   "DELETE /api/v1/items/{id}": { requires: "items:delete", status: 204 },
+  "POST /api/v1/tenants": {
+    requires: "member",
+    status: 201,
+    payload: () => ({ name: `Tenant ${Math.random()}` }),
+  },
   "GET /api/v1/tenants/current": { requires: "member", status: 200 },
   "PATCH /api/v1/tenants/current": {
     requires: "tenants:update",

@@ -102,6 +102,12 @@ const tenantRoutes: readonly RouteCase[] = [
  */
 const accountRoutes: readonly RouteCase[] = [
   { method: "GET", route: "/api/v1/auth/me", url: () => "/api/v1/auth/me" },
+  {
+    method: "POST",
+    route: "/api/v1/tenants",
+    url: () => "/api/v1/tenants",
+    payload: { name: "A tenant of my own" },
+  },
   { method: "POST", route: "/api/v1/auth/logout-all", url: () => "/api/v1/auth/logout-all" },
   {
     method: "POST",

@@ -53,6 +53,13 @@ describe("createTokenService", () => {
     });
   });
 
+  it("round-trips a token without a tenant, whose tid claim is present and null", async () => {
+    const claims = { sub: randomUUID(), tid: null, sid: randomUUID() };
+    const token = await service.signAccessToken(claims);
+    expect(decodeJwt(token)).toHaveProperty("tid", null);
+    expect(await service.verifyAccessToken(token)).toMatchObject(claims);
+  });
+
   it("issues tokens that live exactly 900 seconds from the given time", async () => {
     expect(ACCESS_TOKEN_TTL_SECONDS).toBe(900);
     const now = new Date("2030-01-02T03:04:05.678Z");
@@ -130,6 +137,7 @@ describe("createTokenService", () => {
       variants[`no ${claim}`] = payload;
     }
     variants["tid not a UUID"] = fullClaims({ tid: "tenant-a" });
+    variants["tid an empty string"] = fullClaims({ tid: "" });
     variants["sid not a UUID"] = fullClaims({ sid: 7 });
     variants["sub not a UUID"] = fullClaims({ sub: "root" });
     for (const [name, payload] of Object.entries(variants)) {

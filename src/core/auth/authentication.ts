@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
-import { AppError, unauthorized } from "../errors/index.js";
+import { AppError, forbidden, unauthorized } from "../errors/index.js";
 import type { Principal } from "../http/access.js";
 import type { Access, SessionGuard } from "./session-guard.js";
 
@@ -33,6 +33,15 @@ export function accessOf(request: FastifyRequest): Access {
   return request.access;
 }
 
+const acceptsTokenWithoutTenant = (request: FastifyRequest) => {
+  const access = request.routeOptions.config.access;
+  return access?.kind === "signed-in" && access.tenantOptional === true;
+};
+
+/** The answer of a tenant route to a token without a tenant. */
+export const NO_ACTIVE_TENANT =
+  "No active tenant: create one (POST /api/v1/tenants) or accept an invitation, then switch to it (POST /api/v1/auth/switch-tenant).";
+
 /**
  * Identifies the caller of every non-public route from its `Authorization: Bearer` access
  * token, before the body is read: the signature and claims, then the session guard (the
@@ -40,7 +49,9 @@ export function accessOf(request: FastifyRequest): Access {
  * working the moment its session or membership ends. The verified tenant becomes the request's
  * tenant scope and joins the request context, so logs carry tenant and user from here on.
  * Whether that tenant still exists and is active is checked where its data is read
- * (`app.enter_tenant`), in the same database round trip.
+ * (`app.enter_tenant`), in the same database round trip. A token without a tenant (a user with
+ * no active tenant) passes the same session checks, and then only routes declared
+ * `signedInTenantOptional` accept it; every other route answers 403.
  */
 export const authenticationPlugin = fp<{ tokens: TokenService; sessions: SessionGuard }>(
   async (app: FastifyInstance, { tokens, sessions }) => {
@@ -78,7 +89,11 @@ export const authenticationPlugin = fp<{ tokens: TokenService; sessions: Session
       request.principal = principal;
       request.access = access;
       request.context.userId = principal.userId;
-      request.context.tenantId = principal.tenantId;
+      if (principal.tenantId !== null) {
+        request.context.tenantId = principal.tenantId;
+      } else if (!acceptsTokenWithoutTenant(request)) {
+        throw forbidden(NO_ACTIVE_TENANT);
+      }
     });
   },
   { name: "authentication", dependencies: ["request-context"] },

@@ -9,7 +9,8 @@ import { expandGrants } from "../permissions/index.js";
 /**
  * Decides whether an access token's session may still act in its tenant (the session is not
  * revoked or expired, the user is active, and the user is an active member of the tenant),
- * and with which permissions: those the member's roles grant, wildcards expanded.
+ * and with which permissions: those the member's roles grant, wildcards expanded. A token
+ * without a tenant needs the same live session and active user, and is granted nothing.
  *
  * Answers come from a map in this process, so the check costs no round trip on the hot path.
  * Every change that ends or changes access (logout, password change, deactivation, removal
@@ -56,7 +57,7 @@ export interface SessionGuard {
 
 interface Entry {
   readonly userId: string;
-  readonly tenantId: string;
+  readonly tenantId: string | null;
   readonly sessionId: string;
   readonly access: Access | undefined;
   readonly until: number;

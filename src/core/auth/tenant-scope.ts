@@ -1,13 +1,15 @@
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
 import type { Database, TenantDatabase } from "../database/index.js";
-import { unauthorized } from "../errors/index.js";
+import { forbidden, unauthorized } from "../errors/index.js";
+import { NO_ACTIVE_TENANT } from "./authentication.js";
 
 declare module "fastify" {
   interface FastifyRequest {
     /**
      * The database bound to the caller's tenant, user and request. Tenant repositories are
-     * built from it; it exists only on authenticated requests.
+     * built from it; it exists only on authenticated requests with a tenant (a token without
+     * one gets 403 here, should a route that accepts it reach for tenant data).
      */
     readonly tenantDb: TenantDatabase;
   }
@@ -23,6 +25,7 @@ export const tenantScopePlugin = fp<{ database: Database }>(
         if (scoped) return scoped;
         const principal = this.principal;
         if (!principal) throw unauthorized();
+        if (principal.tenantId === null) throw forbidden(NO_ACTIVE_TENANT);
         scoped = database.forTenant({
           tenantId: principal.tenantId,
           userId: principal.userId,

@@ -12,8 +12,11 @@ const ALGORITHM = "HS256";
 export interface AccessTokenClaims {
   /** User id. */
   readonly sub: string;
-  /** Tenant id: the tenant this token acts in. */
-  readonly tid: string;
+  /**
+   * Tenant id: the tenant this token acts in; null for a user with no active tenant, whose
+   * token only routes that need no tenant accept.
+   */
+  readonly tid: string | null;
   /** Session id (the refresh-token family). */
   readonly sid: string;
 }
@@ -26,7 +29,8 @@ export interface VerifiedAccessToken extends AccessTokenClaims {
 
 const claimsSchema = z.object({
   sub: z.uuid(),
-  tid: z.uuid(),
+  // Present in every token: null is an explicit "no tenant", never a missing claim.
+  tid: z.uuid().nullable(),
   sid: z.uuid(),
   jti: z.string().min(1),
   iat: z.number().int(),

@@ -4,7 +4,11 @@
  */
 export type AccessDeclaration =
   | { readonly kind: "public" }
-  | { readonly kind: "signed-in" }
+  | {
+      readonly kind: "signed-in";
+      /** Also accepts a token without a tenant (a user with no active tenant). */
+      readonly tenantOptional?: true;
+    }
   | { readonly kind: "platform-admin" }
   | {
       readonly kind: "permission";
@@ -17,6 +21,16 @@ export const publicAccess = Object.freeze({ kind: "public" }) satisfies AccessDe
 
 /** Any signed-in user may call the route; it needs no tenant permission. */
 export const signedIn = Object.freeze({ kind: "signed-in" }) satisfies AccessDeclaration;
+
+/**
+ * Any signed-in user, also one with no active tenant (whose token carries none): for routes
+ * about the user's own account and about getting into a tenant. Every other route answers
+ * such a token 403.
+ */
+export const signedInTenantOptional = Object.freeze({
+  kind: "signed-in",
+  tenantOptional: true,
+}) satisfies AccessDeclaration;
 
 /** Only platform administrators (`users.is_platform_admin`) may call the route. */
 export const platformAdminOnly = Object.freeze({
@@ -32,7 +46,8 @@ declare module "fastify" {
 /** Who is calling: set by the authentication hook for a valid access token. */
 export interface Principal {
   readonly userId: string;
-  readonly tenantId: string;
+  /** The token's tenant; null for a user with no active tenant (see signedInTenantOptional). */
+  readonly tenantId: string | null;
   readonly sessionId: string;
 }
 

@@ -233,12 +233,13 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
     async afterAuthentication(request, reply) {
       if (request.is404) return;
       const limits = declaredLimit(request, "user");
-      const principal = request.principal;
-      if (settings.enabled && principal) {
+      const tenantId = request.principal?.tenantId;
+      // A token without a tenant is counted per IP only: it reaches no tenant's data.
+      if (settings.enabled && tenantId) {
         const plan = await options.planOf(request);
         limits.unshift({
           counter: perPlan[plan],
-          key: principal.tenantId,
+          key: tenantId,
           failClosed: generalFailClosed,
         });
       }

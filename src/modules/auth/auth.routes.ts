@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { Config } from "../../config.js";
 import { bearerTokenOf, principalOf, type TokenService } from "../../core/auth/index.js";
-import { publicAccess, signedIn } from "../../core/http/access.js";
+import { publicAccess, signedInTenantOptional } from "../../core/http/access.js";
 import type { LimiterFactory } from "../../core/rate-limit/index.js";
 import {
   changePasswordBody,
@@ -133,7 +133,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
   app.post(
     "/auth/logout-all",
     {
-      config: { access: signedIn },
+      config: { access: signedInTenantOptional },
       schema: {
         summary: "Sign out everywhere",
         description:
@@ -152,7 +152,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
   app.get(
     "/auth/me",
     {
-      config: { access: signedIn },
+      config: { access: signedInTenantOptional },
       schema: {
         summary: "The signed-in user, tenant, roles and memberships",
         tags: ["auth"],
@@ -165,7 +165,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
   app.post(
     "/auth/switch-tenant",
     {
-      config: { access: signedIn },
+      config: { access: signedInTenantOptional },
       schema: {
         summary: "Switch to another tenant",
         description:
@@ -239,7 +239,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     "/auth/password/change",
     {
       config: {
-        access: signedIn,
+        access: signedInTenantOptional,
         rateLimit: { points: 5, durationSeconds: 60, by: "user" },
       },
       schema: {
@@ -279,7 +279,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     "/auth/email/verify/resend",
     {
       config: {
-        access: signedIn,
+        access: signedInTenantOptional,
         rateLimit: { points: 5, durationSeconds: 3600, by: "user" },
       },
       schema: {

@@ -13,6 +13,13 @@ const anyPassword = z.string().min(1, "must not be empty").max(1024, "is too lon
 
 const tenantSummary = z.object({ id: z.uuid(), name: z.string(), slug: z.string() });
 
+/** The token's tenant; null for a user with no active tenant (a token only some routes accept). */
+const activeTenant = tenantSummary
+  .nullable()
+  .describe(
+    "The tenant the access token acts in; null when the user has no active tenant: create one (POST /tenants) or accept an invitation, then switch to it.",
+  );
+
 export const registerBody = z.strictObject({
   email,
   password: newPassword,
@@ -53,7 +60,7 @@ export const tokenResponseSchema = z
       name: z.string(),
       emailVerified: z.boolean(),
     }),
-    tenant: tenantSummary,
+    tenant: activeTenant,
   })
   .meta({ id: "TokenResponse" });
 
@@ -62,7 +69,7 @@ export type TokenResponse = z.infer<typeof tokenResponseSchema>;
 export const meResponseSchema = z
   .object({
     user: userSchema,
-    tenant: tenantSummary,
+    tenant: activeTenant,
     roles: z.array(z.string()),
     permissions: z.array(z.string()),
     memberships: z.array(z.object({ tenant: tenantSummary, roles: z.array(z.string()) })),

@@ -52,7 +52,13 @@ export interface AuthServiceOptions {
 
 /** The outcome of a refresh, decided inside its transaction and acted on after the commit. */
 type Rotation =
-  | { kind: "rotated"; session: SessionRow; user: UserRow; tenant: UserTenant; token: string }
+  | {
+      kind: "rotated";
+      session: SessionRow;
+      user: UserRow;
+      tenant: UserTenant | null;
+      token: string;
+    }
   | { kind: "refused" }
   | { kind: "reused"; session: SessionRow };
 
@@ -103,20 +109,20 @@ export function createAuthService(options: AuthServiceOptions) {
     if (!user?.isActive) return { kind: "refused" };
     const memberships = membershipsSystemRepository(db);
     const wanted = switchTo ?? session.currentTenantId;
-    let tenant = await memberships.tenantOf(user.id, wanted);
+    let tenant = wanted ? await memberships.tenantOf(user.id, wanted) : undefined;
     if (!tenant && switchTo) throw notFound("You are not a member of this tenant.");
-    // Removed from the session's tenant since: continue in another of the user's tenants.
+    // Removed from the session's tenant since, or it was deleted: continue in another of the
+    // user's tenants, or without a tenant when none is left.
     tenant ??= (await memberships.tenantsOf(user.id))[0];
-    if (!tenant) return { kind: "refused" };
     await repository.touch(session.id, {
       expiresAt: refreshExpiry(session, now),
-      currentTenantId: tenant.id,
+      currentTenantId: tenant?.id ?? null,
       ip: session.ip,
     });
-    if (tenant.id !== user.lastTenantId) {
+    if (tenant && tenant.id !== user.lastTenantId) {
       await usersSystemRepository(db).setLastTenant(user.id, tenant.id);
     }
-    return { kind: "rotated", session, user, tenant, token: successor };
+    return { kind: "rotated", session, user, tenant: tenant ?? null, token: successor };
   }
 
   /** Acts on a rotation after its transaction committed. */
@@ -131,14 +137,17 @@ export function createAuthService(options: AuthServiceOptions) {
         "security: a rotated refresh token was presented again; the session is revoked",
       );
       await sessions.revoke({ sessionId: rotation.session.id });
-      await audit.record({
-        tenantId: rotation.session.currentTenantId,
-        actorId: rotation.session.userId,
-        action: "auth.refresh_token_reused",
-        resourceType: "session",
-        resourceId: rotation.session.id,
-        metadata: { sessionCreatedAt: rotation.session.createdAt.toISOString() },
-      });
+      // A session without a tenant has no audit log to record in; the warning above stays.
+      if (rotation.session.currentTenantId) {
+        await audit.record({
+          tenantId: rotation.session.currentTenantId,
+          actorId: rotation.session.userId,
+          action: "auth.refresh_token_reused",
+          resourceType: "session",
+          resourceId: rotation.session.id,
+          metadata: { sessionCreatedAt: rotation.session.createdAt.toISOString() },
+        });
+      }
       throw unauthorized(SESSION_ENDED);
     }
     if (rotation.kind === "refused") throw unauthorized(SESSION_ENDED);
@@ -266,6 +275,7 @@ export function createAuthService(options: AuthServiceOptions) {
       });
       if (!ended) return;
       await sessions.revoke({ sessionId: ended.id });
+      if (!ended.tenantId) return;
       await audit.record({
         tenantId: ended.tenantId,
         actorId: ended.userId,
@@ -285,8 +295,12 @@ export function createAuthService(options: AuthServiceOptions) {
         async (db) => {
           const user = await usersSystemRepository(db).findById(principal.userId);
           const tenants = await membershipsSystemRepository(db).tenantsOf(principal.userId);
-          const tenant = tenants.find((candidate) => candidate.id === principal.tenantId);
-          if (!user || !tenant) throw unauthorized(SESSION_ENDED);
+          // A token without a tenant is for a user who has none active (memberships: []).
+          const tenant =
+            principal.tenantId === null
+              ? null
+              : tenants.find((candidate) => candidate.id === principal.tenantId);
+          if (!user || tenant === undefined) throw unauthorized(SESSION_ENDED);
           const access = await rolesSystemRepository(db).ofMember(
             principal.userId,
             tenants.map((each) => each.id),
@@ -296,9 +310,9 @@ export function createAuthService(options: AuthServiceOptions) {
             (access.get(tenantId)?.roles ?? []).map((role) => role.name);
           return {
             user: toUserResponse(user),
-            tenant: summary(tenant),
-            roles: roleNames(tenant.id),
-            permissions: expandGrants(access.get(tenant.id)?.grants ?? []),
+            tenant: tenant && summary(tenant),
+            roles: tenant ? roleNames(tenant.id) : [],
+            permissions: tenant ? expandGrants(access.get(tenant.id)?.grants ?? []) : [],
             memberships: tenants.map((membership) => ({
               tenant: summary(membership),
               roles: roleNames(membership.id),

@@ -7,7 +7,7 @@ export function sessionsRepository(db: Db) {
   return {
     async create(input: {
       userId: string;
-      currentTenantId: string;
+      currentTenantId: string | null;
       userAgent: string | null;
       ip: string | null;
       expiresAt: Date;
@@ -49,7 +49,7 @@ export function sessionsRepository(db: Db) {
 
     async touch(
       sessionId: string,
-      changes: { expiresAt: Date; currentTenantId?: string; ip: string | null },
+      changes: { expiresAt: Date; currentTenantId?: string | null; ip: string | null },
     ) {
       await db
         .update(sessions)

@@ -3,9 +3,8 @@ import type { Config } from "../../config.js";
 import type { AuditLog } from "../../core/audit/index.js";
 import { ACCESS_TOKEN_TTL_SECONDS, type TokenService } from "../../core/auth/index.js";
 import type { Database, Db, SessionRow, UserRow } from "../../core/database/index.js";
-import { forbidden, notFound } from "../../core/errors/index.js";
-import { rolesSystemRepository } from "../rbac/index.js";
-import { createTenantWithin } from "../tenants/index.js";
+import { notFound } from "../../core/errors/index.js";
+import { createOwnedTenantWithin } from "../tenants/index.js";
 import {
   membershipsSystemRepository,
   type UserTenant,
@@ -19,7 +18,8 @@ import { sessionsRepository } from "./sessions.repository.js";
 /**
  * What every way of signing in shares, whether by password or through an OAuth provider:
  * creating an account (user, tenant, owner membership) and opening a session with its first
- * refresh token and access token.
+ * refresh token and access token. A user with no active tenant (their last one deleted or
+ * left) still signs in: the session and its tokens then carry no tenant (`tenant: null`).
  */
 
 const DAY_MS = 86_400_000;
@@ -58,8 +58,7 @@ export async function createAccountWithin(
     passwordHash: input.passwordHash,
     emailVerifiedAt: input.emailVerifiedAt,
   });
-  const row = await createTenantWithin(db, { name: input.tenantName });
-  await rolesSystemRepository(db).addMember(row.id, user.id, "owner");
+  const row = await createOwnedTenantWithin(db, user.id, { name: input.tenantName });
   return { user, tenant: { id: row.id, name: row.name, slug: row.slug } };
 }
 
@@ -81,14 +80,15 @@ export function createSessionOpener(options: {
       ),
     );
 
+  /** The token response for `tenant`, or without a tenant for a user who has none. */
   async function tokenResponse(
     user: UserRow,
-    tenant: UserTenant,
+    tenant: UserTenant | null,
     sessionId: string,
   ): Promise<TokenResponse> {
     const accessToken = await tokens.signAccessToken({
       sub: user.id,
-      tid: tenant.id,
+      tid: tenant?.id ?? null,
       sid: sessionId,
     });
     return {
@@ -101,17 +101,20 @@ export function createSessionOpener(options: {
         name: user.name,
         emailVerified: user.emailVerifiedAt !== null,
       },
-      tenant: { id: tenant.id, name: tenant.name, slug: tenant.slug },
+      tenant: tenant && { id: tenant.id, name: tenant.name, slug: tenant.slug },
     };
   }
 
-  /** Opens a session in `tenant` with its first refresh token, inside `db`'s transaction. */
-  async function openSession(db: Db, user: UserRow, tenant: UserTenant, client: Client) {
+  /**
+   * Opens a session in `tenant` (or without one) with its first refresh token, inside `db`'s
+   * transaction.
+   */
+  async function openSession(db: Db, user: UserRow, tenant: UserTenant | null, client: Client) {
     const now = new Date();
     const repository = sessionsRepository(db);
     const session = await repository.create({
       userId: user.id,
-      currentTenantId: tenant.id,
+      currentTenantId: tenant?.id ?? null,
       userAgent: client.userAgent?.slice(0, 512) ?? null,
       ip: client.ip,
       expiresAt: refreshExpiry({ createdAt: now }, now),
@@ -122,7 +125,7 @@ export function createSessionOpener(options: {
       tokenHash: hashOpaqueToken(refreshToken),
       expiresAt: session.expiresAt,
     });
-    await usersSystemRepository(db).setLastTenant(user.id, tenant.id);
+    if (tenant) await usersSystemRepository(db).setLastTenant(user.id, tenant.id);
     return { session, refreshToken };
   }
 
@@ -133,7 +136,8 @@ export function createSessionOpener(options: {
 
     /**
      * Signs in a user whose identity is already proved: a session in `tenantId`, or else in
-     * the tenant used last (or the first one), recorded as `auth.login` with `method`.
+     * the tenant used last (or the first one), recorded as `auth.login` with `method` in that
+     * tenant's audit log. A user with no active tenant gets a session without one.
      */
     async signIn(
       user: UserRow,
@@ -153,19 +157,21 @@ export function createSessionOpener(options: {
               (user.lastTenantId && (await memberships.tenantOf(user.id, user.lastTenantId))) ||
               (await memberships.tenantsOf(user.id))[0];
           }
-          if (!tenant) throw forbidden("This account is not a member of any active tenant.");
-          const { session, refreshToken } = await openSession(db, user, tenant, client);
-          return { tenant, refreshToken, sessionId: session.id };
+          const { session, refreshToken } = await openSession(db, user, tenant ?? null, client);
+          return { tenant: tenant ?? null, refreshToken, sessionId: session.id };
         },
       );
-      await audit.record({
-        tenantId: tenant.id,
-        actorId: user.id,
-        action: "auth.login",
-        resourceType: "session",
-        resourceId: sessionId,
-        metadata: { method: how.method, ...(how.provider ? { provider: how.provider } : {}) },
-      });
+      // Without a tenant there is no audit log to record in; the request log keeps it.
+      if (tenant) {
+        await audit.record({
+          tenantId: tenant.id,
+          actorId: user.id,
+          action: "auth.login",
+          resourceType: "session",
+          resourceId: sessionId,
+          metadata: { method: how.method, ...(how.provider ? { provider: how.provider } : {}) },
+        });
+      }
       return { response: await tokenResponse(user, tenant, sessionId), refreshToken };
     },
   };

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { accessOf, principalOf } from "../../core/auth/index.js";
-import { signedIn } from "../../core/http/access.js";
+import { signedInTenantOptional } from "../../core/http/access.js";
 import { requirePermission } from "../../core/permissions/index.js";
 import {
   acceptedInvitationSchema,
@@ -72,7 +72,7 @@ export const invitationsRoutes: FastifyPluginAsyncZod<{ invitations: Invitations
   app.post(
     "/invitations/accept",
     {
-      config: { access: signedIn },
+      config: { access: signedInTenantOptional },
       schema: {
         summary: "Accept an invitation",
         description:

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { Config } from "../../config.js";
 import { principalOf } from "../../core/auth/index.js";
-import { publicAccess, signedIn } from "../../core/http/access.js";
+import { publicAccess, signedInTenantOptional } from "../../core/http/access.js";
 import {
   clientOf,
   cookiesAreSecure,
@@ -161,7 +161,7 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
   app.get(
     "/users/me/accounts",
     {
-      config: { access: signedIn },
+      config: { access: signedInTenantOptional },
       schema: {
         summary: "List linked accounts",
         description: "The signed-in user's accounts at OAuth providers.",
@@ -175,7 +175,7 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
   app.post(
     "/users/me/accounts/:provider",
     {
-      config: { access: signedIn, rateLimit: { points: 30, durationSeconds: 60 } },
+      config: { access: signedInTenantOptional, rateLimit: { points: 30, durationSeconds: 60 } },
       schema: {
         summary: "Start linking an account",
         description:
@@ -200,7 +200,7 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
   app.delete(
     "/users/me/accounts/:provider",
     {
-      config: { access: signedIn },
+      config: { access: signedInTenantOptional },
       schema: {
         summary: "Unlink an account",
         description:

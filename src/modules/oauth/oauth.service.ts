@@ -30,8 +30,11 @@ interface StateRecord {
   readonly redirectTo: string;
   /** SHA-256 of the browser binding cookie that authorize set. */
   readonly binding: string;
-  /** Set when a signed-in user links this provider: who, and the tenant they did it from. */
-  readonly link?: { readonly userId: string; readonly tenantId: string };
+  /**
+   * Set when a signed-in user links this provider: who, and the tenant they did it from (null
+   * for a user with no active tenant).
+   */
+  readonly link?: { readonly userId: string; readonly tenantId: string | null };
 }
 
 /** The callback's query, as the provider sent it. */
@@ -156,7 +159,7 @@ export function createOAuthService(options: OAuthServiceOptions) {
     input: {
       redirectTo: string | undefined;
       binding: string;
-      link?: { userId: string; tenantId: string };
+      link?: { userId: string; tenantId: string | null };
     },
   ) {
     const provider = providerOf(name);
@@ -250,7 +253,8 @@ export function createOAuthService(options: OAuthServiceOptions) {
     if (!user.isActive) throw forbidden("This account is deactivated.");
 
     const signedIn = await opener.signIn(user, client, { method: "oauth", provider: name });
-    if (resolution.kind !== "returning") {
+    // A user with no active tenant has no audit log to record the link in.
+    if (resolution.kind !== "returning" && signedIn.response.tenant) {
       await audit.record({
         tenantId: signedIn.response.tenant.id,
         actorId: user.id,
@@ -271,7 +275,7 @@ export function createOAuthService(options: OAuthServiceOptions) {
   async function linkExplicitly(
     name: OAuthProviderName,
     identity: ProviderIdentity,
-    link: { userId: string; tenantId: string },
+    link: { userId: string; tenantId: string | null },
   ) {
     const { account, created } = await database.bypassTenantIsolation("oauth link", async (db) => {
       const user = await usersSystemRepository(db).lockById(link.userId);
@@ -296,7 +300,7 @@ export function createOAuthService(options: OAuthServiceOptions) {
       });
       return { account: inserted, created: true };
     });
-    if (created) {
+    if (created && link.tenantId) {
       await audit.record({
         tenantId: link.tenantId,
         actorId: link.userId,

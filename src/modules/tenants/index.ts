@@ -4,15 +4,19 @@ import { createTenantsService } from "./tenants.service.js";
 
 export { tenantSchema } from "./tenants.schemas.js";
 export {
+  createOwnedTenantWithin,
   createTenantsService,
-  createTenantWithin,
   type TenantsService,
   toTenantResponse,
 } from "./tenants.service.js";
 
-/** Tenants: the current tenant's routes, and tenant creation for registration and tests. */
-export const tenantsModule: AppModule = async (app, { database, cache, sessions }) => {
+/** Tenants: creating one, the current tenant's routes, and tenant creation for registration. */
+export const tenantsModule: AppModule = async (
+  app,
+  { config, database, cache, sessions, audit },
+) => {
   await app.register(tenantsRoutes, {
-    tenants: createTenantsService({ database, cache, sessions }),
+    tenants: createTenantsService({ database, cache, sessions, audit }),
+    creationsPerUserPerDay: config.tenantCreationsPerUserPerDay,
   });
 };

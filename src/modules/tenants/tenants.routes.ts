@@ -1,14 +1,40 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { signedIn } from "../../core/http/access.js";
+import { principalOf } from "../../core/auth/index.js";
+import { signedIn, signedInTenantOptional } from "../../core/http/access.js";
 import { requirePermission } from "../../core/permissions/index.js";
-import { renameTenantBody, tenantSchema } from "./tenants.schemas.js";
+import { createTenantBody, renameTenantBody, tenantSchema } from "./tenants.schemas.js";
 import { type TenantsService, toTenantResponse } from "./tenants.service.js";
 
-export const tenantsRoutes: FastifyPluginAsyncZod<{ tenants: TenantsService }> = async (
-  app,
-  { tenants },
-) => {
+const DAY_SECONDS = 86_400;
+
+export const tenantsRoutes: FastifyPluginAsyncZod<{
+  tenants: TenantsService;
+  /** Calls one user may make a day (TENANT_CREATION_LIMIT_PER_USER). */
+  creationsPerUserPerDay: number;
+}> = async (app, { tenants, creationsPerUserPerDay }) => {
+  app.post(
+    "/tenants",
+    {
+      config: {
+        access: signedInTenantOptional,
+        rateLimit: { points: creationsPerUserPerDay, durationSeconds: DAY_SECONDS, by: "user" },
+      },
+      schema: {
+        summary: "Create a tenant",
+        description:
+          "Any signed-in user, also one with no active tenant, creates a tenant with the default roles and becomes its owner; POST /auth/switch-tenant then gives a token for it. Limited per user per day (429 with Retry-After beyond).",
+        tags: ["tenants"],
+        body: createTenantBody,
+        response: { 201: tenantSchema },
+      },
+    },
+    async (request, reply) => {
+      const tenant = await tenants.createOwned(principalOf(request).userId, request.body.name);
+      return reply.code(201).send(toTenantResponse(tenant));
+    },
+  );
+
   app.get(
     "/tenants/current",
     {

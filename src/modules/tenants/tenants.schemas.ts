@@ -13,10 +13,13 @@ export const tenantSchema = z
 
 export type TenantResponse = z.infer<typeof tenantSchema>;
 
-const tenantNameSchema = z
+/** A tenant's display name, wherever one is given (creation, rename). */
+export const tenantNameSchema = z
   .string()
   .trim()
   .min(1, "must not be empty")
   .max(200, "must be at most 200 characters");
 
 export const renameTenantBody = z.strictObject({ name: tenantNameSchema.optional() });
+
+export const createTenantBody = z.strictObject({ name: tenantNameSchema });

@@ -1,3 +1,4 @@
+import type { AuditLog } from "../../core/audit/index.js";
 import { type SessionGuard, TENANT_CACHE_NAMESPACE } from "../../core/auth/index.js";
 import type { Cache } from "../../core/cache/index.js";
 import {
@@ -27,10 +28,9 @@ type NewTenant = { name: string; plan?: TenantRow["plan"] };
 
 /**
  * Creates a tenant with a unique slug derived from its name, and its default roles, in a
- * transaction the caller has opened with `bypassTenantIsolation` (registration creates its
- * user in the same one).
+ * transaction the caller has opened with `bypassTenantIsolation`.
  */
-export async function createTenantWithin(db: Db, input: NewTenant): Promise<TenantRow> {
+async function createTenantWithin(db: Db, input: NewTenant): Promise<TenantRow> {
   const base = slugify(input.name);
   const repository = tenantsAdminRepository(db);
   for (let attempt = 1; ; attempt++) {
@@ -46,16 +46,34 @@ export async function createTenantWithin(db: Db, input: NewTenant): Promise<Tena
   }
 }
 
+/**
+ * Creates a tenant (as `createTenantWithin`, default roles included) whose owner is `ownerId`:
+ * the one way a user gets a tenant of their own, at registration, at a first OAuth sign-in
+ * and through POST /tenants.
+ */
+export async function createOwnedTenantWithin(
+  db: Db,
+  ownerId: string,
+  input: NewTenant,
+): Promise<TenantRow> {
+  const tenant = await createTenantWithin(db, input);
+  await rolesSystemRepository(db).addMember(tenant.id, ownerId, "owner");
+  return tenant;
+}
+
 export function createTenantsService({
   database,
   cache,
   sessions,
+  audit,
 }: {
   database: Database;
   /** When given, the cached tenant record is dropped after a change. */
   cache?: Cache;
   /** When given, a deleted tenant's tokens are refused from the next request on. */
   sessions?: SessionGuard;
+  /** When given, a tenant a user creates is recorded in its audit log (`tenant.created`). */
+  audit?: AuditLog;
 }) {
   const forgetCachedTenant = () => cache?.invalidateNamespace(TENANT_CACHE_NAMESPACE);
   return {
@@ -67,6 +85,25 @@ export function createTenantsService({
       return database.bypassTenantIsolation("tenant creation", (db) =>
         createTenantWithin(db, input),
       );
+    },
+
+    /**
+     * Creates a tenant owned by the signed-in user `ownerId`, who may have no tenant at all.
+     * Unscoped like `create`; recorded in the new tenant's audit log.
+     */
+    async createOwned(ownerId: string, name: string): Promise<TenantRow> {
+      const tenant = await database.bypassTenantIsolation("tenant creation", (db) =>
+        createOwnedTenantWithin(db, ownerId, { name }),
+      );
+      await audit?.record({
+        tenantId: tenant.id,
+        actorId: ownerId,
+        action: "tenant.created",
+        resourceType: "tenant",
+        resourceId: tenant.id,
+        metadata: { name: tenant.name, slug: tenant.slug },
+      });
+      return tenant;
     },
 
     async current(tenantDb: TenantDatabase): Promise<TenantRow> {

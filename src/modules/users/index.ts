@@ -10,6 +10,6 @@ export { type UserResponse, userNameSchema, userSchema } from "./users.schemas.j
 export { toUserResponse } from "./users.service.js";
 
 /** Users: the signed-in user's own account (GET/PATCH /users/me). */
-export const usersModule: AppModule = async (app) => {
-  await app.register(usersRoutes);
+export const usersModule: AppModule = async (app, { database }) => {
+  await app.register(usersRoutes, { database });
 };

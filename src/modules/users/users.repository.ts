@@ -32,6 +32,9 @@ export function usersSystemRepository(db: Db) {
       if (!row) throw new Error("insert returned no row");
       return row;
     },
+    async rename(id: string, name: string): Promise<UserRow | undefined> {
+      return (await db.update(users).set({ name }).where(eq(users.id, id)).returning())[0];
+    },
     async setPasswordHash(id: string, passwordHash: string): Promise<void> {
       await db.update(users).set({ passwordHash }).where(eq(users.id, id));
     },

@@ -1,26 +1,40 @@
+import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import { signedIn } from "../../core/http/access.js";
+import { principalOf } from "../../core/auth/index.js";
+import type { Database } from "../../core/database/index.js";
+import { signedInTenantOptional } from "../../core/http/access.js";
 import { updateMeBody, userSchema } from "./users.schemas.js";
-import { usersService } from "./users.service.js";
+import { usersService, usersServiceWithoutTenant } from "./users.service.js";
 
-export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
+export const usersRoutes: FastifyPluginAsyncZod<{ database: Database }> = async (
+  app,
+  { database },
+) => {
+  /** Through the tenant scope, or by user id for a caller with no active tenant. */
+  const accountOf = (request: FastifyRequest) => {
+    const principal = principalOf(request);
+    return principal.tenantId === null
+      ? usersServiceWithoutTenant(database, principal.userId)
+      : usersService(request.tenantDb);
+  };
+
   app.get(
     "/users/me",
     {
-      config: { access: signedIn },
+      config: { access: signedInTenantOptional },
       schema: {
         summary: "Get the signed-in user",
         tags: ["users"],
         response: { 200: userSchema },
       },
     },
-    async (request) => usersService(request.tenantDb).me(),
+    async (request) => accountOf(request).me(),
   );
 
   app.patch(
     "/users/me",
     {
-      config: { access: signedIn },
+      config: { access: signedInTenantOptional },
       schema: {
         summary: "Update the signed-in user",
         tags: ["users"],
@@ -28,6 +42,6 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: userSchema },
       },
     },
-    async (request) => usersService(request.tenantDb).update(request.body),
+    async (request) => accountOf(request).update(request.body),
   );
 };
