@@ -50,6 +50,8 @@ const environmentSchema = z.object({
   LOG_PRETTY: booleanFlag,
   DATABASE_URL: optionalUrl,
   DATABASE_POOL_SIZE: positiveInt(10),
+  DATABASE_SYSTEM_URL: optionalUrl,
+  DATABASE_SYSTEM_POOL_SIZE: positiveInt(5),
   DATABASE_PREPARED_STATEMENTS: booleanFlag,
   PGLITE_DATA_DIR: z.preprocess(emptyAsUndefined, z.string().default(".data/pglite")),
   JWT_ISSUER: optionalString,
@@ -141,8 +143,12 @@ export interface Config {
   readonly port: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly logPretty: boolean;
+  /** The tenant pool: a login that can assume app_tenant only (docs/tenancy.md#roles). */
   readonly databaseUrl: string | undefined;
   readonly databasePoolSize: number;
+  /** The system pool: a login that can assume app_system; DATABASE_URL's outside production. */
+  readonly databaseSystemUrl: string | undefined;
+  readonly databaseSystemPoolSize: number;
   /** Named prepared statements; off behind PgBouncer older than 1.21 in transaction mode. */
   readonly databasePreparedStatements: boolean;
   readonly pgliteDataDir: string;
@@ -243,6 +249,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           ]),
     );
     if (!raw.DATABASE_URL) problems.push(`DATABASE_URL is required in ${raw.ENVIRONMENT}`);
+    problems.push(
+      ...systemLoginProblems(raw.DATABASE_URL, raw.DATABASE_SYSTEM_URL, raw.ENVIRONMENT),
+    );
     if (!raw.REDIS_URL) problems.push(`REDIS_URL is required in ${raw.ENVIRONMENT}`);
     if (!raw.CORS_ORIGINS) problems.push(`CORS_ORIGINS is required in ${raw.ENVIRONMENT}`);
     if (!raw.PUBLIC_URL) problems.push(`PUBLIC_URL is required in ${raw.ENVIRONMENT}`);
@@ -258,7 +267,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
     if (!raw.SMTP_URL) problems.push(`SMTP_URL is required in ${raw.ENVIRONMENT}`);
     if (!raw.MAIL_FROM) problems.push(`MAIL_FROM is required in ${raw.ENVIRONMENT}`);
-  } else if (!secretKey) {
+  } else if (raw.DATABASE_URL && !raw.DATABASE_SYSTEM_URL) {
+    notices.push(
+      `DATABASE_SYSTEM_URL is not set: DATABASE_URL's login also does system work, so it can assume app_system, and so could SQL injected into a tenant transaction (${raw.ENVIRONMENT} only)`,
+    );
+  }
+  if (!strict && !secretKey) {
     secretKey = deriveDevelopmentSecret(raw.ENVIRONMENT);
     notices.push(
       `SECRET_KEY is not set: using a key derived from this machine and folder (${raw.ENVIRONMENT} only; tokens it signs are not secret)`,
@@ -298,6 +312,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logPretty: raw.LOG_PRETTY ?? raw.ENVIRONMENT === "development",
     databaseUrl: raw.DATABASE_URL,
     databasePoolSize: raw.DATABASE_POOL_SIZE,
+    databaseSystemUrl: raw.DATABASE_SYSTEM_URL ?? raw.DATABASE_URL,
+    databaseSystemPoolSize: raw.DATABASE_SYSTEM_POOL_SIZE,
     databasePreparedStatements: raw.DATABASE_PREPARED_STATEMENTS ?? true,
     pgliteDataDir: raw.PGLITE_DATA_DIR,
     jwtIssuer: raw.JWT_ISSUER ?? publicUrl,
@@ -476,6 +492,28 @@ function isOrigin(value: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Production's two pools log in as two different roles: the tenant pool's may assume
+ * app_tenant only, the system pool's app_system (what each login may do is checked against the
+ * database at start-up, in core/database/logins.ts).
+ */
+function systemLoginProblems(
+  tenantUrl: string | undefined,
+  systemUrl: string | undefined,
+  environment: Environment,
+): string[] {
+  if (!tenantUrl) return [];
+  if (!systemUrl) {
+    return [
+      `DATABASE_SYSTEM_URL is required in ${environment}: a login for system work other than DATABASE_URL's (docs/tenancy.md#roles)`,
+    ];
+  }
+  const login = (url: string) => decodeURIComponent(new URL(url).username);
+  return login(tenantUrl) === login(systemUrl)
+    ? ["DATABASE_SYSTEM_URL must log in as another role than DATABASE_URL"]
+    : [];
 }
 
 function stripTrailingSlash(value: string): string {

@@ -40,7 +40,13 @@ export async function setupTenancyTest(
 ): Promise<TenancyTestContext> {
   const testDatabase = await createTestDatabase();
   // With Redis, as in production: no in-process job relay polls the database during a test.
-  const config = testConfig({ DATABASE_URL: testDatabase.url, REDIS_URL: TEST_REDIS_URL, ...env });
+  // Two pools with two non-superuser logins, as in production (test-database.ts).
+  const config = testConfig({
+    DATABASE_URL: testDatabase.tenantUrl,
+    DATABASE_SYSTEM_URL: testDatabase.systemUrl,
+    REDIS_URL: TEST_REDIS_URL,
+    ...env,
+  });
   const app = await createApp(config);
   const database = await openDatabase(config, createLogger(config));
   const tokens = createTokenService({

@@ -9,10 +9,19 @@ import { TEST_DATABASE_URL } from "./app.js";
 /**
  * Each test file gets its own database, cloned from a template that was migrated once. Clones
  * are cheap (a file copy), so files run in parallel without sharing or truncating anything.
+ *
+ * The kit connects to it as production does: its tenant pool as TEST_TENANT_LOGIN (granted
+ * app_tenant_login: it may assume app_tenant only) and its system pool as TEST_SYSTEM_LOGIN
+ * (granted app_system_login). Both are non-superuser login roles without a password (the test
+ * server trusts local connections), made once per server by the global setup.
  */
 
 const TEMPLATE_PREFIX = "kit_template_";
 const CLONE_PREFIX = "kit_test_";
+export const TEST_TENANT_LOGIN = "kit_test_tenant";
+export const TEST_SYSTEM_LOGIN = "kit_test_system";
+const TEMPLATE_LOCK = "select pg_advisory_lock(hashtext('agency-kit:test-template'))";
+const TEMPLATE_UNLOCK = "select pg_advisory_unlock(hashtext('agency-kit:test-template'))";
 
 /** The template's name changes whenever a migration does, so a stale template is never used. */
 export function templateName(): string {
@@ -25,9 +34,14 @@ export function templateName(): string {
   return `${TEMPLATE_PREFIX}${hash.digest("hex").slice(0, 16)}`;
 }
 
-export function urlFor(database: string): string {
+/** The URL of `database` on the test server, as `login` (default: TEST_DATABASE_URL's). */
+export function urlFor(database: string, login?: string): string {
   const url = new URL(TEST_DATABASE_URL);
   url.pathname = `/${database}`;
+  if (login !== undefined) {
+    url.username = login;
+    url.password = "";
+  }
   return url.toString();
 }
 
@@ -41,11 +55,40 @@ async function withMaintenanceClient<T>(fn: (client: pg.Client) => Promise<T>): 
   }
 }
 
-/** Creates (once per migration set) and migrates the template. Called by the global setup. */
+const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+/**
+ * A login role granted `groups` (and nothing else), made if missing. Roles are cluster-wide and
+ * test processes may run at once: creating one that another process has just made is not an
+ * error, and the template lock keeps two processes from granting at the same time.
+ */
+export async function ensureLoginRole(login: string, groups: readonly string[]): Promise<void> {
+  await withMaintenanceClient(async (client) => {
+    await client.query(TEMPLATE_LOCK);
+    try {
+      await client.query(`
+        do $$
+        begin
+          create role ${quoteIdent(login)} login nosuperuser nocreatedb nocreaterole nobypassrls inherit;
+        exception when duplicate_object or unique_violation then null;
+        end $$`);
+      for (const group of groups) {
+        await client.query(`grant ${quoteIdent(group)} to ${quoteIdent(login)}`);
+      }
+    } finally {
+      await client.query(TEMPLATE_UNLOCK);
+    }
+  });
+}
+
+/**
+ * Creates (once per migration set) and migrates the template, and makes the two test logins
+ * (the migration makes the groups they are granted). Called by the global setup.
+ */
 export async function ensureTemplate(): Promise<string> {
   const template = templateName();
   await withMaintenanceClient(async (client) => {
-    await client.query("select pg_advisory_lock(hashtext('agency-kit:test-template'))");
+    await client.query(TEMPLATE_LOCK);
     try {
       const exists = await client.query("select 1 from pg_database where datname = $1", [template]);
       if (exists.rowCount === 0) {
@@ -68,15 +111,22 @@ export async function ensureTemplate(): Promise<string> {
         await client.query(`drop database if exists "${datname}" with (force)`).catch(() => {});
       }
     } finally {
-      await client.query("select pg_advisory_unlock(hashtext('agency-kit:test-template'))");
+      await client.query(TEMPLATE_UNLOCK);
     }
   });
+  await ensureLoginRole(TEST_TENANT_LOGIN, ["app_tenant_login"]);
+  await ensureLoginRole(TEST_SYSTEM_LOGIN, ["app_system_login"]);
   return template;
 }
 
 export interface TestDatabase {
   readonly name: string;
+  /** As the owner (the server's superuser), as migrations run. */
   readonly url: string;
+  /** As TEST_TENANT_LOGIN, for DATABASE_URL: the tenant pool. */
+  readonly tenantUrl: string;
+  /** As TEST_SYSTEM_LOGIN, for DATABASE_SYSTEM_URL: the system pool. */
+  readonly systemUrl: string;
   drop(): Promise<void>;
 }
 
@@ -88,6 +138,9 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     for (let attempt = 1; ; attempt++) {
       try {
         await client.query(`create database "${name}" template "${template}"`);
+        // A clone does not inherit the template's database privileges: revoke again what the
+        // tenant_context_signature migration revoked.
+        await client.query(`revoke temporary on database "${name}" from public`);
         return;
       } catch (error) {
         // 55006: another clone of the same template is being made right now.
@@ -99,6 +152,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   return {
     name,
     url: urlFor(name),
+    tenantUrl: urlFor(name, TEST_TENANT_LOGIN),
+    systemUrl: urlFor(name, TEST_SYSTEM_LOGIN),
     drop: () =>
       withMaintenanceClient(async (client) => {
         await client.query(`drop database if exists "${name}" with (force)`);

@@ -115,6 +115,7 @@ describe("health and info", () => {
       SMTP_URL: "smtp://127.0.0.1:1",
       MAIL_FROM: "Kit <no-reply@example.com>",
       DATABASE_URL: CLOSED_DATABASE_URL,
+      DATABASE_SYSTEM_URL: CLOSED_DATABASE_URL.replace("postgres@", "system@"),
       REDIS_URL: TEST_REDIS_URL,
       // Its own keys, so no other test's rate-limit counters reach this app.
       REDIS_KEY_PREFIX: `test:${randomUUID()}:`,

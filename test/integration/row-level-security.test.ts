@@ -1,13 +1,35 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
+import { eq, type SQL, sql } from "drizzle-orm";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectToTestDatabase, type TestDatabaseClient } from "../helpers/test-database.js";
+import { type Config, ConfigError, loadConfig } from "../../src/config.js";
+import {
+  type Database,
+  openDatabase,
+  param,
+  prepareStatement,
+} from "../../src/core/database/index.js";
+import { deriveTenantContextKey } from "../../src/core/database/tenant-context.js";
+import { createLogger } from "../../src/core/logging/index.js";
+import { items } from "../../src/modules/items/index.js";
+import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
+import {
+  connectToTestDatabase,
+  ensureLoginRole,
+  type TestDatabaseClient,
+  urlFor,
+} from "../helpers/test-database.js";
 
 /**
  * The second wall, on its own: PostgreSQL's row-level security, exercised with plain `pg` on a
  * migrated database and no application code at all. The rows are inserted by the connecting
  * role (the superuser that owns the tables); every check then switches to app_tenant the way
- * the application does, with a transaction-local `set_config('role', ...)`.
+ * the application does, with a transaction-local `set_config('role', ...)`, and enters a
+ * tenant with a context signed under a key this file registers.
+ *
+ * Then the kit's own pools, logged in as production logs in (two non-superuser logins), against
+ * what SQL injected into a tenant transaction could try: assume app_system, or set another
+ * tenant's id.
  */
 
 const A = randomUUID();
@@ -18,10 +40,16 @@ const bItems = [randomUUID(), randomUUID()];
 
 let connection: TestDatabaseClient | undefined;
 let client: pg.Client;
+/** The key this file's raw-SQL tests sign with; registered as the application would. */
+const contextKey = deriveTenantContextKey(randomBytes(32).toString("base64"));
 
 beforeAll(async () => {
   connection = await connectToTestDatabase();
   client = connection.client;
+  await client.query(
+    "insert into app.tenant_context_keys (id, inner_pad, outer_pad) values ($1, $2, $3)",
+    [contextKey.id, contextKey.innerPad, contextKey.outerPad],
+  );
   await client.query(
     `insert into tenants (id, name, slug, status) values
        ($1, 'A', 'rls-a', 'active'), ($2, 'B', 'rls-b', 'active'), ($3, 'S', 'rls-s', 'suspended')`,
@@ -56,8 +84,9 @@ async function inTransaction<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 const asTenantRole = () => client.query("select set_config('role', 'app_tenant', true)");
+const ENTER = "select app.enter_tenant($1::uuid, null, null, $2)";
 const enter = (tenant: string) =>
-  client.query("select app.enter_tenant($1::uuid, null, null)", [tenant]);
+  client.query(ENTER, [tenant, contextKey.sign(tenant, null, null)]);
 
 async function visible(): Promise<{ items: string[]; tenants: string[] }> {
   const items = await client.query<{ tenant_id: string }>("select tenant_id from items");
@@ -178,13 +207,14 @@ describe("row-level security as app_tenant", () => {
   it("enter_tenant raises KT001 for a missing tenant and KT002 for a suspended one", async () => {
     await inTransaction(async () => {
       await asTenantRole();
-      expect(
-        (await failure("select app.enter_tenant($1::uuid, null, null)", [randomUUID()])).code,
-      ).toBe("KT001");
+      const missing = randomUUID();
+      expect((await failure(ENTER, [missing, contextKey.sign(missing, null, null)])).code).toBe(
+        "KT001",
+      );
     });
     await inTransaction(async () => {
       await asTenantRole();
-      const error = await failure("select app.enter_tenant($1::uuid, null, null)", [SUSPENDED]);
+      const error = await failure(ENTER, [SUSPENDED, contextKey.sign(SUSPENDED, null, null)]);
       expect(error.code).toBe("KT002");
     });
   });
@@ -196,10 +226,16 @@ describe("row-level security as app_tenant", () => {
     expect((await visible()).items).toHaveLength(3);
     await client.query("commit");
 
-    const after = await client.query<{ tenant: string | null; role: string }>(
-      "select current_setting('app.tenant_id', true) as tenant, current_user as role",
+    const after = await client.query<{
+      tenant: string | null;
+      signature: string | null;
+      role: string;
+    }>(
+      `select current_setting('app.tenant_id', true) as tenant,
+              current_setting('app.tenant_context', true) as signature, current_user as role`,
     );
     expect(["", null]).toContain(after.rows[0]?.tenant);
+    expect(["", null]).toContain(after.rows[0]?.signature);
     expect(after.rows[0]?.role).not.toBe("app_tenant");
 
     await inTransaction(async () => {
@@ -216,8 +252,7 @@ describe("row-level security as app_tenant", () => {
     expect(membership.rows[0]).toEqual({ member: false, inherit: false });
     // Whether a role switch is allowed depends on the *session* user's memberships, not the
     // current role's, so the session itself becomes app_tenant here (a superuser may). A login
-    // role granted both app_tenant and app_system (as the migration asks) can still switch from
-    // one to the other: the roles guard against a forgotten scope, not against injected SQL.
+    // granted both could switch from one to the other: hence the two pools below.
     await inTransaction(async () => {
       await client.query("set local session authorization app_tenant");
       const error = await failure("select set_config('role', 'app_system', true)");
@@ -317,5 +352,311 @@ describe("the tenant policy and the primary key", () => {
         await client.query("deallocate rls_lookup");
       }
     });
+  });
+
+  it("a lookup that forgets tenant_id still uses items_pkey, with the policy's tenant", async () => {
+    const tenant = bulkTenants[2] as string;
+    await inTransaction(async () => {
+      await asTenantRole();
+      await enter(tenant);
+      const nodes = await planNodes("explain (format json) select * from items where id = $1", [
+        randomUUID(),
+      ]);
+      expectPrimaryKeyLookup(nodes);
+    });
+  });
+
+  it("the policy checks the signed context once per statement, not once per row", async () => {
+    const tenant = bulkTenants[6] as string;
+    await inTransaction(async () => {
+      // Counts calls of PL/pgSQL functions in this transaction (a superuser setting, made
+      // before the role switch); a sequential scan is forced, the case where a policy calling
+      // the function directly would call it for each of the 4,000 rows it reads.
+      await client.query("set local track_functions = 'pl'");
+      await client.query("set local enable_indexscan = off");
+      await client.query("set local enable_bitmapscan = off");
+      await asTenantRole();
+      await enter(tenant);
+      const nodes = await planNodes("explain (format json) select count(*) from items");
+      expect(nodes.map((node) => node["Node Type"])).toContain("Seq Scan");
+      const { rows } = await client.query<{ n: number }>("select count(*)::int as n from items");
+      expect(rows[0]?.n).toBe(PER_TENANT);
+      const calls = await client.query<{ calls: string }>(
+        `select calls from pg_stat_xact_user_functions
+          where schemaname = 'app' and funcname = 'current_tenant_id'`,
+      );
+      expect(calls.rows.map((row) => Number(row.calls))).toEqual([1]);
+    });
+  });
+});
+
+/** A configuration of the kit for this file's database; `env` changes any part of it. */
+const kitConfig = (env: Record<string, string | undefined>): Config =>
+  testConfig({ DATABASE_URL: connection?.database.tenantUrl, ...env });
+
+/** The SQLSTATE and message a kit statement fails with. */
+async function kitFailure(run: Promise<unknown>): Promise<{ code?: string; message: string }> {
+  const error = await run.then(
+    () => undefined,
+    (caught: unknown) => caught as { code?: string; message: string; cause?: unknown },
+  );
+  expect(error, "expected the statement to fail").toBeDefined();
+  const cause = (error as { cause?: { code?: string; message: string } }).cause ?? error;
+  return { code: cause?.code, message: cause?.message ?? "" };
+}
+
+describe("the kit's two pools, as production logs in", () => {
+  let database: Database;
+
+  beforeAll(async () => {
+    const config = kitConfig({ DATABASE_SYSTEM_URL: connection?.database.systemUrl });
+    database = await openDatabase(config, createLogger(config));
+  });
+
+  afterAll(async () => {
+    await database?.close();
+  });
+
+  /** Runs `statement` inside a tenant transaction of A on the tenant pool. */
+  const inTenantA = (statement: SQL) =>
+    database.forTenant({ tenantId: A }).transaction((tx) => tx.execute(statement));
+
+  it("the tenant pool logs in as a non-superuser and runs tenant work as app_tenant", async () => {
+    const result = (await inTenantA(
+      sql`select session_user as login, current_user as role,
+                 (select rolsuper from pg_roles where rolname = session_user) as superuser`,
+    )) as unknown as { rows: { login: string; role: string; superuser: boolean }[] };
+    expect(result.rows).toEqual([
+      { login: "kit_test_tenant", role: "app_tenant", superuser: false },
+    ]);
+  });
+
+  it("inside a tenant transaction, set_config('role', 'app_system', true) is refused (42501)", async () => {
+    const error = await kitFailure(inTenantA(sql`select set_config('role', 'app_system', true)`));
+    expect(error.code).toBe("42501");
+    expect(error.message).toMatch(/permission denied to set role "app_system"/);
+  });
+
+  it("inside a tenant transaction, SET LOCAL ROLE app_system is refused (42501)", async () => {
+    const error = await kitFailure(inTenantA(sql`set local role app_system`));
+    expect(error.code).toBe("42501");
+    expect(error.message).toMatch(/permission denied to set role "app_system"/);
+  });
+
+  it("RESET ROLE leads back to a login that may read no table and still not become app_system", async () => {
+    const read = await kitFailure(
+      database.forTenant({ tenantId: A }).transaction(async (tx) => {
+        await tx.execute(sql`reset role`);
+        return tx.execute(sql`select count(*) from items`);
+      }),
+    );
+    expect(read.code).toBe("42501");
+    expect(read.message).toMatch(/permission denied for table items/);
+    const switched = await kitFailure(
+      database.forTenant({ tenantId: A }).transaction(async (tx) => {
+        await tx.execute(sql`reset role`);
+        return tx.execute(sql`set local role app_system`);
+      }),
+    );
+    expect(switched.code).toBe("42501");
+  });
+
+  it("the system pool still works: bypassTenantIsolation runs as app_system and sees every tenant", async () => {
+    const seen = await database.bypassTenantIsolation("test: system pool", async (tx) => {
+      const who = (await tx.execute(
+        sql`select session_user as login, current_user as role`,
+      )) as unknown as { rows: { login: string; role: string }[] };
+      const rows = await tx.select({ tenantId: items.tenantId }).from(items);
+      return { who: who.rows[0], tenants: new Set(rows.map((row) => row.tenantId)) };
+    });
+    expect(seen.who).toEqual({ login: "kit_test_system", role: "app_system" });
+    expect(seen.tenants.has(A) && seen.tenants.has(B)).toBe(true);
+  });
+});
+
+describe("the signed tenant context", () => {
+  let database: Database;
+  const aItemsStatement = prepareStatement("rls_test_items", items, (db) =>
+    db
+      .select()
+      .from(items)
+      .where(eq(items.tenantId, param("tenantId"))),
+  );
+
+  beforeAll(async () => {
+    const config = kitConfig({ DATABASE_SYSTEM_URL: connection?.database.systemUrl });
+    database = await openDatabase(config, createLogger(config));
+  });
+
+  afterAll(async () => {
+    await database?.close();
+  });
+
+  /** What a tenant transaction of A sees after `forge` ran in it. */
+  const seenAfter = (forge: SQL) =>
+    database.forTenant({ tenantId: A }).transaction(async (tx) => {
+      await tx.execute(forge);
+      const rows = await tx.select({ tenantId: items.tenantId }).from(items);
+      const current = (await tx.execute(
+        sql`select app.current_tenant_id() as tenant`,
+      )) as unknown as { rows: { tenant: string | null }[] };
+      return { items: rows.map((row) => row.tenantId), current: current.rows[0]?.tenant };
+    });
+
+  it("a tenant transaction sees its own rows, through the signed context", async () => {
+    expect(await seenAfter(sql`select 1`)).toEqual({ items: [A, A, A], current: A });
+  });
+
+  it("setting another tenant's id with set_config leaves no tenant at all, not the other one", async () => {
+    expect(await seenAfter(sql`select set_config('app.tenant_id', ${B}, true)`)).toEqual({
+      items: [],
+      current: null,
+    });
+  });
+
+  it("so does setting another user id or request id under the tenant's own signature", async () => {
+    const user = sql`select set_config('app.user_id', ${randomUUID()}, true)`;
+    expect(await seenAfter(user)).toEqual({ items: [], current: null });
+    const request = sql`select set_config('app.request_id', 'forged', true)`;
+    expect(await seenAfter(request)).toEqual({ items: [], current: null });
+  });
+
+  it("app.enter_tenant with a replayed or made-up signature enters nothing", async () => {
+    const replayed = sql`select app.enter_tenant(${B}::uuid, null, null, current_setting('app.tenant_context'))`;
+    expect(await seenAfter(replayed)).toEqual({ items: [], current: null });
+    const madeUp = sql`select app.enter_tenant(${B}::uuid, null, null, split_part(current_setting('app.tenant_context'), '.', 1) || '.' || repeat('0', 64))`;
+    expect(await seenAfter(madeUp)).toEqual({ items: [], current: null });
+  });
+
+  it("the unsigned entry is gone, and a write into another tenant is refused", async () => {
+    const unsigned = await kitFailure(
+      seenAfter(sql`select app.enter_tenant(${B}::uuid, null, null)`),
+    );
+    expect(unsigned.code).toBe("42883");
+    const write = await kitFailure(
+      database.forTenant({ tenantId: A }).transaction(async (tx) => {
+        await tx.execute(sql`select set_config('app.tenant_id', ${B}, true)`);
+        await tx.insert(items).values({ tenantId: B, id: randomUUID(), name: "forged" });
+      }),
+    );
+    expect(write.code).toBe("42501");
+    expect(write.message).toMatch(/row-level security policy/);
+  });
+
+  it("a tenant transaction can read neither the key nor call the check, nor make temporary tables", async () => {
+    for (const statement of [
+      sql`select * from app.tenant_context_keys`,
+      sql`select app.tenant_context_valid('a', 'b', 'c', 'd')`,
+      sql`create temporary table items (id uuid)`,
+    ]) {
+      const error = await kitFailure(
+        database.forTenant({ tenantId: A }).transaction((tx) => tx.execute(statement)),
+      );
+      expect(error.code).toBe("42501");
+    }
+  });
+
+  it("a new key (another SECRET_KEY) is registered by the first tenant statement that needs it", async () => {
+    const secret = randomBytes(32).toString("base64");
+    const config = kitConfig({
+      DATABASE_SYSTEM_URL: connection?.database.systemUrl,
+      SECRET_KEY: secret,
+    });
+    const keyId = deriveTenantContextKey(secret).id;
+    const other = await openDatabase(config, createLogger(config));
+    try {
+      // As if the registration at start-up had not reached the database.
+      await client.query("delete from app.tenant_context_keys where id = $1", [keyId]);
+      const rows = await other.forTenant({ tenantId: A }).rows(aItemsStatement);
+      expect(rows.map((row) => row.tenantId)).toEqual([A, A, A]);
+      const keys = await client.query("select 1 from app.tenant_context_keys where id = $1", [
+        keyId,
+      ]);
+      expect(keys.rowCount).toBe(1);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe("production refuses logins that would let tenant traffic leave its tenant", () => {
+  const production = (env: Record<string, string | undefined>) =>
+    loadConfig({
+      ENVIRONMENT: "production",
+      LOG_LEVEL: "silent",
+      SECRET_KEY: randomBytes(36).toString("base64url"),
+      REDIS_URL: TEST_REDIS_URL,
+      CORS_ORIGINS: "https://app.example.com",
+      PUBLIC_URL: "https://api.example.com",
+      FRONTEND_URL: "https://app.example.com",
+      SMTP_URL: "smtp://127.0.0.1:1",
+      MAIL_FROM: "Kit <no-reply@example.com>",
+      METRICS_TOKEN: randomBytes(24).toString("base64url"),
+      ...env,
+    });
+  const BOTH = "kit_test_tenant_and_system";
+  const NEITHER = "kit_test_no_group";
+
+  beforeAll(async () => {
+    await ensureLoginRole(BOTH, ["app_tenant_login", "app_system_login"]);
+    await ensureLoginRole(NEITHER, []);
+  });
+
+  /** The problems openDatabase refuses `env` with, or [] when it opens. */
+  async function refusal(env: Record<string, string | undefined>): Promise<readonly string[]> {
+    const config = production(env);
+    try {
+      const database = await openDatabase(config, createLogger(config));
+      await database.close();
+      return [];
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+  }
+
+  const name = () => connection?.database.name as string;
+
+  it("opens with a tenant login that can assume app_tenant only and a system login", async () => {
+    expect(
+      await refusal({
+        DATABASE_URL: connection?.database.tenantUrl,
+        DATABASE_SYSTEM_URL: connection?.database.systemUrl,
+      }),
+    ).toEqual([]);
+  });
+
+  it("refuses a superuser as the tenant login", async () => {
+    const problems = await refusal({
+      DATABASE_URL: connection?.database.url,
+      DATABASE_SYSTEM_URL: connection?.database.systemUrl,
+    });
+    expect(problems).toEqual([
+      expect.stringMatching(/DATABASE_URL's login "postgres" is a superuser/),
+    ]);
+  });
+
+  it("refuses a tenant login that can also assume app_system", async () => {
+    const problems = await refusal({
+      DATABASE_URL: urlFor(name(), BOTH),
+      DATABASE_SYSTEM_URL: connection?.database.systemUrl,
+    });
+    expect(problems).toEqual([
+      expect.stringMatching(new RegExp(`"${BOTH}" can assume app_system`)),
+    ]);
+  });
+
+  it("refuses a system login that cannot assume app_system, and a tenant login that cannot enter", async () => {
+    const problems = await refusal({
+      DATABASE_URL: urlFor(name(), NEITHER),
+      DATABASE_SYSTEM_URL: urlFor(name(), NEITHER.replace("no_group", "tenant")),
+    });
+    expect(problems).toEqual([
+      expect.stringMatching(/"kit_test_no_group" cannot assume app_tenant/),
+      expect.stringMatching(/"kit_test_no_group" may not execute app.enter_tenant/),
+      expect.stringMatching(
+        /DATABASE_SYSTEM_URL's login "kit_test_tenant" cannot assume app_system/,
+      ),
+    ]);
   });
 });

@@ -90,6 +90,22 @@ async function rowLevelSecurityOffences(db: Queryable): Promise<Offence[]> {
         problem: "no ALL policy with USING and WITH CHECK on app.current_tenant_id()",
       });
     }
+    // The function verifies the signed tenant context; called directly, a sequential scan
+    // would call it for every row, where a sub-select is an InitPlan run once per statement.
+    const perRow = row.policies.some((policy) =>
+      [policy.using, policy.check].some(
+        (expression) =>
+          expression?.includes("current_tenant_id()") &&
+          !expression.includes("( SELECT app.current_tenant_id()"),
+      ),
+    );
+    if (perRow) {
+      offences.push({
+        table: row.table,
+        problem:
+          "a policy calls app.current_tenant_id() per row, not (SELECT app.current_tenant_id())",
+      });
+    }
   }
   return offences;
 }
@@ -262,7 +278,14 @@ describe("the guards bite", () => {
       "the policy has no WITH CHECK",
       [
         "drop policy tenant_isolation on items",
-        "create policy tenant_isolation on items for select using (tenant_id = app.current_tenant_id())",
+        "create policy tenant_isolation on items for select using (tenant_id = (select app.current_tenant_id()))",
+      ],
+    ],
+    [
+      "the policy calls app.current_tenant_id() for every row",
+      [
+        "drop policy tenant_isolation on items",
+        "create policy tenant_isolation on items using (tenant_id = app.current_tenant_id()) with check (tenant_id = app.current_tenant_id())",
       ],
     ],
   ])("reports items when %s", async (_, ddl) => {

@@ -1,24 +1,43 @@
 import type { FastifyBaseLogger } from "fastify";
-import type { Config } from "../../config.js";
-import { createDatabase, type Database } from "./database.js";
+import { type Config, ConfigError, isStrictEnvironment } from "../../config.js";
+import { createDatabase, type Database, type DatabaseDriver } from "./database.js";
+import { isUnreachable, loginProblems } from "./logins.js";
 import { createPgDriver } from "./pg-driver.js";
 import { createPgliteDriver } from "./pglite-driver.js";
+import { deriveTenantContextKey } from "./tenant-context.js";
 
 /**
- * Opens the database the configuration names: PostgreSQL at DATABASE_URL, or, in development
- * and test only, the embedded PGlite (stored under PGLITE_DATA_DIR, migrated at start).
+ * Opens the database the configuration names: PostgreSQL at DATABASE_URL (the tenant pool)
+ * and DATABASE_SYSTEM_URL (the system pool), or, in development and test only, the embedded
+ * PGlite (stored under PGLITE_DATA_DIR, migrated at start). In production and staging the two
+ * logins are checked before any tenant traffic (logins.ts); the tenant context key is
+ * registered at start-up, and again later if the database could not be reached then.
  */
 export async function openDatabase(config: Config, logger: FastifyBaseLogger): Promise<Database> {
+  const contextKey = deriveTenantContextKey(config.secretKey);
   if (config.databaseUrl) {
-    const driver = createPgDriver(
-      {
-        url: config.databaseUrl,
-        poolSize: config.databasePoolSize,
-        preparedStatements: config.databasePreparedStatements,
-      },
+    const pool = (url: string, poolSize: number, applicationName: string) =>
+      createPgDriver(
+        {
+          url,
+          poolSize,
+          preparedStatements: config.databasePreparedStatements,
+          applicationName,
+        },
+        logger,
+      );
+    const tenant = pool(config.databaseUrl, config.databasePoolSize, "agency-kit");
+    const system =
+      config.databaseSystemUrl && config.databaseSystemUrl !== config.databaseUrl
+        ? pool(config.databaseSystemUrl, config.databaseSystemPoolSize, "agency-kit-system")
+        : tenant;
+    const pendingLoginCheck = isStrictEnvironment(config.environment)
+      ? await checkLogins(tenant, system, logger)
+      : undefined;
+    return opened(
+      createDatabase({ tenant, system, contextKey, pendingLoginCheck }, logger),
       logger,
     );
-    return createDatabase(driver, logger);
   }
   // loadConfig refuses a missing DATABASE_URL in staging and production; this is a second lock.
   if (config.environment !== "development" && config.environment !== "test") {
@@ -27,7 +46,72 @@ export async function openDatabase(config: Config, logger: FastifyBaseLogger): P
   const dataDir = config.environment === "test" ? "memory://" : config.pgliteDataDir;
   logger.warn(
     { dataDir },
-    "DATABASE_URL is not set: using the embedded PGlite database (development only)",
+    "DATABASE_URL is not set: using the embedded PGlite database (development only; it runs as a superuser, so nothing in it stands against injected SQL)",
   );
-  return createDatabase(await createPgliteDriver(dataDir, logger), logger);
+  const driver = await createPgliteDriver(dataDir, logger);
+  return opened(createDatabase({ tenant: driver, system: driver, contextKey }, logger), logger);
+}
+
+/** Registers the context key now if the database answers; tenant entries retry it otherwise. */
+async function opened(database: Database, logger: FastifyBaseLogger): Promise<Database> {
+  try {
+    await database.registerContextKey();
+  } catch (error) {
+    logger.warn({ err: error }, "tenant context key not registered at start-up; retried on use");
+  }
+  return database;
+}
+
+/**
+ * Production's check of the two logins. Refuses to start when they break the rules; when the
+ * database cannot be reached yet, returns a gate that tenant traffic awaits until the check has
+ * passed (a refusal then fails every tenant statement).
+ */
+async function checkLogins(
+  tenant: DatabaseDriver,
+  system: DatabaseDriver,
+  logger: FastifyBaseLogger,
+): Promise<(() => Promise<void> | undefined) | undefined> {
+  const refuse = (problems: string[]) => {
+    if (problems.length > 0) throw new ConfigError(problems);
+  };
+  let problems: string[];
+  try {
+    problems = await loginProblems(tenant.db, system.db);
+  } catch (error) {
+    if (!isUnreachable(error)) throw error;
+    logger.warn({ err: error }, "database logins not checked at start-up; checked before use");
+    return deferredCheck(() => loginProblems(tenant.db, system.db).then(refuse), logger);
+  }
+  refuse(problems);
+  return undefined;
+}
+
+/** The check, run before tenant traffic until it has passed once; a refusal is final. */
+function deferredCheck(
+  check: () => Promise<void>,
+  logger: FastifyBaseLogger,
+): () => Promise<void> | undefined {
+  let passed = false;
+  let refusal: unknown;
+  let inFlight: Promise<void> | undefined;
+  return () => {
+    if (passed) return undefined;
+    if (refusal) return Promise.reject(refusal);
+    inFlight ??= check().then(
+      () => {
+        passed = true;
+        inFlight = undefined;
+      },
+      (error: unknown) => {
+        inFlight = undefined;
+        if (error instanceof ConfigError || !isUnreachable(error)) {
+          refusal = error;
+          logger.fatal({ err: error }, "database logins refused: tenant traffic stopped");
+        }
+        throw error;
+      },
+    );
+    return inFlight;
+  };
 }
