@@ -1,10 +1,11 @@
-import { eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBackground } from "../../src/background.js";
+import { auditLogs } from "../../src/core/audit/index.js";
 import { newId, sessions, users } from "../../src/core/database/index.js";
 import { createOutboxRelay, jobOutbox } from "../../src/core/jobs/index.js";
-import { authCleanups } from "../../src/modules/auth/index.js";
+import { authCleanups, hashOpaqueToken, newOpaqueToken } from "../../src/modules/auth/index.js";
 import { oneTimeTokens } from "../../src/modules/auth/one-time-tokens.table.js";
 import { refreshTokens } from "../../src/modules/auth/refresh-tokens.table.js";
 import {
@@ -170,6 +171,115 @@ describe("password reset", () => {
       (message) => message.subject === "Reset your password",
     );
     expect(resets).toHaveLength(3);
+  });
+});
+
+/** The audit rows of `action` about the account `userId`, in every tenant. */
+function accountEvents(action: string, userId: string) {
+  return ctx.database.bypassTenantIsolation("test: read the audit log", (db) =>
+    db
+      .select()
+      .from(auditLogs)
+      .where(and(eq(auditLogs.action, action), eq(auditLogs.resourceId, userId))),
+  );
+}
+
+describe("reset links end with the password they were for", () => {
+  it("a password change retires every unused reset link", async () => {
+    const user = await register(ctx.app);
+    await post("/api/v1/auth/password/forgot", { email: user.email });
+    const token = await mailedToken(user.email, "reset-password");
+    const changed = await post(
+      "/api/v1/auth/password/change",
+      { currentPassword: PASSWORD, newPassword: "a changed passphrase indeed" },
+      user.headers,
+    );
+    expect(changed.statusCode, changed.body).toBe(204);
+
+    const reset = await post("/api/v1/auth/password/reset", { token, password: NEW_PASSWORD });
+    expectProblem(reset, "bad-request");
+    expectProblem(
+      await login(ctx.app, { email: user.email, password: NEW_PASSWORD }),
+      "unauthorized",
+    );
+    expect(
+      (await login(ctx.app, { email: user.email, password: "a changed passphrase indeed" }))
+        .statusCode,
+    ).toBe(200);
+  });
+
+  it("a reset through one link retires the others", async () => {
+    const user = await register(ctx.app);
+    await post("/api/v1/auth/password/forgot", { email: user.email });
+    const token = await mailedToken(user.email, "reset-password");
+    // A second live link, as two requests crossing could leave.
+    const second = newOpaqueToken();
+    await ctx.database.bypassTenantIsolation("test: a second live link", (db) =>
+      db.insert(oneTimeTokens).values({
+        userId: user.body.user.id,
+        purpose: "password-reset",
+        tokenHash: hashOpaqueToken(second),
+        expiresAt: new Date(Date.now() + 3_600_000),
+      }),
+    );
+    const reset = await post("/api/v1/auth/password/reset", { token, password: NEW_PASSWORD });
+    expect(reset.statusCode, reset.body).toBe(204);
+    const again = await post("/api/v1/auth/password/reset", {
+      token: second,
+      password: "yet another passphrase",
+    });
+    expectProblem(again, "bad-request");
+    expect((await login(ctx.app, { email: user.email, password: NEW_PASSWORD })).statusCode).toBe(
+      200,
+    );
+  });
+
+  it("a password too easy to guess answers 422 saying why, and the link still works", async () => {
+    const user = await register(ctx.app);
+    await post("/api/v1/auth/password/forgot", { email: user.email });
+    const token = await mailedToken(user.email, "reset-password");
+    const weak = await post("/api/v1/auth/password/reset", { token, password: "P@ssw0rd1234" });
+    expect(expectProblem(weak, "validation-failed").errors).toEqual([
+      { field: "password", message: expect.stringMatching(/similar to a commonly used password/) },
+    ]);
+    const reset = await post("/api/v1/auth/password/reset", { token, password: NEW_PASSWORD });
+    expect(reset.statusCode, reset.body).toBe(204);
+  });
+});
+
+describe("security trail of the mailed flows", () => {
+  it("records a password reset in the account's tenants, with the sessions it ended", async () => {
+    const user = await register(ctx.app);
+    await post("/api/v1/auth/password/forgot", { email: user.email });
+    const token = await mailedToken(user.email, "reset-password");
+    expect(
+      (await post("/api/v1/auth/password/reset", { token, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    const [row, ...more] = await accountEvents("auth.password_reset", user.body.user.id);
+    expect(more).toEqual([]);
+    expect(row).toMatchObject({
+      tenantId: user.body.tenant.id,
+      actorId: user.body.user.id,
+      resourceType: "user",
+      metadata: { sessionsEnded: 1 },
+      ip: expect.any(String),
+    });
+  });
+
+  it("records an email verification", async () => {
+    const user = await register(ctx.app);
+    const token = await mailedToken(user.email, "verify-email");
+    expect((await post("/api/v1/auth/email/verify", { token })).statusCode).toBe(204);
+    const [row, ...more] = await accountEvents("auth.email_verified", user.body.user.id);
+    expect(more).toEqual([]);
+    expect(row).toMatchObject({
+      tenantId: user.body.tenant.id,
+      actorId: user.body.user.id,
+      resourceType: "user",
+    });
+    // A refused link records nothing.
+    expectProblem(await post("/api/v1/auth/email/verify", { token }), "bad-request");
+    expect(await accountEvents("auth.email_verified", user.body.user.id)).toHaveLength(1);
   });
 });
 

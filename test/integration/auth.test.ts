@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { hash, verify } from "@node-rs/argon2";
-import { eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
-import { createAuditLog } from "../../src/core/audit/index.js";
+import { auditLogs, createAuditLog } from "../../src/core/audit/index.js";
 import { createSessionGuard } from "../../src/core/auth/index.js";
 import { memberships, sessions, tenants, users } from "../../src/core/database/index.js";
 import { createLogger } from "../../src/core/logging/index.js";
@@ -760,5 +760,230 @@ describe("users/me", () => {
     });
     expectProblem(refused, "validation-failed");
     expect((await userRow(user.email))?.name).toBe("Countess of Lovelace");
+  });
+});
+
+/** The audit rows of `action` about the account `userId`, in every tenant. */
+function accountEvents(action: string, userId: string) {
+  return ctx.database.bypassTenantIsolation("test: read the audit log", (db) =>
+    db
+      .select()
+      .from(auditLogs)
+      .where(and(eq(auditLogs.action, action), eq(auditLogs.resourceId, userId))),
+  );
+}
+
+function changePassword(
+  user: { headers: { authorization: string } },
+  currentPassword: string,
+  newPassword: string,
+) {
+  return ctx.app.inject({
+    method: "POST",
+    url: "/api/v1/auth/password/change",
+    headers: user.headers,
+    payload: { currentPassword, newPassword },
+  });
+}
+
+describe("password strength", () => {
+  it.each([
+    ["111111111111", /Repeated characters/],
+    ["abcabcabcabc", /Repeated patterns/],
+    ["P@ssw0rd1234", /similar to a commonly used password/],
+    ["letmeinletmein", /Repeated patterns/],
+  ])(
+    "refuses %s at registration with a 422 that says why, creating nothing",
+    async (password, why) => {
+      const email = uniqueEmail();
+      const response = await ctx.app.inject({
+        method: "POST",
+        url: "/api/v1/auth/register",
+        remoteAddress: randomAddress(),
+        payload: { email, password, name: "Ada Lovelace", tenantName: "Analytical Ltd" },
+      });
+      const problem = expectProblem(response, "validation-failed");
+      expect(problem.detail).toMatch(/^The password is too easy to guess\. /);
+      expect(problem.errors).toEqual([{ field: "password", message: expect.stringMatching(why) }]);
+      expect(await userRow(email)).toBeUndefined();
+    },
+  );
+
+  it("counts the account's own name, email and organisation as guessable words", async () => {
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/register",
+      remoteAddress: randomAddress(),
+      payload: {
+        email: uniqueEmail(),
+        password: "marguerite yourcenar",
+        name: "Marguerite Yourcenar",
+        tenantName: "Memoirs",
+      },
+    });
+    expect(expectProblem(response, "validation-failed").errors?.[0]?.message).toMatch(
+      /name, email address or organisation/,
+    );
+    // Anybody else may choose it.
+    await register(ctx.app, { password: "marguerite yourcenar", name: "Grace Hopper" });
+  });
+
+  it("refuses a weak new password at change, and the old one still works", async () => {
+    const user = await register(ctx.app);
+    const response = await changePassword(user, PASSWORD, "letmeinletmein");
+    expect(expectProblem(response, "validation-failed").errors).toEqual([
+      { field: "newPassword", message: expect.stringMatching(/Repeated patterns/) },
+    ]);
+    expect((await login(ctx.app, { email: user.email, password: PASSWORD })).statusCode).toBe(200);
+  });
+});
+
+describe("password normal form", () => {
+  const composed = "crème brûlée à la française";
+  const decomposed = composed.normalize("NFD");
+
+  it("signs in with the passphrase typed with composed or decomposed accents", async () => {
+    const user = await register(ctx.app, { password: decomposed });
+    expect((await login(ctx.app, { email: user.email, password: composed })).statusCode).toBe(200);
+    expect((await login(ctx.app, { email: user.email, password: decomposed })).statusCode).toBe(
+      200,
+    );
+  });
+
+  it("accepts a hash of the passphrase as typed, made before normalising, and replaces it", async () => {
+    const user = await register(ctx.app);
+    const legacy = await hash(decomposed, {
+      algorithm: 2,
+      memoryCost: 19_456,
+      timeCost: 2,
+      parallelism: 1,
+    });
+    await ctx.database.bypassTenantIsolation("test: a hash made before normalising", (db) =>
+      db.update(users).set({ passwordHash: legacy }).where(eq(users.id, user.body.user.id)),
+    );
+    const typed = await login(ctx.app, { email: user.email, password: decomposed });
+    expect(typed.statusCode, typed.body).toBe(200);
+    const replaced = (await userRow(user.email))?.passwordHash as string;
+    expect(replaced).not.toBe(legacy);
+    expect(await verify(replaced, composed)).toBe(true);
+    expect((await login(ctx.app, { email: user.email, password: composed })).statusCode).toBe(200);
+  });
+});
+
+describe("security trail", () => {
+  it("records a password change in the audit log of each of the user's tenants", async () => {
+    const user = await register(ctx.app);
+    const second = await ctx.newTenant("Second Home");
+    await ctx.database.bypassTenantIsolation("test", (db) =>
+      rolesSystemRepository(db).addMember(second.tenant.id, user.body.user.id, "member"),
+    );
+    await signInAgain(ctx.app, user);
+    const changed = await changePassword(user, PASSWORD, "a whole new passphrase");
+    expect(changed.statusCode, changed.body).toBe(204);
+
+    const rows = await accountEvents("auth.password_changed", user.body.user.id);
+    expect(rows.map((row) => row.tenantId).sort()).toEqual(
+      [user.body.tenant.id, second.tenant.id].sort(),
+    );
+    for (const row of rows) {
+      expect(row).toMatchObject({
+        actorId: user.body.user.id,
+        resourceType: "user",
+        metadata: { sessionsEnded: 1 },
+        ip: "127.0.0.1",
+        requestId: expect.any(String),
+      });
+    }
+  });
+
+  it("records logout-all with the number of sessions it ended", async () => {
+    const user = await register(ctx.app);
+    await signInAgain(ctx.app, user);
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/auth/logout-all",
+      headers: user.headers,
+    });
+    expect(response.statusCode).toBe(204);
+    const [row, ...more] = await accountEvents("auth.logout_all", user.body.user.id);
+    expect(more).toEqual([]);
+    expect(row).toMatchObject({
+      tenantId: user.body.tenant.id,
+      actorId: user.body.user.id,
+      metadata: { sessionsEnded: 2 },
+    });
+  });
+
+  it("logs each failed sign-in without its address or password, and audits those of an account", async () => {
+    const user = await register(ctx.app);
+    const unknown = uniqueEmail();
+    otherLogs.clear();
+    const wrong = await login(other, { email: user.email, password: "not the password at all" });
+    expectProblem(wrong, "unauthorized");
+    expectProblem(
+      await login(other, { email: unknown, password: "nobody's password" }),
+      "unauthorized",
+    );
+
+    const [wrongLine] = otherLogs.matching({ event: "login-failed", reason: "wrong-password" });
+    expect(wrongLine).toMatchObject({
+      level: "info",
+      userId: user.body.user.id,
+      emailHash: expect.stringMatching(/^[\w-]{22}$/),
+      ip: expect.any(String),
+    });
+    const [unknownLine] = otherLogs.matching({ event: "login-failed", reason: "unknown-email" });
+    expect(unknownLine).toMatchObject({ emailHash: expect.stringMatching(/^[\w-]{22}$/) });
+    expect(unknownLine).not.toHaveProperty("userId");
+    expect(unknownLine?.emailHash).not.toBe(wrongLine?.emailHash);
+    const logged = JSON.stringify(otherLogs.lines);
+    for (const secret of [user.email, unknown, "not the password at all", "nobody's password"]) {
+      expect(logged).not.toContain(secret);
+    }
+
+    const [row, ...more] = await waitFor("the audit row", async () => {
+      const rows = await accountEvents("auth.login_failed", user.body.user.id);
+      return rows.length > 0 ? rows : undefined;
+    });
+    expect(more).toEqual([]);
+    expect(row).toMatchObject({
+      tenantId: user.body.tenant.id,
+      actorId: null,
+      resourceType: "user",
+      metadata: { reason: "wrong-password" },
+      ip: wrongLine?.ip,
+    });
+  });
+
+  it("logs and audits a sign-in refused after too many failures, and one of a deactivated account", async () => {
+    const user = await register(ctx.app);
+    const attacker = randomAddress();
+    for (let i = 0; i < 10; i++) {
+      await login(other, { email: user.email, password: `guess number ${i}` }, attacker);
+    }
+    otherLogs.clear();
+    expectProblem(
+      await login(other, { email: user.email, password: PASSWORD }, attacker),
+      "rate-limited",
+    );
+    expect(otherLogs.matching({ event: "login-failed", reason: "locked-out" })).toEqual([
+      expect.objectContaining({ level: "warn", ip: attacker }),
+    ]);
+    await waitFor("the locked-out row", async () => {
+      const rows = await accountEvents("auth.login_failed", user.body.user.id);
+      return rows.some((row) => row.metadata.reason === "locked-out");
+    });
+
+    await ctx.database.bypassTenantIsolation("test", (db) =>
+      db.update(users).set({ isActive: false }).where(eq(users.id, user.body.user.id)),
+    );
+    expectProblem(await login(other, { email: user.email, password: PASSWORD }), "unauthorized");
+    expect(otherLogs.matching({ event: "login-failed", reason: "inactive-account" })).toHaveLength(
+      1,
+    );
+    await waitFor("the inactive-account row", async () => {
+      const rows = await accountEvents("auth.login_failed", user.body.user.id);
+      return rows.some((row) => row.metadata.reason === "inactive-account");
+    });
   });
 });

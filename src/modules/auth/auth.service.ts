@@ -1,6 +1,7 @@
+import { createHmac } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import type { Config } from "../../config.js";
-import type { AuditLog } from "../../core/audit/index.js";
+import type { AuditEvent, AuditLog } from "../../core/audit/index.js";
 import type { SessionGuard, TokenService } from "../../core/auth/index.js";
 import {
   type Database,
@@ -23,20 +24,23 @@ import {
 } from "../users/index.js";
 import type { MeResponse } from "./auth.schemas.js";
 import type { LoginThrottle } from "./brute-force.js";
-import { oneTimeTokensRepository } from "./one-time-tokens.repository.js";
 import { createOneTimeTokenMailer } from "./mailed-tokens.js";
+import { oneTimeTokensRepository } from "./one-time-tokens.repository.js";
 import {
   createSuccessorDerivation,
   hashOpaqueToken,
   OPAQUE_TOKEN_PATTERN,
 } from "./opaque-tokens.js";
-import { hashPassword, needsRehash, verifyPassword } from "./passwords.js";
+import { hashPassword, type PasswordOwner, passwordWeakness, verifyPassword } from "./passwords.js";
 import { sessionsRepository } from "./sessions.repository.js";
 import { type Client, createAccountWithin, createSessionOpener, type SignedIn } from "./sign-in.js";
 
 /** The one answer to every failed sign-in, so none tells which part was wrong. */
 const INVALID_CREDENTIALS = "The email or password is incorrect.";
 const SESSION_ENDED = "The session has ended; sign in again.";
+
+/** Why a sign-in failed, in the security log line and the audit row (`auth.login_failed`). */
+type SignInFailure = "unknown-email" | "wrong-password" | "inactive-account" | "locked-out";
 
 export interface AuthServiceOptions {
   config: Config;
@@ -158,10 +162,82 @@ export function createAuthService(options: AuthServiceOptions) {
   }
 
   async function revokeUserSessions(userId: string, reason: string, keep?: string) {
-    await database.bypassTenantIsolation(reason, (db) =>
+    const ended = await database.bypassTenantIsolation(reason, (db) =>
       sessionsRepository(db).revokeAllOf(userId, reason, keep),
     );
     await sessions.revoke({ userId });
+    return ended;
+  }
+
+  /**
+   * Records an event of the user's account (not of one session) in the audit log of every
+   * tenant the user is an active member of: each tenant's admins see what happened to an
+   * account that can reach their data, whichever tenant the user was in at the time.
+   */
+  async function recordForAccount(userId: string, event: Omit<AuditEvent, "tenantId">) {
+    const tenants = await database.bypassTenantIsolation(
+      "audit: the account's tenants",
+      (db) => membershipsSystemRepository(db).tenantsOf(userId),
+      { logLevel: "debug" },
+    );
+    for (const tenant of tenants) await audit.record({ ...event, tenantId: tenant.id });
+  }
+
+  /** A new password too easy to guess for its owner answers 422 on `field`, saying why. */
+  function requireStrongPassword(field: string, password: string, owner: PasswordOwner) {
+    const weakness = passwordWeakness(password, owner);
+    if (weakness) {
+      throw new AppError("validation-failed", `The password is too easy to guess. ${weakness}`, {
+        errors: [{ field, message: weakness }],
+      });
+    }
+  }
+
+  /** A keyed hash of an address: one account's lines correlate, and none can be read back. */
+  const emailDigest = (email: string) =>
+    createHmac("sha256", config.secretKey)
+      .update(`sign-in-failure:${email.trim().toLowerCase()}`)
+      .digest("base64url")
+      .slice(0, 22);
+
+  /**
+   * A failed sign-in: a security log line (`event: "login-failed"`, never the password nor the
+   * address), and `auth.login_failed` in the audit log of the account's tenants when the
+   * account exists. The audit rows are written without being awaited, so that refusing an
+   * existing account takes no longer than refusing an unknown address.
+   */
+  function noteFailedSignIn(email: string, client: Client, reason: SignInFailure, user?: UserRow) {
+    const line = {
+      event: "login-failed",
+      reason,
+      emailHash: emailDigest(email),
+      ...(user ? { userId: user.id } : {}),
+      ip: client.ip,
+    };
+    if (reason === "locked-out") logger.warn(line, "security: sign-in refused, too many failures");
+    else logger.info(line, "security: sign-in failed");
+    const record = async () => {
+      // A refused attempt is refused before the account is read: read it now.
+      const account =
+        user ??
+        (reason === "locked-out"
+          ? await database.bypassTenantIsolation(
+              "failed sign-in",
+              (db) => usersSystemRepository(db).findByEmail(email),
+              { logLevel: "debug" },
+            )
+          : undefined);
+      if (!account) return;
+      await recordForAccount(account.id, {
+        action: "auth.login_failed",
+        resourceType: "user",
+        resourceId: account.id,
+        metadata: { reason },
+      });
+    };
+    void record().catch((error: unknown) =>
+      logger.error({ err: error }, "a failed sign-in could not be recorded"),
+    );
   }
 
   return {
@@ -169,6 +245,11 @@ export function createAuthService(options: AuthServiceOptions) {
       input: { email: string; password: string; name: string; tenantName: string },
       client: Client,
     ): Promise<SignedIn> {
+      requireStrongPassword("password", input.password, {
+        email: input.email,
+        name: input.name,
+        organisation: input.tenantName,
+      });
       const passwordHash = await hashPassword(input.password);
       try {
         const { user, tenant, refreshToken, sessionId } = await database.bypassTenantIsolation(
@@ -201,18 +282,27 @@ export function createAuthService(options: AuthServiceOptions) {
       input: { email: string; password: string; tenantId?: string | undefined },
       client: Client,
     ): Promise<SignedIn> {
-      const attempt = await throttle.attempt(input.email, client.ip);
+      const attempt = await throttle.attempt(input.email, client.ip).catch((error: unknown) => {
+        if (error instanceof AppError && error.code === "rate-limited") {
+          noteFailedSignIn(input.email, client, "locked-out");
+        }
+        throw error;
+      });
       const user = await database.bypassTenantIsolation("sign-in", (db) =>
         usersSystemRepository(db).findByEmail(input.email),
       );
       // Always one argon2 verification, against a dummy hash for an unknown email.
-      const matches = await verifyPassword(user?.passwordHash ?? null, input.password);
-      if (!user || !matches || !user.isActive) throw unauthorized(INVALID_CREDENTIALS);
+      const { matches, rehash } = await verifyPassword(user?.passwordHash ?? null, input.password);
+      if (!user || !matches || !user.isActive) {
+        const reason = !user ? "unknown-email" : !matches ? "wrong-password" : "inactive-account";
+        noteFailedSignIn(input.email, client, reason, user);
+        throw unauthorized(INVALID_CREDENTIALS);
+      }
       await throttle.succeeded(input.email, client.ip, attempt);
-      if (user.passwordHash && needsRehash(user.passwordHash)) {
-        const rehash = await hashPassword(input.password);
+      if (rehash) {
+        const fresh = await hashPassword(input.password);
         await database.bypassTenantIsolation("password rehash", (db) =>
-          usersSystemRepository(db).setPasswordHash(user.id, rehash),
+          usersSystemRepository(db).setPasswordHash(user.id, fresh),
         );
       }
       return opener.signIn(user, client, { tenantId: input.tenantId, method: "password" });
@@ -286,7 +376,14 @@ export function createAuthService(options: AuthServiceOptions) {
     },
 
     async logoutAll(principal: Principal): Promise<void> {
-      await revokeUserSessions(principal.userId, "logout-all");
+      const ended = await revokeUserSessions(principal.userId, "logout-all");
+      await recordForAccount(principal.userId, {
+        action: "auth.logout_all",
+        resourceType: "user",
+        resourceId: principal.userId,
+        actorId: principal.userId,
+        metadata: { sessionsEnded: ended },
+      });
     },
 
     async me(principal: Principal): Promise<MeResponse> {
@@ -334,40 +431,73 @@ export function createAuthService(options: AuthServiceOptions) {
       });
     },
 
+    /**
+     * Sets the password with a mailed link. The link is checked first and used only with a
+     * password good enough, so a refused password leaves it working; using it retires the
+     * user's other reset links and ends every session.
+     */
     async resetPassword(token: string, password: string, client: Client): Promise<void> {
-      const passwordHash = await hashPassword(password);
-      const user = await database.bypassTenantIsolation("password reset", async (db) => {
-        const used = OPAQUE_TOKEN_PATTERN.test(token)
-          ? await oneTimeTokensRepository(db).consume(hashOpaqueToken(token), "password-reset")
-          : undefined;
-        if (!used) return undefined;
-        const users = usersSystemRepository(db);
-        await users.setPasswordHash(used.userId, passwordHash);
-        await sessionsRepository(db).revokeAllOf(used.userId, "password-reset");
-        return users.findById(used.userId);
+      const invalidLink = () =>
+        new AppError("bad-request", "The reset link is invalid, used or expired.");
+      if (!OPAQUE_TOKEN_PATTERN.test(token)) throw invalidLink();
+      const tokenHash = hashOpaqueToken(token);
+      const owner = await database.bypassTenantIsolation("password reset", async (db) => {
+        const live = await oneTimeTokensRepository(db).findLive(tokenHash, "password-reset");
+        return live ? usersSystemRepository(db).findById(live.userId) : undefined;
       });
-      if (!user) {
-        throw new AppError("bad-request", "The reset link is invalid, used or expired.");
-      }
-      await sessions.revoke({ userId: user.id });
+      if (!owner) throw invalidLink();
+      requireStrongPassword("password", password, owner);
+      const passwordHash = await hashPassword(password);
+      const sessionsEnded = await database.bypassTenantIsolation("password reset", async (db) => {
+        const oneTimeTokens = oneTimeTokensRepository(db);
+        const used = await oneTimeTokens.consume(tokenHash, "password-reset");
+        if (!used) return undefined;
+        await oneTimeTokens.retireUnused(used.userId, "password-reset");
+        await usersSystemRepository(db).setPasswordHash(used.userId, passwordHash);
+        return sessionsRepository(db).revokeAllOf(used.userId, "password-reset");
+      });
+      // Used in between by another request.
+      if (sessionsEnded === undefined) throw invalidLink();
+      await sessions.revoke({ userId: owner.id });
       // Whoever opened the mailed link may sign in from here even during an attack.
-      await throttle.trust(user.email, client.ip);
+      await throttle.trust(owner.email, client.ip);
+      await recordForAccount(owner.id, {
+        action: "auth.password_reset",
+        resourceType: "user",
+        resourceId: owner.id,
+        actorId: owner.id,
+        metadata: { sessionsEnded },
+      });
     },
 
+    /**
+     * Sets a new password after checking the current one. The user's other sessions end and
+     * every unused reset link stops working: a link mailed before the change must not undo it.
+     */
     async changePassword(principal: Principal, current: string, next: string): Promise<void> {
       const user = await database.bypassTenantIsolation("password change", (db) =>
         usersSystemRepository(db).findById(principal.userId),
       );
-      if (!user || !(await verifyPassword(user.passwordHash, current))) {
+      if (!user || !(await verifyPassword(user.passwordHash, current)).matches) {
         throw new AppError("validation-failed", "The current password is incorrect.", {
           errors: [{ field: "currentPassword", message: "is incorrect" }],
         });
       }
+      requireStrongPassword("newPassword", next, user);
       const passwordHash = await hashPassword(next);
-      await database.bypassTenantIsolation("password change", (db) =>
-        usersSystemRepository(db).setPasswordHash(user.id, passwordHash),
-      );
-      await revokeUserSessions(user.id, "password-change", principal.sessionId);
+      const sessionsEnded = await database.bypassTenantIsolation("password change", async (db) => {
+        await usersSystemRepository(db).setPasswordHash(user.id, passwordHash);
+        await oneTimeTokensRepository(db).retireUnused(user.id, "password-reset");
+        return sessionsRepository(db).revokeAllOf(user.id, "password-change", principal.sessionId);
+      });
+      await sessions.revoke({ userId: user.id });
+      await recordForAccount(user.id, {
+        action: "auth.password_changed",
+        resourceType: "user",
+        resourceId: user.id,
+        actorId: user.id,
+        metadata: { sessionsEnded },
+      });
     },
 
     async verifyEmail(token: string): Promise<void> {
@@ -375,13 +505,20 @@ export function createAuthService(options: AuthServiceOptions) {
         const used = OPAQUE_TOKEN_PATTERN.test(token)
           ? await oneTimeTokensRepository(db).consume(hashOpaqueToken(token), "email-verification")
           : undefined;
-        return used?.email
-          ? usersSystemRepository(db).markEmailVerified(used.userId, used.email)
+        const marked = used?.email
+          ? await usersSystemRepository(db).markEmailVerified(used.userId, used.email)
           : false;
+        return marked ? used?.userId : undefined;
       });
       if (!verified) {
         throw new AppError("bad-request", "The verification link is invalid, used or expired.");
       }
+      await recordForAccount(verified, {
+        action: "auth.email_verified",
+        resourceType: "user",
+        resourceId: verified,
+        actorId: verified,
+      });
     },
 
     async resendVerification(principal: Principal): Promise<void> {

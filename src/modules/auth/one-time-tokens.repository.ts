@@ -4,6 +4,22 @@ import { type OneTimeTokenPurpose, oneTimeTokens } from "./one-time-tokens.table
 
 /** Mailed single-use tokens. Only inside `bypassTenantIsolation`. */
 export function oneTimeTokensRepository(db: Db) {
+  /** Marks every unused token of the user for `purpose` used: no link of theirs works. */
+  async function retireUnused(userId: string, purpose: OneTimeTokenPurpose): Promise<number> {
+    const retired = await db
+      .update(oneTimeTokens)
+      .set({ usedAt: sql`now()` })
+      .where(
+        and(
+          eq(oneTimeTokens.userId, userId),
+          eq(oneTimeTokens.purpose, purpose),
+          isNull(oneTimeTokens.usedAt),
+        ),
+      )
+      .returning({ id: oneTimeTokens.id });
+    return retired.length;
+  }
+
   return {
     /** Stores a new token and retires the user's earlier unused ones of the same purpose. */
     async issue(input: {
@@ -13,17 +29,26 @@ export function oneTimeTokensRepository(db: Db) {
       email: string | null;
       expiresAt: Date;
     }): Promise<void> {
-      await db
-        .update(oneTimeTokens)
-        .set({ usedAt: sql`now()` })
+      await retireUnused(input.userId, input.purpose);
+      await db.insert(oneTimeTokens).values(input);
+    },
+
+    retireUnused,
+
+    /** The user of a token that would be consumed now, without consuming it. */
+    async findLive(tokenHash: string, purpose: OneTimeTokenPurpose) {
+      const [row] = await db
+        .select({ userId: oneTimeTokens.userId })
+        .from(oneTimeTokens)
         .where(
           and(
-            eq(oneTimeTokens.userId, input.userId),
-            eq(oneTimeTokens.purpose, input.purpose),
+            eq(oneTimeTokens.tokenHash, tokenHash),
+            eq(oneTimeTokens.purpose, purpose),
             isNull(oneTimeTokens.usedAt),
+            gt(oneTimeTokens.expiresAt, sql`now()`),
           ),
         );
-      await db.insert(oneTimeTokens).values(input);
+      return row;
     },
 
     /**
