@@ -1,11 +1,7 @@
 import cookie from "@fastify/cookie";
 import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
-import {
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from "fastify-type-provider-zod";
+import { serializerCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { DestinationStream } from "pino";
 import { z } from "zod";
 import packageJson from "../package.json" with { type: "json" };
@@ -49,6 +45,7 @@ import {
 import { declareThirdPartyRoutes, routeStandardsPlugin } from "./core/http/route-standards.js";
 import { securityHeadersPlugin } from "./core/http/security-headers.js";
 import { shutdownPlugin } from "./core/http/shutdown.js";
+import { validatorCompiler } from "./core/http/validation.js";
 import {
   type AnyJob,
   bullmqTransport,

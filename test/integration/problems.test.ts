@@ -1,12 +1,19 @@
-import type { FastifyInstance } from "fastify";
+import { randomUUID } from "node:crypto";
+import { eq, sql } from "drizzle-orm";
+import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { AppModule } from "../../src/app.js";
+import { type Db, memberships, newId, users } from "../../src/core/database/index.js";
 import { AppError } from "../../src/core/errors/index.js";
 import { publicAccess, signedIn } from "../../src/core/http/access.js";
 import { buildTestApp } from "../helpers/app.js";
-import { expectProblem } from "../helpers/problems.js";
+import { randomAddress } from "../helpers/auth.js";
+import { buildLoggedTestApp, type LogCapture } from "../helpers/log-capture.js";
+import { expectProblem, type ProblemBody } from "../helpers/problems.js";
+import { setupTenancyTest, type TenancyTestContext, type TestTenant } from "../helpers/tenancy.js";
+import { createTestDatabase, type TestDatabase } from "../helpers/test-database.js";
 
 const ok = { 200: z.object({ ok: z.boolean() }) };
 const tags = ["test"];
@@ -131,6 +138,25 @@ const problemsModule: AppModule = async (plain) => {
     },
   );
 
+  app.post(
+    "/notes/:key",
+    {
+      config: { access: publicAccess },
+      schema: {
+        summary: "Any strings, in every location",
+        tags,
+        params: z.object({ key: z.string() }),
+        querystring: z.object({ q: z.string().optional() }),
+        body: z.looseObject({
+          text: z.string(),
+          lines: z.array(z.object({ text: z.string() })).optional(),
+        }),
+        response: ok,
+      },
+    },
+    async () => ({ ok: true }),
+  );
+
   app.get(
     "/private",
     { config: { access: signedIn }, schema: { summary: "Signed in only", tags, response: ok } },
@@ -229,6 +255,77 @@ describe("problem responses", () => {
       const response = await app.inject({ method: "GET", url: "/api/v1/range?from=5&to=1" });
       const body = expectProblem(response, "validation-failed");
       expect(body.errors).toEqual([{ field: "query", message: "from must not be after to" }]);
+    });
+  });
+
+  describe("strings PostgreSQL cannot store (422, on every route)", () => {
+    const NUL = "a\u0000b";
+
+    it.each([
+      ["a body field", { text: NUL }, "text"],
+      [
+        "a nested body field",
+        { text: "ok", lines: [{ text: "ok" }, { text: NUL }] },
+        "lines.1.text",
+      ],
+      ["a field the schema does not know", { text: "ok", extra: { deep: [NUL] } }, "extra.deep.0"],
+    ])("refuses a NUL in %s, naming it", async (_, payload, field) => {
+      const response = await app.inject({ method: "POST", url: "/api/v1/notes/k", payload });
+      const body = expectProblem(response, "validation-failed", { instance: "/api/v1/notes/k" });
+      expect(body.errors).toEqual([{ field, message: "must not contain U+0000 (NUL)" }]);
+    });
+
+    it("refuses a NUL in the query string and in a path parameter", async () => {
+      const query = await app.inject({
+        method: "POST",
+        url: "/api/v1/notes/k?q=a%00b",
+        payload: { text: "ok" },
+      });
+      expect(expectProblem(query, "validation-failed").errors).toEqual([
+        { field: "query.q", message: "must not contain U+0000 (NUL)" },
+      ]);
+      const params = await app.inject({
+        method: "POST",
+        url: "/api/v1/notes/a%00b",
+        payload: { text: "ok" },
+      });
+      expect(expectProblem(params, "validation-failed").errors).toEqual([
+        { field: "params.key", message: "must not contain U+0000 (NUL)" },
+      ]);
+    });
+
+    it("names a field whose own name holds a NUL without echoing the NUL", async () => {
+      const response = await app.inject({
+        method: "POST",
+        url: "/api/v1/notes/k",
+        headers: { "content-type": "application/json" },
+        payload: '{"text": "ok", "bad\\u0000key": 1}',
+      });
+      const body = expectProblem(response, "validation-failed");
+      expect(body.errors).toEqual([
+        { field: "bad\\u0000key", message: "is a field name that must not contain U+0000 (NUL)" },
+      ]);
+    });
+
+    it("refuses an unpaired surrogate and accepts a paired one", async () => {
+      for (const lone of ["\\ud800", "x\\udfff"]) {
+        const response = await app.inject({
+          method: "POST",
+          url: "/api/v1/notes/k",
+          headers: { "content-type": "application/json" },
+          payload: `{"text": "${lone}"}`,
+        });
+        expect(expectProblem(response, "validation-failed").errors).toEqual([
+          { field: "text", message: "must not contain an unpaired UTF-16 surrogate" },
+        ]);
+      }
+      const paired = await app.inject({
+        method: "POST",
+        url: "/api/v1/notes/k",
+        headers: { "content-type": "application/json" },
+        payload: '{"text": "\\ud83d\\ude80 launch"}',
+      });
+      expect(paired.statusCode, paired.body).toBe(200);
     });
   });
 
@@ -445,5 +542,516 @@ describe("problem responses in development", () => {
     expect(body.detail).toBe("secret internals at /some/path");
     expectNoStack(response.body);
     expect(body.traceId).toBe(response.headers["x-request-id"]);
+  });
+});
+
+/** Routes that make PostgreSQL refuse a statement built by the query builder, uncaught. */
+const databaseErrorsModule: AppModule = async (plain, { database }) => {
+  const app = plain.withTypeProvider<ZodTypeProvider>();
+  const route = (url: string, run: (db: Db) => Promise<unknown>) =>
+    app.post(
+      url,
+      { config: { access: publicAccess }, schema: { summary: url, tags, response: ok } },
+      async () => {
+        await database.bypassTenantIsolation("test", run);
+        return { ok: true };
+      },
+    );
+  const newUser = (fields: { email?: string; name?: string } = {}) => ({
+    id: newId(),
+    email: fields.email ?? `user-${randomUUID()}@example.test`,
+    name: fields.name ?? "Test User",
+  });
+
+  route("/db/unique", async (db) => {
+    const email = `dup-${randomUUID()}@example.test`;
+    await db.insert(users).values(newUser({ email }));
+    await db.insert(users).values(newUser({ email: email.toUpperCase() }));
+  });
+  route("/db/foreign-key", (db) =>
+    db.insert(memberships).values({ tenantId: randomUUID(), userId: randomUUID() }),
+  );
+  route("/db/nul", (db) => db.insert(users).values(newUser({ name: "secret\u0000name" })));
+  route("/db/check", (db) => db.insert(users).values(newUser({ name: "" })));
+  route("/db/out-of-range", (db) => db.execute(sql`select ${"99999999999"}::int`));
+  app.post(
+    "/db/raise/:state",
+    {
+      config: { access: publicAccess },
+      schema: {
+        summary: "Raises an SQLSTATE",
+        tags,
+        params: z.object({ state: z.string().regex(/^[0-9A-Z]{5}$/) }),
+        response: ok,
+      },
+    },
+    async (request) => {
+      await database.bypassTenantIsolation("test", (db) =>
+        db.execute(
+          sql.raw(
+            `do $$ begin raise exception 'raised on purpose' using errcode = '${request.params.state}'; end $$`,
+          ),
+        ),
+      );
+      return { ok: true };
+    },
+  );
+};
+
+describe("database errors through the query builder", () => {
+  let testDatabase: TestDatabase;
+  let app: FastifyInstance;
+  let logs: LogCapture;
+
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase();
+    ({ app, logs } = await buildLoggedTestApp({ DATABASE_URL: testDatabase.url }, [
+      databaseErrorsModule,
+    ]));
+  });
+  afterAll(async () => {
+    await app?.close();
+    await testDatabase?.drop();
+  });
+
+  /** Nothing of the statement, its parameters or the driver's wording reaches the client. */
+  function expectNothingLeaked(payload: string) {
+    for (const leak of [
+      "Failed query",
+      "insert into",
+      "params",
+      "duplicate key",
+      "users_email_key",
+      "violates",
+      "secret",
+      "raised on purpose",
+      "@example.test",
+    ]) {
+      expect(payload).not.toContain(leak);
+    }
+    expectNoStack(payload);
+  }
+
+  it.each([
+    ["a unique violation (23505)", "/db/unique", "conflict", /already exists/],
+    [
+      "a foreign-key violation (23503)",
+      "/db/foreign-key",
+      "conflict",
+      /does not exist or is still in use/,
+    ],
+    ["a NUL in a text value (22021)", "/db/nul", "bad-request", /cannot be stored/],
+    ["a value out of range (22003)", "/db/out-of-range", "bad-request", /cannot be stored/],
+    ["a check violation (23514)", "/db/check", "bad-request", /cannot be stored/],
+  ] as const)("answers %s as a problem, not a 500", async (_, url, code, detail) => {
+    const response = await app.inject({ method: "POST", url: `/api/v1${url}` });
+    const body = expectProblem(response, code);
+    expect(body.detail).toMatch(detail);
+    expectNothingLeaked(response.body);
+  });
+
+  it.each([
+    ["a serialization failure", "40001"],
+    ["a deadlock", "40P01"],
+    ["a lock not available", "55P03"],
+  ])("asks the client to retry %s: 503 with Retry-After", async (_, state) => {
+    const response = await app.inject({ method: "POST", url: `/api/v1/db/raise/${state}` });
+    const body = expectProblem(response, "service-unavailable");
+    expect(body.detail).toMatch(/retry/i);
+    expect(response.headers["retry-after"]).toBe("1");
+    expectNothingLeaked(response.body);
+  });
+
+  it.each([
+    ["a statement timeout", "57014"],
+    ["a server shutting down", "57P01"],
+    ["too many connections", "53300"],
+    ["a lost connection", "08006"],
+  ])("answers %s with 503 and Retry-After", async (_, state) => {
+    const response = await app.inject({ method: "POST", url: `/api/v1/db/raise/${state}` });
+    expectProblem(response, "service-unavailable");
+    expect(Number(response.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    expectNothingLeaked(response.body);
+  });
+
+  it("answers any other data exception (class 22) with 400", async () => {
+    const response = await app.inject({ method: "POST", url: "/api/v1/db/raise/22P05" });
+    expectProblem(response, "bad-request");
+  });
+
+  it("still answers an SQLSTATE it does not know with 500", async () => {
+    const response = await app.inject({ method: "POST", url: "/api/v1/db/raise/XX000" });
+    expectProblem(response, "internal-error");
+    expectNothingLeaked(response.body);
+  });
+
+  it("logs the SQLSTATE and constraint of a refused statement, never its parameters", async () => {
+    logs.clear();
+    const response = await app.inject({ method: "POST", url: "/api/v1/db/check" });
+    expect(response.statusCode).toBe(400);
+    const [line] = logs.matching({ msg: "database refused the request" });
+    expect(line).toMatchObject({ sqlState: "23514", constraint: "users_name_length" });
+    expect(JSON.stringify(logs.lines)).not.toContain("@example.test");
+  });
+});
+
+const NUL = "a\u0000b";
+
+/** A JSON schema of the OpenAPI document, as far as the fuzzing below reads it. */
+interface JsonSchema {
+  $ref?: string;
+  type?: string | string[];
+  format?: string;
+  enum?: unknown[];
+  const?: unknown;
+  minLength?: number;
+  minimum?: number;
+  minItems?: number;
+  items?: JsonSchema;
+  properties?: Record<string, JsonSchema>;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+}
+
+interface Operation {
+  parameters?: { name: string; in: string; schema: JsonSchema }[];
+  requestBody?: { content?: Record<string, { schema: JsonSchema }> };
+}
+
+interface FuzzCase {
+  readonly name: string;
+  readonly method: string;
+  readonly url: string;
+  readonly field: string;
+  readonly payload?: unknown;
+}
+
+/**
+ * One request per string input of every operation in the document: every string in the body
+ * (nested ones too), every query parameter and every path parameter gets a NUL, the rest
+ * holds plausible values.
+ */
+function fuzzCases(document: {
+  paths: Record<string, Record<string, Operation>>;
+  components?: { schemas?: Record<string, JsonSchema> };
+}): FuzzCase[] {
+  const resolve = (schema: JsonSchema | undefined): JsonSchema => {
+    if (!schema) return {};
+    if (schema.$ref) {
+      const name = schema.$ref.split("/").pop() as string;
+      return resolve(document.components?.schemas?.[name]);
+    }
+    const choice = schema.anyOf ?? schema.oneOf;
+    if (choice) return resolve(choice.find((each) => resolve(each).type !== "null") ?? choice[0]);
+    return schema;
+  };
+  const typeOf = (schema: JsonSchema) =>
+    [schema.type].flat().find((type) => type !== "null") ?? (schema.enum ? "enum" : undefined);
+  const sample = (given: JsonSchema | undefined): unknown => {
+    const schema = resolve(given);
+    if (schema.const !== undefined) return schema.const;
+    if (schema.enum) return schema.enum[0];
+    switch (typeOf(schema)) {
+      case "string":
+        if (schema.format === "uuid") return randomUUID();
+        if (schema.format === "email") return `fuzz-${randomUUID()}@example.test`;
+        return "Plausible value".padEnd(schema.minLength ?? 0, "x");
+      case "integer":
+      case "number":
+        return schema.minimum ?? 1;
+      case "boolean":
+        return true;
+      case "array":
+        return (schema.minItems ?? 0) > 0 ? [sample(schema.items)] : [];
+      case "object":
+        return Object.fromEntries(
+          Object.entries(schema.properties ?? {}).map(([key, value]) => [key, sample(value)]),
+        );
+      default:
+        return "Plausible value";
+    }
+  };
+  /** The paths of every string leaf in `value` built from `schema`. */
+  const stringLeaves = (given: JsonSchema | undefined, path: string[]): string[][] => {
+    const schema = resolve(given);
+    const type = typeOf(schema);
+    if (type === "string") return [path];
+    if (type === "array") return stringLeaves(schema.items, [...path, "0"]);
+    if (type === "object") {
+      return Object.entries(schema.properties ?? {}).flatMap(([key, value]) =>
+        stringLeaves(value, [...path, key]),
+      );
+    }
+    return [];
+  };
+  const withNul = (value: unknown, path: string[]): unknown => {
+    if (path.length === 0) return NUL;
+    const [head, ...rest] = path as [string, ...string[]];
+    if (Array.isArray(value)) {
+      const copy = value.length > 0 ? [...value] : [undefined];
+      copy[Number(head)] = withNul(copy[Number(head)], rest);
+      return copy;
+    }
+    const object = (value ?? {}) as Record<string, unknown>;
+    return { ...object, [head]: withNul(object[head], rest) };
+  };
+
+  const cases: FuzzCase[] = [];
+  for (const [path, item] of Object.entries(document.paths)) {
+    for (const [method, operation] of Object.entries(item)) {
+      if (!["get", "post", "put", "patch", "delete"].includes(method)) continue;
+      const parameters = operation.parameters ?? [];
+      const pathValues = Object.fromEntries(
+        parameters
+          .filter((parameter) => parameter.in === "path")
+          .map((parameter) => [parameter.name, String(sample(parameter.schema))]),
+      );
+      const urlWith = (values: Record<string, string>, query = "") =>
+        path.replace(/\{([^}]+)\}/g, (_, name: string) => encodeURIComponent(values[name] ?? "")) +
+        query;
+      const bodySchema = operation.requestBody?.content?.["application/json"]?.schema;
+      const body = bodySchema ? sample(bodySchema) : undefined;
+      const base = {
+        method: method.toUpperCase(),
+        ...(body === undefined ? {} : { payload: body }),
+      };
+      for (const parameter of parameters) {
+        if (typeOf(resolve(parameter.schema)) !== "string") continue;
+        if (parameter.in === "path") {
+          cases.push({
+            ...base,
+            name: `${method.toUpperCase()} ${path} params.${parameter.name}`,
+            url: urlWith({ ...pathValues, [parameter.name]: NUL }),
+            field: `params.${parameter.name}`,
+          });
+        } else if (parameter.in === "query") {
+          cases.push({
+            ...base,
+            name: `${method.toUpperCase()} ${path} query.${parameter.name}`,
+            url: urlWith(pathValues, `?${parameter.name}=${encodeURIComponent(NUL)}`),
+            field: `query.${parameter.name}`,
+          });
+        }
+      }
+      for (const leaf of stringLeaves(bodySchema, [])) {
+        cases.push({
+          method: method.toUpperCase(),
+          name: `${method.toUpperCase()} ${path} ${leaf.join(".")}`,
+          url: urlWith(pathValues),
+          field: leaf.join("."),
+          payload: withNul(body, leaf),
+        });
+      }
+    }
+  }
+  return cases;
+}
+
+describe("every route of the API, with the kit's modules on a real database", () => {
+  let ctx: TenancyTestContext;
+  let owner: TestTenant;
+
+  beforeAll(async () => {
+    ctx = await setupTenancyTest({ RATE_LIMIT_ENABLED: "false" });
+    owner = await ctx.newTenant();
+    // A platform admin too, so every route gets past its access check to validation.
+    await ctx.database.bypassTenantIsolation("test arrangement", (db) =>
+      db.update(users).set({ isPlatformAdmin: true }).where(eq(users.id, owner.userId)),
+    );
+  });
+  afterAll(() => ctx?.close());
+
+  it("answers 422 naming the field for a NUL in any string input of /openapi.json", async () => {
+    const document = (await ctx.app.inject({ method: "GET", url: "/openapi.json" })).json();
+    const cases = fuzzCases(document);
+    // The fuzzing reaches the kit's inputs, not just a few of them.
+    expect(cases.length).toBeGreaterThan(30);
+    expect(cases.map((each) => each.name)).toEqual(
+      expect.arrayContaining([
+        "POST /api/v1/auth/register name",
+        "POST /api/v1/items name",
+        "GET /api/v1/audit-logs query.action",
+        "GET /api/v1/items/{id} params.id",
+      ]),
+    );
+    const answers: string[] = [];
+    for (const each of cases) {
+      const response = await ctx.app.inject({
+        method: each.method as "GET",
+        url: each.url,
+        headers: owner.headers,
+        remoteAddress: randomAddress(),
+        ...(each.payload === undefined ? {} : { payload: each.payload as object }),
+      });
+      const fields = response.statusCode === 422 ? response.json<ProblemBody>().errors : [];
+      answers.push(
+        `${each.name}: ${response.statusCode}${fields?.some((error) => error.field === each.field) ? "" : " (field not named)"}`,
+      );
+    }
+    expect(answers).toEqual(cases.map((each) => `${each.name}: 422`));
+  });
+
+  /** Every input that is a display name (or multi-line text), and where its value comes back. */
+  interface TextInput {
+    readonly name: string;
+    readonly field: string;
+    readonly multiline?: boolean;
+    send(value: string): Promise<LightMyRequestResponse>;
+    stored(response: LightMyRequestResponse): unknown;
+  }
+
+  const textInputs = (): TextInput[] => {
+    const inject = (method: "POST" | "PATCH", url: string, payload: object) =>
+      ctx.app.inject({
+        method,
+        url,
+        payload,
+        headers: owner.headers,
+        remoteAddress: randomAddress(),
+      });
+    const registration = (field: "name" | "tenantName") => ({
+      name: `POST /auth/register ${field}`,
+      field,
+      send: (value: string) =>
+        ctx.app.inject({
+          method: "POST",
+          url: "/api/v1/auth/register",
+          remoteAddress: randomAddress(),
+          payload: {
+            email: `display-${randomUUID()}@example.test`,
+            password: "correct horse battery staple",
+            name: "Ada Lovelace",
+            tenantName: "Analytical Engines",
+            [field]: value,
+          },
+        }),
+      stored: (response: LightMyRequestResponse) =>
+        field === "name" ? response.json().user.name : response.json().tenant.name,
+    });
+    const created = async (url: string, payload: object) => {
+      const response = await inject("POST", url, payload);
+      expect(response.statusCode, response.body).toBe(201);
+      return response.json<{ id: string }>().id;
+    };
+    return [
+      registration("name"),
+      registration("tenantName"),
+      {
+        name: "PATCH /users/me name",
+        field: "name",
+        send: (value) => inject("PATCH", "/api/v1/users/me", { name: value }),
+        stored: (response) => response.json().name,
+      },
+      {
+        name: "PATCH /tenants/current name",
+        field: "name",
+        send: (value) => inject("PATCH", "/api/v1/tenants/current", { name: value }),
+        stored: (response) => response.json().name,
+      },
+      {
+        name: "POST /items name",
+        field: "name",
+        send: (value) => inject("POST", "/api/v1/items", { name: value }),
+        stored: (response) => response.json().name,
+      },
+      {
+        name: "POST /items description",
+        field: "description",
+        multiline: true,
+        send: (value) => inject("POST", "/api/v1/items", { name: "Lamp", description: value }),
+        stored: (response) => response.json().description,
+      },
+      {
+        name: "PATCH /items/:id name",
+        field: "name",
+        send: async (value) =>
+          inject("PATCH", `/api/v1/items/${await created("/api/v1/items", { name: "Lamp" })}`, {
+            name: value,
+          }),
+        stored: (response) => response.json().name,
+      },
+      {
+        name: "POST /roles name",
+        field: "name",
+        send: (value) => inject("POST", "/api/v1/roles", { name: value, permissions: [] }),
+        stored: (response) => response.json().name,
+      },
+      {
+        name: "POST /roles description",
+        field: "description",
+        send: (value) =>
+          inject("POST", "/api/v1/roles", {
+            name: `Role ${randomUUID().slice(0, 8)}`,
+            description: value,
+            permissions: [],
+          }),
+        stored: (response) => response.json().description,
+      },
+      {
+        name: "PATCH /roles/:id name",
+        field: "name",
+        send: async (value) => {
+          const id = await created("/api/v1/roles", {
+            name: `Role ${randomUUID().slice(0, 8)}`,
+            permissions: [],
+          });
+          return inject("PATCH", `/api/v1/roles/${id}`, { name: value });
+        },
+        stored: (response) => response.json().name,
+      },
+    ];
+  };
+
+  it.each([
+    ["a right-to-left override", "invoice\u202Etxt.exe", /formatting characters \(found U\+202E\)/],
+    ["a first-strong isolate", "a\u2068b", /formatting characters \(found U\+2068\)/],
+    ["a zero-width space", "owner\u200B", /formatting characters \(found U\+200B\)/],
+    ["a zero-width joiner", "a\u200Db", /formatting characters \(found U\+200D\)/],
+    ["a byte-order mark inside", "a\uFEFFb", /formatting characters \(found U\+FEFF\)/],
+    ["a control character", "bell\u0007", /control characters \(found U\+0007\)/],
+    ["a tab", "a\tb", /control characters \(found U\+0009\)/],
+    ["a line feed", "two\nlines", /single line \(found U\+000A\)|U\+000A only/],
+    ["a carriage return", "two\rlines", /single line \(found U\+000D\)|U\+000A only/],
+    ["a line separator", "two\u2028lines", /single line \(found U\+2028\)|U\+000A only/],
+    ["a paragraph separator", "two\u2029lines", /single line \(found U\+2029\)|U\+000A only/],
+  ])("refuses display text holding %s with 422 on every route", async (_, value, message) => {
+    for (const input of textInputs()) {
+      // Multi-line text keeps line feeds (and turns CR and CR LF into them).
+      if (input.multiline && /^two\r?\n?lines$/.test(value)) continue;
+      const response = await input.send(value);
+      const body = expectProblem(response, "validation-failed");
+      expect(body.errors, input.name).toEqual([
+        { field: input.field, message: expect.stringMatching(message) },
+      ]);
+    }
+  });
+
+  it("trims and NFC-normalises display text on every route", async () => {
+    for (const [index, input] of textInputs().entries()) {
+      const response = await input.send(`  Cafe\u0301 \u{1F680} ${index}  `);
+      expect(response.statusCode, `${input.name}: ${response.body}`).toBeLessThan(300);
+      expect(input.stored(response), input.name).toBe(`Caf\u00E9 \u{1F680} ${index}`);
+    }
+  });
+
+  it("keeps line feeds in multi-line text, turning CR LF and CR into them", async () => {
+    const response = await ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/items",
+      headers: owner.headers,
+      payload: { name: "Lamp", description: " first\r\nsecond\rthird\n\nfourth " },
+    });
+    expect(response.statusCode, response.body).toBe(201);
+    expect(response.json().description).toBe("first\nsecond\nthird\n\nfourth");
+  });
+
+  it("refuses a name that is empty once trimmed", async () => {
+    for (const input of textInputs().filter((each) => each.field !== "description")) {
+      const response = await input.send(" \u00A0\u3000 ");
+      const body = expectProblem(response, "validation-failed");
+      expect(body.errors, input.name).toEqual([
+        { field: input.field, message: "must not be empty" },
+      ]);
+    }
   });
 });

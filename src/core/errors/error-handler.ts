@@ -6,6 +6,7 @@ import fp from "fastify-plugin";
 import type { FieldError } from "./app-error.js";
 import { AppError } from "./app-error.js";
 import { type ProblemCode, problemCatalog } from "./catalog.js";
+import { type DatabaseProblem, databaseProblemOf } from "./database-problems.js";
 import { buildProblem, PROBLEM_CONTENT_TYPE } from "./problem.js";
 import { isServiceUnavailable } from "./unavailable.js";
 
@@ -22,6 +23,8 @@ interface Mapped {
   detail: string;
   errors?: FieldError[];
   headers?: Record<string, string>;
+  /** Set when PostgreSQL refused the statement: what to log about it. */
+  database?: Pick<DatabaseProblem, "failure" | "logLevel">;
 }
 
 /** Fastify's own request errors that are the client's fault, by their error code. */
@@ -45,12 +48,6 @@ const FRAMEWORK_ERRORS: Record<string, Mapped> = {
   },
   FST_ERR_BAD_URL: { code: "bad-request", detail: "The URL is malformed." },
   FST_ERR_ASYNC_CONSTRAINT: { code: "bad-request", detail: "The request could not be routed." },
-};
-
-/** PostgreSQL SQLSTATEs that describe a conflict with existing data, not a server fault. */
-const DATABASE_CONFLICTS: Record<string, string> = {
-  "23505": "A resource with these values already exists.",
-  "23503": "The request refers to a resource that does not exist or is still in use.",
 };
 
 /** The first catalog code for each status, for errors that carry only a status. */
@@ -113,8 +110,12 @@ function mapError(error: FastifyError): Mapped | undefined {
       headers: { "retry-after": "2" },
     };
   }
-  const conflict = error.code ? DATABASE_CONFLICTS[error.code] : undefined;
-  if (conflict) return { code: "conflict", detail: conflict };
+  // By SQLSTATE, read through Drizzle's wrapper: conflicts 409, refused values 400, retry 503.
+  const database = databaseProblemOf(error);
+  if (database) {
+    const { failure, logLevel, ...problem } = database;
+    return { ...problem, database: { failure, logLevel } };
+  }
   if (error.statusCode === 408) {
     return { code: "request-timeout", detail: "The request took too long to arrive." };
   }
@@ -235,6 +236,12 @@ export const errorHandlerPlugin = fp<ErrorHandlerOptions>(
       if (mapped) {
         if (mapped.code === "validation-failed" || mapped.code === "malformed-json") {
           request.log.info({ code: mapped.code, errors: mapped.errors }, "request rejected");
+        }
+        if (mapped.database) {
+          request.log[mapped.database.logLevel](
+            mapped.database.failure,
+            "database refused the request",
+          );
         }
         if (error instanceof AppError && error.status >= 500) {
           request.log.warn(

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { displayName } from "../../core/http/text.js";
 import { userNameSchema, userSchema } from "../users/index.js";
 import { newPassword } from "./passwords.js";
 
@@ -24,11 +25,8 @@ export const registerBody = z.strictObject({
   email,
   password: newPassword,
   name: userNameSchema,
-  tenantName: z
-    .string()
-    .trim()
-    .min(1, "must not be empty")
-    .max(200, "must be at most 200 characters"),
+  /** The new tenant's name: the same rules as tenants' own (tenantNameSchema). */
+  tenantName: displayName({ max: 200 }),
 });
 
 export const loginBody = z.strictObject({

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { pageQueryFields, pageSchemaOf } from "../../core/http/cursor.js";
+import { displayName, multilineText } from "../../core/http/text.js";
 
 /** What the API returns for an item. */
 export const itemSchema = z
@@ -15,12 +16,9 @@ export const itemSchema = z
 
 export type ItemResponse = z.infer<typeof itemSchema>;
 
-const name = z
-  .string()
-  .trim()
-  .min(1, "must not be empty")
-  .max(200, "must be at most 200 characters");
-const description = z.string().max(2000, "must be at most 2000 characters").nullable();
+const name = displayName({ max: 200 });
+/** Free text over several lines: line feeds are kept, other control characters refused. */
+const description = multilineText({ max: 2000 }).nullable();
 
 /** Unknown fields, `tenantId` among them, are refused: the tenant comes from the token only. */
 export const createItemBody = z.strictObject({ name, description: description.optional() });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { pageQueryFields, pageSchemaOf } from "../../core/http/cursor.js";
+import { displayName } from "../../core/http/text.js";
 import { isGrant } from "../../core/permissions/index.js";
 
 export const permissionCatalogSchema = z
@@ -40,12 +41,9 @@ const grants = z
   .max(100, "must list at most 100 permissions")
   .transform((values) => [...new Set(values)]);
 
-const roleName = z
-  .string()
-  .trim()
-  .min(1, "must not be empty")
-  .max(64, "must be at most 64 characters");
-const roleDescription = z.string().trim().max(500, "must be at most 500 characters");
+/** Unique in the tenant whatever its case, and never a system role's name (rbac.service.ts). */
+const roleName = displayName({ max: 64 });
+const roleDescription = displayName({ max: 500, min: 0 });
 
 export const createRoleBody = z.strictObject({
   name: roleName,

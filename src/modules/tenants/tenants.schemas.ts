@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { TENANT_PLANS } from "../../core/database/index.js";
+import { displayName } from "../../core/http/text.js";
 
 export const tenantSchema = z
   .object({
@@ -14,11 +15,7 @@ export const tenantSchema = z
 export type TenantResponse = z.infer<typeof tenantSchema>;
 
 /** A tenant's display name, wherever one is given (creation, rename). */
-export const tenantNameSchema = z
-  .string()
-  .trim()
-  .min(1, "must not be empty")
-  .max(200, "must be at most 200 characters");
+export const tenantNameSchema = displayName({ max: 200 });
 
 export const renameTenantBody = z.strictObject({ name: tenantNameSchema.optional() });
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { displayName } from "../../core/http/text.js";
 
 export const userSchema = z
   .object({
@@ -12,10 +13,7 @@ export const userSchema = z
 
 export type UserResponse = z.infer<typeof userSchema>;
 
-export const userNameSchema = z
-  .string()
-  .trim()
-  .min(1, "must not be empty")
-  .max(200, "must be at most 200 characters");
+/** A person's name as others see it (see displayName for what it may hold). */
+export const userNameSchema = displayName({ max: 200 });
 
 export const updateMeBody = z.strictObject({ name: userNameSchema.optional() });
