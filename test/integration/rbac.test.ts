@@ -458,3 +458,77 @@ describe("a member's pending invitations", () => {
     expect(rows.map((row) => row.revokedAt)).toEqual([expect.any(Date), expect.any(Date)]);
   });
 });
+
+describe("role names", () => {
+  const createRole = (tenant: TestTenant, name: string) =>
+    ctx.app.inject({
+      method: "POST",
+      url: "/api/v1/roles",
+      headers: tenant.headers,
+      payload: { name, permissions: ["items:read"] },
+    });
+
+  it("are unique in the tenant whatever their case: 409 on create and on rename", async () => {
+    const tenant = await ctx.newTenant();
+    expect((await createRole(tenant, "Editors")).statusCode).toBe(201);
+    for (const name of ["editors", "EDITORS", " eDiToRs "]) {
+      const problem = expectProblem(await createRole(tenant, name), "conflict");
+      expect(problem.detail).toMatch(/ignoring case/);
+    }
+    const writers = (await createRole(tenant, "Writers")).json<Role>();
+    const renamed = await ctx.app.inject({
+      method: "PATCH",
+      url: `/api/v1/roles/${writers.id}`,
+      headers: tenant.headers,
+      payload: { name: "EDITORS" },
+    });
+    expectProblem(renamed, "conflict");
+    expect((await roleNamed(tenant, "Writers")).id).toBe(writers.id);
+    // Another tenant is not affected.
+    expect((await createRole(await ctx.newTenant(), "EDITORS")).statusCode).toBe(201);
+  });
+
+  it("compare after NFC normalisation: a decomposed accent is the same name", async () => {
+    const tenant = await ctx.newTenant();
+    const created = await createRole(tenant, "Cafe\u0301");
+    expect(created.statusCode, created.body).toBe(201);
+    expect(created.json<Role>().name).toBe("Caf\u00e9");
+    expectProblem(await createRole(tenant, "CAF\u00c9"), "conflict");
+  });
+
+  it.each(["Owner", "ADMIN", "Member", "vIEWER", "\uff4f\uff57\uff4e\uff45\uff52"])(
+    "may not take a system role's name in any case or lookalike form: %s",
+    async (name) => {
+      const tenant = await ctx.newTenant();
+      const before = await rolesOf(tenant);
+      const problem = expectProblem(await createRole(tenant, name), "conflict");
+      expect(problem.detail).toMatch(/belongs to the system role (owner|admin|member|viewer)/);
+      const custom = (await createRole(tenant, "Custom")).json<Role>();
+      const renamed = await ctx.app.inject({
+        method: "PATCH",
+        url: `/api/v1/roles/${custom.id}`,
+        headers: tenant.headers,
+        payload: { name },
+      });
+      expectProblem(renamed, "conflict");
+      expect((await rolesOf(tenant)).map((role) => role.name)).toEqual([
+        ...before.map((role) => role.name),
+        "Custom",
+      ]);
+    },
+  );
+
+  it.each([
+    ["a zero-width space", "owner\u200b", "U+200B"],
+    ["a right-to-left override", "\u202eowner", "U+202E"],
+    ["a left-to-right isolate", "ad\u2066min", "U+2066"],
+    ["a soft hyphen", "ow\u00adner", "U+00AD"],
+    ["a line break", "own\ner", "U+000A"],
+  ])("refuses a name with %s with 422 and creates nothing", async (_, name, named) => {
+    const tenant = await ctx.newTenant();
+    const before = await rolesOf(tenant);
+    const problem = expectProblem(await createRole(tenant, name), "validation-failed");
+    expect(problem.errors).toEqual([{ field: "name", message: expect.stringContaining(named) }]);
+    expect(await rolesOf(tenant)).toEqual(before);
+  });
+});

@@ -1,5 +1,8 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { migrationsFolder } from "../../src/core/database/migrations.js";
 import { connectToTestDatabase, type TestDatabaseClient } from "../helpers/test-database.js";
 
 /**
@@ -381,5 +384,83 @@ describe("the guards bite", () => {
         expect(offendingTables(offences).sort()).toEqual(["countries", "items"]);
       },
     );
+  });
+});
+
+describe("role names", () => {
+  /** A tenant with the system role owner, made in SQL; its id. */
+  async function tenantWithOwnerRole(): Promise<string> {
+    const { rows } = await client.query<{ id: string }>(
+      `insert into tenants (id, name, slug) values (gen_random_uuid(), 'Names', 'names-' || gen_random_uuid())
+       returning id`,
+    );
+    const tenantId = (rows[0] as { id: string }).id;
+    await client.query(
+      `insert into roles (tenant_id, id, name, system) values ($1, gen_random_uuid(), 'owner', true)`,
+      [tenantId],
+    );
+    return tenantId;
+  }
+
+  it("are unique in a tenant whatever their case, in the database itself", async () => {
+    await withSchemaChange([], async () => {
+      const tenantId = await tenantWithOwnerRole();
+      for (const name of ["Owner", "OWNER"]) {
+        await client.query("savepoint attempt");
+        await expect(
+          client.query(
+            `insert into roles (tenant_id, id, name) values ($1, gen_random_uuid(), $2)`,
+            [tenantId, name],
+          ),
+        ).rejects.toMatchObject({ code: "23505", constraint: "roles_tenant_id_lower_name_key" });
+        await client.query("rollback to savepoint attempt");
+      }
+      // Another tenant may use the same name.
+      const other = await tenantWithOwnerRole();
+      expect(other).not.toBe(tenantId);
+    });
+  });
+
+  it("that collided ignoring case before the index are renamed by its migration", async () => {
+    const migration = readFileSync(
+      join(migrationsFolder(), "0018_role_names_ignore_case.sql"),
+      "utf8",
+    ).split("--> statement-breakpoint");
+    await withSchemaChange(["drop index roles_tenant_id_lower_name_key"], async () => {
+      const tenantId = await tenantWithOwnerRole();
+      const add = (name: string, createdAt: string) =>
+        client.query<{ id: string }>(
+          `insert into roles (tenant_id, id, name, created_at) values ($1, gen_random_uuid(), $2, $3)
+           returning id`,
+          [tenantId, name, createdAt],
+        );
+      await add("Owner", "2020-01-01");
+      await add("editors", "2021-01-01");
+      const newer = await add("EDITORS", "2022-01-01");
+      await add("x".repeat(64).toUpperCase(), "2021-01-01");
+      await add("x".repeat(64), "2020-01-01");
+      await add("Viewers", "2020-01-01");
+      for (const statement of migration) await client.query(statement);
+
+      const { rows } = await client.query<{ id: string; name: string }>(
+        "select id, name from roles where tenant_id = $1 order by name",
+        [tenantId],
+      );
+      const names = rows.map((row) => row.name);
+      const suffixOf = (id: string) => ` (${id.slice(-8)})`;
+      expect(names).toContain("owner");
+      expect(names).toContain("editors");
+      expect(names).toContain(`EDITORS${suffixOf((newer.rows[0] as { id: string }).id)}`);
+      expect(names).toContain("x".repeat(64));
+      expect(names).toContain("Viewers");
+      expect(names.filter((name) => name.startsWith("Owner ("))).toHaveLength(1);
+      expect(names.filter((name) => /^X{53} \([0-9a-f]{8}\)$/.test(name))).toHaveLength(1);
+      expect(new Set(names.map((name) => name.toLowerCase())).size).toBe(names.length);
+      // The index the migration builds stands on the renamed data.
+      const index = await client.query(
+        "select 1 from pg_indexes where indexname = 'roles_tenant_id_lower_name_key'",
+      );
+      expect(index.rowCount).toBe(1);
+    });
   });
 });

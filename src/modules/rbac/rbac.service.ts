@@ -3,7 +3,7 @@ import type { Access, SessionGuard } from "../../core/auth/index.js";
 import { type Db, isUniqueViolation, type TenantDatabase } from "../../core/database/index.js";
 import { AppError, conflict, forbidden, notFound } from "../../core/errors/index.js";
 import { idCursor, pageOf } from "../../core/http/cursor.js";
-import { expandGrants } from "../../core/permissions/index.js";
+import { DEFAULT_ROLES, expandGrants } from "../../core/permissions/index.js";
 import { type MemberRecord, type RoleRecord, rbacRepository } from "./rbac.repository.js";
 import type { MemberResponse, RoleResponse } from "./rbac.schemas.js";
 
@@ -25,6 +25,20 @@ const toMember = (row: MemberRecord): MemberResponse => ({
 });
 
 const roleNotFound = () => notFound("The role does not exist.");
+/** Role names are unique in a tenant whatever their case (index roles_tenant_id_lower_name_key). */
+const roleNameTaken = () =>
+  conflict("A role with this name exists; names are compared ignoring case.");
+
+/**
+ * A custom role may not pass for a system role: not `Owner`, `ADMIN`, nor a compatibility
+ * lookalike such as fullwidth `ｏｗｎｅｒ` (compared after NFKC and case folding).
+ */
+function ensureNotSystemRoleName(name: string | undefined) {
+  if (name === undefined) return;
+  const folded = name.normalize("NFKC").toLowerCase();
+  const system = DEFAULT_ROLES.find((role) => role.name === folded);
+  if (system) throw conflict(`The name ${name} belongs to the system role ${system.name}.`);
+}
 const memberNotFound = () => notFound("The member does not exist.");
 
 /**
@@ -75,6 +89,7 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
       access: Access,
       input: { name: string; description?: string | undefined; permissions: string[] },
     ): Promise<RoleResponse> {
+      ensureNotSystemRoleName(input.name);
       ensureHeld(access, input.permissions);
       try {
         return await tenantDb.transaction(async (db) => {
@@ -87,7 +102,7 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
           return toRole((await repository.findRole(id)) as RoleRecord);
         });
       } catch (error) {
-        if (isUniqueViolation(error)) throw conflict("A role with this name exists.");
+        if (isUniqueViolation(error)) throw roleNameTaken();
         throw error;
       }
     },
@@ -102,6 +117,7 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
         permissions?: string[] | undefined;
       },
     ): Promise<RoleResponse> {
+      ensureNotSystemRoleName(changes.name);
       if (changes.permissions) ensureHeld(access, changes.permissions);
       try {
         const role = await tenantDb.transaction(async (db) => {
@@ -119,7 +135,7 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
         if (changes.permissions) await sessions.revoke({ tenantId: tenantDb.scope.tenantId });
         return toRole(role);
       } catch (error) {
-        if (isUniqueViolation(error)) throw conflict("A role with this name exists.");
+        if (isUniqueViolation(error)) throw roleNameTaken();
         throw error;
       }
     },
