@@ -85,6 +85,10 @@ worker *args:
 jobs *args:
     @npm run jobs -- "$@"
 
+# Platform admins: list, grant <email>, revoke <email> (npm run platform-admin)
+platform-admin *args:
+    @npm run platform-admin -- "$@"
+
 # Build, then run the load benchmarks and write bench/results/latest.json (npm run bench)
 bench *args:
     @npm run bench -- "$@"

@@ -14,6 +14,7 @@ import {
   createSessionGuard,
   createTenantLookup,
   createTokenService,
+  revocationChannel,
   type SessionGuard,
   tenantScopePlugin,
 } from "./core/auth/index.js";
@@ -255,7 +256,7 @@ export async function createApp(
     (await createSessionGuard({
       database,
       redis,
-      channel: `${config.redisKeyPrefix}session-revocations`,
+      channel: revocationChannel(config.redisKeyPrefix),
       logger: app.log,
     }));
   app.addHook("onClose", () => sessions.close());

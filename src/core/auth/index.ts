@@ -7,7 +7,9 @@ export {
 export {
   type Access,
   createSessionGuard,
+  publishRevocation,
   type Revocation,
+  revocationChannel,
   type SessionGuard,
 } from "./session-guard.js";
 export { createTenantLookup, TENANT_CACHE_NAMESPACE, type TenantLookup } from "./tenant-lookup.js";

@@ -63,6 +63,22 @@ interface Entry {
   readonly until: number;
 }
 
+/** The Redis channel revocations travel on, under the kit's key prefix. */
+export const revocationChannel = (redisKeyPrefix: string) => `${redisKeyPrefix}session-revocations`;
+
+/**
+ * Publishes a revocation from a process that keeps no answers of its own (a command-line
+ * script): every API process listening drops the answers it affects. Rejects when Redis does
+ * not take it.
+ */
+export async function publishRevocation(
+  redis: Redis,
+  redisKeyPrefix: string,
+  revocation: Revocation,
+): Promise<void> {
+  await redis.publish(revocationChannel(redisKeyPrefix), JSON.stringify(revocation));
+}
+
 const keyOf = (principal: Principal) => `${principal.sessionId}:${principal.tenantId}`;
 
 function affects(revocation: Revocation, entry: Entry): boolean {
@@ -178,7 +194,10 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
       }
       const startedAt = generation;
       const access = await load(principal);
-      if (listening && startedAt === generation) {
+      // An answer granting platform administration is never reused: an admin unmade by any
+      // path (the command, or SQL by hand) is refused on their next request, published or not.
+      // Admins are few; their requests each ask the database.
+      if (listening && startedAt === generation && !access?.platformAdmin) {
         if (entries.size >= MAX_ENTRIES) entries.clear();
         entries.set(key, {
           userId: principal.userId,

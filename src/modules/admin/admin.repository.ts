@@ -1,5 +1,5 @@
-import { asc, eq, gt } from "drizzle-orm";
-import { type Db, type TenantRow, tenants } from "../../core/database/index.js";
+import { asc, eq, gt, sql } from "drizzle-orm";
+import { type Db, type TenantRow, tenants, users } from "../../core/database/index.js";
 
 /** Tenants across the platform; only inside `bypassTenantIsolation`. */
 export function platformTenantsRepository(db: Db) {
@@ -14,6 +14,32 @@ export function platformTenantsRepository(db: Db) {
     },
     async setStatus(id: string, status: TenantRow["status"]): Promise<TenantRow | undefined> {
       const [row] = await db.update(tenants).set({ status }).where(eq(tenants.id, id)).returning();
+      return row;
+    },
+  };
+}
+
+/** Who administers the platform (`users.is_platform_admin`); only inside `bypassTenantIsolation`. */
+export function platformAdminsRepository(db: Db) {
+  const columns = { id: users.id, email: users.email, name: users.name };
+  return {
+    list(): Promise<{ id: string; email: string; name: string }[]> {
+      return db
+        .select(columns)
+        .from(users)
+        .where(eq(users.isPlatformAdmin, true))
+        .orderBy(asc(users.email));
+    },
+    /** Sets the flag of the user with this email (in any letter case); undefined for none. */
+    async set(
+      email: string,
+      platformAdmin: boolean,
+    ): Promise<{ id: string; email: string; name: string } | undefined> {
+      const [row] = await db
+        .update(users)
+        .set({ isPlatformAdmin: platformAdmin })
+        .where(sql`lower(${users.email}) = lower(${email})`)
+        .returning(columns);
       return row;
     },
   };
