@@ -9,6 +9,7 @@ const production = (overrides: Record<string, string | undefined> = {}) => ({
   ENVIRONMENT: "production",
   SECRET_KEY: STRONG_SECRET,
   DATABASE_URL: "postgres://app@db:5432/app",
+  DATABASE_SYSTEM_URL: "postgres://system@db:5432/app",
   REDIS_URL: "redis://cache:6379",
   CORS_ORIGINS: "https://app.example.com",
   PUBLIC_URL: "https://api.example.com",
