@@ -2,7 +2,7 @@ import type { AppModule } from "../../core/http/module.js";
 import { adminRoutes } from "./admin.routes.js";
 import { createAdminService } from "./admin.service.js";
 
-export { createPlatformAdmins, type PlatformAdmin } from "./platform-admins.js";
+export { createPlatformAdmins } from "./platform-admins.js";
 
 /**
  * Platform administration under /admin: every tenant, suspension. Who is a platform admin is

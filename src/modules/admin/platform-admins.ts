@@ -3,7 +3,7 @@ import type { Database } from "../../core/database/index.js";
 import { notFound } from "../../core/errors/index.js";
 import { platformAdminsRepository } from "./admin.repository.js";
 
-export interface PlatformAdmin {
+interface PlatformAdmin {
   readonly id: string;
   readonly email: string;
   readonly name: string;
