@@ -852,7 +852,11 @@ describe("every route of the API, with the kit's modules on a real database", ()
   let owner: TestTenant;
 
   beforeAll(async () => {
-    ctx = await setupTenancyTest({ RATE_LIMIT_ENABLED: "false" });
+    // Every route answers many requests here: no limit may come before validation.
+    ctx = await setupTenancyTest({
+      RATE_LIMIT_ENABLED: "false",
+      TENANT_CREATION_LIMIT_PER_USER: "1000",
+    });
     owner = await ctx.newTenant();
     // A platform admin too, so every route gets past its access check to validation.
     await ctx.database.bypassTenantIsolation("test arrangement", (db) =>
@@ -889,6 +893,29 @@ describe("every route of the API, with the kit's modules on a real database", ()
       );
     }
     expect(answers).toEqual(cases.map((each) => `${each.name}: 422`));
+  });
+
+  it("documents display names in /openapi.json as strings with their lengths", async () => {
+    const document = (await ctx.app.inject({ method: "GET", url: "/openapi.json" })).json();
+    const bodyOf = (path: string, method: string) =>
+      document.paths[path][method].requestBody.content["application/json"].schema.properties;
+    expect(bodyOf("/api/v1/items", "post").name).toMatchObject({
+      type: "string",
+      minLength: 1,
+      maxLength: 200,
+    });
+    expect(JSON.stringify(bodyOf("/api/v1/items", "post").description)).toContain(
+      '"maxLength":2000',
+    );
+    expect(bodyOf("/api/v1/roles", "post").name).toMatchObject({
+      type: "string",
+      minLength: 1,
+      maxLength: 64,
+    });
+    expect(bodyOf("/api/v1/auth/register", "post").tenantName).toMatchObject({
+      type: "string",
+      maxLength: 200,
+    });
   });
 
   /** Every input that is a display name (or multi-line text), and where its value comes back. */
@@ -940,6 +967,12 @@ describe("every route of the API, with the kit's modules on a real database", ()
         name: "PATCH /users/me name",
         field: "name",
         send: (value) => inject("PATCH", "/api/v1/users/me", { name: value }),
+        stored: (response) => response.json().name,
+      },
+      {
+        name: "POST /tenants name",
+        field: "name",
+        send: (value) => inject("POST", "/api/v1/tenants", { name: value }),
         stored: (response) => response.json().name,
       },
       {
