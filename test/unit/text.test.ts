@@ -51,7 +51,8 @@ describe("storable text", () => {
     let nested: unknown = "\u0000";
     for (let depth = 0; depth < 100_000; depth++) nested = [nested];
     const [found] = findUnstorableText(nested);
-    expect(found?.path).toHaveLength(100_000);
+    // The path is cut, so the answer does not grow with the nesting.
+    expect(found?.path).toEqual([...Array.from({ length: 32 }, () => 0), "…"]);
   });
 });
 

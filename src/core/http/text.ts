@@ -27,7 +27,7 @@ export function unstorableReason(text: string): string | undefined {
 }
 
 export interface UnstorableText {
-  /** Where the string is: object keys and array indexes from the top of the value. */
+  /** Where the string is: object keys and array indexes from the top, at most 32 of them. */
   readonly path: readonly (string | number)[];
   readonly message: string;
 }
@@ -38,10 +38,14 @@ interface Place {
   readonly key: string | number;
 }
 
+/** Deeper paths are cut here and end in "…", so a field name never grows with the body. */
+const MAX_PATH_DEPTH = 32;
+
 const pathOf = (place: Place | undefined): (string | number)[] => {
   const path: (string | number)[] = [];
   for (let at = place; at; at = at.parent) path.push(at.key);
-  return path.reverse();
+  path.reverse();
+  return path.length > MAX_PATH_DEPTH ? [...path.slice(0, MAX_PATH_DEPTH), "…"] : path;
 };
 
 /**
