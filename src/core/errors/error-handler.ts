@@ -25,6 +25,8 @@ interface Mapped {
   headers?: Record<string, string>;
   /** Set when PostgreSQL refused the statement: what to log about it. */
   database?: Pick<DatabaseProblem, "failure" | "logLevel">;
+  /** Set when a backing service could not be reached: the operator needs the cause. */
+  outage?: true;
 }
 
 /** Fastify's own request errors that are the client's fault, by their error code. */
@@ -108,6 +110,7 @@ function mapError(error: FastifyError): Mapped | undefined {
       code: "service-unavailable",
       detail: "A backing service is unavailable for a moment; retry the request.",
       headers: { "retry-after": "2" },
+      outage: true,
     };
   }
   // By SQLSTATE, read through Drizzle's wrapper: conflicts 409, refused values 400, retry 503.
@@ -242,6 +245,9 @@ export const errorHandlerPlugin = fp<ErrorHandlerOptions>(
             mapped.database.failure,
             "database refused the request",
           );
+        }
+        if (mapped.outage) {
+          request.log.warn(loggableError(error), "backing service unavailable");
         }
         if (error instanceof AppError && error.status >= 500) {
           request.log.warn(
