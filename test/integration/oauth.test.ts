@@ -566,6 +566,19 @@ describe("callback: who signs in", () => {
     expect(github.pendingCodes).toBe(0);
   });
 
+  it("holds a provider's name to the kit's rules for names: no controls, no bidi overrides", async () => {
+    const email = uniqueEmail();
+    github.user = githubUser({
+      name: "Grace\u202E\u0000 Hopper\r\nSecurity Team\u200B",
+      emails: [{ email, primary: true, verified: true }],
+    });
+    const response = await signInWith("github");
+    expect(response.statusCode, response.body).toBe(200);
+    const body = response.json<TokenBody>();
+    expect(body.user.name).toBe("Grace Hopper Security Team");
+    expect(body.tenant?.name).toBe("Grace Hopper Security Team's workspace");
+  });
+
   it("refuses GitHub sign-up when the primary email is unverified, even with another verified", async () => {
     github.user = githubUser({
       emails: [

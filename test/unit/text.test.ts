@@ -4,6 +4,7 @@ import {
   displayName,
   findUnstorableText,
   multilineText,
+  toDisplayName,
   unstorableReason,
 } from "../../src/core/http/text.js";
 
@@ -142,5 +143,26 @@ describe("multilineText", () => {
     ["a NUL", "a\u0000b", "control characters (found U+0000)"],
   ])("refuses %s", (_, value, message) => {
     expect(issuesOf(text, value)).toEqual([expect.stringContaining(message)]);
+  });
+});
+
+describe("toDisplayName", () => {
+  it.each([
+    ["Grace\u202E Hopper", "Grace Hopper"],
+    ["Ada\r\nLovelace", "Ada Lovelace"],
+    ["  zero\u200Bwidth\u0000  ", "zerowidth"],
+    ["Jose\u0301", "Jos\u00e9"],
+    ["\t\u2028", ""],
+  ])("makes %j displayable as %j", (input, expected) => {
+    expect(toDisplayName(input, 200)).toBe(expected);
+  });
+
+  it("cuts at the limit without splitting a surrogate pair", () => {
+    expect(toDisplayName("ab😀cd", 3)).toBe("ab😀");
+  });
+
+  it("gives what displayName accepts", () => {
+    const schema = displayName({ max: 10 });
+    expect(schema.safeParse(toDisplayName("A\u202Eb\nc\u0007d efghijklmn", 10)).success).toBe(true);
   });
 });

@@ -165,3 +165,20 @@ export function multilineText({ max }: { max: number }) {
     })
     .max(max, `must be at most ${max} characters`);
 }
+
+/**
+ * A name that came from elsewhere (an identity provider's profile) made displayable rather than
+ * refused: NFC, line breaks and controls become spaces, formatting characters, NUL and unpaired
+ * surrogates are dropped, runs of spaces collapse, and it is cut to `max` characters. The
+ * result passes `displayName({ max })`, or is empty.
+ */
+export function toDisplayName(text: string, max: number): string {
+  const cleaned = text
+    .normalize("NFC")
+    .replace(/[\p{Cf}\p{Cs}\0]/gu, "")
+    .replace(/[\p{Cc}\p{Zl}\p{Zp}]/gu, " ")
+    .replace(/\s+/gu, " ")
+    .trim();
+  // Cut by code points, so no surrogate pair is split.
+  return Array.from(cleaned).slice(0, max).join("").trim();
+}

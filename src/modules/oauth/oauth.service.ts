@@ -5,6 +5,7 @@ import type { OneTimeStore } from "../../core/cache/index.js";
 import { type Database, isUniqueViolation, type UserRow } from "../../core/database/index.js";
 import { AppError, conflict, forbidden, notFound } from "../../core/errors/index.js";
 import type { Principal } from "../../core/http/access.js";
+import { toDisplayName } from "../../core/http/text.js";
 import {
   type Client,
   createAccountWithin,
@@ -145,7 +146,7 @@ export function createOAuthService(options: OAuthServiceOptions) {
         name: displayName,
         passwordHash: null,
         emailVerifiedAt: identity.emailVouched ? new Date() : null,
-        tenantName: `${displayName}'s workspace`.slice(0, 200),
+        tenantName: toDisplayName(`${displayName}'s workspace`, 200),
       });
       // In this transaction: a first sign-in that loses a race mails nothing.
       if (!identity.emailVouched) await mailOneTimeToken(db, user, "email-verification");
@@ -430,9 +431,13 @@ function usableIdentity(provider: string, identity: ProviderIdentity): ProviderI
 }
 
 /** The name a new user gets: the provider's display name, else the email's local part. */
+/** The provider's name for the person, held to the rules of names typed into the kit. */
 function displayNameOf(identity: ProviderIdentity): string {
-  const name = identity.name?.trim() || identity.email?.split("@")[0] || "New user";
-  return name.slice(0, 200);
+  return (
+    toDisplayName(identity.name ?? "", 200) ||
+    toDisplayName(identity.email?.split("@")[0] ?? "", 200) ||
+    "New user"
+  );
 }
 
 const isControlOrBackslash = (character: string) => {
