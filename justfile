@@ -92,3 +92,8 @@ platform-admin *args:
 # Build, then run the load benchmarks and write bench/results/latest.json (npm run bench)
 bench *args:
     @npm run bench -- "$@"
+
+# The production topology on this machine, without Docker: Caddy, APIs, workers, PgBouncer,
+# PostgreSQL, Redis (npm run topology; -- --once starts, checks and stops)
+topology *args:
+    @npm run topology -- "$@"
