@@ -1,15 +1,9 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { eq, type SQL, sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Config, ConfigError, loadConfig } from "../../src/config.js";
-import {
-  type Database,
-  openDatabase,
-  param,
-  prepareStatement,
-} from "../../src/core/database/index.js";
-import { deriveTenantContextKey } from "../../src/core/database/tenant-context.js";
+import { type Database, openDatabase } from "../../src/core/database/index.js";
 import { createLogger } from "../../src/core/logging/index.js";
 import { items } from "../../src/modules/items/index.js";
 import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
@@ -24,12 +18,11 @@ import {
  * The second wall, on its own: PostgreSQL's row-level security, exercised with plain `pg` on a
  * migrated database and no application code at all. The rows are inserted by the connecting
  * role (the superuser that owns the tables); every check then switches to app_tenant the way
- * the application does, with a transaction-local `set_config('role', ...)`, and enters a
- * tenant with a context signed under a key this file registers.
+ * the application does, with a transaction-local `set_config('role', ...)`.
  *
  * Then the kit's own pools, logged in as production logs in (two non-superuser logins), against
- * what SQL injected into a tenant transaction could try: assume app_system, or set another
- * tenant's id.
+ * what SQL injected into a tenant transaction could try: assume app_system, or leave a
+ * temporary table behind for the next transactions on its connection.
  */
 
 const A = randomUUID();
@@ -40,16 +33,10 @@ const bItems = [randomUUID(), randomUUID()];
 
 let connection: TestDatabaseClient | undefined;
 let client: pg.Client;
-/** The key this file's raw-SQL tests sign with; registered as the application would. */
-const contextKey = deriveTenantContextKey(randomBytes(32).toString("base64"));
 
 beforeAll(async () => {
   connection = await connectToTestDatabase();
   client = connection.client;
-  await client.query(
-    "insert into app.tenant_context_keys (id, inner_pad, outer_pad) values ($1, $2, $3)",
-    [contextKey.id, contextKey.innerPad, contextKey.outerPad],
-  );
   await client.query(
     `insert into tenants (id, name, slug, status) values
        ($1, 'A', 'rls-a', 'active'), ($2, 'B', 'rls-b', 'active'), ($3, 'S', 'rls-s', 'suspended')`,
@@ -84,9 +71,8 @@ async function inTransaction<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 const asTenantRole = () => client.query("select set_config('role', 'app_tenant', true)");
-const ENTER = "select app.enter_tenant($1::uuid, null, null, $2)";
-const enter = (tenant: string) =>
-  client.query(ENTER, [tenant, contextKey.sign(tenant, null, null)]);
+const ENTER = "select app.enter_tenant($1::uuid, null, null)";
+const enter = (tenant: string) => client.query(ENTER, [tenant]);
 
 async function visible(): Promise<{ items: string[]; tenants: string[] }> {
   const items = await client.query<{ tenant_id: string }>("select tenant_id from items");
@@ -207,14 +193,11 @@ describe("row-level security as app_tenant", () => {
   it("enter_tenant raises KT001 for a missing tenant and KT002 for a suspended one", async () => {
     await inTransaction(async () => {
       await asTenantRole();
-      const missing = randomUUID();
-      expect((await failure(ENTER, [missing, contextKey.sign(missing, null, null)])).code).toBe(
-        "KT001",
-      );
+      expect((await failure(ENTER, [randomUUID()])).code).toBe("KT001");
     });
     await inTransaction(async () => {
       await asTenantRole();
-      const error = await failure(ENTER, [SUSPENDED, contextKey.sign(SUSPENDED, null, null)]);
+      const error = await failure(ENTER, [SUSPENDED]);
       expect(error.code).toBe("KT002");
     });
   });
@@ -226,16 +209,10 @@ describe("row-level security as app_tenant", () => {
     expect((await visible()).items).toHaveLength(3);
     await client.query("commit");
 
-    const after = await client.query<{
-      tenant: string | null;
-      signature: string | null;
-      role: string;
-    }>(
-      `select current_setting('app.tenant_id', true) as tenant,
-              current_setting('app.tenant_context', true) as signature, current_user as role`,
+    const after = await client.query<{ tenant: string | null; role: string }>(
+      "select current_setting('app.tenant_id', true) as tenant, current_user as role",
     );
     expect(["", null]).toContain(after.rows[0]?.tenant);
-    expect(["", null]).toContain(after.rows[0]?.signature);
     expect(after.rows[0]?.role).not.toBe("app_tenant");
 
     await inTransaction(async () => {
@@ -286,6 +263,7 @@ describe("the tenant policy and the primary key", () => {
 
   interface PlanNode {
     "Node Type": string;
+    "Parent Relationship"?: string;
     "Index Name"?: string;
     "Relation Name"?: string;
     Plans?: PlanNode[];
@@ -366,26 +344,18 @@ describe("the tenant policy and the primary key", () => {
     });
   });
 
-  it("the policy checks the signed context once per statement, not once per row", async () => {
+  it("the policy reads the tenant once per statement (an InitPlan), even in a sequential scan", async () => {
     const tenant = bulkTenants[6] as string;
     await inTransaction(async () => {
-      // Counts calls of PL/pgSQL functions in this transaction (a superuser setting, made
-      // before the role switch); a sequential scan is forced, the case where a policy calling
-      // the function directly would call it for each of the 4,000 rows it reads.
-      await client.query("set local track_functions = 'pl'");
       await client.query("set local enable_indexscan = off");
       await client.query("set local enable_bitmapscan = off");
       await asTenantRole();
       await enter(tenant);
       const nodes = await planNodes("explain (format json) select count(*) from items");
       expect(nodes.map((node) => node["Node Type"])).toContain("Seq Scan");
+      expect(nodes.map((node) => node["Parent Relationship"])).toContain("InitPlan");
       const { rows } = await client.query<{ n: number }>("select count(*)::int as n from items");
       expect(rows[0]?.n).toBe(PER_TENANT);
-      const calls = await client.query<{ calls: string }>(
-        `select calls from pg_stat_xact_user_functions
-          where schemaname = 'app' and funcname = 'current_tenant_id'`,
-      );
-      expect(calls.rows.map((row) => Number(row.calls))).toEqual([1]);
     });
   });
 });
@@ -461,6 +431,12 @@ describe("the kit's two pools, as production logs in", () => {
     expect(switched.code).toBe("42501");
   });
 
+  it("a tenant transaction cannot leave a temporary table to shadow a kit table (42501)", async () => {
+    const error = await kitFailure(inTenantA(sql`create temporary table items (id uuid)`));
+    expect(error.code).toBe("42501");
+    expect(error.message).toMatch(/permission denied to create temporary tables/);
+  });
+
   it("the system pool still works: bypassTenantIsolation runs as app_system and sees every tenant", async () => {
     const seen = await database.bypassTenantIsolation("test: system pool", async (tx) => {
       const who = (await tx.execute(
@@ -471,111 +447,6 @@ describe("the kit's two pools, as production logs in", () => {
     });
     expect(seen.who).toEqual({ login: "kit_test_system", role: "app_system" });
     expect(seen.tenants.has(A) && seen.tenants.has(B)).toBe(true);
-  });
-});
-
-describe("the signed tenant context", () => {
-  let database: Database;
-  const aItemsStatement = prepareStatement("rls_test_items", items, (db) =>
-    db
-      .select()
-      .from(items)
-      .where(eq(items.tenantId, param("tenantId"))),
-  );
-
-  beforeAll(async () => {
-    const config = kitConfig({ DATABASE_SYSTEM_URL: connection?.database.systemUrl });
-    database = await openDatabase(config, createLogger(config));
-  });
-
-  afterAll(async () => {
-    await database?.close();
-  });
-
-  /** What a tenant transaction of A sees after `forge` ran in it. */
-  const seenAfter = (forge: SQL) =>
-    database.forTenant({ tenantId: A }).transaction(async (tx) => {
-      await tx.execute(forge);
-      const rows = await tx.select({ tenantId: items.tenantId }).from(items);
-      const current = (await tx.execute(
-        sql`select app.current_tenant_id() as tenant`,
-      )) as unknown as { rows: { tenant: string | null }[] };
-      return { items: rows.map((row) => row.tenantId), current: current.rows[0]?.tenant };
-    });
-
-  it("a tenant transaction sees its own rows, through the signed context", async () => {
-    expect(await seenAfter(sql`select 1`)).toEqual({ items: [A, A, A], current: A });
-  });
-
-  it("setting another tenant's id with set_config leaves no tenant at all, not the other one", async () => {
-    expect(await seenAfter(sql`select set_config('app.tenant_id', ${B}, true)`)).toEqual({
-      items: [],
-      current: null,
-    });
-  });
-
-  it("so does setting another user id or request id under the tenant's own signature", async () => {
-    const user = sql`select set_config('app.user_id', ${randomUUID()}, true)`;
-    expect(await seenAfter(user)).toEqual({ items: [], current: null });
-    const request = sql`select set_config('app.request_id', 'forged', true)`;
-    expect(await seenAfter(request)).toEqual({ items: [], current: null });
-  });
-
-  it("app.enter_tenant with a replayed or made-up signature enters nothing", async () => {
-    const replayed = sql`select app.enter_tenant(${B}::uuid, null, null, current_setting('app.tenant_context'))`;
-    expect(await seenAfter(replayed)).toEqual({ items: [], current: null });
-    const madeUp = sql`select app.enter_tenant(${B}::uuid, null, null, split_part(current_setting('app.tenant_context'), '.', 1) || '.' || repeat('0', 64))`;
-    expect(await seenAfter(madeUp)).toEqual({ items: [], current: null });
-  });
-
-  it("the unsigned entry is gone, and a write into another tenant is refused", async () => {
-    const unsigned = await kitFailure(
-      seenAfter(sql`select app.enter_tenant(${B}::uuid, null, null)`),
-    );
-    expect(unsigned.code).toBe("42883");
-    const write = await kitFailure(
-      database.forTenant({ tenantId: A }).transaction(async (tx) => {
-        await tx.execute(sql`select set_config('app.tenant_id', ${B}, true)`);
-        await tx.insert(items).values({ tenantId: B, id: randomUUID(), name: "forged" });
-      }),
-    );
-    expect(write.code).toBe("42501");
-    expect(write.message).toMatch(/row-level security policy/);
-  });
-
-  it("a tenant transaction can read neither the key nor call the check, nor make temporary tables", async () => {
-    for (const statement of [
-      sql`select * from app.tenant_context_keys`,
-      sql`select app.tenant_context_valid('a', 'b', 'c', 'd')`,
-      sql`create temporary table items (id uuid)`,
-    ]) {
-      const error = await kitFailure(
-        database.forTenant({ tenantId: A }).transaction((tx) => tx.execute(statement)),
-      );
-      expect(error.code).toBe("42501");
-    }
-  });
-
-  it("a new key (another SECRET_KEY) is registered by the first tenant statement that needs it", async () => {
-    const secret = randomBytes(32).toString("base64");
-    const config = kitConfig({
-      DATABASE_SYSTEM_URL: connection?.database.systemUrl,
-      SECRET_KEY: secret,
-    });
-    const keyId = deriveTenantContextKey(secret).id;
-    const other = await openDatabase(config, createLogger(config));
-    try {
-      // As if the registration at start-up had not reached the database.
-      await client.query("delete from app.tenant_context_keys where id = $1", [keyId]);
-      const rows = await other.forTenant({ tenantId: A }).rows(aItemsStatement);
-      expect(rows.map((row) => row.tenantId)).toEqual([A, A, A]);
-      const keys = await client.query("select 1 from app.tenant_context_keys where id = $1", [
-        keyId,
-      ]);
-      expect(keys.rowCount).toBe(1);
-    } finally {
-      await other.close();
-    }
   });
 });
 

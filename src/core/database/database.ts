@@ -5,7 +5,6 @@ import { AppError, unauthorized } from "../errors/index.js";
 import { currentContext } from "../logging/index.js";
 import { sqlStateOf } from "./errors.js";
 import type { PreparedStatement } from "./statements.js";
-import { type TenantContextKey, UNKNOWN_CONTEXT_KEY } from "./tenant-context.js";
 
 /** Who a tenant transaction acts for. Only the authenticated request context builds one. */
 export interface TenantScope {
@@ -36,17 +35,13 @@ export interface DatabaseDriver {
 }
 
 /**
- * The role switch and tenant entry; parameters: tenant id, user id, request id and the
- * application's signature of the three (tenant-context.ts). A missing or suspended tenant
- * raises KT001 or KT002, a signature under an unregistered key KT003 (see the
- * tenant_context_signature migration).
+ * The role switch and tenant entry; parameters: tenant id, user id, request id. A missing or
+ * suspended tenant raises KT001 or KT002 (see the tenant_isolation migration).
  */
-const enterTenant = (enter: readonly unknown[]) =>
-  sql`select set_config('role', 'app_tenant', true), app.enter_tenant(${enter[0]}::uuid, ${enter[1]}::uuid, ${enter[2]}::text, ${enter[3]}::text)`;
+const enterTenant = (tenantId: unknown, userId: unknown, requestId: unknown) =>
+  sql`select set_config('role', 'app_tenant', true), app.enter_tenant(${tenantId}::uuid, ${userId}::uuid, ${requestId}::text)`;
 export const ENTER_TENANT_SQL = new PgDialect().sqlToQuery(
-  enterTenant(
-    ["tenantId", "userId", "requestId", "signature"].map((name) => sql.placeholder(name)),
-  ),
+  enterTenant(sql.placeholder("tenantId"), sql.placeholder("userId"), sql.placeholder("requestId")),
 ).sql;
 
 /** A database handle bound to one tenant. Repositories of tenant tables take one of these. */
@@ -82,11 +77,6 @@ export interface Database {
    * request: it stays on the tenant pool, so the read path never waits for the system pool).
    */
   run<Row extends Record<string, unknown>>(query: SQL): Promise<Row[]>;
-  /**
-   * Registers the tenant context key (as app_system). Done at start-up and again whenever a
-   * tenant entry finds its key missing; safe to repeat.
-   */
-  registerContextKey(): Promise<void>;
   /** Both pools answer. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -100,7 +90,6 @@ export interface Database {
 export interface DatabaseDrivers {
   readonly tenant: DatabaseDriver;
   readonly system: DatabaseDriver;
-  readonly contextKey: TenantContextKey;
   /**
    * Awaited before tenant traffic while the production check of the logins has not passed yet
    * (it could not reach the database at start-up); undefined once it has, or where none runs.
@@ -116,76 +105,44 @@ function tenantEntryError(error: unknown): unknown {
   return error;
 }
 
-/** Marks a tenant entry refused for an unregistered key, before any of the caller's work ran. */
-class UnknownContextKey extends Error {}
+const enterValues = (scope: TenantScope): [string, string | null, string | null] => [
+  scope.tenantId,
+  scope.userId ?? null,
+  scope.requestId ?? null,
+];
 
 export function createDatabase(drivers: DatabaseDrivers, logger: FastifyBaseLogger): Database {
-  const { tenant: driver, system, contextKey } = drivers;
-  const enterValues = (scope: TenantScope): unknown[] => {
-    const userId = scope.userId ?? null;
-    const requestId = scope.requestId ?? null;
-    return [scope.tenantId, userId, requestId, contextKey.sign(scope.tenantId, userId, requestId)];
-  };
-
-  const registerContextKey = () =>
-    system.db.transaction(async (tx) => {
-      await tx.execute(sql`select set_config('role', 'app_system', true)`);
-      await tx.execute(
-        sql`insert into app.tenant_context_keys (id, inner_pad, outer_pad) values (${contextKey.id}, ${contextKey.innerPad}, ${contextKey.outerPad}) on conflict (id) do nothing`,
-      );
-    });
-
-  /**
-   * Runs a tenant entry; when the database does not know the context key yet (a new SECRET_KEY,
-   * or the start-up registration could not reach the database), registers it and runs the
-   * entry once more.
-   */
-  async function entering<T>(attempt: () => Promise<T>): Promise<T> {
-    const pending = drivers.pendingLoginCheck?.();
-    if (pending) await pending;
-    try {
-      return await attempt();
-    } catch (error) {
-      if (!(error instanceof UnknownContextKey) && sqlStateOf(error) !== UNKNOWN_CONTEXT_KEY) {
-        throw tenantEntryError(error);
-      }
-      logger.info({ keyId: contextKey.id }, "registering the tenant context key");
-      await registerContextKey();
-      try {
-        return await attempt();
-      } catch (retryError) {
-        throw tenantEntryError(retryError);
-      }
-    }
-  }
+  const { tenant: driver, system } = drivers;
 
   const forTenant = (scope: TenantScope): TenantDatabase => ({
     scope,
     async rows(statement, values = {}) {
       // The scope's tenant wins over anything a caller passes.
       const bound = statement.bind({ ...values, tenantId: scope.tenantId });
-      return entering(async () => {
+      const pendingCheck = drivers.pendingLoginCheck?.();
+      if (pendingCheck) await pendingCheck;
+      try {
         const rows = await driver.runInTenant(
           enterValues(scope),
           statement as PreparedStatement<unknown>,
           bound,
         );
         return rows.map((row) => statement.mapRow(row));
-      });
+      } catch (error) {
+        throw tenantEntryError(error);
+      }
     },
     async transaction(fn) {
-      return entering(() =>
-        driver.db.transaction(async (tx) => {
-          try {
-            await tx.execute(enterTenant(enterValues(scope)));
-          } catch (error) {
-            // Nothing of `fn` has run: the whole transaction may be tried again.
-            if (sqlStateOf(error) === UNKNOWN_CONTEXT_KEY) throw new UnknownContextKey();
-            throw error;
-          }
+      const pendingCheck = drivers.pendingLoginCheck?.();
+      if (pendingCheck) await pendingCheck;
+      try {
+        return await driver.db.transaction(async (tx) => {
+          await tx.execute(enterTenant(...enterValues(scope)));
           return fn(tx);
-        }),
-      );
+        });
+      } catch (error) {
+        throw tenantEntryError(error);
+      }
     },
   });
 
@@ -205,12 +162,11 @@ export function createDatabase(drivers: DatabaseDrivers, logger: FastifyBaseLogg
       });
     },
     async run<Row extends Record<string, unknown>>(query: SQL) {
-      const pending = drivers.pendingLoginCheck?.();
-      if (pending) await pending;
+      const pendingCheck = drivers.pendingLoginCheck?.();
+      if (pendingCheck) await pendingCheck;
       const result = (await driver.db.execute(query)) as unknown as { rows: Row[] };
       return result.rows;
     },
-    registerContextKey,
     async ping() {
       await Promise.all(system === driver ? [driver.ping()] : [driver.ping(), system.ping()]);
     },

@@ -34,7 +34,7 @@ const LOGIN_FACTS = sql`
                        where n.nspname in ('public', 'app') and pg_has_role(session_user, c.relowner, 'MEMBER'))
            as owner,
          exists (select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-                  where n.nspname = 'app' and p.proname = 'enter_tenant' and p.pronargs = 4
+                  where n.nspname = 'app' and p.proname = 'enter_tenant' and p.pronargs = 3
                     and has_function_privilege(session_user, p.oid, 'EXECUTE')) as can_enter
     from pg_roles r
    where r.rolname = session_user`;

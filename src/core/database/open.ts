@@ -4,17 +4,14 @@ import { createDatabase, type Database, type DatabaseDriver } from "./database.j
 import { isUnreachable, loginProblems } from "./logins.js";
 import { createPgDriver } from "./pg-driver.js";
 import { createPgliteDriver } from "./pglite-driver.js";
-import { deriveTenantContextKey } from "./tenant-context.js";
 
 /**
  * Opens the database the configuration names: PostgreSQL at DATABASE_URL (the tenant pool)
  * and DATABASE_SYSTEM_URL (the system pool), or, in development and test only, the embedded
  * PGlite (stored under PGLITE_DATA_DIR, migrated at start). In production and staging the two
- * logins are checked before any tenant traffic (logins.ts); the tenant context key is
- * registered at start-up, and again later if the database could not be reached then.
+ * logins are checked before any tenant traffic (logins.ts).
  */
 export async function openDatabase(config: Config, logger: FastifyBaseLogger): Promise<Database> {
-  const contextKey = deriveTenantContextKey(config.secretKey);
   if (config.databaseUrl) {
     const pool = (url: string, poolSize: number, applicationName: string) =>
       createPgDriver(
@@ -34,10 +31,7 @@ export async function openDatabase(config: Config, logger: FastifyBaseLogger): P
     const pendingLoginCheck = isStrictEnvironment(config.environment)
       ? await checkLogins(tenant, system, logger)
       : undefined;
-    return opened(
-      createDatabase({ tenant, system, contextKey, pendingLoginCheck }, logger),
-      logger,
-    );
+    return createDatabase({ tenant, system, pendingLoginCheck }, logger);
   }
   // loadConfig refuses a missing DATABASE_URL in staging and production; this is a second lock.
   if (config.environment !== "development" && config.environment !== "test") {
@@ -49,17 +43,7 @@ export async function openDatabase(config: Config, logger: FastifyBaseLogger): P
     "DATABASE_URL is not set: using the embedded PGlite database (development only; it runs as a superuser, so nothing in it stands against injected SQL)",
   );
   const driver = await createPgliteDriver(dataDir, logger);
-  return opened(createDatabase({ tenant: driver, system: driver, contextKey }, logger), logger);
-}
-
-/** Registers the context key now if the database answers; tenant entries retry it otherwise. */
-async function opened(database: Database, logger: FastifyBaseLogger): Promise<Database> {
-  try {
-    await database.registerContextKey();
-  } catch (error) {
-    logger.warn({ err: error }, "tenant context key not registered at start-up; retried on use");
-  }
-  return database;
+  return createDatabase({ tenant: driver, system: driver }, logger);
 }
 
 /**
