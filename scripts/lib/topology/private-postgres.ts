@@ -2,6 +2,7 @@ import { execFile, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import pg from "pg";
 import { freePort } from "./ports.js";
@@ -115,25 +116,30 @@ export async function startPrivatePostgres(
       url = `postgres://postgres:${encodeURIComponent(options.superuserPassword)}@127.0.0.1:${port}/postgres`;
     }
 
+    const pid = () => {
+      const file = join(data, "postmaster.pid");
+      if (!existsSync(file)) return undefined;
+      const found = Number(readFileSync(file, "utf8").split("\n")[0]);
+      return Number.isInteger(found) && found > 0 ? found : undefined;
+    };
+    // pg_ctl returns once the postmaster has removed its pid file, a moment before it exits.
+    const stop = async (mode: "fast" | "immediate") => {
+      const postmaster = pid();
+      await ctl(["-m", mode, "stop"]);
+      if (postmaster) await gone(postmaster);
+    };
     return {
       url,
       port,
       socketDirectory: directory,
-      pid: () => {
-        const file = join(data, "postmaster.pid");
-        if (!existsSync(file)) return undefined;
-        const pid = Number(readFileSync(file, "utf8").split("\n")[0]);
-        return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-      },
+      pid,
       restart: async (mode) => {
         await ctl(["-m", mode, "-o", serverOptions, "restart"]);
       },
-      stop: async (mode = "fast") => {
-        await ctl(["-m", mode, "stop"]);
-      },
+      stop: (mode = "fast") => stop(mode),
       start,
       destroy: async () => {
-        await ctl(["-m", "immediate", "stop"]).catch(() => {});
+        await stop("immediate").catch(() => {});
         rmSync(directory, { recursive: true, force: true });
       },
       destroyNow,
@@ -174,4 +180,17 @@ async function requirePasswords(
       "",
     ].join("\n"),
   );
+}
+
+/** Resolves once no process has the id `pid` (at most 10 s). */
+async function gone(pid: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(20);
+  }
 }
