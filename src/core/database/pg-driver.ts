@@ -14,8 +14,12 @@ export interface PgDriverOptions {
   applicationName?: string;
 }
 
-/** SQLSTATE 26000: the server does not know a prepared statement the client thinks it made. */
-const UNKNOWN_STATEMENT = "26000";
+/**
+ * Behind a transaction pooler that does not track prepared statements (PgBouncer before 1.21),
+ * a server connection may lack a statement the client prepared on another one (SQLSTATE 26000),
+ * or already hold one of the same name that another client prepared on it (42P05).
+ */
+const MOVED_STATEMENT_CODES = new Set(["26000", "42P05"]);
 
 export function createPgDriver(
   options: PgDriverOptions,
@@ -62,8 +66,9 @@ export function createPgDriver(
         try {
           return (await client.query(batch()).done)[1]?.rows ?? [];
         } catch (error) {
-          // Behind a transaction pooler the statement may live on another server connection.
-          if (sqlStateOf(error) !== UNKNOWN_STATEMENT) throw error;
+          // The batch is one implicit transaction and it rolled back: send it once more,
+          // closing and preparing anew every named statement it uses.
+          if (!MOVED_STATEMENT_CODES.has(sqlStateOf(error) ?? "")) throw error;
           forgetPreparedStatements(client);
           return (await client.query(batch()).done)[1]?.rows ?? [];
         }
