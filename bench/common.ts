@@ -7,10 +7,12 @@ export const BENCH_SERVER_URL =
   process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
 /**
- * The login role the kit connects as in the benchmark, as in production: it holds no table
- * privileges of its own (NOINHERIT) and switches per transaction to app_tenant or app_system.
+ * The logins the kit connects as in the benchmark, as in production: the tenant pool's may
+ * assume app_tenant only (granted app_tenant_login), the system pool's app_system (granted
+ * app_system_login); neither holds table privileges of its own.
  */
 export const BENCH_LOGIN_ROLE = "kit_bench_app";
+export const BENCH_SYSTEM_LOGIN_ROLE = "kit_bench_system";
 
 /** The URL of `database` on the bench server, as `user` (default: the server URL's user). */
 export function databaseUrl(database: string, user?: string): string {

@@ -27,8 +27,9 @@
  * through its own entry, run with tsx) with ENVIRONMENT=test: production and staging
  * demand Redis, SMTP, CORS origins and a front-end URL, and test changes nothing on the read
  * path. LOG_LEVEL is warn by default (no per-request lines; --log-level info measures them). Rate
- * limits stay on, far above the load (KIT_BENCH_ENV). The kit connects as a login role without
- * table privileges of its own, as in production; the baseline connects as the owner.
+ * limits stay on, far above the load (KIT_BENCH_ENV). The kit connects with two logins without
+ * table privileges of their own, as in production (the tenant pool's may assume app_tenant only,
+ * the system pool's app_system); the baseline connects as the owner.
  *
  * On a shared machine: each round waits for the machine to be quiet, CPU time is accounted per
  * part (load generator, server, its PostgreSQL backends, everything else) from /proc, and a round
@@ -271,6 +272,7 @@ async function main(): Promise<void> {
         PORT: String(port),
         PUBLIC_URL: publicUrl,
         DATABASE_URL: database.appUrl,
+        DATABASE_SYSTEM_URL: database.systemUrl,
         DATABASE_POOL_SIZE: String(POOL_SIZE),
         SECRET_KEY: secretKey,
         ...KIT_BENCH_ENV,

@@ -20,6 +20,7 @@ import { migrationsFolder } from "../src/core/database/migrations.js";
 import {
   BENCH_LOGIN_ROLE,
   BENCH_SERVER_URL,
+  BENCH_SYSTEM_LOGIN_ROLE,
   benchDatabaseName,
   databaseUrl,
   positiveInteger,
@@ -46,8 +47,10 @@ export interface SeededDatabase {
   readonly itemsPerTenant: number;
   /** As the owner (a superuser): for the baseline and for reading fixtures. */
   readonly ownerUrl: string;
-  /** As the kit's login role, which has no table privileges of its own. */
+  /** As the kit's tenant pool login, which may assume app_tenant only. */
   readonly appUrl: string;
+  /** As the kit's system pool login, which may assume app_system. */
+  readonly systemUrl: string;
   readonly reused: boolean;
   readonly seedSeconds: number;
 }
@@ -103,6 +106,7 @@ export async function seedBenchDatabase(options: SeedOptions): Promise<SeededDat
     itemsPerTenant,
     ownerUrl: databaseUrl(name),
     appUrl: databaseUrl(name, BENCH_LOGIN_ROLE),
+    systemUrl: databaseUrl(name, BENCH_SYSTEM_LOGIN_ROLE),
     reused,
     seedSeconds: Math.round((performance.now() - started) / 10) / 100,
   });
@@ -116,7 +120,7 @@ export async function seedBenchDatabase(options: SeedOptions): Promise<SeededDat
   });
   if (existing && existing.marker === markerText && !options.force) {
     log(`${name}: reusing (${tenants} tenants x ${itemsPerTenant} items, already seeded)`);
-    await ensureLoginRole(name);
+    await ensureLoginRoles(name);
     await extendSessions(name, log);
     return result(true);
   }
@@ -127,7 +131,7 @@ export async function seedBenchDatabase(options: SeedOptions): Promise<SeededDat
     await client.query(`create database ${quoteIdent(name)}`);
   });
   await migrateDatabase(databaseUrl(name));
-  await ensureLoginRole(name);
+  await ensureLoginRoles(name);
 
   await withClient(databaseUrl(name), async (client) => {
     // Rows are consistent by construction; skipping the per-row foreign-key triggers makes the
@@ -272,33 +276,30 @@ export async function seededSessions(url: string): Promise<Map<string, SeededSes
 }
 
 /**
- * The kit's login role: may log in and switch to app_tenant or app_system, and nothing else.
- * Roles are cluster-wide, so it is created once and reused by every bench database.
+ * The kit's two logins, as production makes them (docs/tenancy.md#creating-the-two-logins): the
+ * tenant pool's granted app_tenant_login, the system pool's app_system_login, both INHERIT so
+ * they take their group's function privileges and nothing else. Roles are cluster-wide, so they
+ * are made once and reused by every bench database; a login left from an earlier benchmark
+ * (NOINHERIT, granted both roles) is brought to the same state.
  */
-async function ensureLoginRole(database: string): Promise<void> {
+async function ensureLoginRoles(database: string): Promise<void> {
   await withClient(BENCH_SERVER_URL, async (client) => {
-    await client.query(`
-      do $$
-      begin
-        create role ${BENCH_LOGIN_ROLE} login nosuperuser nocreatedb nocreaterole nobypassrls noinherit;
-      exception when duplicate_object or unique_violation then null;
-      end $$`);
-    await client.query(`grant app_tenant, app_system to ${BENCH_LOGIN_ROLE}`);
-    await client.query(`grant connect on database ${quoteIdent(database)} to ${BENCH_LOGIN_ROLE}`);
-  });
-  // The tenant-entry statement is parsed and its functions' EXECUTE privilege checked as the
-  // login role, before its set_config('role') runs: the migration grants these two to the
-  // migrating role only, so a separate login role needs them too. The session check calls
-  // app.session_access as the login role itself, with no role switch: a NOINHERIT role gets
-  // nothing from app_tenant's grant on it and needs its own.
-  await withClient(databaseUrl(database), async (client) => {
-    await client.query(`grant usage on schema app to ${BENCH_LOGIN_ROLE}`);
-    await client.query(
-      `grant execute on function app.enter_tenant(uuid, uuid, text) to ${BENCH_LOGIN_ROLE}`,
-    );
-    await client.query(
-      `grant execute on function app.session_access(uuid, uuid, uuid) to ${BENCH_LOGIN_ROLE}`,
-    );
+    for (const [login, group] of [
+      [BENCH_LOGIN_ROLE, "app_tenant_login"],
+      [BENCH_SYSTEM_LOGIN_ROLE, "app_system_login"],
+    ] as const) {
+      await client.query(`
+        do $$
+        begin
+          create role ${login} login nosuperuser nocreatedb nocreaterole nobypassrls inherit;
+        exception when duplicate_object or unique_violation then null;
+        end $$`);
+      await client.query(`alter role ${login} inherit`);
+      await client.query(`grant ${group} to ${login}`);
+      await client.query(`grant connect on database ${quoteIdent(database)} to ${login}`);
+    }
+    // The tenant login may assume app_tenant only: production refuses one that could do more.
+    await client.query(`revoke app_tenant, app_system from ${BENCH_LOGIN_ROLE}`);
   });
 }
 
@@ -317,5 +318,5 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     itemsPerTenant: positiveInteger(values["items-per-tenant"], "items-per-tenant", 100),
     force: values.force,
   });
-  console.log(`owner: ${seeded.ownerUrl}\nkit:   ${seeded.appUrl}`);
+  console.log(`owner:  ${seeded.ownerUrl}\nkit:    ${seeded.appUrl}\nsystem: ${seeded.systemUrl}`);
 }

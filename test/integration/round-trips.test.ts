@@ -20,6 +20,7 @@ import { setupTenancyTest, type TenancyTestContext, type TestTenant } from "../h
 
 interface ClientInternals {
   _connecting: boolean;
+  connectionParameters: { application_name?: string };
   _handleReadyForQuery(this: ClientInternals, message: unknown): void;
   connection: { parsedStatements: Record<string, string | undefined> };
 }
@@ -213,6 +214,20 @@ describe("database round trips per request", () => {
       expect(response.statusCode).toBe(401);
     });
     expect(roundTrips).toBe(1);
+  });
+
+  it("the reads and their session check use the tenant pool only, never the system pool", async () => {
+    // A tenant neither the session guard nor the tenant cache has seen yet: its first read
+    // checks the session and looks the tenant up too.
+    const other = await ctx.newTenant();
+    clientsSeen.clear();
+    const { roundTrips } = await measure(async () => {
+      await request(ctx, { url: "/api/v1/items" }, other);
+      await request(ctx, { url: `/api/v1/items/${itemId}` });
+    });
+    expect(roundTrips).toBeGreaterThanOrEqual(3);
+    const pools = [...clientsSeen].map((client) => client.connectionParameters.application_name);
+    expect(new Set(pools)).toEqual(new Set(["agency-kit"]));
   });
 });
 
