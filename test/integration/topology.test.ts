@@ -12,7 +12,7 @@ import { PASSWORD } from "../helpers/auth.js";
  * API processes and workers built from dist/, both database pools through PgBouncer in
  * transaction pooling mode, Redis, and mail over SMTP. Tenant isolation is checked under
  * concurrency with server connections shared by every tenant, once with unnamed statements
- * and once with named ones (which PgBouncer 1.18 does not track), and the topology must leave no
+ * and once with named ones (which PgBouncer does not track there), and the topology must leave no
  * process and no file behind.
  */
 
@@ -283,7 +283,7 @@ describe("the production topology on one machine", { timeout: 90_000 }, () => {
     await expectNoTenantLeftOnServerConnections(false);
   });
 
-  it("does so again with named prepared statements, which PgBouncer 1.18 does not track", async () => {
+  it("does so again with named prepared statements, which PgBouncer does not track", async () => {
     await topology.restartKit({ DATABASE_PREPARED_STATEMENTS: "true" });
     expect(await concurrentReads(owners, 32)).toBe(128);
     await expectNoTenantLeftOnServerConnections(true);

@@ -56,7 +56,7 @@ export interface SharedEnvironmentInput {
   readonly pgbouncerPort: number;
   readonly redisPort: number;
   readonly smtpPort: number;
-  /** Named prepared statements through PgBouncer 1.18 (the kit re-prepares on SQLSTATE 26000). */
+  /** Named prepared statements through a PgBouncer that does not track them (see services.ts). */
   readonly preparedStatements: boolean;
 }
 

@@ -133,11 +133,12 @@ export interface PgBouncerOptions extends ServiceOptions {
 export const PGBOUNCER_POOLS = { tenant: 8, system: 4 } as const;
 
 /**
- * PgBouncer 1.18 in transaction pooling mode in front of PostgreSQL. Clients authenticate with
+ * PgBouncer (1.18 on Debian bookworm) in transaction pooling mode in front of PostgreSQL. Clients authenticate with
  * SCRAM-SHA-256 against the logins' SCRAM secrets (the same secrets PostgreSQL stores, copied
  * from pg_authid, so PgBouncer logs into PostgreSQL with the client's proof and no password
- * rests anywhere in clear text). No `max_prepared_statements` (that came with 1.21): the kit's
- * named statements meet server connections that do not know them, and it re-prepares them.
+ * rests anywhere in clear text). Prepared statements are not tracked (1.18 cannot; a newer
+ * version is told not to): the kit's named statements meet server connections that lack them or
+ * hold another client's, and it prepares them again.
  */
 export async function startPgBouncer(options: PgBouncerOptions): Promise<Service> {
   const directory = join(options.directory, "pgbouncer");
@@ -174,6 +175,8 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<Service
       // Transaction mode runs no reset query between clients (server_reset_query_always = 0):
       // nothing but the kit's transaction-local settings keeps tenants apart on a connection.
       "server_reset_query_always = 0",
+      // Untracked prepared statements on every version, as before 1.21 (which refuses the key).
+      ...(tracksPreparedStatements() ? ["max_prepared_statements = 0"] : []),
       "log_connections = 0",
       "log_disconnections = 0",
       "",
@@ -191,7 +194,7 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<Service
     env: { PATH: options.path },
     cwd: directory,
     logFile: join(options.logDirectory, "pgbouncer.log"),
-    // 1.18: SIGINT waits for running queries, SIGTERM drops them.
+    // SIGINT waits for running queries to finish (1.18: SIGTERM would drop them).
     stopSignal: "SIGINT",
     ...(options.runAs ?? {}),
   });
@@ -203,6 +206,16 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<Service
   );
   await pgbouncer.start();
   return pgbouncer;
+}
+
+/** Whether this PgBouncer has max_prepared_statements (1.21 and later). */
+function tracksPreparedStatements(): boolean {
+  const version = /PgBouncer (\d+)\.(\d+)/.exec(
+    execFileSync("pgbouncer", ["--version"], { encoding: "utf8" }),
+  );
+  if (!version) throw new Error("pgbouncer --version did not name a version");
+  const [major, minor] = [Number(version[1]), Number(version[2])];
+  return major > 1 || (major === 1 && minor >= 21);
 }
 
 export interface CaddyOptions extends ServiceOptions {
