@@ -12,8 +12,9 @@ import { TEST_DATABASE_URL } from "./app.js";
  *
  * The kit connects to it as production does: its tenant pool as TEST_TENANT_LOGIN (granted
  * app_tenant_login: it may assume app_tenant only) and its system pool as TEST_SYSTEM_LOGIN
- * (granted app_system_login). Both are non-superuser login roles without a password (the test
- * server trusts local connections), made once per server by the global setup.
+ * (granted app_system_login). Both are non-superuser login roles, made once per server by the
+ * global setup; each one's password is its name, for servers that ask for one (the Docker
+ * PostgreSQL of `npm run services`): they exist on test servers only.
  */
 
 const TEMPLATE_PREFIX = "kit_template_";
@@ -40,7 +41,7 @@ export function urlFor(database: string, login?: string): string {
   url.pathname = `/${database}`;
   if (login !== undefined) {
     url.username = login;
-    url.password = "";
+    url.password = login;
   }
   return url.toString();
 }
@@ -72,6 +73,9 @@ export async function ensureLoginRole(login: string, groups: readonly string[]):
           create role ${quoteIdent(login)} login nosuperuser nocreatedb nocreaterole nobypassrls inherit;
         exception when duplicate_object or unique_violation then null;
         end $$`);
+      await client.query(
+        `alter role ${quoteIdent(login)} password '${login.replaceAll("'", "''")}'`,
+      );
       for (const group of groups) {
         await client.query(`grant ${quoteIdent(group)} to ${quoteIdent(login)}`);
       }

@@ -46,7 +46,7 @@ async function factsOf(db: Db): Promise<LoginFacts> {
   return facts;
 }
 
-const SEE = "see docs/tenancy.md#roles";
+const SEE = "see docs/tenancy.md#two-pools-two-logins";
 
 /** Every way the two logins fall short of production's rules; empty when they pass. */
 export async function loginProblems(tenant: Db, system: Db): Promise<string[]> {
