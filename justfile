@@ -97,3 +97,8 @@ bench *args:
 # PostgreSQL, Redis (npm run topology; -- --once starts, checks and stops)
 topology *args:
     @npm run topology -- "$@"
+
+# Faults under load against the topology: database restarts, a rolling deploy, a Redis outage,
+# a killed worker (npm run chaos; -- --short stops Redis for 10 s instead of 30)
+chaos *args:
+    @npm run chaos -- "$@"

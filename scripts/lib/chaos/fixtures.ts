@@ -1,0 +1,138 @@
+import { randomUUID } from "node:crypto";
+import { FRONTEND_URL } from "../topology/kit-env.js";
+import type { Topology } from "../topology/topology.js";
+import { type PlannedRequest, send } from "./load.js";
+
+/** A tenant of the fault suite: its owner's token, its items and the id of its member role. */
+export interface Tenant {
+  readonly email: string;
+  readonly token: string;
+  readonly tenantId: string;
+  readonly memberRoleId: string;
+  readonly itemIds: string[];
+}
+
+const PASSWORD = "violet harbour quietly juggles seventeen lanterns";
+
+async function must(topology: Topology, request: PlannedRequest, status: number) {
+  const outcome = await send(topology.url, request, 15_000);
+  if (outcome.status !== status) {
+    throw new Error(
+      `${request.method} ${request.path} answered ${outcome.status ?? outcome.error}, not ${status}`,
+    );
+  }
+  return outcome;
+}
+
+async function json<T>(topology: Topology, path: string, token: string): Promise<T> {
+  const response = await fetch(`${topology.url}${path}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (!response.ok) throw new Error(`GET ${path} answered ${response.status}`);
+  return (await response.json()) as T;
+}
+
+export async function prepareTenant(topology: Topology, items: number): Promise<Tenant> {
+  const email = `owner-${randomUUID()}@example.test`;
+  const response = await fetch(`${topology.url}/api/v1/auth/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      email,
+      password: PASSWORD,
+      name: "Ada",
+      tenantName: `Chaos ${email.slice(6, 14)}`,
+    }),
+  });
+  if (response.status !== 201) {
+    throw new Error(`registering answered ${response.status}: ${await response.text()}`);
+  }
+  const body = (await response.json()) as { accessToken: string; tenant: { id: string } };
+  // Only a verified owner may invite: follow the link of the verification mail.
+  const prefix = `${FRONTEND_URL}/verify-email?token=`;
+  const mail = await topology.mail.waitFor(
+    (message) => message.to.includes(email) && message.text.includes(prefix),
+    30_000,
+  );
+  const link = mail.text.split(/\s+/).find((word) => word.startsWith(prefix)) as string;
+  await must(
+    topology,
+    {
+      method: "POST",
+      path: "/api/v1/auth/email/verify",
+      body: { token: new URL(link).searchParams.get("token") },
+    },
+    204,
+  );
+  const roles = await json<{ items: { id: string; name: string }[] }>(
+    topology,
+    "/api/v1/roles",
+    body.accessToken,
+  );
+  const member = roles.items.find((role) => role.name === "member");
+  if (!member) throw new Error("the tenant has no member role");
+  const tenant: Tenant = {
+    email,
+    token: body.accessToken,
+    tenantId: body.tenant.id,
+    memberRoleId: member.id,
+    itemIds: [],
+  };
+  for (let n = 0; n < items; n += 1) {
+    const created = await must(
+      topology,
+      { method: "POST", path: "/api/v1/items", token: tenant.token, body: { name: `seed ${n}` } },
+      201,
+    );
+    tenant.itemIds.push(created.createdId as string);
+  }
+  return tenant;
+}
+
+/** Reads and writes of every tenant in turn: two reads, then a write. */
+export function readWritePlan(tenants: readonly Tenant[]) {
+  return (n: number): PlannedRequest => {
+    const tenant = tenants[n % tenants.length] as Tenant;
+    switch (n % 3) {
+      case 0:
+        return {
+          method: "POST",
+          path: "/api/v1/items",
+          token: tenant.token,
+          body: { name: `chaos ${n}` },
+          write: true,
+        };
+      case 1:
+        return { method: "GET", path: "/api/v1/items?limit=20", token: tenant.token };
+      default:
+        return {
+          method: "GET",
+          path: `/api/v1/items/${tenant.itemIds[n % tenant.itemIds.length]}`,
+          token: tenant.token,
+        };
+    }
+  };
+}
+
+/** Reads only (the Redis scenario: reads must keep working without Redis). */
+export function readPlan(tenants: readonly Tenant[]) {
+  return (n: number): PlannedRequest => {
+    const tenant = tenants[n % tenants.length] as Tenant;
+    return n % 2 === 0
+      ? { method: "GET", path: "/api/v1/items?limit=20", token: tenant.token }
+      : {
+          method: "GET",
+          path: `/api/v1/items/${tenant.itemIds[n % tenant.itemIds.length]}`,
+          token: tenant.token,
+        };
+  };
+}
+
+export function invitation(tenant: Tenant, email: string): PlannedRequest {
+  return {
+    method: "POST",
+    path: "/api/v1/invitations",
+    token: tenant.token,
+    body: { email, roleIds: [tenant.memberRoleId] },
+  };
+}
