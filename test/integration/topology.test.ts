@@ -298,11 +298,17 @@ describe("the production topology on one machine", { timeout: 90_000 }, () => {
     // Caddy, PgBouncer, Redis, PostgreSQL, 2 APIs and 2 workers.
     expect(pids).toHaveLength(8);
     const directories = [topology.directory, topology.postgres.socketDirectory];
-    const exits = [...topology.apis, ...topology.workers].map((kit) => kit.process.exited);
+    const kits = [...topology.apis, ...topology.workers];
+    const exits = kits.map((kit) => kit.process.exited);
 
     await topology.stop();
 
-    for (const exit of await Promise.all(exits)) expect(exit).toEqual({ code: 0, signal: null });
+    const ended = await Promise.all(exits);
+    ended.forEach((exit, index) => {
+      const kit = kits[index];
+      // Which process failed to stop cleanly, and the end of what it wrote.
+      expect(exit, `${kit?.name}:\n${kit?.process.output(20)}`).toEqual({ code: 0, signal: null });
+    });
     const alive = pids.filter((pid) => {
       try {
         process.kill(pid, 0);
