@@ -60,6 +60,7 @@ process.on("SIGINT", () => {
 });
 
 const results: ScenarioResult[] = [];
+const finalStop: Record<string, { code: number | null; signal: string | null }> = {};
 try {
   topology = await startTopology({ log: (message) => log(`- ${message}`) });
   // Every request comes from 127.0.0.1: the per-IP and per-tenant limits would answer 429 long
@@ -90,7 +91,17 @@ try {
   console.error(`the fault suite stopped: ${error instanceof Error ? error.stack : error}`);
   process.exitCode = 1;
 } finally {
+  // A process that needs more than its shutdown timeout exits with code 1: worth reporting.
+  const kit = topology ? [...topology.apis, ...topology.workers] : [];
+  const exits = kit.map((part) => part.process.exited);
   await topology?.stop().catch((error: unknown) => console.error(error));
+  for (const [n, exit] of (await Promise.all(exits)).entries()) {
+    finalStop[kit[n]?.name ?? String(n)] = exit;
+  }
+}
+const uncleanStops = Object.entries(finalStop).filter(([, exit]) => exit.code !== 0);
+if (uncleanStops.length > 0) {
+  log(`\nnot stopped cleanly at the end: ${JSON.stringify(Object.fromEntries(uncleanStops))}`);
 }
 
 const row = (result: ScenarioResult) => [
@@ -142,6 +153,7 @@ writeFileSync(
       machine: { cpus: availableParallelism(), node: process.version },
       options: { redisOutageSeconds: seconds, concurrency },
       scenarios: results,
+      finalStop,
     },
     null,
     2,
