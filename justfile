@@ -102,3 +102,8 @@ topology *args:
 # a killed worker (npm run chaos; -- --short stops Redis for 10 s instead of 30)
 chaos *args:
     @npm run chaos -- "$@"
+
+# Mixed traffic against the topology for a long time: memory, connections, bounded tables and
+# Redis keys, the outbox drained (npm run soak; -- --minutes 3 for a short run)
+soak *args:
+    @npm run soak -- "$@"
