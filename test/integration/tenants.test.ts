@@ -511,3 +511,14 @@ describe("the session of a deleted tenant", () => {
     expect((await sessionRow(sessionId))?.currentTenantId).toBe(other.json().id);
   });
 });
+
+describe("tenants created at the same moment with the same name", () => {
+  it("each get a slug of their own, and no registration is refused for it", async () => {
+    const tenantName = `Same Name ${randomUUID().slice(0, 8)}`;
+    const registered = await Promise.all(
+      Array.from({ length: 8 }, () => register(ctx.app, { tenantName })),
+    );
+    const slugs = new Set(registered.map((user) => user.body.tenant?.slug));
+    expect(slugs.size).toBe(8);
+  });
+});

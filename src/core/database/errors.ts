@@ -33,5 +33,12 @@ export function databaseFailureOf(error: unknown): DatabaseFailure | undefined {
 export const sqlStateOf = (error: unknown): string | undefined =>
   databaseFailureOf(error)?.sqlState;
 
-/** Whether the error is a unique-constraint violation (SQLSTATE 23505). */
-export const isUniqueViolation = (error: unknown): boolean => sqlStateOf(error) === "23505";
+/**
+ * Whether the error is a unique-constraint violation (SQLSTATE 23505), of the named constraint
+ * or index when one is given.
+ */
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  const failure = databaseFailureOf(error);
+  if (failure?.sqlState !== "23505") return false;
+  return constraint === undefined || failure.constraint === constraint;
+}

@@ -270,8 +270,9 @@ export function createAuthService(options: AuthServiceOptions) {
         );
         return { response: await tokenResponse(user, tenant, sessionId), refreshToken };
       } catch (error) {
-        // Two registrations racing for one email: the unique index decides.
-        if (isUniqueViolation(error)) {
+        // Two registrations racing for one email: the unique index decides. Any other
+        // duplicate is not about the email and must not be reported as one.
+        if (isUniqueViolation(error, "users_email_key")) {
           throw conflict("An account with this email already exists.");
         }
         throw error;

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { AuditLog } from "../../core/audit/index.js";
 import { type SessionGuard, TENANT_CACHE_NAMESPACE } from "../../core/auth/index.js";
 import type { Cache } from "../../core/cache/index.js";
@@ -34,14 +35,19 @@ async function createTenantWithin(db: Db, input: NewTenant): Promise<TenantRow> 
   const base = slugify(input.name);
   const repository = tenantsAdminRepository(db);
   for (let attempt = 1; ; attempt++) {
-    const slug = nextFreeSlug(base, await repository.slugsLike(base));
+    // Tenants created at the same moment with the same name race for the next free slug; after
+    // two lost races a random suffix makes the next try all but certain to win.
+    const slug =
+      attempt <= 2
+        ? nextFreeSlug(base, await repository.slugsLike(base))
+        : `${base.slice(0, 40)}-${randomBytes(4).toString("hex")}`;
     try {
       // A savepoint, so a lost race for the slug does not abort the transaction.
       const tenant = await db.transaction(() => repository.insert({ ...input, slug }));
       await rolesSystemRepository(db).createDefaults(tenant.id);
       return tenant;
     } catch (error) {
-      if (!isUniqueViolation(error) || attempt >= 5) throw error;
+      if (!isUniqueViolation(error, "tenants_slug_key") || attempt >= 6) throw error;
     }
   }
 }
