@@ -167,18 +167,27 @@ export function multilineText({ max }: { max: number }) {
 }
 
 /**
+ * Text on one line, for showing: NFC, format characters (bidi overrides and isolates,
+ * zero-width characters) and lone surrogates removed, controls and line breaks made spaces,
+ * runs of spaces made one, trimmed. Mail templates and names from identity providers use it.
+ */
+export function oneLineText(text: string): string {
+  return text
+    .normalize("NFC")
+    .replace(/[\p{Cf}\p{Cs}]/gu, "")
+    .replace(/[\s\p{Cc}\p{Zl}\p{Zp}]+/gu, " ")
+    .trim();
+}
+
+/**
  * A name that came from elsewhere (an identity provider's profile) made displayable rather than
- * refused: NFC, line breaks and controls become spaces, formatting characters, NUL and unpaired
- * surrogates are dropped, runs of spaces collapse, and it is cut to `max` characters. The
- * result passes `displayName({ max })`, or is empty.
+ * refused: `oneLineText` with NUL dropped rather than made a space, cut to `max` characters.
+ * The result passes `displayName({ max })`, or is empty.
  */
 export function toDisplayName(text: string, max: number): string {
-  const cleaned = text
-    .normalize("NFC")
-    .replace(/[\p{Cf}\p{Cs}\0]/gu, "")
-    .replace(/[\p{Cc}\p{Zl}\p{Zp}]/gu, " ")
-    .replace(/\s+/gu, " ")
-    .trim();
   // Cut by code points, so no surrogate pair is split.
-  return Array.from(cleaned).slice(0, max).join("").trim();
+  return Array.from(oneLineText(text.replaceAll("\0", "")))
+    .slice(0, max)
+    .join("")
+    .trim();
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { oneLineText } from "../http/text.js";
 
 /**
  * The kit's emails: each a small function from typed data to a subject and paragraphs. Text is
@@ -23,11 +24,7 @@ const graphemes = new Intl.Segmenter("en", { granularity: "grapheme" });
  * runs of spaces made one, and clipped to `maxLength` characters with an ellipsis.
  */
 export function cleanUserText(value: string, maxLength = MAX_SHOWN_NAME_LENGTH): string {
-  const oneLine = value
-    .normalize("NFC")
-    .replace(/[\p{Cf}\p{Cs}]/gu, "")
-    .replace(/[\s\p{Cc}\p{Zl}\p{Zp}]+/gu, " ")
-    .trim();
+  const oneLine = oneLineText(value);
   const characters = Array.from(graphemes.segment(oneLine), (each) => each.segment);
   if (characters.length <= maxLength) return oneLine;
   return `${characters
