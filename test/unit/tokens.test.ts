@@ -117,11 +117,15 @@ describe("createTokenService", () => {
     const key = new TextEncoder().encode(options.secretKey);
     const payload = fullClaims();
     const none = `${b64url({ alg: "none", typ: "JWT" })}.${b64url(payload)}.`;
-    const hs512 = await new SignJWT(payload).setProtectedHeader({ alg: "HS512" }).sign(key);
+    const hs512 = await new SignJWT(payload)
+      .setProtectedHeader({ alg: "HS512", typ: "JWT" })
+      .sign(key);
     const rsHeader = `${b64url({ alg: "RS256", typ: "JWT" })}.${b64url(payload)}`;
     const rs256 = `${rsHeader}.${createHmac("sha256", options.secretKey).update(rsHeader).digest("base64url")}`;
     // The same payload with the right algorithm verifies, so the algorithm is what fails.
-    const hs256 = await new SignJWT(payload).setProtectedHeader({ alg: "HS256" }).sign(key);
+    const hs256 = await new SignJWT(payload)
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .sign(key);
     await expect(service.verifyAccessToken(hs256)).resolves.toMatchObject({ sub: payload.sub });
     expect((await rejection(none)).reason).toBe("ERR_JOSE_ALG_NOT_ALLOWED");
     expect((await rejection(hs512)).reason).toBe("ERR_JOSE_ALG_NOT_ALLOWED");
@@ -141,7 +145,9 @@ describe("createTokenService", () => {
     variants["sid not a UUID"] = fullClaims({ sid: 7 });
     variants["sub not a UUID"] = fullClaims({ sub: "root" });
     for (const [name, payload] of Object.entries(variants)) {
-      const token = await new SignJWT(payload).setProtectedHeader({ alg: "HS256" }).sign(key);
+      const token = await new SignJWT(payload)
+        .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+        .sign(key);
       const error = await service.verifyAccessToken(token).catch((caught: unknown) => caught);
       expect(error, name).toBeInstanceOf(InvalidTokenError);
     }
@@ -161,7 +167,7 @@ describe("createTokenService", () => {
     const now = Math.floor(Date.now() / 1000);
     const key = new TextEncoder().encode(options.secretKey);
     const token = await new SignJWT(fullClaims({ iat: now - 3_000, exp: now + 3_000 }))
-      .setProtectedHeader({ alg: "HS256" })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .sign(key);
     await expect(service.verifyAccessToken(token)).rejects.toBeInstanceOf(InvalidTokenError);
   });

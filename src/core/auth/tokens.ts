@@ -1,5 +1,5 @@
-import { randomUUID, webcrypto } from "node:crypto";
-import { errors, jwtVerify, SignJWT } from "jose";
+import { createHmac, createSecretKey, randomUUID, timingSafeEqual, webcrypto } from "node:crypto";
+import { SignJWT } from "jose";
 import { z } from "zod";
 
 /** Access tokens live 15 minutes (API.md); refresh tokens carry sessions beyond that. */
@@ -8,6 +8,25 @@ export const ACCESS_TOKEN_TTL_SECONDS = 900;
 const CLOCK_TOLERANCE_SECONDS = 30;
 /** The only algorithm accepted: `none` and algorithm confusion are rejected by construction. */
 const ALGORITHM = "HS256";
+/**
+ * The protected header of every token the kit issues, as jose serialises it when signing
+ * (`JSON.stringify` in insertion order, then base64url). A token is verified only if its first
+ * segment is exactly this text: any other algorithm, `none`, `crit`, `b64`, `kid`, `jku`, a
+ * reordered or re-spaced header is refused before its signature is looked at.
+ */
+const PROTECTED_HEADER = { alg: ALGORITHM, typ: "JWT" } as const;
+const HEADER_SEGMENT = Buffer.from(JSON.stringify(PROTECTED_HEADER)).toString("base64url");
+/**
+ * Far above any token the kit issues (about 450 characters plus twice the length of the
+ * public URL), so an oversized Authorization header is refused before it is hashed.
+ */
+const MAX_TOKEN_LENGTH = 8192;
+/** The base64url alphabet without padding: Buffer's own decoder skips anything else. */
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/** An HMAC-SHA256 is 32 bytes: 43 characters, the last carrying 2 unused bits, which are 0. */
+const SIGNATURE_SEGMENT = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+const REQUIRED_CLAIMS = ["sub", "tid", "sid", "jti", "iat", "exp", "iss", "aud"] as const;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 export interface AccessTokenClaims {
   /** User id. */
@@ -37,6 +56,15 @@ const claimsSchema = z.object({
   exp: z.number().int(),
 });
 
+/**
+ * A refused access token. The reason goes to the log line "access token rejected"; it uses
+ * jose's error codes where jose verified tokens before (docs/decisions/0001-tenant-read-path.md):
+ * ERR_JWS_INVALID (not a compact JWS of the kit's header), ERR_JOSE_ALG_NOT_ALLOWED (a header
+ * with another algorithm), ERR_JWS_SIGNATURE_VERIFICATION_FAILED, ERR_JWT_INVALID (the payload
+ * is not a JSON object), ERR_JWT_CLAIM_VALIDATION_FAILED (issuer, audience, nbf, iat in the
+ * future, a missing or mistyped claim), "expired" (exp passed, or iat older than the lifetime)
+ * and "malformed claims" (the claims schema).
+ */
 export class InvalidTokenError extends Error {
   constructor(readonly reason: string) {
     super(`invalid access token: ${reason}`);
@@ -49,53 +77,146 @@ export interface TokenService {
   verifyAccessToken(token: string): Promise<VerifiedAccessToken>;
 }
 
+/** Decodes strict, canonical base64url: no padding, nothing outside the alphabet. */
+function decodeSegment(segment: string): Buffer | undefined {
+  if (!BASE64URL.test(segment) || segment.length % 4 === 1) return undefined;
+  const bytes = Buffer.from(segment, "base64url");
+  // Unused trailing bits must be zero: one encoding per value.
+  return bytes.toString("base64url") === segment ? bytes : undefined;
+}
+
+/** Only for the reason of a refused header: whether it names another algorithm. */
+function headerReason(segment: string): string {
+  try {
+    const bytes = decodeSegment(segment);
+    const header: unknown = bytes ? JSON.parse(utf8.decode(bytes)) : undefined;
+    if (typeof header === "object" && header !== null && !Array.isArray(header)) {
+      const alg = (header as Record<string, unknown>).alg;
+      if (alg !== ALGORITHM) return "ERR_JOSE_ALG_NOT_ALLOWED";
+    }
+  } catch {
+    // Not JSON: an invalid JWS, like any other header that is not the kit's.
+  }
+  return "ERR_JWS_INVALID";
+}
+
+/** A NumericDate claim (RFC 7519): a finite number when present. */
+function numericClaim(claims: Record<string, unknown>, name: string): number | undefined {
+  const value = claims[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new InvalidTokenError("ERR_JWT_CLAIM_VALIDATION_FAILED");
+  }
+  return value;
+}
+
+function requiredNumericClaim(claims: Record<string, unknown>, name: string): number {
+  const value = numericClaim(claims, name);
+  if (value === undefined) throw new InvalidTokenError("ERR_JWT_CLAIM_VALIDATION_FAILED");
+  return value;
+}
+
 export function createTokenService(options: {
   secretKey: string;
   issuer: string;
   audience: string;
 }): TokenService {
-  // A WebCrypto key imported once: jose converts a raw secret or a KeyObject into one on every
-  // call otherwise, which costs more than the signature check itself.
-  const key = webcrypto.subtle.importKey(
+  const secret = Buffer.from(options.secretKey, "utf8");
+  // Signing stays with jose, given a WebCrypto key imported once (it would otherwise import a
+  // raw secret on every call).
+  const signingKey = webcrypto.subtle.importKey(
     "raw",
-    Buffer.from(options.secretKey, "utf8"),
+    secret,
     { name: "HMAC", hash: "SHA-256" },
     false,
-    ["sign", "verify"],
+    ["sign"],
   );
+  // Verification runs on every request: node:crypto's HMAC, synchronous, with the key created
+  // once. jose 6 verifies only through WebCrypto, an asynchronous thread-pool job per token
+  // (docs/decisions/0001-tenant-read-path.md).
+  const verifyingKey = createSecretKey(secret);
+
+  function verify(token: string): VerifiedAccessToken {
+    if (typeof token !== "string" || token.length > MAX_TOKEN_LENGTH) {
+      throw new InvalidTokenError("ERR_JWS_INVALID");
+    }
+    const segments = token.split(".");
+    if (segments.length !== 3) throw new InvalidTokenError("ERR_JWS_INVALID");
+    const [header, payload, signature] = segments as [string, string, string];
+    if (header !== HEADER_SEGMENT) throw new InvalidTokenError(headerReason(header));
+    // Both segments are ASCII from here on, so the signed input is the same bytes jose signed.
+    const bytes = decodeSegment(payload);
+    if (!bytes) throw new InvalidTokenError("ERR_JWS_INVALID");
+    if (!SIGNATURE_SEGMENT.test(signature)) {
+      throw new InvalidTokenError("ERR_JWS_SIGNATURE_VERIFICATION_FAILED");
+    }
+    const given = Buffer.from(signature, "base64url");
+    const expected = createHmac("sha256", verifyingKey)
+      .update(`${header}.${payload}`, "latin1")
+      .digest();
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new InvalidTokenError("ERR_JWS_SIGNATURE_VERIFICATION_FAILED");
+    }
+
+    // Authentic from here on: the payload was signed with the kit's key. Only now is it parsed.
+    let claims: unknown;
+    try {
+      claims = JSON.parse(utf8.decode(bytes));
+    } catch {
+      throw new InvalidTokenError("ERR_JWT_INVALID");
+    }
+    if (typeof claims !== "object" || claims === null || Array.isArray(claims)) {
+      throw new InvalidTokenError("ERR_JWT_INVALID");
+    }
+    const set = claims as Record<string, unknown>;
+    for (const claim of REQUIRED_CLAIMS) {
+      if (!Object.hasOwn(set, claim)) {
+        throw new InvalidTokenError("ERR_JWT_CLAIM_VALIDATION_FAILED");
+      }
+    }
+    const { aud } = set;
+    if (
+      set.iss !== options.issuer ||
+      !(aud === options.audience || (Array.isArray(aud) && aud.includes(options.audience)))
+    ) {
+      throw new InvalidTokenError("ERR_JWT_CLAIM_VALIDATION_FAILED");
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const iat = requiredNumericClaim(set, "iat");
+    const exp = requiredNumericClaim(set, "exp");
+    const nbf = numericClaim(set, "nbf");
+    if (nbf !== undefined && nbf > now + CLOCK_TOLERANCE_SECONDS) {
+      throw new InvalidTokenError("ERR_JWT_CLAIM_VALIDATION_FAILED");
+    }
+    if (exp <= now - CLOCK_TOLERANCE_SECONDS) throw new InvalidTokenError("expired");
+    // Also checks that `iat` is not in the future, so a token cannot outlive 15 minutes.
+    const age = now - iat;
+    if (age - CLOCK_TOLERANCE_SECONDS > ACCESS_TOKEN_TTL_SECONDS) {
+      throw new InvalidTokenError("expired");
+    }
+    if (age < -CLOCK_TOLERANCE_SECONDS) {
+      throw new InvalidTokenError("ERR_JWT_CLAIM_VALIDATION_FAILED");
+    }
+    const parsed = claimsSchema.safeParse(set);
+    if (!parsed.success) throw new InvalidTokenError("malformed claims");
+    return parsed.data;
+  }
+
   return {
     async signAccessToken(claims, { now = new Date() } = {}) {
       const issuedAt = Math.floor(now.getTime() / 1000);
       return new SignJWT({ tid: claims.tid, sid: claims.sid })
-        .setProtectedHeader({ alg: ALGORITHM, typ: "JWT" })
+        .setProtectedHeader(PROTECTED_HEADER)
         .setSubject(claims.sub)
         .setIssuer(options.issuer)
         .setAudience(options.audience)
         .setJti(randomUUID())
         .setIssuedAt(issuedAt)
         .setExpirationTime(issuedAt + ACCESS_TOKEN_TTL_SECONDS)
-        .sign(await key);
+        .sign(await signingKey);
     },
     async verifyAccessToken(token) {
-      try {
-        const { payload } = await jwtVerify(token, await key, {
-          algorithms: [ALGORITHM],
-          issuer: options.issuer,
-          audience: options.audience,
-          clockTolerance: CLOCK_TOLERANCE_SECONDS,
-          // Also checks that `iat` is not in the future, so a token cannot outlive 15 minutes.
-          maxTokenAge: ACCESS_TOKEN_TTL_SECONDS,
-          requiredClaims: ["sub", "tid", "sid", "jti", "iat", "exp"],
-        });
-        const claims = claimsSchema.safeParse(payload);
-        if (!claims.success) throw new InvalidTokenError("malformed claims");
-        return claims.data;
-      } catch (error) {
-        if (error instanceof InvalidTokenError) throw error;
-        if (error instanceof errors.JWTExpired) throw new InvalidTokenError("expired");
-        if (error instanceof errors.JOSEError) throw new InvalidTokenError(error.code);
-        throw error;
-      }
+      return verify(token);
     },
   };
 }
