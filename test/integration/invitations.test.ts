@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { users } from "../../src/core/database/index.js";
+import { jobOutbox } from "../../src/core/jobs/outbox.table.js";
 import { invitationsCleanups } from "../../src/modules/invitations/index.js";
 import { invitations } from "../../src/modules/invitations/invitations.table.js";
 import { register, type SignedInUser, switchTenant, uniqueEmail } from "../helpers/auth.js";
@@ -436,5 +437,63 @@ describe("invitation limits", () => {
       .json<{ items: { id: string; name: string }[] }>()
       .items.find((role) => role.name === "viewer")?.id as string;
     expect((await inviteIn(other.headers, [otherViewer])).statusCode).toBe(201);
+  });
+});
+
+describe("invitation limits while Redis is unreachable", () => {
+  let offline: TenancyTestContext;
+  beforeAll(async () => {
+    offline = await setupTenancyTest({
+      // Nothing listens on port 1: every Redis command fails at once, as in an outage.
+      REDIS_URL: "redis://127.0.0.1:1",
+      INVITATION_LIMIT_PER_INVITER: "2",
+      INVITATION_LIMIT_PER_TENANT: "3",
+    });
+  });
+  afterAll(() => offline?.close());
+
+  it("counts the invitations table instead, and the mails wait in the outbox", async () => {
+    const tenant = await offline.newTenant();
+    const roles = await offline.app.inject({ url: "/api/v1/roles", headers: tenant.headers });
+    const viewer = roles
+      .json<{ items: { id: string; name: string }[] }>()
+      .items.find((role) => role.name === "viewer")?.id as string;
+    const inviteAs = (headers: { authorization: string }) =>
+      offline.app.inject({
+        method: "POST",
+        url: "/api/v1/invitations",
+        headers,
+        payload: { email: uniqueEmail(), roleIds: [viewer] },
+      });
+
+    expect((await inviteAs(tenant.headers)).statusCode).toBe(201);
+    expect((await inviteAs(tenant.headers)).statusCode).toBe(201);
+    const perInviter = await inviteAs(tenant.headers);
+    expectProblem(perInviter, "rate-limited");
+    expect(Number(perInviter.headers["retry-after"])).toBe(3600);
+
+    const admin = await createSignedInMember(offline.database, tenant.tenant.id, { role: "admin" });
+    const adminHeaders = {
+      authorization: `Bearer ${await offline.tokens.signAccessToken({
+        sub: admin.userId,
+        tid: tenant.tenant.id,
+        sid: admin.sessionId,
+      })}`,
+    };
+    expect((await inviteAs(adminHeaders)).statusCode).toBe(201);
+    const perTenant = await inviteAs(adminHeaders);
+    expectProblem(perTenant, "rate-limited");
+    expect(Number(perTenant.headers["retry-after"])).toBe(86_400);
+
+    // Each invitation made left its mail in the outbox (this test's own database), for the relay
+    // once Redis is back; the refused ones left none.
+    const waiting = await offline.database.bypassTenantIsolation("test: outbox", async (db) => {
+      const rows = await db
+        .select({ id: jobOutbox.id })
+        .from(jobOutbox)
+        .where(eq(jobOutbox.jobName, "send-email"));
+      return rows.length;
+    });
+    expect(waiting).toBe(3);
   });
 });

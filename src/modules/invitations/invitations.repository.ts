@@ -1,5 +1,6 @@
 import { and, asc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import { type Db, memberships, tenants, users } from "../../core/database/index.js";
+import type { InvitationsMade } from "./invitation-limits.js";
 import { type InvitationRow, invitations } from "./invitations.table.js";
 
 /** Neither accepted nor revoked: what the unique index on an address counts (migration 0017). */
@@ -58,6 +59,20 @@ export function invitationsRepository(db: Db, tenantId: string) {
         .where(and(sameAddress(email), open))
         .returning({ id: invitations.id });
       return revoked.length;
+    },
+    /** Invitations made (whatever became of them) by `inviterId` and in the tenant since. */
+    async countMadeSince(
+      inviterId: string,
+      since: { inviter: Date; tenant: Date },
+    ): Promise<InvitationsMade> {
+      const [row] = await db
+        .select({
+          byInviterLastHour: sql<number>`count(*) filter (where ${invitations.invitedBy} = ${inviterId} and ${invitations.createdAt} > ${since.inviter})::int`,
+          inTenantLastDay: sql<number>`count(*)::int`,
+        })
+        .from(invitations)
+        .where(and(eq(invitations.tenantId, tenantId), gt(invitations.createdAt, since.tenant)));
+      return row ?? { byInviterLastHour: 0, inTenantLastDay: 0 };
     },
     async isMember(email: string): Promise<boolean> {
       const [member] = await db

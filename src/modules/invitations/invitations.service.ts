@@ -22,7 +22,9 @@ import type { InvitationResponse } from "./invitations.schemas.js";
 import type { InvitationRow } from "./invitations.table.js";
 
 /** An invitation is valid this long. */
-const INVITATION_TTL_MS = 7 * 24 * 3_600_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const INVITATION_TTL_MS = 7 * DAY_MS;
 const cursor = idCursor("v1");
 
 type RoleRef = { id: string; name: string };
@@ -117,8 +119,12 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
             throw conflict("This person is already a member of the tenant.");
           }
 
-          await limits.take(tenantId, inviterId);
-          counted = true;
+          counted = await limits.take(tenantId, inviterId, () =>
+            repository.countMadeSince(inviterId, {
+              inviter: new Date(Date.now() - HOUR_MS),
+              tenant: new Date(Date.now() - DAY_MS),
+            }),
+          );
           // One open invitation per address: this one replaces any earlier one.
           await repository.lockAddress(input.email);
           await repository.revokeOpenTo(input.email);
