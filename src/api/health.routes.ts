@@ -26,6 +26,8 @@ const readySchema = z.object({
   }),
 });
 
+const servingSchema = z.object({ status: z.enum(["serving", "draining"]) });
+
 function withTimeout(check: ReadinessCheck, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -86,6 +88,24 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
         .code(healthy ? 200 : 503)
         .send({ status: healthy ? "ready" : "degraded", checks });
     },
+  );
+
+  app.get(
+    "/health/serving",
+    {
+      config: { access: publicAccess },
+      schema: {
+        summary: "Load-balancer probe",
+        description:
+          "Whether this process takes new requests: 503 with `status: draining` from the start of its shutdown drain, 200 otherwise. Checks no backing service on purpose: when PostgreSQL or Redis is down, every process is down with it, and a balancer that took them all out of rotation could only refuse connections; kept in, they answer 503 with `Retry-After` and serve what needs neither service.",
+        tags: ["health"],
+        response: { 200: servingSchema, 503: servingSchema },
+      },
+    },
+    async (_request, reply) =>
+      app.draining
+        ? reply.code(503).send({ status: "draining" as const })
+        : reply.send({ status: "serving" as const }),
   );
 
   app.get(

@@ -87,6 +87,20 @@ describe("health and info", () => {
     expect(body.checks.redis).toMatch(/^error/);
   });
 
+  it("keeps a process whose backing services are all down in the balancer's rotation (/health/serving)", async () => {
+    const app = await build({ DATABASE_URL: CLOSED_DATABASE_URL, REDIS_URL: CLOSED_REDIS_URL });
+    const serving = await app.inject({ method: "GET", url: "/health/serving" });
+    expect(serving.statusCode).toBe(200);
+    expect(serving.json()).toEqual({ status: "serving" });
+    // Readiness still tells operators what is down.
+    expect((await ready(app)).status).toBe(503);
+    // Draining takes it out.
+    app.startDraining();
+    const draining = await app.inject({ method: "GET", url: "/health/serving" });
+    expect(draining.statusCode).toBe(503);
+    expect(draining.json()).toEqual({ status: "draining" });
+  });
+
   it("keeps Redis connection errors off the console (they belong in the log)", async () => {
     const consoleError = vi.spyOn(console, "error");
     try {

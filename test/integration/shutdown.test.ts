@@ -57,14 +57,18 @@ describe("graceful shutdown (SIGTERM)", { timeout: 90_000 }, () => {
     const outcomes: Outcome[] = [];
     let routedAway = false;
     let readyAfterSignal: number | undefined;
+    let servingAfterSignal: number | undefined;
     let signalled = false;
     // The balancer's health check: once readiness answers 503 it routes new requests elsewhere
     // (here: sends none), a moment later, as a real balancer's check interval would.
     const healthCheck = (async () => {
       while (!routedAway) {
         const ready = await get(server.port, "/health/ready", false);
+        const serving = await get(server.port, "/health/serving", false);
         if (signalled && ready.ok && ready.status === 503) {
           readyAfterSignal = ready.status;
+          // The balancer's own probe turns with it.
+          servingAfterSignal = serving.ok ? serving.status : undefined;
           await sleep(200);
           routedAway = true;
         }
@@ -86,6 +90,7 @@ describe("graceful shutdown (SIGTERM)", { timeout: 90_000 }, () => {
 
       // Readiness said 503 while the listener still answered: the balancer could stop in time.
       expect(readyAfterSignal).toBe(503);
+      expect(servingAfterSignal).toBe(503);
       const failures = outcomes.filter((outcome) => !outcome.ok);
       expect(failures).toEqual([]);
       const statuses = new Set(outcomes.map((outcome) => (outcome.ok ? outcome.status : 0)));

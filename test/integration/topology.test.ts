@@ -293,6 +293,24 @@ describe("the production topology on one machine", { timeout: 90_000 }, () => {
     expect(await mailedToken(invitee, "invitations/accept")).toBe(invitation);
   });
 
+  it("answers a 503 problem with Retry-After through Caddy while no API process is up", async () => {
+    await Promise.all(topology.apis.map((api) => api.stop("SIGKILL")));
+    try {
+      // Caddy holds the request for lb_try_duration (10 s), then gives up with its own answer.
+      const answer = await call("/api/v1/items", { token: owners[0]?.token });
+      expect(answer.status).toBe(503);
+      expect(answer.headers.get("retry-after")).toBe("2");
+      expect(answer.headers.get("content-type")).toBe("application/problem+json");
+      expect(answer.body).toMatchObject({
+        type: "https://api.topology.localhost/problems/service-unavailable",
+        status: 503,
+        traceId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      });
+    } finally {
+      await Promise.all(topology.apis.map((api) => api.start()));
+    }
+  });
+
   it("stops cleanly: every process gone, every file removed", async () => {
     const pids = topology.pids();
     // Caddy, PgBouncer, Redis, PostgreSQL, 2 APIs and 2 workers.

@@ -12,12 +12,12 @@ import {
 import {
   API_COMMAND,
   apiEnvironment,
+  BALANCER_PROBE_PATH,
   DATABASE_NAME,
   generateSecrets,
   IMAGE_ENVIRONMENT,
   LIVENESS_PATH,
   MIGRATE_COMMAND,
-  READINESS_PATH,
   STOP_GRACE_MS,
   SYSTEM_LOGIN,
   sharedEnvironment,
@@ -114,10 +114,10 @@ describe("the topology's Caddyfile and deploy/Caddyfile", () => {
     expect(withoutBind(site as CaddyNode).children).toEqual(
       (deploySite?.children ?? []).map((node) => (node === deployProxy ? proxy : node)),
     );
-    // The topology waits on the path Caddy checks.
+    // Caddy checks the balancer's probe, which the API serves.
     expect(directives(deployProxy as CaddyNode, "health_uri")[0]?.tokens).toEqual([
       "health_uri",
-      READINESS_PATH,
+      BALANCER_PROBE_PATH,
     ]);
   });
 

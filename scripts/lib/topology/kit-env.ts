@@ -12,9 +12,13 @@ export const DATABASE_NAME = "app";
 export const TENANT_LOGIN = "app_api";
 export const SYSTEM_LOGIN = "app_api_system";
 
-/** Liveness (the compose file's healthcheck) and readiness (Caddy's health_uri). */
+/**
+ * Liveness (the compose file's healthcheck), readiness (what the topology waits for at start)
+ * and the balancer's probe (Caddy's health_uri).
+ */
 export const LIVENESS_PATH = "/health/live";
 export const READINESS_PATH = "/health/ready";
+export const BALANCER_PROBE_PATH = "/health/serving";
 
 /** The compose file's stop_grace_period for the api and the worker. */
 export const STOP_GRACE_MS = 30_000;
@@ -29,7 +33,7 @@ export const MIGRATE_COMMAND = ["node", "dist/scripts/migrate.js"] as const;
  * plain HTTP on the loopback. Links in the mails point at FRONTEND_URL, tokens are issued for
  * PUBLIC_URL; neither is fetched by the kit.
  */
-const PUBLIC_URL = "https://api.topology.localhost";
+export const PUBLIC_URL = "https://api.topology.localhost";
 export const FRONTEND_URL = "https://app.topology.localhost";
 
 export interface TopologySecrets {

@@ -177,6 +177,9 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<Service
       "server_reset_query_always = 0",
       // Untracked prepared statements on every version, as before 1.21 (which refuses the key).
       ...(tracksPreparedStatements() ? ["max_prepared_statements = 0"] : []),
+      // After a failed login to PostgreSQL (a restart), PgBouncer refuses clients until this
+      // has passed: the default, 15 s, would stretch a one-second restart into fifteen.
+      "server_login_retry = 1",
       "log_connections = 0",
       "log_disconnections = 0",
       "",
@@ -220,6 +223,8 @@ function tracksPreparedStatements(): boolean {
 
 export interface CaddyOptions extends ServiceOptions {
   readonly caddyfile: string;
+  /** The compose file's DOMAIN: the Caddyfile's `{$DOMAIN}` (in its problem documents). */
+  readonly domain: string;
 }
 
 /** Caddy with the given Caddyfile; its data and autosaved config stay in its directory. */
@@ -235,6 +240,7 @@ export async function startCaddy(options: CaddyOptions): Promise<Service> {
     env: {
       PATH: options.path,
       HOME: directory,
+      DOMAIN: options.domain,
       XDG_DATA_HOME: join(directory, "data"),
       XDG_CONFIG_HOME: join(directory, "config"),
     },

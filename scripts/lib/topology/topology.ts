@@ -22,6 +22,7 @@ import {
   generateSecrets,
   LIVENESS_PATH,
   MIGRATE_COMMAND,
+  PUBLIC_URL,
   READINESS_PATH,
   STOP_GRACE_MS,
   SYSTEM_LOGIN,
@@ -236,6 +237,7 @@ async function assemble(
     port: caddyPort as number,
     path,
     caddyfile,
+    domain: new URL(PUBLIC_URL).hostname,
   });
   const url = `http://127.0.0.1:${caddyPort}`;
   const caddy = parts.caddy;
