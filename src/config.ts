@@ -53,6 +53,11 @@ const environmentSchema = z.object({
   DATABASE_SYSTEM_URL: optionalUrl,
   DATABASE_SYSTEM_POOL_SIZE: positiveInt(5),
   DATABASE_PREPARED_STATEMENTS: booleanFlag,
+  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt(10_000),
+  DATABASE_TENANT_CONNECTIONS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).optional(),
+  ),
   PGLITE_DATA_DIR: z.preprocess(emptyAsUndefined, z.string().default(".data/pglite")),
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
@@ -151,6 +156,10 @@ export interface Config {
   readonly databaseSystemPoolSize: number;
   /** Named prepared statements; off behind PgBouncer older than 1.21 in transaction mode. */
   readonly databasePreparedStatements: boolean;
+  /** statement_timeout and idle_in_transaction_session_timeout of every transaction. */
+  readonly databaseStatementTimeoutMs: number;
+  /** How many of a process's tenant-pool connections one tenant may hold at once. */
+  readonly databaseTenantConnections: number;
   readonly pgliteDataDir: string;
   readonly jwtIssuer: string;
   readonly jwtAudience: string;
@@ -297,6 +306,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
   const oauthProviders = oauthProvidersOf(raw, strict, problems, notices);
 
+  if (
+    raw.DATABASE_TENANT_CONNECTIONS !== undefined &&
+    raw.DATABASE_TENANT_CONNECTIONS > raw.DATABASE_POOL_SIZE
+  ) {
+    problems.push("DATABASE_TENANT_CONNECTIONS must not exceed DATABASE_POOL_SIZE");
+  }
   if (raw.HEADERS_TIMEOUT_MS > raw.REQUEST_TIMEOUT_MS) {
     problems.push("HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS");
   }
@@ -315,6 +330,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseSystemUrl: raw.DATABASE_SYSTEM_URL ?? raw.DATABASE_URL,
     databaseSystemPoolSize: raw.DATABASE_SYSTEM_POOL_SIZE,
     databasePreparedStatements: raw.DATABASE_PREPARED_STATEMENTS ?? true,
+    databaseStatementTimeoutMs: raw.DATABASE_STATEMENT_TIMEOUT_MS,
+    // Half the pool by default: one tenant's slow statements leave the other half to the rest.
+    databaseTenantConnections:
+      raw.DATABASE_TENANT_CONNECTIONS ?? Math.max(1, Math.floor(raw.DATABASE_POOL_SIZE / 2)),
     pgliteDataDir: raw.PGLITE_DATA_DIR,
     jwtIssuer: raw.JWT_ISSUER ?? publicUrl,
     jwtAudience: raw.JWT_AUDIENCE ?? `${publicUrl}/api`,

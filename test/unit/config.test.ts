@@ -188,6 +188,15 @@ describe("loadConfig", () => {
     );
   });
 
+  it("gives one tenant half the tenant pool by default, and never more than the pool", () => {
+    expect(loadConfig({ DATABASE_POOL_SIZE: "10" }).databaseTenantConnections).toBe(5);
+    expect(loadConfig({ DATABASE_POOL_SIZE: "1" }).databaseTenantConnections).toBe(1);
+    expect(loadConfig({}).databaseStatementTimeoutMs).toBe(10_000);
+    expect(() => loadConfig({ DATABASE_POOL_SIZE: "4", DATABASE_TENANT_CONNECTIONS: "5" })).toThrow(
+      /DATABASE_TENANT_CONNECTIONS must not exceed DATABASE_POOL_SIZE/,
+    );
+  });
+
   it("has safe defaults for local development", () => {
     const config = loadConfig({});
     expect(config.environment).toBe("development");

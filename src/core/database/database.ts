@@ -5,6 +5,10 @@ import { AppError, unauthorized } from "../errors/index.js";
 import { currentContext } from "../logging/index.js";
 import { sqlStateOf } from "./errors.js";
 import type { PreparedStatement } from "./statements.js";
+import { TenantBulkhead } from "./tenant-bulkhead.js";
+
+/** How long a request waits for a free database connection before it answers 503. */
+export const CONNECTION_WAIT_MS = 5_000;
 
 /** Who a tenant transaction acts for. Only the authenticated request context builds one. */
 export interface TenantScope {
@@ -35,13 +39,21 @@ export interface DatabaseDriver {
 }
 
 /**
- * The role switch and tenant entry; parameters: tenant id, user id, request id. A missing or
- * suspended tenant raises KT001 or KT002 (see the tenant_isolation migration).
+ * The role switch, the transaction's time limits and the tenant entry; parameters: tenant id,
+ * user id, request id, time limit in milliseconds. A missing or suspended tenant raises KT001 or
+ * KT002 (see the tenant_isolation migration). The limits are transaction-local like the rest,
+ * so they hold behind a transaction pooler too: a statement that runs longer, or a transaction
+ * left idle longer, is cancelled and its connection returns to the pool (57014: 503).
  */
-const enterTenant = (tenantId: unknown, userId: unknown, requestId: unknown) =>
-  sql`select set_config('role', 'app_tenant', true), app.enter_tenant(${tenantId}::uuid, ${userId}::uuid, ${requestId}::text)`;
+const enterTenant = (tenantId: unknown, userId: unknown, requestId: unknown, timeoutMs: unknown) =>
+  sql`select set_config('role', 'app_tenant', true), app.enter_tenant(${tenantId}::uuid, ${userId}::uuid, ${requestId}::text), set_config('statement_timeout', ${timeoutMs}::text, true), set_config('idle_in_transaction_session_timeout', ${timeoutMs}::text, true)`;
 export const ENTER_TENANT_SQL = new PgDialect().sqlToQuery(
-  enterTenant(sql.placeholder("tenantId"), sql.placeholder("userId"), sql.placeholder("requestId")),
+  enterTenant(
+    sql.placeholder("tenantId"),
+    sql.placeholder("userId"),
+    sql.placeholder("requestId"),
+    sql.placeholder("timeoutMs"),
+  ),
 ).sql;
 
 /** A database handle bound to one tenant. Repositories of tenant tables take one of these. */
@@ -105,14 +117,33 @@ function tenantEntryError(error: unknown): unknown {
   return error;
 }
 
-const enterValues = (scope: TenantScope): [string, string | null, string | null] => [
-  scope.tenantId,
-  scope.userId ?? null,
-  scope.requestId ?? null,
-];
+export interface DatabaseLimits {
+  /** statement_timeout and idle_in_transaction_session_timeout of every transaction. */
+  readonly statementTimeoutMs: number;
+  /** Tenant-pool connections one tenant may hold at once (TenantBulkhead). */
+  readonly connectionsPerTenant: number;
+  /** How long a tenant's request over that cap waits for its turn before answering 503. */
+  readonly tenantWaitMs: number;
+}
 
-export function createDatabase(drivers: DatabaseDrivers, logger: FastifyBaseLogger): Database {
+export function createDatabase(
+  drivers: DatabaseDrivers,
+  logger: FastifyBaseLogger,
+  limits: DatabaseLimits,
+): Database {
   const { tenant: driver, system } = drivers;
+  const timeout = String(limits.statementTimeoutMs);
+  const bulkhead = new TenantBulkhead(limits.connectionsPerTenant, limits.tenantWaitMs);
+  // In the order of ENTER_TENANT_SQL's parameters; the time limit appears twice.
+  const enterValues = (
+    scope: TenantScope,
+  ): [string, string | null, string | null, string, string] => [
+    scope.tenantId,
+    scope.userId ?? null,
+    scope.requestId ?? null,
+    timeout,
+    timeout,
+  ];
 
   const forTenant = (scope: TenantScope): TenantDatabase => ({
     scope,
@@ -122,10 +153,8 @@ export function createDatabase(drivers: DatabaseDrivers, logger: FastifyBaseLogg
       const pendingCheck = drivers.pendingLoginCheck?.();
       if (pendingCheck) await pendingCheck;
       try {
-        const rows = await driver.runInTenant(
-          enterValues(scope),
-          statement as PreparedStatement<unknown>,
-          bound,
+        const rows = await bulkhead.run(scope.tenantId, () =>
+          driver.runInTenant(enterValues(scope), statement as PreparedStatement<unknown>, bound),
         );
         return rows.map((row) => statement.mapRow(row));
       } catch (error) {
@@ -136,10 +165,14 @@ export function createDatabase(drivers: DatabaseDrivers, logger: FastifyBaseLogg
       const pendingCheck = drivers.pendingLoginCheck?.();
       if (pendingCheck) await pendingCheck;
       try {
-        return await driver.db.transaction(async (tx) => {
-          await tx.execute(enterTenant(...enterValues(scope)));
-          return fn(tx);
-        });
+        return await bulkhead.run(scope.tenantId, () =>
+          driver.db.transaction(async (tx) => {
+            await tx.execute(
+              enterTenant(scope.tenantId, scope.userId ?? null, scope.requestId ?? null, timeout),
+            );
+            return fn(tx);
+          }),
+        );
       } catch (error) {
         throw tenantEntryError(error);
       }
@@ -156,7 +189,7 @@ export function createDatabase(drivers: DatabaseDrivers, logger: FastifyBaseLogg
       const context = currentContext();
       return system.db.transaction(async (tx) => {
         await tx.execute(
-          sql`select set_config('role', 'app_system', true), set_config('app.user_id', ${context?.userId ?? ""}, true), set_config('app.request_id', ${context?.requestId ?? ""}, true)`,
+          sql`select set_config('role', 'app_system', true), set_config('statement_timeout', ${timeout}, true), set_config('idle_in_transaction_session_timeout', ${timeout}, true), set_config('app.user_id', ${context?.userId ?? ""}, true), set_config('app.request_id', ${context?.requestId ?? ""}, true)`,
         );
         return fn(tx);
       });

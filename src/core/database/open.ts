@@ -1,6 +1,12 @@
 import type { FastifyBaseLogger } from "fastify";
 import { type Config, ConfigError, isStrictEnvironment } from "../../config.js";
-import { createDatabase, type Database, type DatabaseDriver } from "./database.js";
+import {
+  CONNECTION_WAIT_MS,
+  createDatabase,
+  type Database,
+  type DatabaseDriver,
+  type DatabaseLimits,
+} from "./database.js";
 import { isUnreachable, loginProblems } from "./logins.js";
 import { createPgDriver } from "./pg-driver.js";
 import { createPgliteDriver } from "./pglite-driver.js";
@@ -31,7 +37,7 @@ export async function openDatabase(config: Config, logger: FastifyBaseLogger): P
     const pendingLoginCheck = isStrictEnvironment(config.environment)
       ? await checkLogins(tenant, system, logger)
       : undefined;
-    return createDatabase({ tenant, system, pendingLoginCheck }, logger);
+    return createDatabase({ tenant, system, pendingLoginCheck }, logger, databaseLimits(config));
   }
   // loadConfig refuses a missing DATABASE_URL in staging and production; this is a second lock.
   if (config.environment !== "development" && config.environment !== "test") {
@@ -43,8 +49,15 @@ export async function openDatabase(config: Config, logger: FastifyBaseLogger): P
     "DATABASE_URL is not set: using the embedded PGlite database (development only; it runs as a superuser, so nothing in it stands against injected SQL)",
   );
   const driver = await createPgliteDriver(dataDir, logger);
-  return createDatabase({ tenant: driver, system: driver }, logger);
+  return createDatabase({ tenant: driver, system: driver }, logger, databaseLimits(config));
 }
+
+const databaseLimits = (config: Config): DatabaseLimits => ({
+  statementTimeoutMs: config.databaseStatementTimeoutMs,
+  connectionsPerTenant: config.databaseTenantConnections,
+  // As long as a request may wait for a free connection of the pool itself.
+  tenantWaitMs: CONNECTION_WAIT_MS,
+});
 
 /**
  * Production's check of the two logins. Refuses to start when they break the rules; when the

@@ -1,7 +1,7 @@
 import { drizzle } from "drizzle-orm/node-postgres";
 import type { FastifyBaseLogger } from "fastify";
 import pg from "pg";
-import { type DatabaseDriver, ENTER_TENANT_SQL } from "./database.js";
+import { CONNECTION_WAIT_MS, type DatabaseDriver, ENTER_TENANT_SQL } from "./database.js";
 import { sqlStateOf } from "./errors.js";
 import { forgetPreparedStatements, StatementBatch, statementName } from "./pg-statement-batch.js";
 import { isDebug, queryLogger } from "./query-logger.js";
@@ -28,7 +28,7 @@ export function createPgDriver(
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: CONNECTION_WAIT_MS,
     idleTimeoutMillis: 30_000,
     application_name: options.applicationName ?? "agency-kit",
   });
