@@ -17,6 +17,14 @@ export interface JobContext {
   readonly tenantDb: TenantDatabase | undefined;
   /** The whole database, for system jobs (cleanup); reach across tenants only on purpose. */
   readonly database: Database;
+  /**
+   * Runs `fn` unless a run of this job id already completed the step named `step`, and records
+   * the step as done when `fn` resolves. Resolves to true when `fn` ran now, false when it was
+   * skipped. For a side effect that must not happen twice when the job runs again after it (a
+   * retry, or the rerun of a job whose worker died): a mail, a payment call. A crash between
+   * `fn` resolving and the record being written still repeats the step; see docs/jobs.md.
+   */
+  once(step: string, fn: () => Promise<void>): Promise<boolean>;
 }
 
 export interface JobDefinition<Schema extends z.ZodType = z.ZodType> {

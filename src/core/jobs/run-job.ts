@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Database } from "../database/index.js";
 import { runWithContext } from "../logging/index.js";
 import type { AnyJob, JobEnvelope } from "./define.js";
+import type { JobMarkers } from "./once.js";
 
 export class JobTimeoutError extends Error {
   constructor(name: string, timeoutMs: number) {
@@ -25,6 +26,8 @@ export interface RunJobInput {
   attempt: number;
   database: Database;
   logger: FastifyBaseLogger;
+  /** Where `context.once` records the steps done (Redis for the worker, memory in-process). */
+  markers: JobMarkers;
   /** Aborted on worker shutdown. */
   signal?: AbortSignal;
 }
@@ -90,6 +93,19 @@ async function runInContext(input: RunJobInput): Promise<void> {
     }, definition.timeoutMs);
   });
 
+  const once = async (step: string, fn: () => Promise<void>) => {
+    // An unreadable record fails the attempt (it is retried) rather than risk a second run.
+    if (await input.markers.has(jobId, step)) return false;
+    await fn();
+    try {
+      await input.markers.set(jobId, step);
+    } catch (error) {
+      // The step is done: failing the attempt now would only make the retry do it again.
+      log.warn({ err: error, step }, "job step done but not recorded; a rerun would repeat it");
+    }
+    return true;
+  };
+
   const started = performance.now();
   try {
     await Promise.race([
@@ -100,6 +116,7 @@ async function runInContext(input: RunJobInput): Promise<void> {
         signal: controller.signal,
         tenantDb,
         database: input.database,
+        once,
       }),
       timeout,
     ]);

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Redis } from "ioredis";
 import type { Database } from "../database/index.js";
 import type { AnyJob, JobEnvelope, JobRegistry } from "./define.js";
+import { MARKER_TTL_SECONDS, memoryJobMarkers } from "./once.js";
 import { backoffDelay, InvalidJobPayloadError, runJob } from "./run-job.js";
 
 /** A job on its way to a queue. */
@@ -26,7 +27,7 @@ export const QUEUE_NAME = "jobs";
  * Completed jobs (or, for jobs that are not kept, a marker of their id) stay this long, so a job
  * id published twice within it runs once.
  */
-const KEEP_COMPLETED_SECONDS = 7 * 24 * 3600;
+const KEEP_COMPLETED_SECONDS = MARKER_TTL_SECONDS;
 
 /** BullMQ's key prefix, with a hash tag so a queue's keys share a Redis Cluster slot. */
 export const queuePrefix = (keyPrefix: string) => `{${keyPrefix}bull}`;
@@ -84,6 +85,9 @@ export function inProcessTransport(options: {
   const running = new Set<Promise<void>>();
   const failed: OutgoingJob[] = [];
   const shutdown = new AbortController();
+  // `context.once` records steps in memory: they cover this process's retries, and nothing
+  // here survives a restart anyway.
+  const markers = memoryJobMarkers();
 
   const schedule = (job: OutgoingJob, definition: AnyJob, attempt: number, delayMs: number) => {
     const timer = setTimeout(() => {
@@ -95,6 +99,7 @@ export function inProcessTransport(options: {
         attempt,
         database: options.database,
         logger: options.logger,
+        markers,
         signal: shutdown.signal,
       }).catch((error: unknown) => {
         const final = attempt >= definition.attempts || error instanceof InvalidJobPayloadError;

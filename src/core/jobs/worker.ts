@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Redis } from "ioredis";
 import type { Database } from "../database/index.js";
 import type { CronDefinition, JobEnvelope, JobRegistry } from "./define.js";
+import { redisJobMarkers } from "./once.js";
 import { InvalidJobPayloadError, runJob } from "./run-job.js";
 import { QUEUE_NAME, queuePrefix } from "./transport.js";
 
@@ -26,6 +27,8 @@ export function createJobWorker(options: {
   logger: FastifyBaseLogger;
 }): JobWorker {
   const shutdown = new AbortController();
+  // BullMQ blocks on a duplicate of the connection, so commands on it are not held up.
+  const markers = redisJobMarkers(options.connection, options.keyPrefix);
   const worker = new Worker(
     QUEUE_NAME,
     async (job: Job<JobEnvelope>, token?: string) => {
@@ -42,6 +45,7 @@ export function createJobWorker(options: {
           attempt: job.attemptsMade + 1,
           database: options.database,
           logger: options.logger,
+          markers,
           signal: shutdown.signal,
         });
       } catch (error) {

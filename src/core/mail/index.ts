@@ -1,4 +1,10 @@
-export { logMailer, type Mailer, type MailMessage, smtpMailer } from "./mailer.js";
+export {
+  logMailer,
+  type Mailer,
+  type MailMessage,
+  messageIdFor,
+  smtpMailer,
+} from "./mailer.js";
 export { createSendEmailJob, type SendEmailJob } from "./send-email.job.js";
 export {
   type EmailTemplate,

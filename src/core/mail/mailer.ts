@@ -6,6 +6,13 @@ export interface MailMessage {
   readonly subject: string;
   readonly text: string;
   readonly html: string;
+  /**
+   * A key unique to this message, the same on every attempt to send it (the job id): the SMTP
+   * mailer sends it as the Message-ID, `<key@domain of MAIL_FROM>`, so that a message sent
+   * twice carries one Message-ID, on which receiving systems and mail services de-duplicate.
+   * Without it, nodemailer makes a random one.
+   */
+  readonly messageKey?: string;
 }
 
 export interface Mailer {
@@ -16,14 +23,35 @@ export interface Mailer {
   close(): Promise<void>;
 }
 
+/**
+ * The Message-ID for `key` from the sender `from` (`Acme <no-reply@acme.example>` or
+ * `no-reply@acme.example`): `<key@acme.example>`. The key is percent-encoded where a Message-ID
+ * does not allow its characters, so distinct keys give distinct ids.
+ */
+export function messageIdFor(key: string, from: string): string {
+  const address = /<([^<>]*)>\s*$/.exec(from)?.[1] ?? from;
+  const at = address.lastIndexOf("@");
+  const domain = at >= 0 ? address.slice(at + 1).trim() : "";
+  const safeDomain = /^[A-Za-z0-9.-]+$/.test(domain) ? domain : "localhost";
+  const local = encodeURIComponent(key).replace(
+    /[()]/g,
+    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `<${local}@${safeDomain}>`;
+}
+
 /** SMTP through nodemailer; `smtpUrl` like smtps://user:pass@smtp.example.com:465. */
 export function smtpMailer(options: { smtpUrl: string; from: string }): Mailer {
   const transport = nodemailer.createTransport(options.smtpUrl);
   return {
     kind: "smtp",
     outbox: [],
-    async send(message) {
-      await transport.sendMail({ from: options.from, ...message });
+    async send({ messageKey, ...message }) {
+      await transport.sendMail({
+        from: options.from,
+        ...message,
+        ...(messageKey === undefined ? {} : { messageId: messageIdFor(messageKey, options.from) }),
+      });
     },
     close: async () => transport.close(),
   };

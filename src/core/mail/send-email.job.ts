@@ -62,8 +62,19 @@ export function createSendEmailJob(options: { mailer: Mailer; secretKey: string 
         return { ...readable, data };
       },
     },
-    async handler(payload) {
-      await options.mailer.send({ to: payload.to, ...renderEmail(payload.template, payload.data) });
+    async handler(payload, { jobId, once, log }) {
+      // A mail accepted by the SMTP server is recorded as sent (for 7 days); a rerun of the job
+      // (its worker died before the queue recorded it as completed) does not send it again.
+      // Every attempt carries the same Message-ID, which covers what the record cannot: a
+      // crash between the server's acceptance and the record.
+      const sent = await once("sent", () =>
+        options.mailer.send({
+          to: payload.to,
+          ...renderEmail(payload.template, payload.data),
+          messageKey: `send-email.${jobId}`,
+        }),
+      );
+      if (!sent) log.info("mail already sent for this job; not sending again");
     },
   });
 }
