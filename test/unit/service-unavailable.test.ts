@@ -18,6 +18,12 @@ describe("isServiceUnavailable", () => {
     ["a dropped connection", new Error("Connection terminated unexpectedly")],
     ["a pool that could not connect in time", new Error("timeout exceeded when trying to connect")],
     [
+      "Redis unreachable (ioredis without an offline queue)",
+      new Error("Stream isn't writeable and enableOfflineQueue options is false"),
+    ],
+    ["a Redis connection closed", new Error("Connection is closed.")],
+    ["a Redis command past its timeout", new Error("Command timed out")],
+    [
       "a driver error wrapped by the query builder",
       Object.assign(new Error("Failed query: select 1"), { cause: withCode("57P01") }),
     ],

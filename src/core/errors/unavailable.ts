@@ -39,9 +39,16 @@ const UNREACHABLE_SOCKET_CODES = new Set([
   "EAI_AGAIN",
 ]);
 
-/** node-postgres reports a lost or refused connection with these messages and no code. */
+/**
+ * node-postgres reports a lost or refused connection with these messages and no code, and so
+ * does ioredis, which fails commands at once while Redis is unreachable (no offline queue) or
+ * after its command timeout.
+ */
 const DROPPED_CONNECTION_MESSAGES = [
   "Connection terminated",
   "timeout exceeded when trying to connect",
   "is not queryable",
+  "Stream isn't writeable",
+  "Connection is closed",
+  "Command timed out",
 ];
