@@ -1,6 +1,10 @@
 import swagger from "@fastify/swagger";
-import scalar from "@scalar/fastify-api-reference";
-import type { FastifyInstance, RouteOptions } from "fastify";
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type RouteOptions,
+} from "fastify";
 import fp from "fastify-plugin";
 import {
   createJsonSchemaTransformObject,
@@ -11,7 +15,6 @@ import type { HelmetOptions } from "helmet";
 import { z } from "zod";
 import { PROBLEM_CONTENT_TYPE, problemSchema } from "../core/errors/index.js";
 import { publicAccess } from "../core/http/access.js";
-import { declareThirdPartyRoutes } from "../core/http/route-standards.js";
 
 export interface OpenApiOptions {
   title: string;
@@ -99,17 +102,61 @@ export const docsSecurityHeaders: HelmetOptions = {
   },
 };
 
-/** The interactive reference page at /docs (Scalar), reading /openapi.json. */
+/** What a docs answer keeps of the reference page's own headers (the kit sets the rest). */
+const FORWARDED_HEADERS = ["content-type", "location", "cache-control", "etag", "last-modified"];
+
+/**
+ * The interactive reference page at /docs (Scalar), reading /openapi.json.
+ *
+ * Scalar's plugin embeds its 4 MB browser bundle as a string and brings a parser for OpenAPI
+ * documents: importing it costs about 30 MB of memory in every process. So it is imported on the
+ * first request under /docs, not at start: an API process that nobody reads the docs from never
+ * loads it. It runs in a private Fastify instance (not listening) that each docs request is
+ * passed to with `inject`; the kit's own hooks (security headers with the "docs" policy, rate
+ * limits, logging) apply to the outer routes as to any other.
+ */
 export async function docsPage(app: FastifyInstance): Promise<void> {
-  declareThirdPartyRoutes(app, (route) => route.url?.startsWith("/docs") ?? false, {
-    summary: "Interactive API reference",
-    tags: ["docs"],
-    response: { 200: z.string().describe("HTML page or its script"), 301: z.string() },
-    access: publicAccess,
-    config: { securityHeaders: "docs" },
+  let reference: Promise<FastifyInstance> | undefined;
+  const load = async () => {
+    const { default: scalar } = await import("@scalar/fastify-api-reference");
+    const inner = Fastify({ logger: false });
+    await inner.register(scalar, {
+      routePrefix: "/docs",
+      configuration: { url: "/openapi.json", pageTitle: "API reference" },
+    });
+    await inner.ready();
+    return inner;
+  };
+  app.addHook("onClose", async () => {
+    const inner = await reference?.catch(() => undefined);
+    await inner?.close();
   });
-  await app.register(scalar, {
-    routePrefix: "/docs",
-    configuration: { url: "/openapi.json", pageTitle: "API reference" },
-  });
+  const options = {
+    config: { access: publicAccess, securityHeaders: "docs" },
+    schema: {
+      summary: "Interactive API reference",
+      tags: ["docs"],
+      hide: true,
+      response: { 200: z.string().describe("HTML page or its script"), 301: z.string() },
+    },
+  };
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    reference ??= load().catch((error: unknown) => {
+      reference = undefined;
+      throw error;
+    });
+    const answer = await (await reference).inject({ method: "GET", url: request.url });
+    if (answer.statusCode === 404) {
+      reply.callNotFound();
+      return reply;
+    }
+    reply.code(answer.statusCode);
+    for (const name of FORWARDED_HEADERS) {
+      const value = answer.headers[name];
+      if (typeof value === "string") reply.header(name, value);
+    }
+    return reply.send(answer.rawPayload);
+  };
+  app.get("/docs", options, handler);
+  app.get("/docs/*", options, handler);
 }

@@ -1,7 +1,4 @@
 import { mkdirSync } from "node:fs";
-import { PGlite } from "@electric-sql/pglite";
-import { drizzle } from "drizzle-orm/pglite";
-import { migrate } from "drizzle-orm/pglite/migrator";
 import type { FastifyBaseLogger } from "fastify";
 import { type DatabaseDriver, ENTER_TENANT_SQL } from "./database.js";
 import { MIGRATIONS_SCHEMA, MIGRATIONS_TABLE, migrationsFolder } from "./migrations.js";
@@ -11,11 +8,19 @@ import { queryLogger } from "./query-logger.js";
  * The embedded default for development: real PostgreSQL compiled to WebAssembly, stored in a
  * folder, migrated at start. In-process, so there is no round trip to save; each tenant
  * statement runs in a short transaction after entering the tenant.
+ *
+ * PGlite and its Drizzle driver are imported here, when the embedded database is opened, not
+ * when this module is: a deployment with DATABASE_URL never loads them.
  */
 export async function createPgliteDriver(
   dataDir: string,
   logger: FastifyBaseLogger,
 ): Promise<DatabaseDriver> {
+  const [{ PGlite }, { drizzle }, { migrate }] = await Promise.all([
+    import("@electric-sql/pglite"),
+    import("drizzle-orm/pglite"),
+    import("drizzle-orm/pglite/migrator"),
+  ]);
   mkdirSync(dataDir, { recursive: true });
   const client = new PGlite(dataDir);
   const db = drizzle({ client, logger: queryLogger(logger) });

@@ -1,0 +1,94 @@
+/**
+ * Dependencies that only some deployments use are imported when first needed, not at start:
+ * the docs page's Scalar bundle (about 30 MB of memory) on the first request under /docs, and
+ * the embedded PGlite database only when DATABASE_URL is unset. A child process records every
+ * module the loader resolves (a module.register hook), imports the application, and then
+ * serves the docs page once.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import os from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const work = mkdtempSync(join(os.tmpdir(), "kit-lazy-imports-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** A quoted file URL, for the child's script (which runs from a temporary folder). */
+const sourceUrl = (path: string) => JSON.stringify(pathToFileURL(join(ROOT, path)).href);
+const packageUrl = (name: string) =>
+  JSON.stringify(pathToFileURL(createRequire(join(ROOT, "package.json")).resolve(name)).href);
+
+const hooks = `
+import { appendFileSync } from "node:fs";
+export async function resolve(specifier, context, next) {
+  const resolved = await next(specifier, context);
+  appendFileSync(process.env.RESOLVED_LOG, resolved.url + "\\n");
+  return resolved;
+}
+`;
+const register = `
+import { register } from "node:module";
+register(${JSON.stringify(pathToFileURL(join(work, "hooks.mjs")).href)});
+`;
+const script = `
+import { appendFileSync } from "node:fs";
+const mark = (line) => appendFileSync(process.env.RESOLVED_LOG, line + "\\n");
+await import(${sourceUrl("src/app.ts")});
+await import(${sourceUrl("src/server.ts")});
+mark("--- application imported");
+const { default: Fastify } = await import(${packageUrl("fastify")});
+const { serializerCompiler } = await import(${packageUrl("fastify-type-provider-zod")});
+const { validatorCompiler } = await import(${sourceUrl("src/core/http/validation.ts")});
+const { docsPage } = await import(${sourceUrl("src/api/openapi.ts")});
+const app = Fastify();
+app.setValidatorCompiler(validatorCompiler);
+app.setSerializerCompiler(serializerCompiler);
+await app.register(docsPage);
+const page = await app.inject({ method: "GET", url: "/docs/" });
+const script = await app.inject({ method: "GET", url: "/docs/js/scalar.js" });
+const missing = await app.inject({ method: "GET", url: "/docs/no-such-file" });
+mark("--- docs served " + page.statusCode + " " + script.statusCode + " " + missing.statusCode);
+await app.close();
+`;
+
+describe("imports left to the deployments that use them", () => {
+  it("loads neither Scalar nor PGlite with the application, and Scalar on the first docs request", () => {
+    writeFileSync(join(work, "hooks.mjs"), hooks);
+    writeFileSync(join(work, "register.mjs"), register);
+    writeFileSync(join(work, "script.mjs"), script);
+    const log = join(work, "resolved.log");
+    writeFileSync(log, "");
+    execFileSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--import",
+        pathToFileURL(join(work, "register.mjs")).href,
+        join(work, "script.mjs"),
+      ],
+      {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, RESOLVED_LOG: log },
+        stdio: "pipe",
+        timeout: 60_000,
+      },
+    );
+    const lines = readFileSync(log, "utf8").split("\n");
+    const imported = lines.indexOf("--- application imported");
+    expect(imported, "the script did not finish importing the application").toBeGreaterThan(0);
+    const atStart = lines.slice(0, imported);
+    const afterDocs = lines.slice(imported);
+    expect(atStart.some((url) => url.includes("/src/app.ts"))).toBe(true);
+    expect(atStart.some((url) => url.includes("/src/core/database/pglite-driver.ts"))).toBe(true);
+    expect(atStart.filter((url) => url.includes("@scalar/"))).toEqual([]);
+    expect(atStart.filter((url) => url.includes("@electric-sql/pglite"))).toEqual([]);
+    expect(atStart.filter((url) => url.includes("drizzle-orm/pglite"))).toEqual([]);
+    expect(afterDocs.some((url) => url.includes("@scalar/fastify-api-reference"))).toBe(true);
+    expect(afterDocs).toContain("--- docs served 200 200 404");
+  }, 90_000);
+});
