@@ -48,15 +48,59 @@ const worker = createJobWorker({
   logger,
 });
 
+/** Waits for `step` until `deadline`; one still running then is logged and left behind. */
+async function untilDeadline(what: string, step: Promise<unknown>, deadline: number) {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), Math.max(0, deadline - Date.now()));
+  });
+  const outcome = await Promise.race([
+    step.then(
+      () => "done" as const,
+      (error: unknown) => {
+        logger.warn({ err: error }, `${what} failed while shutting down`);
+        return "done" as const;
+      },
+    ),
+    late,
+  ]);
+  clearTimeout(timer);
+  if (outcome === "late") {
+    logger.warn(
+      { step: what },
+      "shutdown step still running at SHUTDOWN_TIMEOUT_MS; abandoning it",
+    );
+  }
+}
+
+/**
+ * The whole close sequence fits in SHUTDOWN_TIMEOUT_MS: running jobs get it minus a reserve
+ * for closing the connections, and every step is abandoned at the deadline (the database's
+ * close waits for checked-out connections, which a query stuck on a restarting server holds).
+ * What is abandoned ends with the process: open transactions roll back, and their outbox rows
+ * and handed-back jobs wait for the next worker.
+ */
 closeWithGrace({ delay: config.shutdownTimeoutMs + 5_000 }, async ({ signal, err }) => {
   if (err) logger.error({ err }, "worker shutting down after an uncaught error");
   else logger.info({ signal }, "worker shutting down");
-  await relay.stop();
-  await worker.close(config.shutdownTimeoutMs);
-  await transport.close();
-  await background.mailer.close();
-  await database.close();
-  await Promise.allSettled([redis.quit(), workerConnection.quit()]);
+  const deadline = Date.now() + config.shutdownTimeoutMs;
+  const reserveMs = Math.min(2_000, config.shutdownTimeoutMs / 5);
+  await Promise.all([
+    relay.stop({ waitMs: Math.min(5_000, config.shutdownTimeoutMs / 2) }),
+    untilDeadline(
+      "the job worker's close",
+      worker.close(config.shutdownTimeoutMs - reserveMs),
+      deadline,
+    ),
+  ]);
+  await untilDeadline("the queue's close", transport.close(), deadline);
+  await untilDeadline("the mailer's close", background.mailer.close(), deadline);
+  await untilDeadline("the database's close", database.close(), deadline);
+  await untilDeadline(
+    "the Redis connections' close",
+    Promise.allSettled([redis.quit(), workerConnection.quit()]),
+    deadline,
+  );
   logger.info("worker stopped");
 });
 

@@ -8,8 +8,14 @@ export interface OutboxRelay {
   /** Moves one batch of committed outbox rows to the transport; returns how many. */
   relayOnce(): Promise<number>;
   start(): void;
-  stop(): Promise<void>;
+  /**
+   * Stops relaying, and waits for the running pass at most `waitMs` (default 5 s); a pass
+   * still running then is abandoned (logged), and its rows stay in the outbox.
+   */
+  stop(options?: { waitMs?: number }): Promise<void>;
 }
+
+const DEFAULT_STOP_WAIT_MS = 5_000;
 
 /**
  * Moves committed outbox rows to the queue and deletes them, in one transaction that locks the
@@ -97,10 +103,26 @@ export function createOutboxRelay(options: {
       stopped = false;
       current = tick();
     },
-    async stop() {
+    async stop({ waitMs = DEFAULT_STOP_WAIT_MS } = {}) {
       stopped = true;
       clearTimeout(timer);
-      await current;
+      let waitTimer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<"gave up">((resolve) => {
+        waitTimer = setTimeout(() => resolve("gave up"), waitMs);
+      });
+      const outcome = await Promise.race([current.then(() => "done" as const), gaveUp]);
+      clearTimeout(waitTimer);
+      if (outcome === "gave up") {
+        // A pass can hang (a connection waiting behind PgBouncer for a restarting server, a
+        // queue that does not answer). Abandoning it loses nothing: nothing of it is committed,
+        // its transaction rolls back when its connection closes (the pool's end, or the
+        // process's exit), and its rows stay in the outbox for the next relay; any job it did
+        // publish keeps its id, so that relay's publication of it is ignored.
+        options.logger.warn(
+          { waitedMs: waitMs },
+          "outbox relay pass still running at stop; abandoning it (its rows stay in the outbox)",
+        );
+      }
     },
   };
 }
