@@ -11,7 +11,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { prepareTenant } from "./lib/chaos/fixtures.js";
+import { prepareTenant, signIn } from "./lib/chaos/fixtures.js";
+import { slowDatabase, tenantFlood } from "./lib/chaos/overload-scenarios.js";
 import {
   apiRollingRestart,
   pgbouncerRestart,
@@ -30,6 +31,8 @@ const SCENARIOS = {
   "api-sigterm": apiRollingRestart,
   redis: redisOutage,
   "worker-sigkill": workerKilled,
+  "slow-database": slowDatabase,
+  "tenant-flood": tenantFlood,
 } as const satisfies Record<string, (context: ScenarioContext) => Promise<ScenarioResult>>;
 type ScenarioName = keyof typeof SCENARIOS;
 
@@ -83,6 +86,7 @@ try {
   };
   for (const name of chosen) {
     log(`\n> ${name}`);
+    for (const tenant of tenants) await signIn(topology, tenant);
     const result = await SCENARIOS[name](context);
     results.push(result);
     log(`  ${result.passed ? "ok" : "BROKEN"}: ${result.notes.join("; ") || result.rule}`);
@@ -119,6 +123,9 @@ const row = (result: ScenarioResult) => [
   result.mails
     ? `${result.mails.delivered}/${result.mails.expected} dup ${result.mails.duplicates}`
     : "",
+  result.latency
+    ? `${result.latency.quiet.p50}/${result.latency.quiet.p90} -> ${result.latency.during.p50}/${result.latency.during.p90}`
+    : "",
 ];
 const rows = [
   [
@@ -132,6 +139,7 @@ const rows = [
     "recovery ms",
     "rows kept",
     "mails",
+    "others p50/p90 quiet -> during",
   ],
   ...results.map(row),
 ];

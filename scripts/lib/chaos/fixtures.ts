@@ -6,7 +6,8 @@ import { type PlannedRequest, send } from "./load.js";
 /** A tenant of the fault suite: its owner's token, its items and the id of its member role. */
 export interface Tenant {
   readonly email: string;
-  readonly token: string;
+  /** Renewed before each scenario (signIn): access tokens live 15 minutes. */
+  token: string;
   readonly tenantId: string;
   readonly memberRoleId: string;
   readonly itemIds: string[];
@@ -87,6 +88,19 @@ export async function prepareTenant(topology: Topology, items: number): Promise<
     tenant.itemIds.push(created.createdId as string);
   }
   return tenant;
+}
+
+/** Signs the tenant's owner in again for a fresh access token. */
+export async function signIn(topology: Topology, tenant: Tenant): Promise<void> {
+  const response = await fetch(`${topology.url}/api/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: tenant.email, password: PASSWORD }),
+  });
+  if (response.status !== 200) {
+    throw new Error(`signing in answered ${response.status}: ${await response.text()}`);
+  }
+  tenant.token = ((await response.json()) as { accessToken: string }).accessToken;
 }
 
 /** Reads and writes of every tenant in turn: two reads, then a write. */

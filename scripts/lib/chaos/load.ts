@@ -6,7 +6,7 @@
  */
 
 export interface PlannedRequest {
-  readonly method: "GET" | "POST";
+  readonly method: "GET" | "POST" | "PATCH";
   readonly path: string;
   readonly token?: string;
   readonly body?: unknown;

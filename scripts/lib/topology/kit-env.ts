@@ -77,6 +77,10 @@ export function sharedEnvironment(input: SharedEnvironmentInput): Record<string,
     DATABASE_URL: login(TENANT_LOGIN, secrets.tenantPassword, input.pgbouncerPort),
     DATABASE_SYSTEM_URL: login(SYSTEM_LOGIN, secrets.systemPassword, input.pgbouncerPort),
     DATABASE_PREPARED_STATEMENTS: String(input.preparedStatements),
+    // Behind PgBouncer a tenant's share counts against PgBouncer's server connections (8 for
+    // the tenant login, services.ts), not the 10 of each API's pool: 2 per API, 4 of the 8 with
+    // two APIs, so a tenant with hanging statements leaves half of them to the others.
+    DATABASE_TENANT_CONNECTIONS: "2",
     REDIS_URL: `redis://127.0.0.1:${input.redisPort}`,
     CORS_ORIGINS: FRONTEND_URL,
     PUBLIC_URL,

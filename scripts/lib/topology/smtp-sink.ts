@@ -24,6 +24,11 @@ export interface SmtpSink {
   /** The first message (already caught or still to come) that `match` accepts. */
   waitFor(match: (mail: CaughtMail) => boolean, timeoutMs?: number): Promise<CaughtMail>;
   onMessage(listener: (mail: CaughtMail) => void): void;
+  /**
+   * Holds the final reply to each message (250, "accepted") this long after the message was
+   * caught: a sender killed in between has delivered a mail it never saw accepted.
+   */
+  delayAcceptance(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -33,6 +38,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   const messages: CaughtMail[] = [];
   const listeners = new Set<(mail: CaughtMail) => void>();
   const sockets = new Set<Socket>();
+  let acceptanceDelayMs = 0;
 
   const server = createServer((socket) => {
     sockets.add(socket);
@@ -92,7 +98,9 @@ export async function startSmtpSink(): Promise<SmtpSink> {
         const mail = parseMessage(from, to, lines.join("\r\n"));
         messages.push(mail);
         for (const listener of listeners) listener(mail);
-        return reply("250 2.0.0 queued");
+        if (acceptanceDelayMs === 0) return reply("250 2.0.0 queued");
+        setTimeout(() => reply("250 2.0.0 queued"), acceptanceDelayMs);
+        return;
       }
       size += line.length + 2;
       // Dot-stuffing: a line the client began with "." was sent with ".." (RFC 5321 4.5.2).
@@ -126,6 +134,9 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     messages,
     onMessage: (listener) => {
       listeners.add(listener);
+    },
+    delayAcceptance: (ms) => {
+      acceptanceDelayMs = ms;
     },
     waitFor: (match, timeoutMs = 30_000) => {
       const caught = messages.find(match);

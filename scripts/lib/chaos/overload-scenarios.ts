@@ -1,0 +1,219 @@
+import { connect, type Socket } from "node:net";
+import pg from "pg";
+import type { Tenant } from "./fixtures.js";
+import { type Outcome, type PlannedRequest, send, startLoad, summarize } from "./load.js";
+import type { ScenarioContext, ScenarioResult } from "./scenarios.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Latency percentiles of answered requests, in milliseconds. */
+export interface Latency {
+  readonly count: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+}
+
+export function latencyOf(outcomes: readonly Outcome[]): Latency {
+  const sorted = outcomes
+    .filter((o) => o.status !== undefined)
+    .map((o) => o.endedAt - o.startedAt)
+    .sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return { count: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99) };
+}
+
+/**
+ * Requests at a fixed rate, whatever the answers take (an open loop, as real users arrive): the
+ * latency of each is what a user of that tenant sees.
+ */
+async function paced(
+  baseUrl: string,
+  plan: (n: number) => PlannedRequest,
+  perSecond: number,
+  durationMs: number,
+  timeoutMs: number,
+): Promise<Outcome[]> {
+  const pending: Promise<Outcome>[] = [];
+  const startedAt = Date.now();
+  for (let n = 0; Date.now() - startedAt < durationMs; n += 1) {
+    pending.push(send(baseUrl, plan(n), timeoutMs));
+    const next = startedAt + ((n + 1) * 1000) / perSecond;
+    await sleep(Math.max(0, next - Date.now()));
+  }
+  return Promise.all(pending);
+}
+
+/** Reads of the quiet tenants, in turn. */
+const quietReads = (tenants: readonly Tenant[]) => (n: number) => {
+  const tenant = tenants[n % tenants.length] as Tenant;
+  return n % 2 === 0
+    ? { method: "GET" as const, path: "/api/v1/items?limit=20", token: tenant.token }
+    : {
+        method: "GET" as const,
+        path: `/api/v1/items/${tenant.itemIds[n % tenant.itemIds.length]}`,
+        token: tenant.token,
+      };
+};
+
+/** Within twice the quiet figure, with 5 ms of slack for timer noise at small values. */
+const withinTwice = (during: number, quiet: number) => during <= 2 * quiet + 5;
+
+/** Clients that send a request and never read the answer, and clients that never finish one. */
+function stalledClients(url: string, token: string, count: number): Socket[] {
+  const { hostname, port } = new URL(url);
+  return Array.from({ length: count }, (_, n) => {
+    const socket = connect(Number(port), hostname);
+    socket.on("error", () => undefined);
+    socket.on("connect", () => {
+      if (n % 2 === 0) {
+        // A whole request for a large page; the answer is never read.
+        socket.write(
+          `GET /api/v1/items?limit=100 HTTP/1.1\r\nhost: ${hostname}\r\nauthorization: Bearer ${token}\r\n\r\n`,
+        );
+        socket.pause();
+      } else {
+        // Headers begun and never finished.
+        socket.write(`GET /api/v1/items HTTP/1.1\r\nhost: ${hostname}\r\n`);
+      }
+    });
+    return socket;
+  });
+}
+
+/**
+ * One tenant's statements hang (another session holds its items' row locks) while it keeps
+ * writing, and clients that never read or never finish a request hold connections: the slow
+ * tenant's requests end with 503 + Retry-After (statement timeout, or its share of the pool
+ * used up), the other tenants' reads all answer 200 within twice their quiet latency.
+ */
+export async function slowDatabase(context: ScenarioContext): Promise<ScenarioResult> {
+  const { topology } = context;
+  const [slow, ...others] = context.tenants;
+  if (!slow || others.length === 0) throw new Error("the scenario needs at least two tenants");
+  const perSecond = 20;
+  const timeoutMs = 30_000;
+  const quiet = await paced(topology.url, quietReads(others), perSecond, 5_000, timeoutMs);
+
+  const locker = new pg.Client({ connectionString: topology.ownerUrl });
+  await locker.connect();
+  await locker.query("begin");
+  await locker.query("select id from items where tenant_id = $1 for update", [slow.tenantId]);
+  const stalled = stalledClients(topology.url, slow.token, 40);
+  const faultStartedAt = Date.now();
+  // Three times the slow tenant's share of both API processes' pools (5 each by default).
+  const writes = startLoad({
+    baseUrl: topology.url,
+    concurrency: 30,
+    plan: (n) => ({
+      method: "PATCH",
+      path: `/api/v1/items/${slow.itemIds[n % slow.itemIds.length]}`,
+      token: slow.token,
+      body: { name: `slow ${n}` },
+    }),
+    maxRequests: 2_000,
+    requestTimeoutMs: timeoutMs,
+  });
+  await sleep(1_000);
+  const during = await paced(topology.url, quietReads(others), perSecond, 12_000, timeoutMs);
+  await locker.query("rollback");
+  await locker.end();
+  const faultEndedAt = Date.now();
+  const slowOutcomes = await writes.stop();
+  for (const socket of stalled) socket.destroy();
+
+  const notes: string[] = [];
+  const quietLatency = latencyOf(quiet);
+  const duringLatency = latencyOf(during);
+  const othersFailed = during.filter((o) => o.status !== 200).length;
+  const slowKinds: Record<string, number> = {};
+  for (const o of slowOutcomes) {
+    const key =
+      o.status === undefined
+        ? (o.error as string)
+        : `${o.status}${o.retryAfter === null ? "" : " retry-after"}`;
+    slowKinds[key] = (slowKinds[key] ?? 0) + 1;
+  }
+  const slowBad = slowOutcomes.filter(
+    (o) => o.status !== 200 && !(o.status === 503 && o.retryAfter !== null),
+  ).length;
+  notes.push(`slow tenant's writes: ${JSON.stringify(slowKinds)}`);
+  notes.push(
+    `other tenants' reads p50/p90/p99 ms: quiet ${quietLatency.p50}/${quietLatency.p90}/${quietLatency.p99}, during ${duringLatency.p50}/${duringLatency.p90}/${duringLatency.p99}`,
+  );
+  if (othersFailed > 0) notes.push(`${othersFailed} reads of other tenants did not answer 200`);
+  if (slowBad > 0) notes.push(`${slowBad} of the slow tenant's answers were neither 200 nor 503`);
+  const latencyKept =
+    withinTwice(duringLatency.p50, quietLatency.p50) &&
+    withinTwice(duringLatency.p90, quietLatency.p90);
+  if (!latencyKept) notes.push("other tenants' latency went past twice the quiet figure");
+  return {
+    name: "slow database for one tenant + stalled clients",
+    rule: "slow tenant: 200 or 503 + Retry-After, no hang; others: all 200, p50 and p90 within 2x of quiet",
+    passed: othersFailed === 0 && slowBad === 0 && latencyKept,
+    notes,
+    faultMs: faultEndedAt - faultStartedAt,
+    load: summarize([...slowOutcomes, ...during], faultEndedAt),
+    latency: { quiet: quietLatency, during: duringLatency },
+  };
+}
+
+/**
+ * One tenant floods the API as fast as its connections allow while the others make their usual
+ * requests: its plan's limit answers it 429, and the others' latency stays within twice quiet.
+ * The kit runs with the free plan's default limit for this one; every request comes from
+ * 127.0.0.1, so the per-IP limit stays raised.
+ */
+export async function tenantFlood(context: ScenarioContext): Promise<ScenarioResult> {
+  const { topology } = context;
+  const [flooder, ...others] = context.tenants;
+  if (!flooder || others.length === 0) throw new Error("the scenario needs at least two tenants");
+  // 300 a minute for each free tenant (the default): the quiet ones stay under it.
+  await topology.restartKit({ RATE_LIMIT_FREE: "300" });
+  const perSecond = 4;
+  const timeoutMs = context.requestTimeoutMs;
+  try {
+    await sleep(2_000);
+    const quiet = await paced(topology.url, quietReads(others), perSecond, 10_000, timeoutMs);
+    const flood = startLoad({
+      baseUrl: topology.url,
+      concurrency: 16,
+      plan: quietReads([flooder]),
+      maxRequests: 200_000,
+      requestTimeoutMs: timeoutMs,
+    });
+    const faultStartedAt = Date.now();
+    await sleep(1_000);
+    const during = await paced(topology.url, quietReads(others), perSecond, 10_000, timeoutMs);
+    const flooded = await flood.stop();
+    const faultEndedAt = Date.now();
+
+    const quietLatency = latencyOf(quiet);
+    const duringLatency = latencyOf(during);
+    const floodStatuses = summarize(flooded, undefined).statuses;
+    const othersFailed = during.filter((o) => o.status !== 200).length;
+    const latencyKept =
+      withinTwice(duringLatency.p50, quietLatency.p50) &&
+      withinTwice(duringLatency.p90, quietLatency.p90);
+    const seconds = (faultEndedAt - faultStartedAt) / 1000;
+    const notes = [
+      `flooding tenant: ${flooded.length} requests in ${seconds.toFixed(1)} s (${Math.round(flooded.length / seconds)}/s): ${JSON.stringify(floodStatuses)}`,
+      `other tenants' requests p50/p90/p99 ms: quiet ${quietLatency.p50}/${quietLatency.p90}/${quietLatency.p99}, during ${duringLatency.p50}/${duringLatency.p90}/${duringLatency.p99}`,
+    ];
+    if (othersFailed > 0)
+      notes.push(`${othersFailed} requests of other tenants did not answer 200`);
+    if (!(floodStatuses["429"] ?? 0)) notes.push("the flooding tenant was never limited");
+    if (!latencyKept) notes.push("other tenants' latency went past twice the quiet figure");
+    return {
+      name: "one tenant flooding",
+      rule: "flooder limited (429); others all 200, p50 and p90 within 2x of quiet",
+      passed: othersFailed === 0 && latencyKept && (floodStatuses["429"] ?? 0) > 0,
+      notes,
+      faultMs: faultEndedAt - faultStartedAt,
+      load: summarize(during, faultEndedAt),
+      latency: { quiet: quietLatency, during: duringLatency },
+    };
+  } finally {
+    await topology.restartKit({ RATE_LIMIT_FREE: "10000000" });
+  }
+}
