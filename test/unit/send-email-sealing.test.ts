@@ -81,10 +81,18 @@ describe("send-email", () => {
     const mailer = capturingMailer();
     const sending = createSendEmailJob({ mailer, secretKey });
     const opened = sending.schema.parse(sending.sealing?.open(sending.sealing.seal(payloads[0])));
-    await sending.handler(opened, undefined as never);
+    const context = {
+      jobId: "job-1",
+      async once(_step: string, fn: () => Promise<void>) {
+        await fn();
+        return true;
+      },
+    };
+    await sending.handler(opened, context as never);
     expect(mailer.sent).toHaveLength(1);
     expect(mailer.sent[0]?.to).toBe("ada@example.com");
     expect(mailer.sent[0]?.text).toContain(link);
+    expect(mailer.sent[0]?.messageKey).toBe("send-email.job-1");
   });
 
   it("leaves the queue once completed", () => {
