@@ -165,7 +165,10 @@ export async function createApp(
     version: packageJson.version,
     publicUrl: config.publicUrl,
   });
-  await app.register(requestContextPlugin);
+  await app.register(requestContextPlugin, {
+    requestLog: config.requestLog,
+    slowMs: config.requestLogSlowMs,
+  });
   await app.register(shutdownPlugin);
   await app.register(metricsPlugin, { token: config.metricsToken });
 

@@ -12,6 +12,12 @@ const ENVIRONMENTS = ["development", "test", "staging", "production"] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+/**
+ * Which requests get a completion line at info (request-context.ts): every one, or only those
+ * answered 4xx or 5xx and those slower than REQUEST_LOG_SLOW_MS.
+ */
+const REQUEST_LOG_MODES = ["all", "errors-and-slow"] as const;
+const DEFAULT_REQUEST_LOG: (typeof REQUEST_LOG_MODES)[number] = "all";
 
 /** Values that appear in examples and tutorials; a production secret must never be one of them. */
 const PLACEHOLDER_SECRETS = [
@@ -48,6 +54,8 @@ const environmentSchema = z.object({
   PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(8000)),
   LOG_LEVEL: z.preprocess(emptyAsUndefined, z.enum(LOG_LEVELS).optional()),
   LOG_PRETTY: booleanFlag,
+  REQUEST_LOG: z.preprocess(emptyAsUndefined, z.enum(REQUEST_LOG_MODES).optional()),
+  REQUEST_LOG_SLOW_MS: positiveInt(1_000),
   DATABASE_URL: optionalUrl,
   DATABASE_POOL_SIZE: positiveInt(10),
   DATABASE_SYSTEM_URL: optionalUrl,
@@ -148,6 +156,10 @@ export interface Config {
   readonly port: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly logPretty: boolean;
+  /** Which requests get a completion log line (docs/configuration.md#runtime). */
+  readonly requestLog: (typeof REQUEST_LOG_MODES)[number];
+  /** In errors-and-slow mode, a request this slow or slower is logged whatever its status. */
+  readonly requestLogSlowMs: number;
   /** The tenant pool: a login that can assume app_tenant only (docs/tenancy.md#roles). */
   readonly databaseUrl: string | undefined;
   readonly databasePoolSize: number;
@@ -325,6 +337,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: raw.PORT,
     logLevel: raw.LOG_LEVEL ?? (raw.ENVIRONMENT === "test" ? "silent" : "info"),
     logPretty: raw.LOG_PRETTY ?? raw.ENVIRONMENT === "development",
+    requestLog: raw.REQUEST_LOG ?? DEFAULT_REQUEST_LOG,
+    requestLogSlowMs: raw.REQUEST_LOG_SLOW_MS,
     databaseUrl: raw.DATABASE_URL,
     databasePoolSize: raw.DATABASE_POOL_SIZE,
     databaseSystemUrl: raw.DATABASE_SYSTEM_URL ?? raw.DATABASE_URL,

@@ -25,12 +25,22 @@ declare module "fastify" {
   }
 }
 
+export interface RequestContextOptions {
+  /**
+   * "all": a completion line for every request; "errors-and-slow": only for answers of 400 and
+   * above and for requests that took at least slowMs (docs/configuration.md#runtime).
+   */
+  requestLog: "all" | "errors-and-slow";
+  slowMs: number;
+}
+
 /**
  * Puts each request into its own AsyncLocalStorage context, echoes its id, and writes one log
- * line when it completes.
+ * line when it completes (every request, or only failed and slow ones).
  */
-export const requestContextPlugin = fp(
-  async (app: FastifyInstance) => {
+export const requestContextPlugin = fp<RequestContextOptions>(
+  async (app: FastifyInstance, { requestLog, slowMs }) => {
+    const everyRequest = requestLog === "all";
     app.decorateRequest("context", undefined as unknown as RequestContext);
 
     app.addHook("onRequest", (request, reply, done) => {
@@ -47,16 +57,21 @@ export const requestContextPlugin = fp(
       runWithContext(request.context, done);
     });
 
-    app.addHook("onResponse", async (request, reply) => {
-      const fields = {
-        method: request.method,
-        path: request.url.split("?")[0],
-        route: request.routeOptions.url,
-        status: reply.statusCode,
-        durationMs: Math.round(reply.elapsedTime * 100) / 100,
-      };
-      if (reply.statusCode >= 500) request.log.error(fields, "request failed");
-      else request.log.info(fields, "request completed");
+    app.addHook("onResponse", (request, reply, done) => {
+      const status = reply.statusCode;
+      const elapsed = reply.elapsedTime;
+      if (everyRequest || status >= 400 || elapsed >= slowMs) {
+        const fields = {
+          method: request.method,
+          path: request.url.split("?")[0],
+          route: request.routeOptions.url,
+          status,
+          durationMs: Math.round(elapsed * 100) / 100,
+        };
+        if (status >= 500) request.log.error(fields, "request failed");
+        else request.log.info(fields, "request completed");
+      }
+      done();
     });
   },
   { name: "request-context" },
