@@ -14,6 +14,9 @@
  *   list-10k   the same list at 10,000 tenants x 100 items (left out with --quick)
  *   get-redis  GET /api/v1/items/:id with Redis behind the cache and the rate limiters
  *   get-redis-unlimited  the same with RATE_LIMIT_ENABLED=false (the limiters' cost is the gap)
+ *   post       the kit's POST /api/v1/items, creating items in the sampled tenants (one insert,
+ *              one Sync); its rows are deleted after the run. Its ratios to the baseline compare
+ *              a write with a read: read them as its own throughput and p99 at 50 connections
  * The list targets rotate through the same number of random tenants (--list-tenants, 1,000) at
  * both sizes, so they differ only in the size of the data. Every seeded tenant has one owner
  * with one live session (bench/seed.ts), and each tenant's tokens are signed for that user and
@@ -70,6 +73,8 @@ const KIT_BENCH_ENV = {
   RATE_LIMIT_PRO: "1000000000",
   RATE_LIMIT_ENTERPRISE: "1000000000",
 };
+/** Access tokens live 15 minutes; a target's are signed again once they are this old. */
+const TOKEN_RENEWAL_MS = 10 * 60_000;
 /** The application_name of the kit's pool connections (src/core/database/pg-driver.ts). */
 const KIT_APPLICATION_NAME = "agency-kit";
 
@@ -89,7 +94,10 @@ const TARGETS = [
   "list-10k",
   "get-redis",
   "get-redis-unlimited",
+  "post",
 ] as const;
+/** The name of every item the post target creates; they are deleted before and after a run. */
+const POSTED_ITEM_NAME = "kit-bench post";
 /** Redis for the get-redis targets; each server gets its own key prefix. */
 const BENCH_REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 type TargetName = (typeof TARGETS)[number];
@@ -185,6 +193,11 @@ interface Target {
   /** Where the server's PostgreSQL backends are: database and application_name. */
   readonly backends: { database: string; applicationName: string };
   readonly requests: autocannon.Request[];
+  /**
+   * Signs the target's access tokens again when they are getting old (they live 15 minutes,
+   * and a run that waits for a quiet machine can last longer), replacing `requests` in place.
+   */
+  renewTokens?(): Promise<void>;
   /** Checks one answer before the load starts. */
   check(status: number, body: string, request: autocannon.Request): string | undefined;
 }
@@ -303,7 +316,7 @@ async function main(): Promise<void> {
       logDir: workDir,
     });
   }
-  if (selected.has("get") || selected.has("list")) {
+  if (selected.has("get") || selected.has("list") || selected.has("post")) {
     servers.kit = await kitServer("kit", basePort + 1, small);
   }
   if (selected.has("get-unguarded")) {
@@ -367,6 +380,19 @@ async function main(): Promise<void> {
     }
     return byTenant;
   };
+  /** Requests carrying access tokens, built again by renewTokens once they are 10 minutes old. */
+  const withTokens = async (build: () => Promise<autocannon.Request[]>) => {
+    const requests = await build();
+    let signedAt = Date.now();
+    return {
+      requests,
+      async renewTokens() {
+        if (Date.now() - signedAt < TOKEN_RENEWAL_MS) return;
+        requests.splice(0, requests.length, ...(await build()));
+        signedAt = Date.now();
+      },
+    };
+  };
   const expectItem = (expectedId: string) => (status: number, body: string) => {
     if (status !== 200) return `status ${status}: ${body.slice(0, 300)}`;
     const id = (JSON.parse(body) as { id?: unknown }).id;
@@ -401,20 +427,23 @@ async function main(): Promise<void> {
     server: ServerProcess,
     description: string,
   ): Promise<Target> => {
-    const tokens = await tokensFor(
-      server,
-      pairs.map((pair) => pair.tenantId),
-    );
+    const signed = await withTokens(async () => {
+      const tokens = await tokensFor(
+        server,
+        pairs.map((pair) => pair.tenantId),
+      );
+      return pairs.map(({ tenantId, itemId }) => ({
+        method: "GET",
+        path: `/api/v1/items/${itemId}`,
+        headers: { authorization: `Bearer ${tokens.get(tenantId)}` },
+      }));
+    });
     return {
       name,
       description,
       server,
       backends: { database: small.name, applicationName: KIT_APPLICATION_NAME },
-      requests: pairs.map(({ tenantId, itemId }) => ({
-        method: "GET",
-        path: `/api/v1/items/${itemId}`,
-        headers: { authorization: `Bearer ${tokens.get(tenantId)}` },
-      })),
+      ...signed,
       check: (status, body, request) => expectItem(itemIdOf(request))(status, body),
     };
   };
@@ -469,22 +498,57 @@ async function main(): Promise<void> {
     database: SeededDatabase,
   ): Promise<Target> => {
     const tenants = await tenantIds(database.ownerUrl, params.listTenants);
-    const tokens = await tokensFor(server, tenants);
+    const signed = await withTokens(async () =>
+      [...(await tokensFor(server, tenants)).values()].map((token) => ({
+        method: "GET",
+        path: `/api/v1/items?limit=${LIST_LIMIT}`,
+        headers: { authorization: `Bearer ${token}` },
+      })),
+    );
     return {
       name,
       description: `kit GET /api/v1/items?limit=${LIST_LIMIT} at ${database.tenants} tenants x ${database.itemsPerTenant} items, rotating through ${tenants.length} random tenants`,
       server,
       backends: { database: database.name, applicationName: KIT_APPLICATION_NAME },
-      requests: [...tokens.values()].map((token) => ({
-        method: "GET",
-        path: `/api/v1/items?limit=${LIST_LIMIT}`,
-        headers: { authorization: `Bearer ${token}` },
-      })),
+      ...signed,
       check: (status, body) => expectPage(status, body),
     };
   };
   if (servers.kit && selected.has("list")) {
     targets.push(await listTarget("list", servers.kit, small));
+  }
+  if (servers.kit && selected.has("post")) {
+    const kit = servers.kit;
+    const signed = await withTokens(async () => {
+      const tokens = await tokensFor(
+        kit,
+        pairs.map((pair) => pair.tenantId),
+      );
+      return pairs.map(({ tenantId }) => ({
+        method: "POST",
+        path: "/api/v1/items",
+        headers: {
+          authorization: `Bearer ${tokens.get(tenantId)}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({ name: POSTED_ITEM_NAME, description: "created under load" }),
+      }));
+    });
+    targets.push({
+      name: "post",
+      description:
+        "kit POST /api/v1/items: bearer token verified, session and permission checked, tenant transaction (role switch + enter_tenant + insert ... returning, one Sync), RLS, Zod validation and serialization; rotating through the sampled tenants",
+      server: kit,
+      backends: { database: small.name, applicationName: KIT_APPLICATION_NAME },
+      ...signed,
+      check: (status, body) => {
+        if (status !== 201) return `status ${status}: ${body.slice(0, 300)}`;
+        const created = JSON.parse(body) as { id?: unknown; name?: unknown };
+        return typeof created.id === "string" && created.name === POSTED_ITEM_NAME
+          ? undefined
+          : `created ${body.slice(0, 300)}`;
+      },
+    });
   }
   if (servers.kitLarge && large) {
     targets.push(await listTarget("list-10k", servers.kitLarge, large));
@@ -495,7 +559,9 @@ async function main(): Promise<void> {
   for (const target of targets) {
     for (const request of target.requests.slice(0, 3)) {
       const response = await fetch(`${target.server.baseUrl}${request.path}`, {
+        method: request.method ?? "GET",
         headers: (request.headers ?? {}) as Record<string, string>,
+        ...(request.body === undefined ? {} : { body: String(request.body) }),
       });
       const problem = target.check(response.status, await response.text(), request);
       if (problem) throw new Error(`${target.name}: ${request.path}: ${problem}`);
@@ -543,6 +609,8 @@ async function main(): Promise<void> {
   // ---- load --------------------------------------------------------------------------------
   monitor = new pg.Client({ connectionString: small.ownerUrl, application_name: "kit-bench" });
   await monitor.connect();
+  // The correctness check created a few; the last run may have been interrupted.
+  await deletePostedItems();
   const runs: RunResult[] = [];
   log(
     `\nwarm-up ${params.warmupSeconds} s per target, then ${params.rounds} rounds x ${params.durationSeconds} s, ${params.connections} connections`,
@@ -666,6 +734,7 @@ async function load(
   round: number,
   durationSeconds: number,
 ): Promise<RunResult> {
+  await target.renewTokens?.();
   const connections = params.connections;
   const requests = target.requests;
   let nextClient = 0;
@@ -700,7 +769,7 @@ async function load(
       (error, finished) => (error ? reject(error) : resolve(finished)),
     );
     instance.on("response", (_client, statusCode, _bytes, responseTime) => {
-      if (statusCode === 200) latencies.push(responseTime);
+      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
     });
   });
   const usage = cpu.stop(await cpuGroups());
@@ -959,6 +1028,13 @@ function printTable(
 
 let monitor: pg.Client | undefined;
 
+/** Removes the items the post target created, so the seeded database stays as seeded. */
+async function deletePostedItems(): Promise<void> {
+  if (!monitor || !selected.has("post")) return;
+  const { rowCount } = await monitor.query("delete from items where name = $1", [POSTED_ITEM_NAME]);
+  if (rowCount) log(`deleted the ${rowCount} items the post target created`);
+}
+
 /** The PostgreSQL backends serving a target's server right now. */
 async function backendPids(target: Target): Promise<number[]> {
   if (!monitor) return [];
@@ -1094,6 +1170,7 @@ try {
     process.exitCode = 1;
   }
 } finally {
+  await deletePostedItems().catch((error: unknown) => console.error(error));
   await monitor?.end().catch(() => {});
   await stopAllServers();
 }
