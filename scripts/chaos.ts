@@ -3,6 +3,7 @@
  *   npm run chaos                  every scenario, Redis stopped for 30 s
  *   npm run chaos -- --short       Redis stopped for 10 s
  *   npm run chaos -- --redis-outage 45 --concurrency 16 --only pgbouncer,redis
+ *   npm run chaos -- --only tenant-flood --flood-rate 600
  * Starts the topology once, prepares tenants, runs each scenario under steady load through
  * Caddy on 127.0.0.1, prints a table, writes bench/results/chaos-<date>.json and exits 1 if a
  * scenario broke its rule.
@@ -41,17 +42,25 @@ const { values } = parseArgs({
     short: { type: "boolean", default: false },
     "redis-outage": { type: "string" },
     concurrency: { type: "string", default: "8" },
+    "flood-rate": { type: "string", default: "200" },
     only: { type: "string" },
   },
 });
 
 const seconds = Number(values["redis-outage"] ?? (values.short ? 10 : 30));
 const concurrency = Number(values.concurrency);
+const floodPerSecond = Number(values["flood-rate"]);
 const chosen = (values.only?.split(",") ?? Object.keys(SCENARIOS)) as ScenarioName[];
 const unknown = chosen.filter((name) => !(name in SCENARIOS));
-if (!(seconds > 0) || !Number.isInteger(concurrency) || concurrency < 1 || unknown.length > 0) {
+if (
+  !(seconds > 0) ||
+  !Number.isInteger(concurrency) ||
+  concurrency < 1 ||
+  !(floodPerSecond > 0) ||
+  unknown.length > 0
+) {
   console.error(
-    `usage: npm run chaos -- [--short] [--redis-outage <seconds>] [--concurrency <n>] [--only ${Object.keys(SCENARIOS).join(",")}]`,
+    `usage: npm run chaos -- [--short] [--redis-outage <seconds>] [--concurrency <n>] [--flood-rate <per second>] [--only ${Object.keys(SCENARIOS).join(",")}]`,
   );
   process.exit(2);
 }
@@ -82,6 +91,7 @@ try {
     concurrency,
     requestTimeoutMs: 15_000,
     redisOutageMs: seconds * 1000,
+    floodPerSecond,
     log,
   };
   for (const name of chosen) {
@@ -159,7 +169,7 @@ writeFileSync(
     {
       date: new Date().toISOString(),
       machine: { cpus: availableParallelism(), node: process.version },
-      options: { redisOutageSeconds: seconds, concurrency },
+      options: { redisOutageSeconds: seconds, concurrency, floodPerSecond },
       scenarios: results,
       finalStop,
     },

@@ -29,6 +29,8 @@ export interface ScenarioContext {
   readonly concurrency: number;
   readonly requestTimeoutMs: number;
   readonly redisOutageMs: number;
+  /** Requests a second of the flooding tenant (tenant-flood). */
+  readonly floodPerSecond: number;
   readonly log: (message: string) => void;
 }
 
@@ -177,7 +179,9 @@ function failureKinds(outcomes: readonly Outcome[], from = 300): Record<string, 
     const key =
       o.status === undefined
         ? (o.error as string)
-        : `${o.status}${o.retryAfter === null ? "" : ` retry-after ${o.retryAfter}`} (${o.problemType ?? "no problem body"})`;
+        : o.status < 400
+          ? String(o.status)
+          : `${o.status}${o.retryAfter === null ? "" : ` retry-after ${o.retryAfter}`} (${o.problemType ?? "no problem body"})`;
     kinds[key] = (kinds[key] ?? 0) + 1;
   }
   return kinds;
