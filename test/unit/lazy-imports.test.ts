@@ -1,7 +1,8 @@
 /**
  * Dependencies that only some deployments use are imported when first needed, not at start:
  * the docs page's Scalar bundle (about 30 MB of memory) on the first request under /docs, and
- * the embedded PGlite database only when DATABASE_URL is unset. A child process records every
+ * the embedded PGlite database only when DATABASE_URL is unset, the password-strength
+ * dictionaries and nodemailer at their first use. A child process records every
  * module the loader resolves (a module.register hook), imports the application, and then
  * serves the docs page once.
  */
@@ -56,7 +57,7 @@ await app.close();
 `;
 
 describe("imports left to the deployments that use them", () => {
-  it("loads neither Scalar nor PGlite with the application, and Scalar on the first docs request", () => {
+  it("loads neither Scalar, PGlite, zxcvbn nor nodemailer with the application, and Scalar on the first docs request", () => {
     writeFileSync(join(work, "hooks.mjs"), hooks);
     writeFileSync(join(work, "register.mjs"), register);
     writeFileSync(join(work, "script.mjs"), script);
@@ -88,6 +89,10 @@ describe("imports left to the deployments that use them", () => {
     expect(atStart.filter((url) => url.includes("@scalar/"))).toEqual([]);
     expect(atStart.filter((url) => url.includes("@electric-sql/pglite"))).toEqual([]);
     expect(atStart.filter((url) => url.includes("drizzle-orm/pglite"))).toEqual([]);
+    // The password-strength dictionaries (sign-ups and password changes) and the SMTP client
+    // (a worker's, or an API's without Redis) wait for their first use too.
+    expect(atStart.filter((url) => url.includes("@zxcvbn-ts/"))).toEqual([]);
+    expect(atStart.filter((url) => url.includes("/nodemailer/"))).toEqual([]);
     expect(afterDocs.some((url) => url.includes("@scalar/fastify-api-reference"))).toBe(true);
     expect(afterDocs).toContain("--- docs served 200 200 404");
   }, 90_000);

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from "fastify";
-import nodemailer from "nodemailer";
+import type { Transporter } from "nodemailer";
 
 export interface MailMessage {
   readonly to: string;
@@ -40,20 +40,31 @@ export function messageIdFor(key: string, from: string): string {
   return `<${local}@${safeDomain}>`;
 }
 
-/** SMTP through nodemailer; `smtpUrl` like smtps://user:pass@smtp.example.com:465. */
+/**
+ * SMTP through nodemailer; `smtpUrl` like smtps://user:pass@smtp.example.com:465. nodemailer is
+ * loaded at the first message: an API process that hands its mail to the workers never sends one.
+ */
 export function smtpMailer(options: { smtpUrl: string; from: string }): Mailer {
-  const transport = nodemailer.createTransport(options.smtpUrl);
+  let transport: Promise<Transporter> | undefined;
+  const connect = () => {
+    transport ??= import("nodemailer").then(({ default: nodemailer }) =>
+      nodemailer.createTransport(options.smtpUrl),
+    );
+    return transport;
+  };
   return {
     kind: "smtp",
     outbox: [],
     async send({ messageKey, ...message }) {
-      await transport.sendMail({
+      await (await connect()).sendMail({
         from: options.from,
         ...message,
         ...(messageKey === undefined ? {} : { messageId: messageIdFor(messageKey, options.from) }),
       });
     },
-    close: async () => transport.close(),
+    close: async () => {
+      if (transport) (await transport).close();
+    },
   };
 }
 

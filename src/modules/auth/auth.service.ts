@@ -184,8 +184,8 @@ export function createAuthService(options: AuthServiceOptions) {
   }
 
   /** A new password too easy to guess for its owner answers 422 on `field`, saying why. */
-  function requireStrongPassword(field: string, password: string, owner: PasswordOwner) {
-    const weakness = passwordWeakness(password, owner);
+  async function requireStrongPassword(field: string, password: string, owner: PasswordOwner) {
+    const weakness = await passwordWeakness(password, owner);
     if (weakness) {
       throw new AppError("validation-failed", `The password is too easy to guess. ${weakness}`, {
         errors: [{ field, message: weakness }],
@@ -245,7 +245,7 @@ export function createAuthService(options: AuthServiceOptions) {
       input: { email: string; password: string; name: string; tenantName: string },
       client: Client,
     ): Promise<SignedIn> {
-      requireStrongPassword("password", input.password, {
+      await requireStrongPassword("password", input.password, {
         email: input.email,
         name: input.name,
         organisation: input.tenantName,
@@ -447,7 +447,7 @@ export function createAuthService(options: AuthServiceOptions) {
         return live ? usersSystemRepository(db).findById(live.userId) : undefined;
       });
       if (!owner) throw invalidLink();
-      requireStrongPassword("password", password, owner);
+      await requireStrongPassword("password", password, owner);
       const passwordHash = await hashPassword(password);
       const sessionsEnded = await database.bypassTenantIsolation("password reset", async (db) => {
         const oneTimeTokens = oneTimeTokensRepository(db);
@@ -484,7 +484,7 @@ export function createAuthService(options: AuthServiceOptions) {
           errors: [{ field: "currentPassword", message: "is incorrect" }],
         });
       }
-      requireStrongPassword("newPassword", next, user);
+      await requireStrongPassword("newPassword", next, user);
       const passwordHash = await hashPassword(next);
       const sessionsEnded = await database.bypassTenantIsolation("password change", async (db) => {
         await usersSystemRepository(db).setPasswordHash(user.id, passwordHash);

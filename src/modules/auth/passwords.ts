@@ -1,6 +1,5 @@
 import { hash, verify } from "@node-rs/argon2";
-import { type TranslationKeys, ZxcvbnFactory } from "@zxcvbn-ts/core";
-import { adjacencyGraphs, dictionary } from "@zxcvbn-ts/language-common";
+import type { TranslationKeys, ZxcvbnFactory } from "@zxcvbn-ts/core";
 import { z } from "zod";
 
 /**
@@ -172,15 +171,22 @@ const ENGLISH: TranslationKeys = {
   },
 };
 
-/** Built at the first estimate, not at start-up: ranking the dictionaries takes ~100 ms. */
-let estimator: ZxcvbnFactory | undefined;
+/**
+ * Loaded and built at the first estimate, not at start-up: the dictionaries take about 12 MB of
+ * an API process's memory and ranking them ~100 ms, for what only sign-ups and password changes
+ * need.
+ */
+let estimator: Promise<ZxcvbnFactory> | undefined;
 const strengthEstimator = () => {
-  estimator ??= new ZxcvbnFactory({
-    dictionary,
-    graphs: adjacencyGraphs,
-    translations: ENGLISH,
-    l33tMaxSubstitutions: L33T_MAX_SUBSTITUTIONS,
-  });
+  estimator ??= Promise.all([import("@zxcvbn-ts/core"), import("@zxcvbn-ts/language-common")]).then(
+    ([{ ZxcvbnFactory }, { adjacencyGraphs, dictionary }]) =>
+      new ZxcvbnFactory({
+        dictionary,
+        graphs: adjacencyGraphs,
+        translations: ENGLISH,
+        l33tMaxSubstitutions: L33T_MAX_SUBSTITUTIONS,
+      }),
+  );
   return estimator;
 };
 
@@ -198,8 +204,11 @@ export interface PasswordOwner {
  * name and the organisation, whole and word by word, count as dictionary words: "Ada
  * Lovelace 1815" is weak for Ada Lovelace. 1 to 4 ms a call; ~50 ms at worst.
  */
-export function passwordWeakness(password: string, owner: PasswordOwner): string | undefined {
-  const { score, feedback } = strengthEstimator().check(
+export async function passwordWeakness(
+  password: string,
+  owner: PasswordOwner,
+): Promise<string | undefined> {
+  const { score, feedback } = (await strengthEstimator()).check(
     normalizePassword(password),
     ownerWords(owner),
   );
