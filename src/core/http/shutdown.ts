@@ -37,19 +37,18 @@ export const shutdownPlugin = fp(
       draining = true;
       closing = true;
     });
-    app.addHook("onRequest", async () => {
-      if (closing) {
-        throw new AppError(
-          "service-unavailable",
-          "The server is shutting down; retry the request.",
-          {
-            headers: { "retry-after": "1" },
-          },
-        );
-      }
+    // Callback hooks, not async ones: they run on every request and spare it two promises.
+    app.addHook("onRequest", (_request, _reply, done) => {
+      if (!closing) return done();
+      done(
+        new AppError("service-unavailable", "The server is shutting down; retry the request.", {
+          headers: { "retry-after": "1" },
+        }),
+      );
     });
-    app.addHook("onSend", async (_request, reply) => {
+    app.addHook("onSend", (_request, reply, payload, done) => {
       if (draining) reply.header("connection", "close");
+      done(null, payload);
     });
   },
   { name: "shutdown" },
