@@ -8,14 +8,14 @@ import type { ScenarioContext, ScenarioResult } from "./scenarios.js";
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Latency percentiles of answered requests, in milliseconds. */
-export interface Latency {
+interface Latency {
   readonly count: number;
   readonly p50: number;
   readonly p90: number;
   readonly p99: number;
 }
 
-export function latencyOf(outcomes: readonly Outcome[]): Latency {
+function latencyOf(outcomes: readonly Outcome[]): Latency {
   const sorted = outcomes
     .filter((o) => o.status !== undefined)
     .map((o) => o.endedAt - o.startedAt)
