@@ -13,7 +13,7 @@ export interface Tenant {
   readonly itemIds: string[];
 }
 
-const PASSWORD = "violet harbour quietly juggles seventeen lanterns";
+export const OWNER_PASSWORD = "violet harbour quietly juggles seventeen lanterns";
 
 async function must(topology: Topology, request: PlannedRequest, status: number) {
   const outcome = await send(topology.url, request, 15_000);
@@ -40,7 +40,7 @@ export async function prepareTenant(topology: Topology, items: number): Promise<
     headers: { "content-type": "application/json" },
     body: JSON.stringify({
       email,
-      password: PASSWORD,
+      password: OWNER_PASSWORD,
       name: "Ada",
       tenantName: `Chaos ${email.slice(6, 14)}`,
     }),
@@ -95,7 +95,7 @@ export async function signIn(topology: Topology, tenant: Tenant): Promise<void> 
   const response = await fetch(`${topology.url}/api/v1/auth/login`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email: tenant.email, password: PASSWORD }),
+    body: JSON.stringify({ email: tenant.email, password: OWNER_PASSWORD }),
   });
   if (response.status !== 200) {
     throw new Error(`signing in answered ${response.status}: ${await response.text()}`);

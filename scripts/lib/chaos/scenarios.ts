@@ -3,7 +3,14 @@ import { Queue } from "bullmq";
 import pg from "pg";
 import { QUEUE_NAME, queuePrefix } from "../../../src/core/jobs/transport.js";
 import type { Topology } from "../topology/topology.js";
-import { invitation, readPlan, readWritePlan, type Tenant } from "./fixtures.js";
+import {
+  invitation,
+  OWNER_PASSWORD,
+  readPlan,
+  readWritePlan,
+  signIn,
+  type Tenant,
+} from "./fixtures.js";
 import { type LoadSummary, type Outcome, send, startLoad, summarize } from "./load.js";
 
 export interface ScenarioResult {
@@ -104,34 +111,64 @@ function databaseRule(summary: LoadSummary, notes: string[]): boolean {
   );
 }
 
-/** A restart of a database part: 503 with Retry-After in the gap, every 201 kept. */
+/**
+ * A restart of a database part: 503 with Retry-After in the gap, every 201 kept. Invitations go
+ * out meanwhile, one every 250 ms: each one accepted (201) wrote an outbox row in its
+ * transaction, and must be mailed exactly once.
+ */
 async function databaseRestart(
   context: ScenarioContext,
   name: string,
   restart: () => Promise<void>,
 ): Promise<ScenarioResult> {
+  const { topology } = context;
+  const invited: string[] = [];
+  const invitations: Outcome[] = [];
+  let inviting = true;
+  const inviter = (async () => {
+    for (let n = 0; inviting; n += 1) {
+      const email = `invitee-${randomUUID()}@example.test`;
+      const tenant = context.tenants[n % context.tenants.length] as Tenant;
+      const outcome = await send(topology.url, invitation(tenant, email), context.requestTimeoutMs);
+      invitations.push(outcome);
+      if (outcome.status === 201) invited.push(email);
+      await sleep(250);
+    }
+  })();
   const { outcomes, faultEndedAt, faultMs } = await underLoad(
     context,
     readWritePlan(context.tenants),
     restart,
   );
-  const load = summarize(outcomes, faultEndedAt);
+  inviting = false;
+  await inviter;
+  const load = summarize([...outcomes, ...invitations], faultEndedAt);
   const notes: string[] = [];
   let passed = databaseRule(load, notes);
   const acknowledged = outcomes.flatMap((o) => (o.createdId ? [o.createdId] : []));
-  const found = await rowsFound(context.topology, acknowledged);
+  const found = await rowsFound(topology, acknowledged);
   if (found !== acknowledged.length) {
     passed = false;
     notes.push(`${acknowledged.length - found} acknowledged writes are not in PostgreSQL`);
   }
+  await waitForMails(topology, invited, 60_000);
+  const mails = mailCounts(topology, invited);
+  notes.push(`invitations: ${JSON.stringify(summarize(invitations, undefined).statuses)}`);
+  if (mails.missing > 0 || mails.duplicates > 0) {
+    passed = false;
+    notes.push(
+      `${mails.missing} accepted invitations never mailed, ${mails.duplicates} mailed twice`,
+    );
+  }
   return {
     name,
-    rule: "gap answers 503 + Retry-After (no other 5xx, no hang, no connection error); every 201 kept",
+    rule: "gap answers 503 + Retry-After (no other 5xx, no hang, no connection error); every 201 kept; every accepted invitation mailed once",
     passed,
     notes,
     faultMs,
     load,
     writes: { acknowledged: acknowledged.length, foundInPostgres: found },
+    mails,
   };
 }
 
@@ -222,11 +259,42 @@ export async function redisOutage(context: ScenarioContext): Promise<ScenarioRes
   const { topology } = context;
   const recipients: string[] = [];
   const invitationOutcomes: Outcome[] = [];
+  // A second session of the first owner, signed out during the outage.
+  const owner = context.tenants[0] as Tenant;
+  const second = { ...owner };
+  await signIn(topology, second);
+  let signInDuringOutage: Outcome | undefined;
+  let signOutDuringOutage: Outcome | undefined;
+  const revokedAnswers: Outcome[] = [];
   const { outcomes, faultEndedAt, faultMs } = await underLoad(
     context,
     readPlan(context.tenants),
     async () => {
       await topology.redis.stop();
+      signInDuringOutage = await send(
+        topology.url,
+        {
+          method: "POST",
+          path: "/api/v1/auth/login",
+          body: { email: owner.email, password: OWNER_PASSWORD },
+        },
+        context.requestTimeoutMs,
+      );
+      signOutDuringOutage = await send(
+        topology.url,
+        { method: "POST", path: "/api/v1/auth/logout", token: second.token },
+        context.requestTimeoutMs,
+      );
+      // Several times, so that both API processes are asked.
+      for (let n = 0; n < 6; n += 1) {
+        revokedAnswers.push(
+          await send(
+            topology.url,
+            { method: "GET", path: "/api/v1/items?limit=1", token: second.token },
+            context.requestTimeoutMs,
+          ),
+        );
+      }
       const started = Date.now();
       let n = 0;
       while (Date.now() - started < context.redisOutageMs) {
@@ -263,8 +331,22 @@ export async function redisOutage(context: ScenarioContext): Promise<ScenarioRes
   // Without Redis the invitation limits are counted in PostgreSQL: an invitation is made (201),
   // its mail waits in the outbox and must be mailed exactly once after Redis returns.
   const unexplained = invitationOutcomes.filter((o) => o.status !== 201).length;
+  // Sign-in limits fail closed without Redis; revocation falls back to the database.
+  const signInClosed = signInDuringOutage?.status === 503 && signInDuringOutage.retryAfter !== null;
+  const revoked =
+    signOutDuringOutage?.status === 204 && revokedAnswers.every((o) => o.status === 401);
+  notes.push(
+    `during the outage: sign-in ${signInDuringOutage?.status ?? signInDuringOutage?.error}, sign-out ${signOutDuringOutage?.status ?? signOutDuringOutage?.error}, the signed-out token then ${JSON.stringify(summarize(revokedAnswers, undefined).statuses)}`,
+  );
+  if (!signInClosed) notes.push("sign-in did not fail closed (503 with Retry-After)");
+  if (!revoked) notes.push("the signed-out token was not refused by every process");
   const passed =
-    failedReads === 0 && unexplained === 0 && mails.missing === 0 && mails.duplicates === 0;
+    failedReads === 0 &&
+    unexplained === 0 &&
+    mails.missing === 0 &&
+    mails.duplicates === 0 &&
+    signInClosed &&
+    revoked;
   if (unexplained > 0) {
     notes.push(`${unexplained} invitations were refused`);
   }
@@ -272,7 +354,7 @@ export async function redisOutage(context: ScenarioContext): Promise<ScenarioRes
   if (mails.duplicates > 0) notes.push(`${mails.duplicates} invitations mailed more than once`);
   return {
     name: `redis stopped ${Math.round(context.redisOutageMs / 1000)} s`,
-    rule: "reads all 200; invitations 201, then mailed exactly once after Redis returns",
+    rule: "reads all 200; invitations 201, then mailed exactly once after Redis returns; sign-in 503 + Retry-After; a session signed out meanwhile refused everywhere",
     passed,
     notes,
     faultMs,
