@@ -164,9 +164,10 @@ describe("the topology's processes and deploy/docker-compose.prod.yml", () => {
     const required = requiredInEnvFile();
     expect(required).toEqual(expect.arrayContaining(["SECRET_KEY", "DATABASE_SYSTEM_URL"]));
     const forTheKit = required.filter((name) => kitVariables.has(name));
-    // PgBouncer 1.18 is the topology's own: named statements are a choice there.
+    // PgBouncer 1.18 is the topology's own: named statements are a choice there, and a
+    // tenant's share of the pool is sized to PgBouncer's server connections.
     expect(Object.keys(shared).sort()).toEqual(
-      [...forTheKit, "DATABASE_PREPARED_STATEMENTS"].sort(),
+      [...forTheKit, "DATABASE_PREPARED_STATEMENTS", "DATABASE_TENANT_CONNECTIONS"].sort(),
     );
     for (const name of [...Object.keys(apiEnv), ...Object.keys(workerEnv)]) {
       if (!(name in IMAGE_ENVIRONMENT)) expect(kitVariables, name).toContain(name);
