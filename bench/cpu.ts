@@ -110,3 +110,18 @@ export async function machineBusyShare(ms: number): Promise<number | undefined> 
   if (!before || !after) return undefined;
   return (after.busy - before.busy) / (after.total - before.total || 1);
 }
+
+/** A process's resident memory now and at its peak, in MB (VmRSS, VmHWM); undefined without /proc. */
+export function memoryOf(pid: number): { rssMb: number; peakMb: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kilobytes = (field: string) =>
+      Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(status)?.[1]);
+    const rss = kilobytes("VmRSS");
+    const peak = kilobytes("VmHWM");
+    if (!Number.isFinite(rss) || !Number.isFinite(peak)) return undefined;
+    return { rssMb: Math.round(rss / 102.4) / 10, peakMb: Math.round(peak / 102.4) / 10 };
+  } catch {
+    return undefined;
+  }
+}

@@ -54,7 +54,7 @@ import autocannon from "autocannon";
 import pg from "pg";
 import { createTokenService } from "../src/core/auth/tokens.js";
 import { positiveInteger } from "./common.js";
-import { type CpuUsage, machineBusyShare, startCpuAccounting } from "./cpu.js";
+import { type CpuUsage, machineBusyShare, memoryOf, startCpuAccounting } from "./cpu.js";
 import { type SeededDatabase, seedBenchDatabase, seededSessions } from "./seed.js";
 import { type ServerProcess, startServer, stopAllServers, tail } from "./servers.js";
 
@@ -216,6 +216,8 @@ interface RunResult {
   latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
   /** CPU used during the run, by part, and per completed request. */
   cpu?: CpuUsage & { microsecondsPerRequest: Record<string, number> };
+  /** The server's resident memory at the end of the run, and its peak so far (MB). */
+  serverMemory?: { rssMb: number; peakMb: number };
   autocannon: {
     requestsAverage: number;
     latencyP50: number;
@@ -612,6 +614,11 @@ async function main(): Promise<void> {
   // The correctness check created a few; the last run may have been interrupted.
   await deletePostedItems();
   const runs: RunResult[] = [];
+  // Each server's memory before the load (after its start and the few correctness requests).
+  for (const target of targets) {
+    const memory = memoryOf(target.server.pid);
+    if (memory) idleMemoryMb.set(target.server.pid, memory.rssMb);
+  }
   log(
     `\nwarm-up ${params.warmupSeconds} s per target, then ${params.rounds} rounds x ${params.durationSeconds} s, ${params.connections} connections`,
   );
@@ -773,6 +780,7 @@ async function load(
     });
   });
   const usage = cpu.stop(await cpuGroups());
+  const serverMemory = memoryOf(target.server.pid);
   latencies.sort((a, b) => a - b);
   const completed = result.requests.total;
   const run: RunResult = {
@@ -798,6 +806,7 @@ async function load(
         ]),
       ),
     },
+    ...(serverMemory ? { serverMemory } : {}),
     autocannon: {
       requestsAverage: result.requests.average,
       latencyP50: result.latency.p50,
@@ -828,8 +837,19 @@ interface TargetSummary {
   noisyRounds?: number;
   /** Per round, this target's req/s over the baseline's in the same round. */
   pairedRatios?: number[];
+  /**
+   * The server's resident memory (MB): before any load (idle, once started), the largest at
+   * the end of a measured round, and its peak over the whole run (VmHWM).
+   */
+  serverMemoryMb?: { idle?: number; endOfRounds: number; peak: number };
   vsBaseline?: { requestsPerSecond: number; p50: number; p99: number };
 }
+
+const memoryCell = (memory: TargetSummary["serverMemoryMb"]) =>
+  memory ? `${memory.idle ?? "-"} / ${memory.endOfRounds} / ${memory.peak}` : "-";
+
+/** Each server's resident memory (MB) before the load, by process id. */
+const idleMemoryMb = new Map<number, number>();
 
 /** Mean req/s over rounds; latency percentiles as the median of the rounds' percentiles. */
 function summarize(targets: readonly Target[], runs: readonly RunResult[]) {
@@ -844,6 +864,16 @@ function summarize(targets: readonly Target[], runs: readonly RunResult[]) {
       p99Ms: round2(median(own.map((run) => run.latencyMs.p99))),
       noisyRounds: own.filter((run) => run.noisy).length,
     };
+    const memory = own.flatMap((run) => (run.serverMemory ? [run.serverMemory] : []));
+    const entryOf = summary[target.name];
+    if (memory.length > 0 && entryOf) {
+      const idle = idleMemoryMb.get(target.server.pid);
+      entryOf.serverMemoryMb = {
+        ...(idle === undefined ? {} : { idle }),
+        endOfRounds: Math.max(...memory.map((each) => each.rssMb)),
+        peak: Math.max(...memory.map((each) => each.peakMb)),
+      };
+    }
     const cpu = own.flatMap((run) => (run.cpu ? [run.cpu] : []));
     if (cpu.length > 0) {
       const groups = Object.keys(cpu[0]?.microsecondsPerRequest ?? {});
@@ -998,7 +1028,7 @@ function printTable(
     const cpu = summary[name]?.cpuMicrosecondsPerRequest;
     if (!cpu) return [];
     return [
-      `| ${name.padEnd(NAME_WIDTH)} | ${String(cpu.server).padStart(6)} | ${String(cpu.postgres).padStart(8)} | ${String(cpu.loadgen).padStart(7)} | ${`${Math.round((summary[name]?.maxOtherLoadShare ?? 0) * 100)}%`.padStart(10)} |`,
+      `| ${name.padEnd(NAME_WIDTH)} | ${String(cpu.server).padStart(6)} | ${String(cpu.postgres).padStart(8)} | ${String(cpu.loadgen).padStart(7)} | ${`${Math.round((summary[name]?.maxOtherLoadShare ?? 0) * 100)}%`.padStart(10)} | ${memoryCell(summary[name]?.serverMemoryMb).padStart(21)} |`,
     ];
   });
   if (cpuRows.length > 0) {
@@ -1006,8 +1036,13 @@ function printTable(
       "\nCPU per request (us), mean over rounds; other load: largest share of the machine taken by",
     );
     log("processes outside the benchmark in any round (above ~10% the round is not trustworthy)");
-    log(`| ${"target".padEnd(NAME_WIDTH)} | server | postgres | loadgen | other load |`);
-    log(`|${"-".repeat(NAME_WIDTH + 2)}|--------|----------|---------|------------|`);
+    log("and the server's resident memory (MB): before the load, at the end of a round, peak");
+    log(
+      `| ${"target".padEnd(NAME_WIDTH)} | server | postgres | loadgen | other load | RSS idle / end / peak |`,
+    );
+    log(
+      `|${"-".repeat(NAME_WIDTH + 2)}|--------|----------|---------|------------|-----------------------|`,
+    );
     for (const row of cpuRows) log(row);
   }
   const noisy = TARGETS.reduce((sum, name) => sum + (summary[name]?.noisyRounds ?? 0), 0);
