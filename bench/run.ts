@@ -26,7 +26,8 @@
  * answer other than 200, any socket error or timeout fails the run. Before the load, a token of
  * a session that does not exist must be refused by get and served by get-unguarded.
  *
- * The kit runs as built (`node dist/src/main.js`; get-unguarded loads the same build's modules
+ * The kit runs as built (`node --expose-gc dist/src/main.js`, as the image runs it;
+ * get-unguarded loads the same build's modules
  * through its own entry, run with tsx) with ENVIRONMENT=test: production and staging
  * demand Redis, SMTP, CORS origins and a front-end URL, and test changes nothing on the read
  * path. LOG_LEVEL is warn by default (no per-request lines; --log-level info measures them). Rate
@@ -275,6 +276,8 @@ async function main(): Promise<void> {
       command: process.execPath,
       args: [
         ...(params.cpuProfile ? ["--cpu-prof", `--cpu-prof-dir=${join(workDir, "profiles")}`] : []),
+        // As npm start and the image run it.
+        "--expose-gc",
         ...entry,
       ],
       cwd: workDir,

@@ -42,20 +42,27 @@ afterEach(() => {
 });
 
 /** Spawns the fixture on a free port of 127.0.0.1 and resolves once it listens. */
-export async function startServer(env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", fixture], {
-    cwd: root,
-    // A clean environment: only the test database, nothing else leaks in from the shell.
-    env: {
-      PATH: process.env.PATH ?? "",
-      PORT: "0",
-      DATABASE_URL: TEST_DATABASE_URL,
-      // Its own Redis keys, so no other test's rate-limit counters reach this server.
-      REDIS_KEY_PREFIX: `test:${randomUUID()}:`,
-      ...env,
+export async function startServer(
+  env: Record<string, string> = {},
+  options: { nodeFlags?: readonly string[] } = {},
+): Promise<ServerProcess> {
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeFlags ?? []), "--import", "tsx", fixture],
+    {
+      cwd: root,
+      // A clean environment: only the test database, nothing else leaks in from the shell.
+      env: {
+        PATH: process.env.PATH ?? "",
+        PORT: "0",
+        DATABASE_URL: TEST_DATABASE_URL,
+        // Its own Redis keys, so no other test's rate-limit counters reach this server.
+        REDIS_KEY_PREFIX: `test:${randomUUID()}:`,
+        ...env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  );
   running.add(child);
   let stdout = "";
   let stderr = "";

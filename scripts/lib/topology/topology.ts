@@ -379,7 +379,8 @@ function kitProcess(
   const program = new ManagedProcess({
     name,
     command: command === "node" ? process.execPath : command,
-    args: args.map((arg) => join(root, arg)),
+    // Flags as they are; the script, relative to the image's /app, from the checkout.
+    args: args.map((arg) => (arg.startsWith("-") ? arg : join(root, arg))),
     env,
     // Not the checkout: a developer's .env there must not fill in the topology's configuration.
     cwd: where.directory,
@@ -525,7 +526,8 @@ async function runToCompletion(
   const program = new ManagedProcess({
     name,
     command: command === "node" ? process.execPath : (command as string),
-    args: args.map((arg) => join(root, arg)),
+    // Flags as they are; the script, relative to the image's /app, from the checkout.
+    args: args.map((arg) => (arg.startsWith("-") ? arg : join(root, arg))),
     env,
     cwd: directory,
     logFile: join(logDirectory, `${name}.log`),
@@ -562,7 +564,7 @@ async function ensurePrograms(path: string, log: (message: string) => void): Pro
 /** The inputs of `npm run build`; dist/ is stale when one of them is newer than its output. */
 const BUILD_INPUTS = ["src", "scripts", "package.json", "tsconfig.json", "tsconfig.build.json"];
 const BUILD_OUTPUTS = [API_COMMAND, WORKER_COMMAND, MIGRATE_COMMAND].map(
-  ([, file]) => file as string,
+  (command) => command.at(-1) as string,
 );
 
 async function ensureBuilt(log: (message: string) => void): Promise<void> {
