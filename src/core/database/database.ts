@@ -38,6 +38,10 @@ export interface DatabaseDriver {
   close(): Promise<void>;
 }
 
+/** A transaction's time limits, in milliseconds (set in tenant and system transactions alike). */
+const timeLimits = (timeoutMs: unknown) =>
+  sql`set_config('statement_timeout', ${timeoutMs}::text, true), set_config('idle_in_transaction_session_timeout', ${timeoutMs}::text, true)`;
+
 /**
  * The role switch, the transaction's time limits and the tenant entry; parameters: tenant id,
  * user id, request id, time limit in milliseconds. A missing or suspended tenant raises KT001 or
@@ -46,7 +50,7 @@ export interface DatabaseDriver {
  * left idle longer, is cancelled and its connection returns to the pool (57014: 503).
  */
 const enterTenant = (tenantId: unknown, userId: unknown, requestId: unknown, timeoutMs: unknown) =>
-  sql`select set_config('role', 'app_tenant', true), app.enter_tenant(${tenantId}::uuid, ${userId}::uuid, ${requestId}::text), set_config('statement_timeout', ${timeoutMs}::text, true), set_config('idle_in_transaction_session_timeout', ${timeoutMs}::text, true)`;
+  sql`select set_config('role', 'app_tenant', true), app.enter_tenant(${tenantId}::uuid, ${userId}::uuid, ${requestId}::text), ${timeLimits(timeoutMs)}`;
 export const ENTER_TENANT_SQL = new PgDialect().sqlToQuery(
   enterTenant(
     sql.placeholder("tenantId"),
@@ -189,7 +193,7 @@ export function createDatabase(
       const context = currentContext();
       return system.db.transaction(async (tx) => {
         await tx.execute(
-          sql`select set_config('role', 'app_system', true), set_config('statement_timeout', ${timeout}, true), set_config('idle_in_transaction_session_timeout', ${timeout}, true), set_config('app.user_id', ${context?.userId ?? ""}, true), set_config('app.request_id', ${context?.requestId ?? ""}, true)`,
+          sql`select set_config('role', 'app_system', true), ${timeLimits(timeout)}, set_config('app.user_id', ${context?.userId ?? ""}, true), set_config('app.request_id', ${context?.requestId ?? ""}, true)`,
         );
         return fn(tx);
       });
