@@ -9,6 +9,7 @@ import {
   createJobWorker,
   createOutboxRelay,
   scheduleCrons,
+  settlesWithin,
 } from "./core/jobs/index.js";
 import { createLogger } from "./core/logging/index.js";
 
@@ -50,22 +51,10 @@ const worker = createJobWorker({
 
 /** Waits for `step` until `deadline`; one still running then is logged and left behind. */
 async function untilDeadline(what: string, step: Promise<unknown>, deadline: number) {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<"late">((resolve) => {
-    timer = setTimeout(() => resolve("late"), Math.max(0, deadline - Date.now()));
+  const logged = step.catch((error: unknown) => {
+    logger.warn({ err: error }, `${what} failed while shutting down`);
   });
-  const outcome = await Promise.race([
-    step.then(
-      () => "done" as const,
-      (error: unknown) => {
-        logger.warn({ err: error }, `${what} failed while shutting down`);
-        return "done" as const;
-      },
-    ),
-    late,
-  ]);
-  clearTimeout(timer);
-  if (outcome === "late") {
+  if (!(await settlesWithin(logged, deadline - Date.now()))) {
     logger.warn(
       { step: what },
       "shutdown step still running at SHUTDOWN_TIMEOUT_MS; abandoning it",

@@ -19,6 +19,7 @@ export {
 export { jobOutbox } from "./outbox.table.js";
 export { createOutboxRelay, type OutboxRelay } from "./relay.js";
 export { InvalidJobPayloadError, JobTimeoutError } from "./run-job.js";
+export { settlesWithin } from "./settles-within.js";
 export {
   bullmqTransport,
   inProcessTransport,

@@ -2,6 +2,7 @@ import { asc, inArray, isNull } from "drizzle-orm";
 import type { FastifyBaseLogger } from "fastify";
 import type { Database } from "../database/index.js";
 import { jobOutbox } from "./outbox.table.js";
+import { settlesWithin } from "./settles-within.js";
 import type { JobTransport } from "./transport.js";
 
 export interface OutboxRelay {
@@ -106,13 +107,7 @@ export function createOutboxRelay(options: {
     async stop({ waitMs = DEFAULT_STOP_WAIT_MS } = {}) {
       stopped = true;
       clearTimeout(timer);
-      let waitTimer: NodeJS.Timeout | undefined;
-      const gaveUp = new Promise<"gave up">((resolve) => {
-        waitTimer = setTimeout(() => resolve("gave up"), waitMs);
-      });
-      const outcome = await Promise.race([current.then(() => "done" as const), gaveUp]);
-      clearTimeout(waitTimer);
-      if (outcome === "gave up") {
+      if (!(await settlesWithin(current, waitMs))) {
         // A pass can hang (a connection waiting behind PgBouncer for a restarting server, a
         // queue that does not answer). Abandoning it loses nothing: nothing of it is committed,
         // its transaction rolls back when its connection closes (the pool's end, or the

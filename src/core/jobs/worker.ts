@@ -5,6 +5,7 @@ import type { Database } from "../database/index.js";
 import type { CronDefinition, JobEnvelope, JobRegistry } from "./define.js";
 import { redisJobMarkers } from "./once.js";
 import { InvalidJobPayloadError, runJob } from "./run-job.js";
+import { settlesWithin } from "./settles-within.js";
 import { QUEUE_NAME, queuePrefix } from "./transport.js";
 
 export interface JobWorker {
@@ -80,21 +81,16 @@ export function createJobWorker(options: {
   return {
     worker,
     async close(timeoutMs) {
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<"timeout">((resolve) => {
-        timer = setTimeout(() => resolve("timeout"), timeoutMs);
-      });
       // Stop taking jobs, and wait for the running ones up to the timeout.
-      const outcome = await Promise.race([worker.pause(false), timedOut]);
-      clearTimeout(timer);
-      if (outcome === "timeout") {
+      const finished = await settlesWithin(worker.pause(false), timeoutMs);
+      if (!finished) {
         options.logger.warn("jobs still running at the shutdown timeout; handing them back");
         // Handlers that honour the signal stop and are put back in the queue; the locks of
         // the others lapse and another worker retries them as stalled.
         shutdown.abort(new Error("worker shutting down"));
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      await worker.close(outcome === "timeout");
+      await worker.close(!finished);
     },
   };
 }
