@@ -1,11 +1,10 @@
 import { connect, type Socket } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
 import pg from "pg";
 import type { Tenant } from "./fixtures.js";
 import { type Outcome, type PlannedRequest, startLoad, summarize } from "./load.js";
-import type { ScenarioContext, ScenarioResult } from "./scenarios.js";
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { failureKinds, type ScenarioContext, type ScenarioResult } from "./scenarios.js";
 
 /** Latency percentiles of answered requests, in milliseconds. */
 interface Latency {
@@ -181,18 +180,10 @@ export async function slowDatabase(context: ScenarioContext): Promise<ScenarioRe
   const quietLatency = latencyOf(quiet);
   const duringLatency = latencyOf(during);
   const othersFailed = during.filter((o) => o.status !== 200).length;
-  const slowKinds: Record<string, number> = {};
-  for (const o of slowOutcomes) {
-    const key =
-      o.status === undefined
-        ? (o.error as string)
-        : `${o.status}${o.retryAfter === null ? "" : " retry-after"}`;
-    slowKinds[key] = (slowKinds[key] ?? 0) + 1;
-  }
   const slowBad = slowOutcomes.filter(
     (o) => o.status !== 200 && !(o.status === 503 && o.retryAfter !== null),
   ).length;
-  notes.push(`slow tenant's writes: ${JSON.stringify(slowKinds)}`);
+  notes.push(`slow tenant's writes: ${JSON.stringify(failureKinds(slowOutcomes, 0))}`);
   notes.push(
     `other tenants' reads p50/p90/p99 ms: quiet ${quietLatency.p50}/${quietLatency.p90}/${quietLatency.p99}, during ${duringLatency.p50}/${duringLatency.p90}/${duringLatency.p99}`,
   );

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Queue } from "bullmq";
 import pg from "pg";
 import { QUEUE_NAME, queuePrefix } from "../../../src/core/jobs/transport.js";
@@ -41,7 +42,6 @@ export interface ScenarioContext {
   readonly log: (message: string) => void;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Load before and after the fault, so the steady state on each side is measured too. */
 const STEADY_MS = 2_000;
 const MAX_REQUESTS = 20_000;
@@ -209,7 +209,7 @@ export async function apiRollingRestart(context: ScenarioContext): Promise<Scena
 }
 
 /** Answers of status `from` or above (and no answer) by status, Retry-After and problem type. */
-function failureKinds(outcomes: readonly Outcome[], from = 300): Record<string, number> {
+export function failureKinds(outcomes: readonly Outcome[], from = 300): Record<string, number> {
   const kinds: Record<string, number> = {};
   for (const o of outcomes) {
     if (o.status !== undefined && o.status < from) continue;
