@@ -23,8 +23,8 @@ beforeAll(async () => {
 });
 afterAll(() => ctx?.close());
 
-async function roleId(tenant: TestTenant, name: string) {
-  const roles = await ctx.app.inject({ url: "/api/v1/roles", headers: tenant.headers });
+async function roleId(tenant: TestTenant, name: string, context = ctx) {
+  const roles = await context.app.inject({ url: "/api/v1/roles", headers: tenant.headers });
   return roles.json<{ items: { id: string; name: string }[] }>().items.find((r) => r.name === name)
     ?.id as string;
 }
@@ -218,9 +218,13 @@ describe("invitations", () => {
 });
 
 /** A member of `tenant` holding `role`, with a token for it. */
-async function memberOf(tenant: TestTenant, role: "admin" | "member" | "viewer" = "admin") {
-  const member = await createSignedInMember(ctx.database, tenant.tenant.id, { role });
-  const token = await ctx.tokens.signAccessToken({
+async function memberOf(
+  tenant: TestTenant,
+  role: "admin" | "member" | "viewer" = "admin",
+  context = ctx,
+) {
+  const member = await createSignedInMember(context.database, tenant.tenant.id, { role });
+  const token = await context.tokens.signAccessToken({
     sub: member.userId,
     tid: tenant.tenant.id,
     sid: member.sessionId,
@@ -395,10 +399,7 @@ describe("invitation limits", () => {
 
   it("counts per inviter an hour and per tenant a day, answering 429 with Retry-After", async () => {
     const tenant = await limited.newTenant();
-    const roles = await limited.app.inject({ url: "/api/v1/roles", headers: tenant.headers });
-    const viewer = roles
-      .json<{ items: { id: string; name: string }[] }>()
-      .items.find((role) => role.name === "viewer")?.id as string;
+    const viewer = await roleId(tenant, "viewer", limited);
 
     // A refused invitation does not count.
     expectProblem(await inviteIn(tenant.headers, [randomUUID()]), "validation-failed");
@@ -410,14 +411,7 @@ describe("invitation limits", () => {
     expect(hour).toBeGreaterThan(3500);
     expect(hour).toBeLessThanOrEqual(3600);
 
-    const admin = await createSignedInMember(limited.database, tenant.tenant.id, { role: "admin" });
-    const adminHeaders = {
-      authorization: `Bearer ${await limited.tokens.signAccessToken({
-        sub: admin.userId,
-        tid: tenant.tenant.id,
-        sid: admin.sessionId,
-      })}`,
-    };
+    const adminHeaders = (await memberOf(tenant, "admin", limited)).headers;
     expect((await inviteIn(adminHeaders, [viewer])).statusCode).toBe(201);
     const perTenant = await inviteIn(adminHeaders, [viewer]);
     expectProblem(perTenant, "rate-limited");
@@ -432,10 +426,7 @@ describe("invitation limits", () => {
     expect(pending.json().items).toHaveLength(3);
     // Another tenant is not affected.
     const other = await limited.newTenant();
-    const otherRoles = await limited.app.inject({ url: "/api/v1/roles", headers: other.headers });
-    const otherViewer = otherRoles
-      .json<{ items: { id: string; name: string }[] }>()
-      .items.find((role) => role.name === "viewer")?.id as string;
+    const otherViewer = await roleId(other, "viewer", limited);
     expect((await inviteIn(other.headers, [otherViewer])).statusCode).toBe(201);
   });
 });
@@ -454,10 +445,7 @@ describe("invitation limits while Redis is unreachable", () => {
 
   it("counts the invitations table instead, and the mails wait in the outbox", async () => {
     const tenant = await offline.newTenant();
-    const roles = await offline.app.inject({ url: "/api/v1/roles", headers: tenant.headers });
-    const viewer = roles
-      .json<{ items: { id: string; name: string }[] }>()
-      .items.find((role) => role.name === "viewer")?.id as string;
+    const viewer = await roleId(tenant, "viewer", offline);
     const inviteAs = (headers: { authorization: string }) =>
       offline.app.inject({
         method: "POST",
@@ -472,14 +460,7 @@ describe("invitation limits while Redis is unreachable", () => {
     expectProblem(perInviter, "rate-limited");
     expect(Number(perInviter.headers["retry-after"])).toBe(3600);
 
-    const admin = await createSignedInMember(offline.database, tenant.tenant.id, { role: "admin" });
-    const adminHeaders = {
-      authorization: `Bearer ${await offline.tokens.signAccessToken({
-        sub: admin.userId,
-        tid: tenant.tenant.id,
-        sid: admin.sessionId,
-      })}`,
-    };
+    const adminHeaders = (await memberOf(tenant, "admin", offline)).headers;
     expect((await inviteAs(adminHeaders)).statusCode).toBe(201);
     const perTenant = await inviteAs(adminHeaders);
     expectProblem(perTenant, "rate-limited");
