@@ -6,6 +6,12 @@ import type { LimiterFactory } from "../../core/rate-limit/index.js";
 const HOUR_SECONDS = 3600;
 const DAY_SECONDS = 86_400;
 
+/** Where the limits' windows start: an hour back for the inviter, a day back for the tenant. */
+export interface InvitationWindows {
+  readonly inviter: Date;
+  readonly tenant: Date;
+}
+
 /** What the invitations table says a tenant and an inviter have sent recently. */
 export interface InvitationsMade {
   /** By the inviter in the last hour. */
@@ -13,6 +19,9 @@ export interface InvitationsMade {
   /** In the tenant in the last day. */
   readonly inTenantLastDay: number;
 }
+
+/** Counts the invitations made since the windows' starts (the invitations table). */
+type CountMade = (since: InvitationWindows) => Promise<InvitationsMade>;
 
 /**
  * How many invitations may be sent: per inviter an hour and per tenant a day
@@ -47,8 +56,12 @@ export function createInvitationLimits(limiters: LimiterFactory, limits: Config[
   }
 
   /** The limits checked against what the table holds; nothing to give back afterwards. */
-  async function checkMade(countMade: () => Promise<InvitationsMade>) {
-    const made = await countMade();
+  async function checkMade(countMade: CountMade) {
+    const now = Date.now();
+    const made = await countMade({
+      inviter: new Date(now - HOUR_SECONDS * 1000),
+      tenant: new Date(now - DAY_SECONDS * 1000),
+    });
     if (made.byInviterLastHour >= limits.perInviterPerHour) {
       throw refuse(inviterRefusal, HOUR_SECONDS);
     }
@@ -58,14 +71,10 @@ export function createInvitationLimits(limiters: LimiterFactory, limits: Config[
   return {
     /**
      * Counts one invitation from `inviterId` in `tenantId`; 429 once either limit is used up.
-     * `countMade` is asked only when the store is unreachable. Returns whether the store
-     * counted it (and so whether `giveBack` has anything to undo).
+     * `countMade` is asked, with the windows, only when the store is unreachable. Returns
+     * whether the store counted it (and so whether `giveBack` has anything to undo).
      */
-    async take(
-      tenantId: string,
-      inviterId: string,
-      countMade: () => Promise<InvitationsMade>,
-    ): Promise<boolean> {
+    async take(tenantId: string, inviterId: string, countMade: CountMade): Promise<boolean> {
       if (!(await take(perInviter, inviterId, inviterRefusal))) {
         await checkMade(countMade);
         return false;

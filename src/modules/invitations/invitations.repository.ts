@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import { type Db, memberships, tenants, users } from "../../core/database/index.js";
-import type { InvitationsMade } from "./invitation-limits.js";
+import type { InvitationsMade, InvitationWindows } from "./invitation-limits.js";
 import { type InvitationRow, invitations } from "./invitations.table.js";
 
 /** Neither accepted nor revoked: what the unique index on an address counts (migration 0017). */
@@ -61,10 +61,7 @@ export function invitationsRepository(db: Db, tenantId: string) {
       return revoked.length;
     },
     /** Invitations made (whatever became of them) by `inviterId` and in the tenant since. */
-    async countMadeSince(
-      inviterId: string,
-      since: { inviter: Date; tenant: Date },
-    ): Promise<InvitationsMade> {
+    async countMadeSince(inviterId: string, since: InvitationWindows): Promise<InvitationsMade> {
       const [row] = await db
         .select({
           byInviterLastHour: sql<number>`count(*) filter (where ${invitations.invitedBy} = ${inviterId} and ${invitations.createdAt} > ${since.inviter})::int`,

@@ -22,9 +22,7 @@ import type { InvitationResponse } from "./invitations.schemas.js";
 import type { InvitationRow } from "./invitations.table.js";
 
 /** An invitation is valid this long. */
-const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
-const INVITATION_TTL_MS = 7 * DAY_MS;
+const INVITATION_TTL_MS = 7 * 24 * 3_600_000;
 const cursor = idCursor("v1");
 
 type RoleRef = { id: string; name: string };
@@ -119,11 +117,8 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
             throw conflict("This person is already a member of the tenant.");
           }
 
-          counted = await limits.take(tenantId, inviterId, () =>
-            repository.countMadeSince(inviterId, {
-              inviter: new Date(Date.now() - HOUR_MS),
-              tenant: new Date(Date.now() - DAY_MS),
-            }),
+          counted = await limits.take(tenantId, inviterId, (since) =>
+            repository.countMadeSince(inviterId, since),
           );
           // One open invitation per address: this one replaces any earlier one.
           await repository.lockAddress(input.email);
