@@ -41,7 +41,7 @@ afterEach(() => {
   running.clear();
 });
 
-/** Spawns the fixture on a free port of 127.0.0.1 and resolves once it listens. */
+/** Spawns the fixture on a free port of 127.0.0.1 and resolves once it listens and has logged so. */
 export async function startServer(
   env: Record<string, string> = {},
   options: { nodeFlags?: readonly string[] } = {},
@@ -85,7 +85,9 @@ export async function startServer(
     }, 45_000);
     const poll = setInterval(() => {
       const match = /^\{"listening":(\d+)\}$/m.exec(stdout);
-      if (match) {
+      // The logger writes asynchronously: wait for its listening line too, so every line the
+      // server logged while starting is in stdout() when this resolves.
+      if (match && stdout.includes('"msg":"Server listening at ')) {
         clearInterval(poll);
         clearTimeout(deadline);
         resolve(Number(match[1]));
