@@ -16,6 +16,20 @@ export interface PreparedStatement<Row> {
   mapRow(row: Record<string, unknown>): Row;
 }
 
+/** A statement as prepared: its label, its SQL and its parameters (values or placeholders). */
+export interface PreparedStatementSource {
+  readonly label: string;
+  readonly text: string;
+  readonly params: readonly unknown[];
+}
+
+/**
+ * Every statement prepared in this process, in load order, so the SQL the repositories produce
+ * can be written out and reviewed (scripts/sql-snapshots.ts).
+ */
+const prepared: PreparedStatementSource[] = [];
+export const preparedStatements = (): readonly PreparedStatementSource[] => prepared;
+
 /** Builds SQL without a connection. */
 const builder = drizzle.mock();
 export type QueryBuilder = typeof builder;
@@ -34,6 +48,7 @@ export function prepareStatement<TTable extends PgTable>(
   build: (db: QueryBuilder) => { toSQL(): { sql: string; params: unknown[] } },
 ): PreparedStatement<TTable["$inferSelect"]> {
   const query = build(builder).toSQL();
+  prepared.push({ label, text: query.sql, params: query.params });
   const columns = Object.entries(getTableColumns(table)).map(
     ([key, column]) => [column.name, key, column] as const,
   );
