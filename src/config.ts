@@ -48,7 +48,8 @@ const booleanFlag = z.preprocess(emptyAsUndefined, z.stringbool().optional());
 const positiveInt = (fallback: number) =>
   z.preprocess(emptyAsUndefined, z.coerce.number().int().positive().default(fallback));
 
-const environmentSchema = z.object({
+/** The environment variables the kit reads; docs are generated from it (scripts/docs.ts). */
+export const environmentSchema = z.object({
   ENVIRONMENT: z.preprocess(emptyAsUndefined, z.enum(ENVIRONMENTS).default("development")),
   HOST: z.preprocess(emptyAsUndefined, z.string().default("127.0.0.1")),
   PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(8000)),
