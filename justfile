@@ -2,8 +2,9 @@
 # `npm run <script> -- [args...]`. just comes with the project (devDependency rust-just):
 # `npx just <recipe>`, or plain `just` when node_modules/.bin is on PATH.
 # just recipe names cannot contain ':', so the npm scripts start:worker, test:unit,
-# test:integration, db:generate, db:check and db:citus are the recipes start-worker,
-# test-unit, test-integration, db-generate, db-check, db-citus.
+# test:integration, db:generate, db:check, db:citus, docs:generate and docs:check are the
+# recipes start-worker, test-unit, test-integration, db-generate, db-check, db-citus,
+# docs-generate, docs-check.
 # Extra arguments go to the script's last command, exactly as with `npm run <script> -- args`.
 
 set shell := ["bash", "-cu"]
@@ -68,6 +69,14 @@ db-check *args:
 # Check the schema can move to Citus and print the SQL that moves it (npm run db:citus)
 db-citus *args:
     @npm run db:citus -- "$@"
+
+# Write the README and docs sections and the SQL snapshots generated from the code (npm run docs:generate)
+docs-generate *args:
+    @npm run docs:generate -- "$@"
+
+# Fail if a generated docs section or SQL snapshot differs from the code (npm run docs:check)
+docs-check *args:
+    @npm run docs:check -- "$@"
 
 # Load development data (npm run seed)
 seed *args:
