@@ -76,7 +76,10 @@ const KIT_BENCH_ENV = {
 };
 /** Access tokens live 15 minutes; a target's are signed again once they are this old. */
 const TOKEN_RENEWAL_MS = 10 * 60_000;
-/** The application_name of the kit's pool connections (src/core/database/pg-driver.ts). */
+/**
+ * The application_name of the kit's pool connections (src/core/database/pg-driver.ts); its read
+ * pipeline's connections add `-reads` (pg-read-pipeline.ts).
+ */
 const KIT_APPLICATION_NAME = "agency-kit";
 
 /**
@@ -1077,7 +1080,7 @@ async function deletePostedItems(): Promise<void> {
 async function backendPids(target: Target): Promise<number[]> {
   if (!monitor) return [];
   const result = await monitor.query<{ pid: number }>(
-    "select pid from pg_stat_activity where datname = $1 and application_name = $2",
+    "select pid from pg_stat_activity where datname = $1 and application_name in ($2, $2 || '-reads')",
     [target.backends.database, target.backends.applicationName],
   );
   return result.rows.map((row) => row.pid);

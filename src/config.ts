@@ -62,6 +62,10 @@ export const environmentSchema = z.object({
   DATABASE_SYSTEM_URL: optionalUrl,
   DATABASE_SYSTEM_POOL_SIZE: positiveInt(5),
   DATABASE_PREPARED_STATEMENTS: booleanFlag,
+  DATABASE_PIPELINE_CONNECTIONS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(0).max(64).default(2),
+  ),
   DATABASE_STATEMENT_TIMEOUT_MS: positiveInt(10_000),
   DATABASE_TENANT_CONNECTIONS: z.preprocess(
     emptyAsUndefined,
@@ -169,6 +173,11 @@ export interface Config {
   readonly databaseSystemPoolSize: number;
   /** Named prepared statements; off behind PgBouncer older than 1.21 in transaction mode. */
   readonly databasePreparedStatements: boolean;
+  /**
+   * Connections beside the tenant pool on which tenant reads are pipelined
+   * (src/core/database/pg-read-pipeline.ts); 0 sends them to the pool.
+   */
+  readonly databasePipelineConnections: number;
   /** statement_timeout and idle_in_transaction_session_timeout of every transaction. */
   readonly databaseStatementTimeoutMs: number;
   /** How many of a process's tenant-pool connections one tenant may hold at once. */
@@ -345,6 +354,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseSystemUrl: raw.DATABASE_SYSTEM_URL ?? raw.DATABASE_URL,
     databaseSystemPoolSize: raw.DATABASE_SYSTEM_POOL_SIZE,
     databasePreparedStatements: raw.DATABASE_PREPARED_STATEMENTS ?? true,
+    databasePipelineConnections: raw.DATABASE_PIPELINE_CONNECTIONS,
     databaseStatementTimeoutMs: raw.DATABASE_STATEMENT_TIMEOUT_MS,
     // Half the pool by default: one tenant's slow statements leave the other half to the rest.
     databaseTenantConnections:

@@ -19,20 +19,31 @@ import { createPgliteDriver } from "./pglite-driver.js";
  */
 export async function openDatabase(config: Config, logger: FastifyBaseLogger): Promise<Database> {
   if (config.databaseUrl) {
-    const pool = (url: string, poolSize: number, applicationName: string) =>
+    const pool = (
+      url: string,
+      poolSize: number,
+      pipelineConnections: number,
+      applicationName: string,
+    ) =>
       createPgDriver(
         {
           url,
           poolSize,
           preparedStatements: config.databasePreparedStatements,
+          pipelineConnections,
           applicationName,
         },
         logger,
       );
-    const tenant = pool(config.databaseUrl, config.databasePoolSize, "agency-kit");
+    const tenant = pool(
+      config.databaseUrl,
+      config.databasePoolSize,
+      config.databasePipelineConnections,
+      "agency-kit",
+    );
     const system =
       config.databaseSystemUrl && config.databaseSystemUrl !== config.databaseUrl
-        ? pool(config.databaseSystemUrl, config.databaseSystemPoolSize, "agency-kit-system")
+        ? pool(config.databaseSystemUrl, config.databaseSystemPoolSize, 0, "agency-kit-system")
         : tenant;
     const pendingLoginCheck = isStrictEnvironment(config.environment)
       ? await checkLogins(tenant, system, logger)

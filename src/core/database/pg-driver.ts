@@ -2,8 +2,14 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import type { FastifyBaseLogger } from "fastify";
 import pg from "pg";
 import { CONNECTION_WAIT_MS, type DatabaseDriver, ENTER_TENANT_SQL } from "./database.js";
-import { sqlStateOf } from "./errors.js";
-import { forgetPreparedStatements, StatementBatch, statementName } from "./pg-statement-batch.js";
+import { ReadPipeline } from "./pg-read-pipeline.js";
+import {
+  type BatchStatement,
+  forgetPreparedStatements,
+  isMovedStatement,
+  StatementBatch,
+  statementName,
+} from "./pg-statement-batch.js";
 import { isDebug, queryLogger } from "./query-logger.js";
 
 export interface PgDriverOptions {
@@ -11,15 +17,27 @@ export interface PgDriverOptions {
   poolSize: number;
   /** Named prepared statements; turn off behind PgBouncer older than 1.21 in transaction mode. */
   preparedStatements: boolean;
+  /** Connections beside the pool on which tenant reads are pipelined; 0 sends them to the pool. */
+  pipelineConnections: number;
   applicationName?: string;
 }
 
+const pipelinable = new Map<string, boolean>();
+
 /**
- * Behind a transaction pooler that does not track prepared statements (PgBouncer before 1.21),
- * a server connection may lack a statement the client prepared on another one (SQLSTATE 26000),
- * or already hold one of the same name that another client prepared on it (42P05).
+ * Whether a statement may be pipelined (pg-read-pipeline.ts): a plain read, which never waits
+ * for a row lock. A write, or a read that locks rows, takes a pooled connection of its own.
  */
-const MOVED_STATEMENT_CODES = new Set(["26000", "42P05"]);
+export function isPipelinable(text: string): boolean {
+  let answer = pipelinable.get(text);
+  if (answer === undefined) {
+    answer =
+      /^\s*select\b/i.test(text) &&
+      !/\bfor\s+(update|no\s+key\s+update|share|key\s+share)\b/i.test(text);
+    pipelinable.set(text, answer);
+  }
+  return answer;
+}
 
 export function createPgDriver(
   options: PgDriverOptions,
@@ -46,31 +64,41 @@ export function createPgDriver(
   const enterName = options.preparedStatements
     ? statementName("enter_tenant", ENTER_TENANT_SQL)
     : "";
+  const pipeline =
+    options.pipelineConnections > 0
+      ? new ReadPipeline(
+          {
+            url: options.url,
+            connections: options.pipelineConnections,
+            applicationName: `${options.applicationName ?? "agency-kit"}-reads`,
+            waitMs: CONNECTION_WAIT_MS,
+          },
+          logger,
+        )
+      : undefined;
 
   return {
     kind: "postgres",
     db,
     async runInTenant(enter, statement, values) {
-      const batch = () =>
-        new StatementBatch([
-          { name: enterName, text: ENTER_TENANT_SQL, values: enter },
-          {
-            name: options.preparedStatements ? statement.name : "",
-            text: statement.text,
-            values,
-          },
-        ]);
+      const statements: BatchStatement[] = [
+        { name: enterName, text: ENTER_TENANT_SQL, values: enter },
+        { name: options.preparedStatements ? statement.name : "", text: statement.text, values },
+      ];
+      if (isDebug(logger)) logger.debug({ statement: statement.name }, "query");
+      if (pipeline && isPipelinable(statement.text)) {
+        return (await pipeline.run(statements))[1]?.rows ?? [];
+      }
       const client = await pool.connect();
       try {
-        if (isDebug(logger)) logger.debug({ statement: statement.name }, "query");
         try {
-          return (await client.query(batch()).done)[1]?.rows ?? [];
+          return (await client.query(new StatementBatch(statements)).done)[1]?.rows ?? [];
         } catch (error) {
           // The batch is one implicit transaction and it rolled back: send it once more,
           // closing and preparing anew every named statement it uses.
-          if (!MOVED_STATEMENT_CODES.has(sqlStateOf(error) ?? "")) throw error;
+          if (!isMovedStatement(error)) throw error;
           forgetPreparedStatements(client);
-          return (await client.query(batch()).done)[1]?.rows ?? [];
+          return (await client.query(new StatementBatch(statements)).done)[1]?.rows ?? [];
         }
       } finally {
         client.release();
@@ -79,6 +107,8 @@ export function createPgDriver(
     async ping() {
       await pool.query("select 1");
     },
-    close: () => pool.end(),
+    async close() {
+      await Promise.all([pool.end(), pipeline?.close()]);
+    },
   };
 }

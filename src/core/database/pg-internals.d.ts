@@ -1,5 +1,5 @@
-// Type declarations for the two node-postgres internals the statement batch reuses:
-// its result parser and its parameter serializer (both exported by pg's package.json).
+// Type declarations for the node-postgres internals the statement batch reuses: its result
+// parser, its parameter serializer and its query class (exported by pg's package.json).
 declare module "pg/lib/result.js" {
   import type { FieldDef } from "pg";
 
@@ -20,4 +20,12 @@ declare module "pg/lib/result.js" {
 declare module "pg/lib/utils.js" {
   const utils: { prepareValue(value: unknown): unknown };
   export default utils;
+}
+
+declare module "pg/lib/query.js" {
+  import { EventEmitter } from "node:events";
+
+  export default class Query extends EventEmitter {
+    constructor(config: { text: string });
+  }
 }

@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import type pg from "pg";
+import Query from "pg/lib/query.js";
 import Result from "pg/lib/result.js";
 import pgUtils from "pg/lib/utils.js";
+import { sqlStateOf } from "./errors.js";
 import { driverTypeParsers } from "./type-parsers.js";
 
 /**
@@ -35,7 +37,23 @@ type Connection = pg.Connection & {
 /** Names whose Parse was sent in a batch that failed: they may or may not exist server-side. */
 const uncertainStatements = new WeakMap<object, Set<string>>();
 
-export class StatementBatch implements pg.Submittable {
+/**
+ * Behind a transaction pooler that does not track prepared statements (PgBouncer before 1.21),
+ * a server connection may lack a statement the client prepared on another one (SQLSTATE 26000),
+ * or already hold one of the same name that another client prepared on it (42P05). The batch
+ * rolled back; it can be sent once more with every named statement closed and prepared anew.
+ */
+const MOVED_STATEMENT_CODES = new Set(["26000", "42P05"]);
+export const isMovedStatement = (error: unknown): boolean =>
+  MOVED_STATEMENT_CODES.has(sqlStateOf(error) ?? "");
+
+/**
+ * It extends node-postgres's Query only so that a client in pipeline mode accepts it: that mode
+ * refuses other Submittables because they may keep a portal open across round trips (cursors).
+ * A batch never does: it executes its unnamed portals to the end and ends with a Sync. Every
+ * handler the client calls is overridden here.
+ */
+export class StatementBatch extends Query implements pg.Submittable {
   readonly done: Promise<Result[]>;
   private resolve!: (results: Result[]) => void;
   private reject!: (error: Error) => void;
@@ -45,6 +63,7 @@ export class StatementBatch implements pg.Submittable {
   private failed = false;
 
   constructor(private readonly statements: readonly BatchStatement[]) {
+    super({ text: "" });
     this.done = new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -143,7 +162,7 @@ export class StatementBatch implements pg.Submittable {
 }
 
 /** Forgets every statement prepared on a client, for example after PgBouncer moved it. */
-export function forgetPreparedStatements(client: pg.PoolClient): void {
+export function forgetPreparedStatements(client: pg.ClientBase): void {
   const connection = (client as unknown as { connection: Connection }).connection;
   const uncertain = uncertainStatements.get(connection) ?? new Set<string>();
   for (const name of Object.keys(connection.parsedStatements)) {
