@@ -1,0 +1,145 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import {
+  ENVIRONMENT_DOCS,
+  environmentTable,
+} from "../../scripts/lib/generated-docs/environment.js";
+import {
+  type GeneratedDocs,
+  generateDocs,
+  REPOSITORY_ROOT,
+} from "../../scripts/lib/generated-docs/index.js";
+import { replaceSection } from "../../scripts/lib/generated-docs/markdown.js";
+import {
+  configurationProblems,
+  layoutProblems,
+} from "../../scripts/lib/generated-docs/references.js";
+import { environmentSchema } from "../../src/config.js";
+
+/*
+ * The docs derived from the code are committed; this is the check that they still say what
+ * the code says. A failure names the file: run `npm run docs:generate` and commit the result
+ * (for a SQL snapshot, after reading the SQL the change produces).
+ */
+
+const committed = (path: string) =>
+  existsSync(join(REPOSITORY_ROOT, path)) ? readFileSync(join(REPOSITORY_ROOT, path), "utf8") : "";
+
+let generated: GeneratedDocs;
+beforeAll(async () => {
+  generated = await generateDocs(REPOSITORY_ROOT);
+}, 60_000);
+
+describe("docs generated from the code", () => {
+  it("README.md and docs/*.md hold what npm run docs:generate writes", () => {
+    const documents = [...generated.files.keys()].filter((path) => path.endsWith(".md"));
+    expect(documents).toEqual(
+      expect.arrayContaining(["README.md", "docs/adding-a-module.md", "docs/architecture.md"]),
+    );
+    for (const path of documents) {
+      expect(committed(path), `${path}: run npm run docs:generate`).toBe(generated.files.get(path));
+    }
+  });
+
+  it("every prepared statement's SQL is in the committed snapshot beside its repository", () => {
+    const snapshots = [...generated.files.keys()].filter((path) => path.endsWith(".sql"));
+    expect(snapshots).toEqual(
+      expect.arrayContaining([
+        "src/modules/items/items.repository.sql",
+        "src/core/auth/tenant-lookup.sql",
+        "src/core/database/database.sql",
+      ]),
+    );
+    for (const path of snapshots) {
+      expect(committed(path), `${path}: run npm run docs:generate`).toBe(generated.files.get(path));
+    }
+    expect(generated.stale, "snapshots of statements no longer prepared").toEqual([]);
+  });
+
+  it("the snapshots hold the statements as sent, with what fills each parameter", () => {
+    const items = generated.files.get("src/modules/items/items.repository.sql") ?? "";
+    expect(items).toContain(
+      '-- items_find_by_id\n-- $1 :tenantId, $2 :id\nselect "tenant_id", "id", "name", "description", "created_by", "created_at", "updated_at" from "items" where ("items"."tenant_id" = $1 and "items"."id" = $2);',
+    );
+    expect(generated.files.get("src/core/database/database.sql")).toContain(
+      "select set_config('role', 'app_tenant', true), app.enter_tenant($1::uuid",
+    );
+  });
+
+  it("the configuration reference, .env.example and the README layout leave nothing out", () => {
+    expect(generated.problems).toEqual([]);
+  });
+});
+
+describe("the generation refuses what it cannot document", () => {
+  it("a variable the schema reads without a line in ENVIRONMENT_DOCS", () => {
+    const extended = environmentSchema.extend({ SOMETHING_NEW: z.string().optional() });
+    expect(() => environmentTable(extended)).toThrow(
+      "SOMETHING_NEW has no entry in ENVIRONMENT_DOCS",
+    );
+  });
+
+  it("a documented variable the schema no longer reads, and a default the schema owns", () => {
+    const { HOST: _, ...withoutHost } = environmentSchema.shape;
+    expect(() => environmentTable(z.object(withoutHost))).toThrow(
+      "HOST is documented but the schema reads no such variable",
+    );
+    const docs = { ...ENVIRONMENT_DOCS, PORT: { meaning: "port", default: "`80`" } };
+    expect(() => environmentTable(environmentSchema, docs)).toThrow(
+      "PORT's default comes from the schema (`8000`)",
+    );
+  });
+
+  it("production's rules come from loadConfig", () => {
+    const table = environmentTable(environmentSchema);
+    const row = (name: string) =>
+      table.split("\n").find((line) => line.startsWith(`| \`${name}\``));
+    expect(row("REDIS_URL")).toContain("| **required** |");
+    expect(row("PUBLIC_URL")).toContain("**required**; `https` only");
+    expect(row("GITHUB_CLIENT_ID")).toContain("both or neither");
+    expect(row("PORT")).not.toContain("required");
+  });
+
+  it("a configuration reference without a variable, or with another default", () => {
+    const schema = z.object({
+      PORT: environmentSchema.shape.PORT,
+      HOST: environmentSchema.shape.HOST,
+    });
+    const reference = [
+      "| variable | default | meaning |",
+      "| --- | --- | --- |",
+      "| `PORT` | `9000` | port |",
+      "| `GONE` | none | removed |",
+    ].join("\n");
+    expect(configurationProblems(schema, reference, "# PORT=8000\n")).toEqual([
+      "docs/configuration.md gives PORT the default `9000`; the schema's is `8000`",
+      "docs/configuration.md has no row for HOST",
+      ".env.example does not name HOST",
+      "docs/configuration.md has a row for GONE, which src/config.ts does not read",
+    ]);
+  });
+
+  it("a project layout that leaves out a file or names one that is gone", () => {
+    const readme = committed("README.md")
+      .replace("batched-limiter.ts (general", "batched-limits.ts (general")
+      .replace(
+        "  worker.ts            the worker process",
+        "  workers.ts           the worker process",
+      );
+    expect(layoutProblems(REPOSITORY_ROOT, readme)).toEqual(
+      expect.arrayContaining([
+        "README's project layout lacks src/worker.ts",
+        "README's project layout lacks src/core/rate-limit/batched-limiter.ts",
+        "README's project layout names src/core/rate-limit/batched-limits.ts, which does not exist",
+      ]),
+    );
+  });
+
+  it("a document without the markers of its section", () => {
+    expect(() => replaceSection("# Title\n", "README.md", "modules", "table")).toThrow(
+      'README.md must hold the generated section "modules" once',
+    );
+  });
+});
