@@ -55,6 +55,9 @@ export const ENVIRONMENT_DOCS: Readonly<Record<string, VariableDoc>> = {
     strict: "`false` behind PgBouncer older than 1.21",
     meaning: "named prepared statements on the tenant read path",
   },
+  DATABASE_PIPELINE_CONNECTIONS: {
+    meaning: "connections beside the tenant pool on which tenant reads are pipelined; 0: none",
+  },
   DATABASE_STATEMENT_TIMEOUT_MS: {
     meaning: "the longest a statement may run, or a transaction sit idle, before it is cancelled",
   },
