@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { Queue } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
 import { Redis } from "ioredis";
@@ -13,7 +12,7 @@ import {
   type JobWorker,
   queuePrefix,
 } from "../../src/core/jobs/index.js";
-import { TEST_REDIS_URL } from "./app.js";
+import { isolatedRedisKeyPrefix, TEST_REDIS_URL } from "./app.js";
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -61,7 +60,7 @@ export function createQueueHarness(options: {
   logger: FastifyBaseLogger;
   keyPrefix?: string;
 }): QueueHarness {
-  const keyPrefix = options.keyPrefix ?? `test:${randomUUID()}:`;
+  const keyPrefix = options.keyPrefix ?? isolatedRedisKeyPrefix();
   const registry = new JobRegistry(options.definitions);
   const connections: Redis[] = [];
   const workers: JobWorker[] = [];

@@ -1,9 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import http from "node:http";
 import { fileURLToPath } from "node:url";
 import { afterEach } from "vitest";
-import { TEST_DATABASE_URL } from "./app.js";
+import { isolatedRedisKeyPrefix, TEST_DATABASE_URL } from "./app.js";
 
 /**
  * The API as a real process: test/fixtures/slow-server.ts runs startServer() from src/server.ts
@@ -56,8 +55,7 @@ export async function startServer(
         PATH: process.env.PATH ?? "",
         PORT: "0",
         DATABASE_URL: TEST_DATABASE_URL,
-        // Its own Redis keys, so no other test's rate-limit counters reach this server.
-        REDIS_KEY_PREFIX: `test:${randomUUID()}:`,
+        REDIS_KEY_PREFIX: isolatedRedisKeyPrefix(),
         ...env,
       },
       stdio: ["ignore", "pipe", "pipe"],

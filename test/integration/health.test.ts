@@ -1,10 +1,13 @@
-import { randomBytes, randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import packageJson from "../../package.json" with { type: "json" };
 import { createApp } from "../../src/app.js";
-import { loadConfig } from "../../src/config.js";
-import { buildTestApp, TEST_DATABASE_URL, TEST_REDIS_URL } from "../helpers/app.js";
+import {
+  buildTestApp,
+  productionTestConfig,
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+} from "../helpers/app.js";
 
 /** Nothing listens on port 1: connections are refused at once. */
 const CLOSED_DATABASE_URL = "postgres://postgres@127.0.0.1:1/postgres";
@@ -115,24 +118,9 @@ describe("health and info", () => {
   });
 
   it('says only "error" for a failing check in production', async () => {
-    // A strong secret made now, never a literal that could be copied into a deployment.
-    const secret = randomBytes(36).toString("base64url");
-    expect(secret).toHaveLength(48);
-    const config = loadConfig({
-      ENVIRONMENT: "production",
-      LOG_LEVEL: "silent",
-      SECRET_KEY: secret,
-      METRICS_TOKEN: randomBytes(32).toString("base64"),
-      CORS_ORIGINS: "https://app.example.com",
-      PUBLIC_URL: "https://api.example.com",
-      FRONTEND_URL: "https://app.example.com",
-      SMTP_URL: "smtp://127.0.0.1:1",
-      MAIL_FROM: "Kit <no-reply@example.com>",
+    const config = productionTestConfig({
       DATABASE_URL: CLOSED_DATABASE_URL,
       DATABASE_SYSTEM_URL: CLOSED_DATABASE_URL.replace("postgres@", "system@"),
-      REDIS_URL: TEST_REDIS_URL,
-      // Its own keys, so no other test's rate-limit counters reach this app.
-      REDIS_KEY_PREFIX: `test:${randomUUID()}:`,
     });
     const app = await createApp(config);
     apps.push(app);

@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { asc } from "drizzle-orm";
 import pg from "pg";
@@ -12,7 +11,7 @@ import {
   type OutgoingJob,
 } from "../../src/core/jobs/index.js";
 import { createLogger } from "../../src/core/logging/index.js";
-import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
+import { isolatedRedisKeyPrefix, TEST_REDIS_URL, testConfig } from "../helpers/app.js";
 import { sleep, waitFor } from "../helpers/jobs.js";
 import { LogCapture } from "../helpers/log-capture.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/test-database.js";
@@ -202,7 +201,7 @@ describe("the worker process", () => {
         DATABASE_URL: testDatabase.tenantUrl,
         DATABASE_SYSTEM_URL: testDatabase.systemUrl,
         REDIS_URL: TEST_REDIS_URL,
-        REDIS_KEY_PREFIX: `test:${randomUUID()}:`,
+        REDIS_KEY_PREFIX: isolatedRedisKeyPrefix(),
         LOG_LEVEL: "info",
         LOG_PRETTY: "false",
         SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs),

@@ -1,12 +1,12 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { type SQL, sql } from "drizzle-orm";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Config, ConfigError, loadConfig } from "../../src/config.js";
+import { type Config, ConfigError } from "../../src/config.js";
 import { type Database, openDatabase } from "../../src/core/database/index.js";
 import { createLogger } from "../../src/core/logging/index.js";
 import { items } from "../../src/modules/items/index.js";
-import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
+import { productionTestConfig, testConfig } from "../helpers/app.js";
 import {
   connectToTestDatabase,
   ensureLoginRole,
@@ -451,20 +451,6 @@ describe("the kit's two pools, as production logs in", () => {
 });
 
 describe("production refuses logins that would let tenant traffic leave its tenant", () => {
-  const production = (env: Record<string, string | undefined>) =>
-    loadConfig({
-      ENVIRONMENT: "production",
-      LOG_LEVEL: "silent",
-      SECRET_KEY: randomBytes(36).toString("base64url"),
-      REDIS_URL: TEST_REDIS_URL,
-      CORS_ORIGINS: "https://app.example.com",
-      PUBLIC_URL: "https://api.example.com",
-      FRONTEND_URL: "https://app.example.com",
-      SMTP_URL: "smtp://127.0.0.1:1",
-      MAIL_FROM: "Kit <no-reply@example.com>",
-      METRICS_TOKEN: randomBytes(24).toString("base64url"),
-      ...env,
-    });
   const BOTH = "kit_test_tenant_and_system";
   const NEITHER = "kit_test_no_group";
 
@@ -475,7 +461,7 @@ describe("production refuses logins that would let tenant traffic leave its tena
 
   /** The problems openDatabase refuses `env` with, or [] when it opens. */
   async function refusal(env: Record<string, string | undefined>): Promise<readonly string[]> {
-    const config = production(env);
+    const config = productionTestConfig(env);
     try {
       const database = await openDatabase(config, createLogger(config));
       await database.close();
