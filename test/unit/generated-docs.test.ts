@@ -102,7 +102,7 @@ describe("the generation refuses what it cannot document", () => {
     expect(row("PORT")).not.toContain("required");
   });
 
-  it("a configuration reference without a variable, or with another default", () => {
+  it("a configuration reference or .env.example without a variable, or with another default", () => {
     const schema = z.object({
       PORT: environmentSchema.shape.PORT,
       HOST: environmentSchema.shape.HOST,
@@ -113,10 +113,12 @@ describe("the generation refuses what it cannot document", () => {
       "| `PORT` | `9000` | port |",
       "| `GONE` | none | removed |",
     ].join("\n");
-    expect(configurationProblems(schema, reference, "# PORT=8000\n")).toEqual([
+    expect(configurationProblems(schema, reference, "# PORT=8080\nOLD_NAME=1\n")).toEqual([
       "docs/configuration.md gives PORT the default `9000`; the schema's is `8000`",
+      ".env.example gives PORT 8080; the schema's default is 8000",
       "docs/configuration.md has no row for HOST",
       ".env.example does not name HOST",
+      ".env.example names OLD_NAME, which src/config.ts does not read",
       "docs/configuration.md has a row for GONE, which src/config.ts does not read",
     ]);
   });

@@ -14,7 +14,8 @@ type EnvironmentSchema = z.ZodObject<Record<string, z.ZodType>>;
  * docs/configuration.md explains every variable in a `variable | default | meaning` table:
  * each variable the schema reads has a row, no row names a variable it does not read, and a
  * row's default starts with the schema's default where the schema has one. .env.example
- * names every variable.
+ * names every variable (set or commented out) and no other, with the schema's default as its
+ * value where the schema has one.
  */
 export function configurationProblems(
   schema: EnvironmentSchema,
@@ -40,20 +41,32 @@ export function configurationProblems(
     const name = /^`([A-Z0-9_]+)`$/.exec(cells[0] ?? "")?.[1];
     if (inVariableTable && name) rows.set(name, cells[1] ?? "");
   }
+  const examples = new Map<string, string[]>();
+  for (const [, name, value] of envExample.matchAll(/^(?:# ?)?([A-Z][A-Z0-9_]*)=(.*)$/gm)) {
+    examples.set(name as string, [...(examples.get(name as string) ?? []), value as string]);
+  }
   for (const [name, variable] of Object.entries(schema.shape)) {
+    const fromSchema = schemaDefault(variable);
     const row = rows.get(name);
     if (row === undefined) {
       problems.push(`docs/configuration.md has no row for ${name}`);
-    } else {
-      const fromSchema = schemaDefault(variable);
-      if (fromSchema !== undefined && !row.startsWith(`\`${String(fromSchema)}\``)) {
-        problems.push(
-          `docs/configuration.md gives ${name} the default ${row}; the schema's is \`${String(fromSchema)}\``,
-        );
-      }
+    } else if (fromSchema !== undefined && !row.startsWith(`\`${String(fromSchema)}\``)) {
+      problems.push(
+        `docs/configuration.md gives ${name} the default ${row}; the schema's is \`${String(fromSchema)}\``,
+      );
     }
-    if (!new RegExp(`^(# ?)?${name}=`, "m").test(envExample)) {
+    const values = examples.get(name);
+    if (values === undefined) {
       problems.push(`.env.example does not name ${name}`);
+    } else if (fromSchema !== undefined && !values.includes(String(fromSchema))) {
+      problems.push(
+        `.env.example gives ${name} ${values.join(" and ")}; the schema's default is ${String(fromSchema)}`,
+      );
+    }
+  }
+  for (const name of examples.keys()) {
+    if (!(name in schema.shape)) {
+      problems.push(`.env.example names ${name}, which src/config.ts does not read`);
     }
   }
   for (const name of rows.keys()) {
