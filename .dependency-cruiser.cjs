@@ -1,4 +1,4 @@
-// Layer rules for the modular monolith (see docs/architecture and /work/shared/DESIGN.md):
+// Layer rules for the modular monolith (see docs/architecture.md):
 // routes -> services -> repositories -> tables; core never imports modules; a module's index.ts
 // is its public face. `npm run lint` runs `depcruise src --config .dependency-cruiser.cjs`.
 //

@@ -30,7 +30,10 @@ interface RouteCase {
   readonly payload?: (setup: Setup) => Record<string, unknown>;
 }
 
-/** The contract's role table (API.md), written out here independently of the code. */
+/**
+ * The default roles' grants as documented (docs/permissions.md, "The default roles"), written out
+ * by hand so that the test does not read them from the code it checks.
+ */
 const ROLE_GRANTS: Record<string, readonly string[] | "everything"> = {
   owner: "everything",
   admin: [

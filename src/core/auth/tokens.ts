@@ -2,7 +2,7 @@ import { createHmac, createSecretKey, randomUUID, timingSafeEqual, webcrypto } f
 import { SignJWT } from "jose";
 import { z } from "zod";
 
-/** Access tokens live 15 minutes (API.md); refresh tokens carry sessions beyond that. */
+/** Access tokens live 15 minutes (docs/authentication.md); refresh tokens carry sessions beyond that. */
 export const ACCESS_TOKEN_TTL_SECONDS = 900;
 /** How far the clocks of issuer and verifier may disagree. */
 const CLOCK_TOLERANCE_SECONDS = 30;
