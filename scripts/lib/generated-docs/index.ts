@@ -11,6 +11,7 @@ import {
   moduleDependenciesList,
   modulesTable,
 } from "./modules.js";
+import { defaultRolesTable, permissionsTable } from "./permissions.js";
 import { configurationProblems, layoutProblems, readText } from "./references.js";
 import { committedSnapshots, sqlSnapshots } from "./sql-snapshots.js";
 
@@ -52,6 +53,8 @@ export async function generateDocs(root: string = REPOSITORY_ROOT): Promise<Gene
       ["environment", environmentTable(environmentSchema)],
       ["default-modules", defaultModulesSnippet(modules, "projectsModule")],
       ["module-dependencies", moduleDependenciesList(root)],
+      ["default-roles", defaultRolesTable()],
+      ["permissions", permissionsTable()],
     ]),
   );
   const files = new Map<string, string>();
