@@ -529,7 +529,7 @@ describe("problem responses in development", () => {
   let app: FastifyInstance;
 
   beforeAll(async () => {
-    // LOG_PRETTY=false: a pretty transport would start a worker thread for nothing.
+    // LOG_PRETTY=false: the logs are silent, so pretty formatting would load pino-pretty for nothing.
     app = await buildTestApp({ ENVIRONMENT: "development", LOG_PRETTY: "false" }, [problemsModule]);
   });
   afterAll(async () => {

@@ -139,12 +139,12 @@ describe("request logs", () => {
   });
 
   it("logs the generated id when the client sent none", async () => {
-    const response = await app.inject({ method: "GET", url: "/health/live" });
+    const response = await app.inject({ method: "GET", url: "/info" });
     const id = response.headers["x-request-id"];
     expect(id).toMatch(UUID);
     expect(logs.matching({ msg: "request completed" })[0]).toMatchObject({
       requestId: id,
-      route: "/health/live",
+      route: "/info",
       status: 200,
     });
   });

@@ -2,7 +2,12 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
-import { type RequestContext, runWithContext } from "../logging/index.js";
+import {
+  REQUEST_COMPLETED,
+  REQUEST_FAILED,
+  type RequestContext,
+  runWithContext,
+} from "../logging/index.js";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 
@@ -28,7 +33,7 @@ declare module "fastify" {
 export interface RequestContextOptions {
   /**
    * "all": a completion line for every request; "errors-and-slow": only for answers of 400 and
-   * above and for requests that took at least slowMs (docs/configuration.md#runtime).
+   * above and for requests that took at least slowMs (docs/configuration.md#request-log-lines).
    */
   requestLog: "all" | "errors-and-slow";
   slowMs: number;
@@ -36,7 +41,9 @@ export interface RequestContextOptions {
 
 /**
  * Puts each request into its own AsyncLocalStorage context, echoes its id, and writes one log
- * line when it completes (every request, or only failed and slow ones).
+ * line when it completes (every request, or only failed and slow ones). A health probe answered
+ * below 400 within slowMs is logged at debug: balancers and orchestrators probe every few
+ * seconds, and those lines would bury the requests of people.
  */
 export const requestContextPlugin = fp<RequestContextOptions>(
   async (app: FastifyInstance, { requestLog, slowMs }) => {
@@ -60,7 +67,10 @@ export const requestContextPlugin = fp<RequestContextOptions>(
     app.addHook("onResponse", (request, reply, done) => {
       const status = reply.statusCode;
       const elapsed = reply.elapsedTime;
-      if (everyRequest || status >= 400 || elapsed >= slowMs) {
+      const notable = status >= 400 || elapsed >= slowMs;
+      const probe = !notable && request.routeOptions.url?.startsWith("/health/") === true;
+      const level = status >= 500 ? "error" : probe ? "debug" : "info";
+      if (everyRequest || notable) {
         const fields = {
           method: request.method,
           path: request.url.split("?")[0],
@@ -68,8 +78,7 @@ export const requestContextPlugin = fp<RequestContextOptions>(
           status,
           durationMs: Math.round(elapsed * 100) / 100,
         };
-        if (status >= 500) request.log.error(fields, "request failed");
-        else request.log.info(fields, "request completed");
+        request.log[level](fields, status >= 500 ? REQUEST_FAILED : REQUEST_COMPLETED);
       }
       done();
     });

@@ -1,4 +1,4 @@
-export { createLogger } from "./logger.js";
+export { createLogger, REQUEST_COMPLETED, REQUEST_FAILED } from "./logger.js";
 export {
   BOUND_TO_REQUEST,
   currentContext,
