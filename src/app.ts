@@ -1,7 +1,7 @@
 import cookie from "@fastify/cookie";
 import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
-import { serializerCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { DestinationStream } from "pino";
 import { z } from "zod";
 import packageJson from "../package.json" with { type: "json" };
@@ -43,6 +43,7 @@ import {
   requestContextPlugin,
   requestIdFor,
 } from "./core/http/request-context.js";
+import { responseSerializerCompiler } from "./core/http/response-serializer.js";
 import { declareThirdPartyRoutes, routeStandardsPlugin } from "./core/http/route-standards.js";
 import { securityHeadersPlugin } from "./core/http/security-headers.js";
 import { shutdownPlugin } from "./core/http/shutdown.js";
@@ -151,7 +152,7 @@ export async function createApp(
   // JSON is the only body this API reads; anything else answers 415.
   app.removeContentTypeParser("text/plain");
   app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
+  app.setSerializerCompiler(responseSerializerCompiler);
 
   await app.register(routeStandardsPlugin);
   await app.register(errorHandlerPlugin, {
