@@ -154,7 +154,7 @@ export async function createApp(
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(responseSerializerCompiler);
 
-  await app.register(routeStandardsPlugin);
+  await app.register(routeStandardsPlugin, { generalRateLimits: config.rateLimit.enabled });
   await app.register(errorHandlerPlugin, {
     typeBaseUrl: config.problemTypeBaseUrl,
     exposeInternalErrors: config.environment === "development",
@@ -165,6 +165,7 @@ export async function createApp(
     title: "Agency SaaS Kit API",
     version: packageJson.version,
     publicUrl: config.publicUrl,
+    generalRateLimits: config.rateLimit.enabled,
   });
   await app.register(requestContextPlugin, {
     requestLog: config.requestLog,
@@ -185,6 +186,7 @@ export async function createApp(
     },
   });
   declareThirdPartyRoutes(app, (route) => route.method === "OPTIONS" && route.url === "*", {
+    operationId: "corsPreflight",
     summary: "CORS pre-flight",
     tags: ["system"],
     response: { 204: z.null() },

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
+import { PROBLEM_CONTENT_TYPE, problemSchema } from "../core/errors/index.js";
 import { publicAccess } from "../core/http/access.js";
 
 export type ReadinessCheck = () => Promise<void>;
@@ -28,6 +29,18 @@ const readySchema = z.object({
 
 const servingSchema = z.object({ status: z.enum(["serving", "draining"]) });
 
+/**
+ * A probe's 503: its own body, or, once the server is closing, the problem every route answers
+ * then (core/http/shutdown.ts). The two are told apart by their content type.
+ */
+const probeUnavailable = (body: z.ZodType, description: string) => ({
+  description,
+  content: {
+    "application/json": { schema: body },
+    [PROBLEM_CONTENT_TYPE]: { schema: problemSchema },
+  },
+});
+
 function withTimeout(check: ReadinessCheck, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -42,6 +55,7 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
     {
       config: { access: publicAccess },
       schema: {
+        operationId: "checkLiveness",
         summary: "Liveness probe",
         description: "Answers as long as the process can serve HTTP; checks no dependency.",
         tags: ["health"],
@@ -56,11 +70,18 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
     {
       config: { access: publicAccess },
       schema: {
+        operationId: "checkReadiness",
         summary: "Readiness probe",
         description:
           "Checks every configured backing service. Answers 503 with the failing check named when one is down, or with `shutdown: draining` while the process drains before it stops, so a load balancer stops routing here.",
         tags: ["health"],
-        response: { 200: readySchema, 503: readySchema },
+        response: {
+          200: readySchema,
+          503: probeUnavailable(
+            readySchema,
+            "A backing service is down, or the process drains before it stops; a problem once it is closing.",
+          ),
+        },
       },
     },
     async (request, reply) => {
@@ -95,11 +116,18 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
     {
       config: { access: publicAccess },
       schema: {
+        operationId: "checkServing",
         summary: "Load-balancer probe",
         description:
           "Whether this process takes new requests: 503 with `status: draining` from the start of its shutdown drain, 200 otherwise. Checks no backing service on purpose: when PostgreSQL or Redis is down, every process is down with it, and a balancer that took them all out of rotation could only refuse connections; kept in, they answer 503 with `Retry-After` and serve what needs neither service.",
         tags: ["health"],
-        response: { 200: servingSchema, 503: servingSchema },
+        response: {
+          200: servingSchema,
+          503: probeUnavailable(
+            servingSchema,
+            "The process drains before it stops; a problem once it is closing.",
+          ),
+        },
       },
     },
     async (_request, reply) =>
@@ -113,7 +141,9 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
     {
       config: { access: publicAccess },
       schema: {
+        operationId: "getInfo",
         summary: "Service information",
+        description: "The name, version and environment of this deployment.",
         tags: ["health"],
         response: {
           200: z.object({ name: z.string(), version: z.string(), environment: z.string() }),

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from "node:http";
 import swagger from "@fastify/swagger";
 import Fastify, {
   type FastifyInstance,
@@ -15,25 +16,48 @@ import type { HelmetOptions } from "helmet";
 import { z } from "zod";
 import { PROBLEM_CONTENT_TYPE, problemSchema } from "../core/errors/index.js";
 import { publicAccess } from "../core/http/access.js";
+import {
+  BEARER_AUTH,
+  type HeaderDoc,
+  headersOf,
+  type ParameterDoc,
+  type RouteDocsSettings,
+} from "../core/http/route-docs.js";
 
 export interface OpenApiOptions {
   title: string;
   version: string;
   publicUrl: string;
+  /** The general rate limits are on (RATE_LIMIT_ENABLED): every route sends RateLimit-*. */
+  generalRateLimits: boolean;
 }
 
-const problemResponse = (description: string) => ({
-  description,
+type Json = Record<string, unknown>;
+
+/** Operation keys that carry what the route declared from the transform to the final pass. */
+const HEADERS_KEY = "x-kit-response-headers";
+const PARAMETERS_KEY = "x-kit-parameters";
+
+/** Client errors no operation lists by status: a request timeout, headers too large. */
+const otherClientErrors = {
+  description: "Another client error (408, 431, ...), as problem details.",
   content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: "#/components/schemas/Problem" } } },
-});
+};
 
 /**
  * The OpenAPI 3.1 document is generated from the route schemas themselves, so it cannot drift
- * from what the server validates. Every documented route also lists the problem responses it
- * can give and, unless public, the bearer-token requirement.
+ * from what the server validates. The route-standards plugin has already given every route its
+ * security requirement and its problem responses (core/http/route-docs.ts); here each response
+ * gets its headers and each operation the cookies and headers it reads, as references to shared
+ * components, and the schema components nothing refers to (the request-side copies the Zod
+ * provider makes of every registered schema) are left out.
  */
 export const openApiPlugin = fp<OpenApiOptions>(
   async (app: FastifyInstance, options) => {
+    const settings = { generalRateLimits: options.generalRateLimits };
+    const zodTransformObject = createJsonSchemaTransformObject({
+      schemaRegistry: z.globalRegistry,
+    });
     await app.register(swagger, {
       openapi: {
         openapi: "3.1.0",
@@ -41,23 +65,43 @@ export const openApiPlugin = fp<OpenApiOptions>(
           title: options.title,
           version: options.version,
           description:
-            "Multi-tenant SaaS API. Errors are RFC 9457 problem details (`application/problem+json`).",
+            "Multi-tenant SaaS API. Errors are RFC 9457 problem details (`application/problem+json`); every operation lists the statuses it can answer.",
         },
         servers: [{ url: options.publicUrl }],
+        // Secure by default, as the server is; public operations say `security: []`.
+        security: [{ [BEARER_AUTH]: [] }],
         components: {
           securitySchemes: {
-            bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+            [BEARER_AUTH]: {
+              type: "http",
+              scheme: "bearer",
+              bearerFormat: "JWT",
+              description:
+                "The access token of the token response (register, login, refresh, switch-tenant); it lives 15 minutes.",
+            },
+            refreshCookie: {
+              type: "apiKey",
+              in: "cookie",
+              // The contract's name, which auth/cookies.ts sets (test/integration/openapi.test.ts).
+              name: "refresh_token",
+              description:
+                "The HttpOnly refresh-token cookie that register, login, refresh, switch-tenant and the OAuth callback set, and that the browser sends back to /api/v1/auth by itself. Refresh and logout read it; they are public routes (no bearer token), so they declare it as their `refresh_token` cookie parameter.",
+            },
+            metricsToken: {
+              type: "http",
+              scheme: "bearer",
+              description: "METRICS_TOKEN, when one is configured, for GET /metrics.",
+            },
           },
         },
       },
       transform: (input) => {
         const output = jsonSchemaTransform(input);
-        return {
-          ...output,
-          schema: withStandardResponses(output.schema as Record<string, unknown>, input.route),
-        };
+        const schema = output.schema as Json;
+        if (schema.hide) return output;
+        return { ...output, schema: operationOf(schema, input.route, settings) };
       },
-      transformObject: createJsonSchemaTransformObject({ schemaRegistry: z.globalRegistry }),
+      transformObject: (input) => finish(zodTransformObject(input) as Json),
     });
     // Keep the Problem schema registered even before any route references it.
     z.globalRegistry.get(problemSchema);
@@ -67,6 +111,7 @@ export const openApiPlugin = fp<OpenApiOptions>(
       {
         config: { access: publicAccess },
         schema: {
+          operationId: "getOpenApiDocument",
           summary: "OpenAPI document",
           description: "The OpenAPI 3.1 description of every route of this API.",
           tags: ["docs"],
@@ -79,12 +124,127 @@ export const openApiPlugin = fp<OpenApiOptions>(
   { name: "openapi" },
 );
 
-function withStandardResponses(schema: Record<string, unknown>, route: RouteOptions) {
-  const response = { ...((schema.response as Record<string, unknown> | undefined) ?? {}) };
-  response["4XX"] ??= problemResponse("Client error (problem details; 422 lists field errors)");
-  response["5XX"] ??= problemResponse("Server error (problem details with a traceId)");
-  const isPublic = route.config?.access?.kind === "public";
-  return { ...schema, response, ...(isPublic ? {} : { security: [{ bearerAuth: [] }] }) };
+/**
+ * The route's schema as @fastify/swagger reads it: the declarations only the kit understands
+ * move to extension keys that `finish` turns into component references (swagger would wrap a
+ * header reference into a schema).
+ */
+function operationOf(schema: Json, route: RouteOptions, settings: RouteDocsSettings): Json {
+  const { responseHeaders: _headers, parameterDocs, ...operation } = schema;
+  const response: Json = { "4XX": otherClientErrors };
+  for (const [status, entry] of Object.entries(operation.response as Record<string, Json>)) {
+    // A response needs a description; a schema without one gets the status's reason phrase.
+    response[status] =
+      entry.description === undefined
+        ? { ...entry, "x-response-description": STATUS_CODES[status] ?? status }
+        : entry;
+  }
+  const headers = Object.fromEntries(
+    Object.keys(response).map((status) => [status, headersOf(route, status, settings)]),
+  );
+  return {
+    ...operation,
+    response,
+    [HEADERS_KEY]: headers,
+    ...(parameterDocs ? { [PARAMETERS_KEY]: parameterDocs } : {}),
+  };
+}
+
+/**
+ * The last pass over the document: shared header and parameter components, referenced from
+ * every response and operation that carries them, and only the schemas something refers to.
+ */
+function finish(document: Json): Json {
+  const headers = new Map<string, HeaderDoc>();
+  const parameters = new Map<string, ParameterDoc>();
+  const shared = <T extends { component: string }>(registry: Map<string, T>, doc: T) => {
+    const known = registry.get(doc.component);
+    if (known && JSON.stringify(known) !== JSON.stringify(doc)) {
+      throw new Error(`Two different definitions of the OpenAPI component ${doc.component}`);
+    }
+    registry.set(doc.component, doc);
+    return doc.component;
+  };
+  const paths = document.paths as Record<string, Record<string, Json>>;
+  for (const item of Object.values(paths)) {
+    for (const operation of Object.values(item)) {
+      const byStatus = (operation[HEADERS_KEY] ?? {}) as Record<string, HeaderDoc[]>;
+      const responses = operation.responses as Record<string, Json>;
+      for (const [status, docs] of Object.entries(byStatus)) {
+        const response = responses[status.toUpperCase()];
+        if (!response) continue;
+        response.headers = Object.fromEntries(
+          docs.map((doc) => [doc.name, { $ref: `#/components/headers/${shared(headers, doc)}` }]),
+        );
+      }
+      const reads = (operation[PARAMETERS_KEY] ?? []) as ParameterDoc[];
+      if (reads.length > 0) {
+        operation.parameters = [
+          ...((operation.parameters as unknown[] | undefined) ?? []),
+          ...reads.map((doc) => ({ $ref: `#/components/parameters/${shared(parameters, doc)}` })),
+        ];
+      }
+      delete operation[HEADERS_KEY];
+      delete operation[PARAMETERS_KEY];
+    }
+  }
+  const tags = new Set<string>();
+  for (const item of Object.values(paths)) {
+    for (const operation of Object.values(item)) {
+      for (const tag of (operation.tags as string[] | undefined) ?? []) tags.add(tag);
+    }
+  }
+  const components = document.components as Json;
+  const sorted = <T>(entries: [string, T][]) =>
+    Object.fromEntries(entries.sort(([a], [b]) => a.localeCompare(b)));
+  return {
+    ...document,
+    // Client generators group operations by these; every tag an operation uses is listed.
+    tags: [...tags].sort().map((name) => ({ name })),
+    components: {
+      ...components,
+      schemas: referencedSchemas(document, components.schemas as Json),
+      headers: sorted(
+        [...headers.values()].map(({ component, name: _name, schema, ...header }) => [
+          component,
+          { ...header, schema },
+        ]),
+      ),
+      parameters: sorted(
+        [...parameters.values()].map(({ component, ...parameter }) => [component, parameter]),
+      ),
+    },
+  };
+}
+
+/**
+ * The schema components the paths refer to, directly or through other components. The Zod
+ * provider emits an `<Id>Input` copy of every registered schema for request bodies; a copy no
+ * request uses would only add unused types to generated clients.
+ */
+function referencedSchemas(document: Json, schemas: Json): Json {
+  const prefix = "#/components/schemas/";
+  const reached = new Set<string>();
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const each of value) visit(each);
+      return;
+    }
+    if (value === null || typeof value !== "object") return;
+    for (const [key, child] of Object.entries(value)) {
+      if (key === "$ref" && typeof child === "string" && child.startsWith(prefix)) {
+        const name = child.slice(prefix.length);
+        if (!reached.has(name)) {
+          reached.add(name);
+          visit(schemas[name]);
+        }
+      } else {
+        visit(child);
+      }
+    }
+  };
+  visit(document.paths);
+  return Object.fromEntries(Object.entries(schemas).filter(([name]) => reached.has(name)));
 }
 
 /** The page runs Scalar's bundle and one inline bootstrap script, and fetches /openapi.json. */
@@ -131,15 +291,16 @@ export async function docsPage(app: FastifyInstance): Promise<void> {
     const inner = await reference?.catch(() => undefined);
     await inner?.close();
   });
-  const options = {
+  const options = (operationId: string) => ({
     config: { access: publicAccess, securityHeaders: "docs" },
     schema: {
+      operationId,
       summary: "Interactive API reference",
       tags: ["docs"],
       hide: true,
       response: { 200: z.string().describe("HTML page or its script"), 301: z.string() },
     },
-  };
+  });
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     reference ??= load().catch((error: unknown) => {
       reference = undefined;
@@ -157,6 +318,6 @@ export async function docsPage(app: FastifyInstance): Promise<void> {
     }
     return reply.send(answer.rawPayload);
   };
-  app.get("/docs", options, handler);
-  app.get("/docs/*", options, handler);
+  app.get("/docs", options("getDocsPage"), handler);
+  app.get("/docs/*", options("getDocsAsset"), handler);
 }

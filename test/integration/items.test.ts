@@ -82,12 +82,12 @@ describe("items", () => {
     const { headers } = await ctx.newTenant();
     const forged = await ctx.app.inject({ url: "/api/v1/items?cursor=bm9wZQ", headers });
     expect(expectProblem(forged, "validation-failed").errors).toEqual([
-      { field: "query.cursor", message: "is not a cursor from this list" },
+      { field: "cursor", message: "is not a cursor from this list" },
     ]);
     const limit = await ctx.app.inject({ url: "/api/v1/items?limit=101", headers });
-    expect(expectProblem(limit, "validation-failed").errors?.[0]?.field).toBe("query.limit");
+    expect(expectProblem(limit, "validation-failed").errors?.[0]?.field).toBe("limit");
     const id = await ctx.app.inject({ url: "/api/v1/items/not-a-uuid", headers });
-    expect(expectProblem(id, "validation-failed").errors?.[0]?.field).toBe("params.id");
+    expect(expectProblem(id, "validation-failed").errors?.[0]?.field).toBe("id");
     const item = (
       await ctx.app.inject({
         method: "POST",

@@ -24,6 +24,7 @@ const guardedModule: FastifyPluginAsyncZod = async (app) => {
       {
         config: { access: publicAccess, rateLimit: { points: 2, durationSeconds: 60, failClosed } },
         schema: {
+          operationId: url === "/guarded" ? "guardedRoute" : "lenientRoute",
           summary: "Limited route",
           tags: ["test"],
           response: { 200: z.object({ ok: z.boolean() }) },

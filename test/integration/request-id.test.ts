@@ -17,6 +17,7 @@ const echoModule: AppModule = async (plain) => {
     {
       config: { access: publicAccess },
       schema: {
+        operationId: "echoTheRequestId",
         summary: "Echo the request id",
         tags: ["test"],
         response: { 200: z.object({ id: z.string(), contextId: z.string() }) },
@@ -29,6 +30,7 @@ const echoModule: AppModule = async (plain) => {
     {
       config: { access: publicAccess },
       schema: {
+        operationId: "echoAName",
         summary: "Echo a name",
         tags: ["test"],
         body: z.object({ name: z.string() }),
@@ -41,7 +43,12 @@ const echoModule: AppModule = async (plain) => {
     "/private",
     {
       config: { access: signedIn },
-      schema: { summary: "Signed in only", tags: ["test"], response: { 200: z.null() } },
+      schema: {
+        operationId: "signedInOnly",
+        summary: "Signed in only",
+        tags: ["test"],
+        response: { 200: z.null() },
+      },
     },
     async () => null,
   );
@@ -49,7 +56,12 @@ const echoModule: AppModule = async (plain) => {
     "/crash",
     {
       config: { access: publicAccess },
-      schema: { summary: "Crash", tags: ["test"], response: { 200: z.null() } },
+      schema: {
+        operationId: "crash",
+        summary: "Crash",
+        tags: ["test"],
+        response: { 200: z.null() },
+      },
     },
     async () => {
       throw new Error("boom");

@@ -19,7 +19,12 @@ const routesModule: AppModule = async (plain) => {
   const app = plain.withTypeProvider<ZodTypeProvider>();
   const options = (summary: string) => ({
     config: { access: publicAccess },
-    schema: { summary, tags, response: { 200: z.object({ ok: z.boolean() }) } },
+    schema: {
+      operationId: summary.toLowerCase(),
+      summary,
+      tags,
+      response: { 200: z.object({ ok: z.boolean() }) },
+    },
   });
   app.get("/fast", options("Fast"), async () => ({ ok: true }));
   app.get("/slow", options("Slow"), async () => {
@@ -34,6 +39,7 @@ const routesModule: AppModule = async (plain) => {
     {
       config: { access: publicAccess },
       schema: {
+        operationId: "strict",
         summary: "Strict",
         tags,
         querystring: z.object({ n: z.coerce.number().int() }),

@@ -23,6 +23,7 @@ const loggingModule: AppModule = async (plain) => {
     {
       config: { access: publicAccess },
       schema: {
+        operationId: "readAThing",
         summary: "Read a thing",
         tags,
         params: z.object({ id: z.string() }),
@@ -49,7 +50,13 @@ const loggingModule: AppModule = async (plain) => {
     "/who",
     {
       config: { access: publicAccess },
-      schema: { summary: "Who (query)", tags, querystring: whoSchema, response: { 204: z.null() } },
+      schema: {
+        operationId: "whoQuery",
+        summary: "Who (query)",
+        tags,
+        querystring: whoSchema,
+        response: { 204: z.null() },
+      },
     },
     async (request, reply) => {
       await identify(request, request.query);
@@ -61,7 +68,13 @@ const loggingModule: AppModule = async (plain) => {
     "/who",
     {
       config: { access: publicAccess },
-      schema: { summary: "Who (body)", tags, body: whoSchema, response: { 204: z.null() } },
+      schema: {
+        operationId: "whoBody",
+        summary: "Who (body)",
+        tags,
+        body: whoSchema,
+        response: { 204: z.null() },
+      },
     },
     async (request, reply) => {
       await identify(request, request.body);
@@ -73,7 +86,7 @@ const loggingModule: AppModule = async (plain) => {
     "/secrets",
     {
       config: { access: publicAccess },
-      schema: { summary: "Secrets", tags, response: { 204: z.null() } },
+      schema: { operationId: "secrets", summary: "Secrets", tags, response: { 204: z.null() } },
     },
     async (request, reply) => {
       request.log.info(
@@ -93,7 +106,7 @@ const loggingModule: AppModule = async (plain) => {
     "/crash",
     {
       config: { access: publicAccess },
-      schema: { summary: "Crash", tags, response: { 204: z.null() } },
+      schema: { operationId: "crash", summary: "Crash", tags, response: { 204: z.null() } },
     },
     async () => {
       throw new Error("kaboom");

@@ -3,10 +3,20 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { AppModule } from "../../src/app.js";
-import { publicAccess } from "../../src/core/http/access.js";
+import { publicAccess, signedIn } from "../../src/core/http/access.js";
+import { requirePermission } from "../../src/core/permissions/index.js";
 import { buildTestApp } from "../helpers/app.js";
 
 const response = { 200: z.object({ ok: z.boolean() }) };
+
+/** A readable operationId of its own for each test route: `getFirst`, `deleteThirdId`. */
+const operationIdOf = (method: string, url: string) =>
+  method.toLowerCase() +
+  url
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((word) => word[0]?.toUpperCase() + word.slice(1))
+    .join("");
 
 /** A module of routes, each fully declared except for what its `omit` names. */
 function moduleWith(
@@ -15,7 +25,12 @@ function moduleWith(
   return async (plain) => {
     const app = plain.withTypeProvider<ZodTypeProvider>();
     for (const { method, url, omit } of routes) {
-      const schema: Record<string, unknown> = { summary: "A route", tags: ["test"], response };
+      const schema: Record<string, unknown> = {
+        operationId: operationIdOf(method, url),
+        summary: "A route",
+        tags: ["test"],
+        response,
+      };
       if (omit && omit in schema) delete schema[omit];
       app.route({
         method,
@@ -45,10 +60,11 @@ describe("route standards", () => {
   }
 
   it.each([
+    ["operationId", /an operationId/],
     ["summary", /a summary/],
     ["tags", /tags/],
     ["response", /a response schema/],
-    ["access", /access declaration/],
+    ["access", /access declaration.*security/],
   ])("rejects a route without %s and names it", async (omit, reason) => {
     const error = await buildError(moduleWith([{ method: "POST", url: "/widgets", omit }]));
     expect(error.message).toContain("POST /api/v1/widgets");
@@ -61,13 +77,14 @@ describe("route standards", () => {
         "/hollow",
         {
           config: { access: publicAccess },
-          schema: { summary: "  ", tags: [], response: {} },
+          schema: { operationId: " ", summary: "  ", tags: [], response: {} },
         },
         async () => ({ ok: true }),
       );
     };
     const error = await buildError(module);
     expect(error.message).toContain("GET /api/v1/hollow");
+    expect(error.message).toMatch(/an operationId/);
     expect(error.message).toMatch(/a summary/);
     expect(error.message).toMatch(/tags/);
     expect(error.message).toMatch(/a response schema/);
@@ -94,9 +111,120 @@ describe("route standards", () => {
     };
     const error = await buildError(bare);
     expect(error.message).toContain("GET /api/v1/undeclared");
-    for (const reason of [/a summary/, /tags/, /a response schema/, /access declaration/]) {
+    for (const reason of [
+      /an operationId/,
+      /a summary/,
+      /tags/,
+      /a response schema/,
+      /access declaration/,
+      /security/,
+    ]) {
       expect(error.message).toMatch(reason);
     }
+  });
+
+  /** A module of one route declared by `options`, besides a handler. */
+  const routeWith =
+    (method: "GET" | "POST", url: string, options: Record<string, unknown>): AppModule =>
+    async (app) => {
+      app.route({ method, url, handler: async () => ({ ok: true }), ...options });
+    };
+  const declared = (operationId: string, schema: Record<string, unknown> = {}) => ({
+    operationId,
+    summary: "A route",
+    tags: ["test"],
+    response,
+    ...schema,
+  });
+
+  it("rejects an operationId used twice, naming both routes", async () => {
+    const error = await buildError(async (app) => {
+      await routeWith("GET", "/one", {
+        config: { access: publicAccess },
+        schema: declared("getThing"),
+      })(app, {} as never);
+      await routeWith("GET", "/two", {
+        config: { access: publicAccess },
+        schema: declared("getThing"),
+      })(app, {} as never);
+    });
+    expect(error.message).toMatch(
+      /operationId "getThing" is used by GET \/api\/v1\/one and GET \/api\/v1\/two/,
+    );
+  });
+
+  it("rejects an operationId that is not camelCase", async () => {
+    const error = await buildError(
+      routeWith("GET", "/snake", {
+        config: { access: publicAccess },
+        schema: declared("get_snake"),
+      }),
+    );
+    expect(error.message).toMatch(/GET \/api\/v1\/snake has operationId "get_snake"/);
+  });
+
+  it.each([
+    ["a public route requiring the bearer token", publicAccess, [{ bearerAuth: [] }], /public/],
+    ["a signed-in route declaring no security", signedIn, [], /does not require bearerAuth/],
+    [
+      "a permission route that also accepts no credential",
+      requirePermission("items", "read"),
+      [{ bearerAuth: [] }, {}],
+      /does not require bearerAuth/,
+    ],
+  ])("rejects %s", async (_, access, security, reason) => {
+    const error = await buildError(
+      routeWith("GET", "/secured", {
+        config: { access },
+        schema: declared("getSecured", { security }),
+      }),
+    );
+    expect(error.message).toContain("GET /api/v1/secured declares security");
+    expect(error.message).toMatch(reason);
+  });
+
+  it("rejects an error status answered without the Problem schema", async () => {
+    const error = await buildError(
+      routeWith("GET", "/things/:id", {
+        config: { access: publicAccess },
+        schema: declared("getThing", {
+          params: z.object({ id: z.uuid() }),
+          response: { 200: response[200], 404: z.object({ missing: z.boolean() }) },
+        }),
+      }),
+    );
+    expect(error.message).toMatch(
+      /GET \/api\/v1\/things\/:id answers 404 without the Problem schema/,
+    );
+  });
+
+  it("rejects a route whose derived problem responses were taken away", async () => {
+    const error = await buildError(async (app) => {
+      // A hook after the kit's, as a careless plugin could add, replacing the response map.
+      app.addHook("onRoute", (route) => {
+        if (route.url === "/api/v1/stripped") route.schema = { ...route.schema, response };
+      });
+      await routeWith("GET", "/stripped", {
+        config: { access: signedIn },
+        schema: declared("getStripped"),
+      })(app, {} as never);
+    });
+    expect(error.message).toMatch(
+      /GET \/api\/v1\/stripped documents no problem response for 401, 403, 429, 500, 503/,
+    );
+  });
+
+  it("rejects a name used in two inputs, which a field error could not tell apart", async () => {
+    const error = await buildError(
+      routeWith("POST", "/things/:id", {
+        config: { access: publicAccess },
+        schema: declared("renameThing", {
+          params: z.object({ id: z.uuid() }),
+          body: z.object({ id: z.string(), name: z.string() }),
+        }),
+      }),
+    );
+    expect(error.message).toMatch(/POST \/api\/v1\/things\/:id uses id in more than one/);
   });
 
   it("accepts a fully declared route and serves it", async () => {

@@ -59,30 +59,26 @@ const CODE_BY_STATUS = new Map<number, ProblemCode>(
     .map(([code, entry]) => [entry.status, code]),
 );
 
-const LOCATION_PREFIX: Record<string, string> = {
-  body: "",
-  querystring: "query.",
-  params: "params.",
-  headers: "headers.",
-};
-
+/**
+ * Field errors name the input by its path alone, in every location: a body field's path joined
+ * with `.` (`name`, `lines.0.amount`), a query or path parameter's or header's name (`limit`,
+ * `id`). The route standards refuse a route using one name in two locations, and the
+ * operation's parameters and body in /openapi.json say where each one is. A rule on a whole
+ * input has the empty path.
+ */
 function validationErrors(error: FastifyError): FieldError[] {
-  const prefix = LOCATION_PREFIX[error.validationContext ?? "body"] ?? "";
-  const named = (path: string) =>
-    path ? `${prefix}${path}` : prefix ? prefix.slice(0, -1) : "body";
   return (error.validation ?? []).flatMap((issue) => {
     const path = issue.instancePath.replace(/^\//, "").replaceAll("/", ".");
     const params = issue.params as { missingProperty?: string; keys?: string[] } | undefined;
     // An unknown field is reported under its own name, not its parent's.
     if (issue.keyword === "unrecognized_keys" && params?.keys) {
       return params.keys.map((key) => ({
-        field: named([path, key].filter(Boolean).join(".")),
+        field: [path, key].filter(Boolean).join("."),
         message: "is not an accepted field",
       }));
     }
-    // A rule on a whole object (a refinement) has no path: name the location itself.
     const field = [path, params?.missingProperty].filter(Boolean).join(".");
-    return [{ field: named(field), message: issue.message ?? "is invalid" }];
+    return [{ field, message: issue.message ?? "is invalid" }];
   });
 }
 

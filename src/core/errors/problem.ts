@@ -11,9 +11,18 @@ export const problemSchema = z
     detail: z.string().describe("Explanation specific to this occurrence"),
     instance: z.string().describe("Path of the request that failed"),
     errors: z
-      .array(z.object({ field: z.string(), message: z.string() }))
+      .array(
+        z.object({
+          field: z
+            .string()
+            .describe(
+              "The input's path, whatever its location: a body field's path joined with `.` (`name`, `roleIds.0`), a query or path parameter's name (`limit`, `id`), a header's lower-case name; empty for a rule on a whole input",
+            ),
+          message: z.string(),
+        }),
+      )
       .optional()
-      .describe("Field-level validation errors"),
+      .describe("Only for validation-failed (422): what is wrong with each field"),
     traceId: z.string().describe("Identifier to quote when reporting the problem"),
   })
   .meta({ id: "Problem" });

@@ -5,7 +5,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Opaque keyset cursors over a UUID column: the last row's id, with a list-specific prefix,
- * base64url-encoded. A cursor from another list, or made up, is a 422 on `query.cursor`.
+ * base64url-encoded. A cursor from another list, or made up, is a 422 on `cursor`.
  */
 export function idCursor(prefix: string) {
   const tag = `${prefix}:`;
@@ -18,7 +18,7 @@ export function idCursor(prefix: string) {
         throw new AppError(
           "validation-failed",
           "The request is invalid; see errors for each field.",
-          { errors: [{ field: "query.cursor", message: "is not a cursor from this list" }] },
+          { errors: [{ field: "cursor", message: "is not a cursor from this list" }] },
         );
       }
       return id;

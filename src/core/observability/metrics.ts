@@ -86,11 +86,19 @@ export const metricsPlugin = fp<MetricsOptions>(
       {
         config: { access: publicAccess },
         schema: {
+          operationId: "getMetrics",
           summary: "Prometheus metrics",
           description:
             "Metrics in the Prometheus text format. Requires `Authorization: Bearer <METRICS_TOKEN>` when a metrics token is configured.",
           tags: ["system"],
-          response: { 200: z.string().describe("Prometheus text exposition format") },
+          // Public unless a token is configured; the document is built for this configuration.
+          security: options.token ? [{ metricsToken: [] }] : [],
+          response: {
+            200: {
+              description: "Prometheus text exposition format",
+              content: { "text/plain; version=0.0.4": { schema: z.string() } },
+            },
+          },
         },
       },
       async (request, reply) => {

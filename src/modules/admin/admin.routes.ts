@@ -18,6 +18,7 @@ export const adminRoutes: FastifyPluginAsyncZod<{ admin: AdminService }> = async
     {
       config: { access: platformAdminOnly },
       schema: {
+        operationId: "listAllTenants",
         summary: "List every tenant",
         description: "Platform administrators only; each call is audited.",
         tags: ["admin"],
@@ -33,6 +34,7 @@ export const adminRoutes: FastifyPluginAsyncZod<{ admin: AdminService }> = async
     {
       config: { access: platformAdminOnly },
       schema: {
+        operationId: "setTenantStatus",
         summary: "Suspend or reactivate a tenant",
         description:
           "Platform administrators only; audited. A suspended tenant's members get 403 on every tenant route.",

@@ -9,6 +9,7 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       config: { access: requirePermission("audit", "read") },
       schema: {
+        operationId: "listAuditLogs",
         summary: "Read the audit log",
         description:
           "Newest first. Row changes of audited tables (items, roles, members, the tenant) and events such as sign-in, sign-out and refresh-token reuse.",

@@ -4,13 +4,18 @@ import { z } from "zod";
 import type { Config } from "../../config.js";
 import { bearerTokenOf, principalOf, type TokenService } from "../../core/auth/index.js";
 import { publicAccess, signedInTenantOptional } from "../../core/http/access.js";
+import { problemResponse } from "../../core/http/route-docs.js";
 import type { LimiterFactory } from "../../core/rate-limit/index.js";
 import {
   changePasswordBody,
   forgotPasswordBody,
   loginBody,
   meResponseSchema,
+  refreshCookieCleared,
+  refreshCookieParameter,
+  refreshCookieSet,
   registerBody,
+  requestedWithParameter,
   resetPasswordBody,
   switchTenantBody,
   tokenResponseSchema,
@@ -52,12 +57,17 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     {
       config: { access: publicAccess, rateLimit: { points: 20, durationSeconds: 3600 } },
       schema: {
+        operationId: "register",
         summary: "Register",
         description:
           "Creates the user, a new tenant and the user's owner membership, signs in and mails an email verification link. Sets the refresh-token cookie.",
         tags: ["auth"],
         body: registerBody,
-        response: { 201: tokenResponseSchema },
+        response: {
+          201: tokenResponseSchema,
+          409: problemResponse("An account with this email already exists."),
+        },
+        responseHeaders: { 201: [refreshCookieSet] },
       },
     },
     async (request, reply) =>
@@ -69,12 +79,23 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     {
       config: { access: publicAccess, rateLimit: { points: 20, durationSeconds: 60 } },
       schema: {
+        operationId: "login",
         summary: "Sign in",
         description:
           "Signs in to `tenantId`, or to the tenant used last. Every credential failure answers the same 401. Sets the refresh-token cookie.",
         tags: ["auth"],
         body: loginBody,
-        response: { 200: tokenResponseSchema },
+        response: {
+          200: tokenResponseSchema,
+          401: problemResponse(
+            "The email or password is incorrect (one answer for every failure).",
+          ),
+          404: problemResponse("The user is not a member of `tenantId`."),
+          429: problemResponse(
+            "Too many sign-ins from this address, or too many failed ones for this account; retry after `Retry-After` seconds.",
+          ),
+        },
+        responseHeaders: { 200: [refreshCookieSet] },
       },
     },
     async (request, reply) => signIn(reply, await auth.login(request.body, clientOf(request))),
@@ -85,11 +106,20 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     {
       config: { access: publicAccess, rateLimit: { points: 60, durationSeconds: 60 } },
       schema: {
+        operationId: "refreshSession",
         summary: "Refresh the access token",
         description:
           "Rotates the refresh-token cookie and returns a new access token. Needs an Origin or Referer of the application, or X-Requested-With. A rotated token presented again after the grace window ends its whole session.",
         tags: ["auth"],
-        response: { 200: tokenResponseSchema },
+        parameterDocs: [refreshCookieParameter, requestedWithParameter],
+        response: {
+          200: tokenResponseSchema,
+          401: problemResponse(
+            "No refresh cookie, or its session has ended (revoked, expired, or a rotated token presented again); the cookie is cleared.",
+          ),
+          403: problemResponse("The request does not come from the application's own origin."),
+        },
+        responseHeaders: { 200: [refreshCookieSet], 401: [refreshCookieCleared] },
       },
     },
     async (request, reply) => {
@@ -108,11 +138,19 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     {
       config: { access: publicAccess },
       schema: {
+        operationId: "logout",
         summary: "Sign out",
         description:
           "Ends the session of the bearer token or of the refresh-token cookie (which needs an Origin or Referer of the application, or X-Requested-With) and clears the cookie.",
         tags: ["auth"],
-        response: { 204: z.null() },
+        parameterDocs: [refreshCookieParameter, requestedWithParameter],
+        response: {
+          204: z.null(),
+          403: problemResponse(
+            "The refresh cookie was sent from outside the application's own origin.",
+          ),
+        },
+        responseHeaders: { 204: [refreshCookieCleared] },
       },
     },
     async (request, reply) => {
@@ -135,11 +173,13 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     {
       config: { access: signedInTenantOptional },
       schema: {
+        operationId: "logoutEverywhere",
         summary: "Sign out everywhere",
         description:
           "Ends every session of the user; all their access tokens stop working at once.",
         tags: ["auth"],
         response: { 204: z.null() },
+        responseHeaders: { 204: [refreshCookieCleared] },
       },
     },
     async (request, reply) => {
@@ -154,7 +194,10 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     {
       config: { access: signedInTenantOptional },
       schema: {
+        operationId: "getCurrentUser",
         summary: "The signed-in user, tenant, roles and memberships",
+        description:
+          "The caller's account, the token's tenant with the roles and effective permissions it grants, and every tenant the user belongs to (for a tenant switcher).",
         tags: ["auth"],
         response: { 200: meResponseSchema },
       },
@@ -167,12 +210,18 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     {
       config: { access: signedInTenantOptional },
       schema: {
+        operationId: "switchTenant",
         summary: "Switch to another tenant",
         description:
           "Returns an access token for another tenant of the user (404 when not a member); the session's refresh-token cookie, when sent, rotates with it.",
         tags: ["auth"],
         body: switchTenantBody,
-        response: { 200: tokenResponseSchema },
+        parameterDocs: [refreshCookieParameter],
+        response: {
+          200: tokenResponseSchema,
+          404: problemResponse("The user is not a member of this tenant."),
+        },
+        responseHeaders: { 200: [refreshCookieSet] },
       },
     },
     async (request, reply) =>
@@ -191,6 +240,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     {
       config: { access: publicAccess, rateLimit: { points: 5, durationSeconds: 60 } },
       schema: {
+        operationId: "requestPasswordReset",
         summary: "Ask for a password reset link",
         description:
           "Always answers 202, at once: the link is mailed afterwards, only when the address belongs to an active account, and at most three times an hour per account.",
@@ -222,11 +272,17 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     {
       config: { access: publicAccess, rateLimit: { points: 10, durationSeconds: 60 } },
       schema: {
+        operationId: "resetPassword",
         summary: "Reset the password with a mailed token",
         description: "The token works once, within an hour. Ends every session of the user.",
         tags: ["auth"],
         body: resetPasswordBody,
-        response: { 204: z.null() },
+        response: {
+          204: z.null(),
+          400: problemResponse(
+            "The reset link is invalid, used or expired, or the body is not valid JSON.",
+          ),
+        },
       },
     },
     async (request, reply) => {
@@ -243,6 +299,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
         rateLimit: { points: 5, durationSeconds: 60, by: "user" },
       },
       schema: {
+        operationId: "changePassword",
         summary: "Change the password",
         description: "Ends the user's other sessions; this one continues.",
         tags: ["auth"],
@@ -262,11 +319,17 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     {
       config: { access: publicAccess, rateLimit: { points: 10, durationSeconds: 60 } },
       schema: {
+        operationId: "verifyEmail",
         summary: "Verify the email address with a mailed token",
         description: "The token works once, within 24 hours.",
         tags: ["auth"],
         body: verifyEmailBody,
-        response: { 204: z.null() },
+        response: {
+          204: z.null(),
+          400: problemResponse(
+            "The verification link is invalid, used or expired, or the body is not valid JSON.",
+          ),
+        },
       },
     },
     async (request, reply) => {
@@ -283,6 +346,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
         rateLimit: { points: 5, durationSeconds: 3600, by: "user" },
       },
       schema: {
+        operationId: "resendEmailVerification",
         summary: "Mail a new verification link",
         description: "202 whether or not the address is already verified.",
         tags: ["auth"],

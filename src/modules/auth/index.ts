@@ -6,7 +6,7 @@ import { createLoginThrottle } from "./brute-force.js";
 import { oneTimeTokensRepository } from "./one-time-tokens.repository.js";
 import { sessionsRepository } from "./sessions.repository.js";
 
-export { tokenResponseSchema } from "./auth.schemas.js";
+export { refreshCookieSet, tokenResponseSchema } from "./auth.schemas.js";
 export { type AuthService, createAuthService } from "./auth.service.js";
 export { createLoginThrottle } from "./brute-force.js";
 export { cookiesAreSecure, refreshCookie } from "./cookies.js";

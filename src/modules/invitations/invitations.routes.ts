@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { accessOf, principalOf } from "../../core/auth/index.js";
 import { signedInTenantOptional } from "../../core/http/access.js";
+import { problemResponse } from "../../core/http/route-docs.js";
 import { requirePermission } from "../../core/permissions/index.js";
 import {
   acceptedInvitationSchema,
@@ -23,12 +24,24 @@ export const invitationsRoutes: FastifyPluginAsyncZod<{ invitations: Invitations
     {
       config: { access: requirePermission("members", "invite") },
       schema: {
+        operationId: "createInvitation",
         summary: "Invite someone to the tenant",
         description:
           "Mails a link valid 7 days; the answer carries its secret once. Nobody grants roles with permissions they do not hold.",
         tags: ["members"],
         body: createInvitationBody,
-        response: { 201: createdInvitationSchema },
+        response: {
+          201: createdInvitationSchema,
+          403: problemResponse(
+            "The inviter's email is not verified, a permission the caller's roles lack, a role granting permissions the caller does not hold, or a suspended tenant.",
+          ),
+          409: problemResponse(
+            "The person is already a member, or is being invited at this moment.",
+          ),
+          429: problemResponse(
+            "The caller's hourly or the tenant's daily invitations are used up; retry after `Retry-After` seconds.",
+          ),
+        },
       },
     },
     async (request, reply) =>
@@ -42,7 +55,10 @@ export const invitationsRoutes: FastifyPluginAsyncZod<{ invitations: Invitations
     {
       config: { access: requirePermission("members", "invite") },
       schema: {
+        operationId: "listInvitations",
         summary: "List pending invitations",
+        description:
+          "Invitations neither accepted, revoked nor expired; their secrets are not shown again.",
         tags: ["members"],
         querystring: listInvitationsQuery,
         response: { 200: invitationPageSchema },
@@ -57,7 +73,9 @@ export const invitationsRoutes: FastifyPluginAsyncZod<{ invitations: Invitations
     {
       config: { access: requirePermission("members", "invite") },
       schema: {
+        operationId: "revokeInvitation",
         summary: "Revoke a pending invitation",
+        description: "Its link stops working at once.",
         tags: ["members"],
         params: invitationParams,
         response: { 204: z.null() },
@@ -74,12 +92,23 @@ export const invitationsRoutes: FastifyPluginAsyncZod<{ invitations: Invitations
     {
       config: { access: signedInTenantOptional },
       schema: {
+        operationId: "acceptInvitation",
         summary: "Accept an invitation",
         description:
           "For a signed-in user whose verified email is the invitation's. The user can then switch to the tenant.",
         tags: ["members"],
         body: acceptInvitationBody,
-        response: { 200: acceptedInvitationSchema },
+        response: {
+          200: acceptedInvitationSchema,
+          400: problemResponse(
+            "The invitation is invalid, used, revoked or expired, or the body is not valid JSON.",
+          ),
+          403: problemResponse(
+            "The user's email is not verified or is not the invitation's, the inviter may no longer grant these roles, or the tenant is suspended.",
+          ),
+          404: problemResponse("The invitation's tenant no longer exists."),
+          409: problemResponse("The user is already a member of the tenant."),
+        },
       },
     },
     async (request) => invitations.accept(principalOf(request), request.body.token),

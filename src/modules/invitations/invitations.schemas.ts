@@ -26,6 +26,7 @@ export const createInvitationBody = z.strictObject({
     .string()
     .trim()
     .max(320, "must be at most 320 characters")
+    .meta({ format: "email" })
     .pipe(z.email("must be an email address")),
   roleIds: z
     .array(z.uuid())

@@ -18,6 +18,7 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       config: { access: requirePermission("items", "read") },
       schema: {
+        operationId: "listItems",
         summary: "List items",
         description: "Newest first. Pass `nextCursor` back as `cursor` for the next page.",
         tags: ["items"],
@@ -34,7 +35,9 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       config: { access: requirePermission("items", "create") },
       schema: {
+        operationId: "createItem",
         summary: "Create an item",
+        description: "The item belongs to the token's tenant; `createdBy` is the caller.",
         tags: ["items"],
         body: createItemBody,
         response: { 201: itemSchema },
@@ -49,7 +52,9 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       config: { access: requirePermission("items", "read") },
       schema: {
+        operationId: "getItem",
         summary: "Get an item",
+        description: "404 for a missing item and for another tenant's alike.",
         tags: ["items"],
         params: itemParams,
         response: { 200: itemSchema },
@@ -63,6 +68,7 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       config: { access: requirePermission("items", "update") },
       schema: {
+        operationId: "updateItem",
         summary: "Update an item",
         description: "Changes only the fields sent; `description: null` clears it.",
         tags: ["items"],
@@ -79,7 +85,9 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       config: { access: requirePermission("items", "delete") },
       schema: {
+        operationId: "deleteItem",
         summary: "Delete an item",
+        description: "404 for a missing item and for another tenant's alike.",
         tags: ["items"],
         params: itemParams,
         response: { 204: z.null().describe("Deleted") },

@@ -4,15 +4,18 @@ import { z } from "zod";
 import type { Config } from "../../config.js";
 import { principalOf } from "../../core/auth/index.js";
 import { publicAccess, signedInTenantOptional } from "../../core/http/access.js";
+import { problemResponse } from "../../core/http/route-docs.js";
 import {
   clientOf,
   cookiesAreSecure,
   newOpaqueToken,
   refreshCookie,
+  refreshCookieSet,
   tokenResponseSchema,
 } from "../auth/index.js";
 import {
   authorizeQuery,
+  bindingCookieDocs,
   callbackQuery,
   linkBody,
   linkedAccountSchema,
@@ -59,6 +62,10 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
   const cookie = refreshCookie(config);
   const secure = cookiesAreSecure(config);
   const bindingCookie = bindingCookieOf(secure);
+  const binding = bindingCookieDocs(bindingCookie, secure, STATE_TTL_SECONDS);
+  const unreachable = problemResponse(
+    "The provider could not be reached, did not answer in time, or answered something unusable.",
+  );
 
   /** The browser's binding: the one it holds, else a new one. */
   const bindingOf = (request: FastifyRequest) =>
@@ -90,6 +97,7 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
     {
       config: { access: publicAccess },
       schema: {
+        operationId: "listOAuthProviders",
         summary: "List OAuth providers",
         description: "The providers configured on this server, for the sign-in page's buttons.",
         tags: ["auth"],
@@ -104,13 +112,15 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
     {
       config: { access: publicAccess, rateLimit: { points: 30, durationSeconds: 60 } },
       schema: {
+        operationId: "startOAuthSignIn",
         summary: "Start an OAuth sign-in",
         description:
           "Redirects to the provider with a one-time `state` (valid 10 minutes), PKCE (`code_challenge_method=S256`) and, for OpenID Connect, a `nonce`. Sets the `oauth_binding` cookie that the callback checks, on the redirect only: a refused start sets no cookie. 404 for a provider that is not configured; 422 for a `redirectTo` outside the front end.",
         tags: ["auth"],
         params: providerParams,
         querystring: authorizeQuery,
-        response: { 302: redirectSchema },
+        response: { 302: redirectSchema, 502: unreachable },
+        responseHeaders: { 302: [binding.set] },
       },
     },
     async (request, reply) => {
@@ -126,16 +136,29 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
     {
       config: { access: publicAccess, rateLimit: { points: 30, durationSeconds: 60 } },
       schema: {
+        operationId: "completeOAuthSignIn",
         summary: "Complete an OAuth sign-in",
         description:
           "Where the provider sends the browser back. Signs in the user linked to the provider account; else links the account to the user with the same email, when the provider vouches for the address and the user verified it; else creates a user with a tenant of their own, whose email counts as verified only when the provider vouches for it (otherwise the verification link is mailed, as at registration). Sets the refresh-token cookie and redirects to the front end, or answers the token response to `Accept: application/json`. A callback of a link started with `POST /users/me/accounts/:provider` links the account to that user instead, sets no cookie, and answers the linked account to `Accept: application/json`. 400 for a missing, unknown, expired or used state, a provider error or an ID token that fails validation; 409 when an account with the email exists but cannot be linked; 502 when the provider cannot be reached.",
         tags: ["auth"],
         params: providerParams,
         querystring: callbackQuery,
+        parameterDocs: [binding.parameter],
         response: {
           200: z.union([tokenResponseSchema, linkedAccountSchema]),
           302: redirectSchema,
+          400: problemResponse(
+            "The state is missing, unknown, expired, used or another browser's; the provider refused or cancelled the sign-in; or its ID token failed validation.",
+          ),
+          403: problemResponse(
+            "The provider shared no verified email address, or the account is deactivated.",
+          ),
+          409: problemResponse(
+            "An account with the email exists but cannot be linked, or the provider account belongs to another user.",
+          ),
+          502: unreachable,
         },
+        responseHeaders: { 200: [refreshCookieSet], 302: [refreshCookieSet] },
       },
     },
     async (request, reply) => {
@@ -163,6 +186,7 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
     {
       config: { access: signedInTenantOptional },
       schema: {
+        operationId: "listLinkedAccounts",
         summary: "List linked accounts",
         description: "The signed-in user's accounts at OAuth providers.",
         tags: ["users"],
@@ -177,13 +201,15 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
     {
       config: { access: signedInTenantOptional, rateLimit: { points: 30, durationSeconds: 60 } },
       schema: {
+        operationId: "startAccountLink",
         summary: "Start linking an account",
         description:
           "Starts linking an account at the provider to the signed-in user, whatever its email: answers the provider's `authorizeUrl` for the front end to navigate to, and sets the `oauth_binding` cookie (send the request with credentials). The callback then links the account and redirects to `redirectTo`. 404 for a provider that is not configured; 409 at the callback when that provider account belongs to another user, or another account of the provider is linked already.",
         tags: ["users"],
         params: providerParams,
         body: linkBody,
-        response: { 200: linkStartSchema },
+        response: { 200: linkStartSchema, 502: unreachable },
+        responseHeaders: { 200: [binding.set] },
       },
     },
     async (request, reply) => {
@@ -202,12 +228,16 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
     {
       config: { access: signedInTenantOptional },
       schema: {
+        operationId: "unlinkAccount",
         summary: "Unlink an account",
         description:
           "Removes the link to a provider account. 404 when none is linked; 409 when it is the last way to sign in (no password and no other linked account).",
         tags: ["users"],
         params: providerParams,
-        response: { 204: z.null() },
+        response: {
+          204: z.null(),
+          409: problemResponse("It is the account's last way to sign in."),
+        },
       },
     },
     async (request, reply) => {

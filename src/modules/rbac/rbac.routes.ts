@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { accessOf } from "../../core/auth/index.js";
 import { signedIn } from "../../core/http/access.js";
+import { problemResponse } from "../../core/http/route-docs.js";
 import { PERMISSIONS, requirePermission } from "../../core/permissions/index.js";
 import {
   createRoleBody,
@@ -32,6 +33,7 @@ export const rbacRoutes: FastifyPluginAsyncZod<{ rbac: RbacService }> = async (a
     {
       config: { access: signedIn },
       schema: {
+        operationId: "listPermissions",
         summary: "List the permission catalog",
         description: "Every permission a role may grant, with what it allows.",
         tags: ["roles"],
@@ -46,7 +48,9 @@ export const rbacRoutes: FastifyPluginAsyncZod<{ rbac: RbacService }> = async (a
     {
       config: { access: requirePermission("roles", "read") },
       schema: {
+        operationId: "listRoles",
         summary: "List the tenant's roles",
+        description: "System roles and the tenant's custom roles, with their permissions.",
         tags: ["roles"],
         querystring: listQuery,
         response: { 200: rolePageSchema },
@@ -60,12 +64,16 @@ export const rbacRoutes: FastifyPluginAsyncZod<{ rbac: RbacService }> = async (a
     {
       config: { access: requirePermission("roles", "create") },
       schema: {
+        operationId: "createRole",
         summary: "Create a role",
         description:
           "Permissions must be in the catalog (or `resource:*`, `*`), and held by the caller.",
         tags: ["roles"],
         body: createRoleBody,
-        response: { 201: roleSchema },
+        response: {
+          201: roleSchema,
+          409: problemResponse("A role with this name exists, or the name is a system role's."),
+        },
       },
     },
     async (request, reply) =>
@@ -79,13 +87,19 @@ export const rbacRoutes: FastifyPluginAsyncZod<{ rbac: RbacService }> = async (a
     {
       config: { access: requirePermission("roles", "update") },
       schema: {
+        operationId: "updateRole",
         summary: "Change a role",
         description:
           "System roles answer 409. A change of permissions applies on the next request.",
         tags: ["roles"],
         params: roleParams,
         body: updateRoleBody,
-        response: { 200: roleSchema },
+        response: {
+          200: roleSchema,
+          409: problemResponse(
+            "A system role, or a name another role (or a system role) already has.",
+          ),
+        },
       },
     },
     async (request) =>
@@ -97,11 +111,12 @@ export const rbacRoutes: FastifyPluginAsyncZod<{ rbac: RbacService }> = async (a
     {
       config: { access: requirePermission("roles", "delete") },
       schema: {
+        operationId: "deleteRole",
         summary: "Delete a role",
         description: "System roles answer 409. Members holding the role lose it.",
         tags: ["roles"],
         params: roleParams,
-        response: { 204: z.null() },
+        response: { 204: z.null(), 409: problemResponse("System roles cannot be deleted.") },
       },
     },
     async (request, reply) => {
@@ -115,7 +130,9 @@ export const rbacRoutes: FastifyPluginAsyncZod<{ rbac: RbacService }> = async (a
     {
       config: { access: requirePermission("members", "read") },
       schema: {
+        operationId: "listMembers",
         summary: "List the tenant's members",
+        description: "Every active member with their roles.",
         tags: ["members"],
         querystring: listQuery,
         response: { 200: memberPageSchema },
@@ -130,13 +147,17 @@ export const rbacRoutes: FastifyPluginAsyncZod<{ rbac: RbacService }> = async (a
     {
       config: { access: requirePermission("members", "update") },
       schema: {
+        operationId: "setMemberRoles",
         summary: "Set a member's roles",
         description:
           "Takes effect on the member's next request. The tenant keeps at least one owner; nobody grants permissions they do not hold.",
         tags: ["members"],
         params: memberParams,
         body: setMemberRolesBody,
-        response: { 200: memberSchema },
+        response: {
+          200: memberSchema,
+          409: problemResponse("The tenant must keep at least one owner."),
+        },
       },
     },
     async (request) =>
@@ -153,12 +174,16 @@ export const rbacRoutes: FastifyPluginAsyncZod<{ rbac: RbacService }> = async (a
     {
       config: { access: requirePermission("members", "delete") },
       schema: {
+        operationId: "removeMember",
         summary: "Remove a member",
         description:
           "The member's tokens for this tenant stop working at once. The last owner cannot be removed.",
         tags: ["members"],
         params: memberParams,
-        response: { 204: z.null() },
+        response: {
+          204: z.null(),
+          409: problemResponse("The tenant must keep at least one owner."),
+        },
       },
     },
     async (request, reply) => {

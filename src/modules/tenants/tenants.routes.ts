@@ -21,6 +21,7 @@ export const tenantsRoutes: FastifyPluginAsyncZod<{
         rateLimit: { points: creationsPerUserPerDay, durationSeconds: DAY_SECONDS, by: "user" },
       },
       schema: {
+        operationId: "createTenant",
         summary: "Create a tenant",
         description:
           "Any signed-in user, also one with no active tenant, creates a tenant with the default roles and becomes its owner; POST /auth/switch-tenant then gives a token for it. Limited per user per day (429 with Retry-After beyond).",
@@ -40,6 +41,7 @@ export const tenantsRoutes: FastifyPluginAsyncZod<{
     {
       config: { access: signedIn },
       schema: {
+        operationId: "getCurrentTenant",
         summary: "Get the current tenant",
         description: "The tenant of the access token.",
         tags: ["tenants"],
@@ -54,6 +56,7 @@ export const tenantsRoutes: FastifyPluginAsyncZod<{
     {
       config: { access: requirePermission("tenants", "update") },
       schema: {
+        operationId: "renameCurrentTenant",
         summary: "Rename the current tenant",
         description: "The slug stays as it is, so links that use it keep working.",
         tags: ["tenants"],
@@ -69,6 +72,7 @@ export const tenantsRoutes: FastifyPluginAsyncZod<{
     {
       config: { access: requirePermission("tenants", "delete") },
       schema: {
+        operationId: "deleteCurrentTenant",
         summary: "Delete the current tenant",
         description: "Deletes the tenant and every row that belongs to it.",
         tags: ["tenants"],

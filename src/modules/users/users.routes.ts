@@ -23,7 +23,9 @@ export const usersRoutes: FastifyPluginAsyncZod<{ database: Database }> = async 
     {
       config: { access: signedInTenantOptional },
       schema: {
+        operationId: "getProfile",
         summary: "Get the signed-in user",
+        description: "The caller's own account.",
         tags: ["users"],
         response: { 200: userSchema },
       },
@@ -36,7 +38,9 @@ export const usersRoutes: FastifyPluginAsyncZod<{ database: Database }> = async 
     {
       config: { access: signedInTenantOptional },
       schema: {
+        operationId: "updateProfile",
         summary: "Update the signed-in user",
+        description: "Changes only the fields sent.",
         tags: ["users"],
         body: updateMeBody,
         response: { 200: userSchema },

@@ -1,0 +1,256 @@
+import type { RouteOptions } from "fastify";
+import { PROBLEM_CONTENT_TYPE, problemSchema } from "../errors/index.js";
+import type { AccessDeclaration } from "./access.js";
+
+/**
+ * What a route's OpenAPI operation says beyond its Zod schemas, derived from what the route
+ * declares so the document cannot disagree with what the server does: the security requirement
+ * from `config.access`, the problem responses from the access, the inputs, the method and the
+ * rate limits, and the response headers the kit sets. The route-standards plugin fills the
+ * derived parts into every route's schema and refuses routes whose declarations break them; the
+ * OpenAPI plugin (src/api/openapi.ts) turns the headers and parameters into shared components.
+ */
+
+/** The security scheme of the access token (`Authorization: Bearer <accessToken>`). */
+export const BEARER_AUTH = "bearerAuth";
+
+export type SecurityRequirement = Readonly<Record<string, readonly string[]>>;
+
+/** `[]` for a public route; the bearer token for every other. */
+export function securityOf(access: AccessDeclaration): SecurityRequirement[] {
+  return access.kind === "public" ? [] : [{ [BEARER_AUTH]: [] }];
+}
+
+/** A JSON Schema, as written into the document. */
+export type JsonSchema = Readonly<Record<string, unknown>>;
+
+/** A response header, documented once under `components.headers[component]`. */
+export interface HeaderDoc {
+  readonly component: string;
+  /** The header's name as it is sent. */
+  readonly name: string;
+  readonly description: string;
+  /** Present on every response it is listed for. */
+  readonly required?: boolean;
+  readonly schema: JsonSchema;
+}
+
+/**
+ * A request header or cookie a route reads without a schema validating it (a cookie, which
+ * Fastify does not validate; a header whose rule the handler applies), documented once under
+ * `components.parameters[component]`.
+ */
+export interface ParameterDoc {
+  readonly component: string;
+  readonly in: "header" | "cookie";
+  readonly name: string;
+  readonly description: string;
+  readonly required?: boolean;
+  readonly schema: JsonSchema;
+}
+
+declare module "fastify" {
+  interface FastifySchema {
+    /**
+     * Headers the route's own code sets, by status code (`Set-Cookie`); the kit adds its own
+     * (X-Request-Id, RateLimit-*, Retry-After, WWW-Authenticate, Location) from the route.
+     */
+    responseHeaders?: Readonly<Record<number, readonly HeaderDoc[]>>;
+    /** Cookies and headers the route reads that no schema of it validates. */
+    parameterDocs?: readonly ParameterDoc[];
+  }
+}
+
+const integer = { type: "integer", minimum: 0 } as const;
+
+/** The headers the kit sets, whatever the route. */
+export const kitHeaders = {
+  requestId: {
+    component: "XRequestId",
+    name: "X-Request-Id",
+    description:
+      "The request's id: the client's own `X-Request-Id` when it is 1 to 128 characters of `A-Z a-z 0-9 . _ : -`, otherwise one the server made. The `traceId` of a problem and the `requestId` of every log line of the request.",
+    required: true,
+    schema: { type: "string", maxLength: 128 },
+  },
+  rateLimitLimit: {
+    component: "RateLimitLimit",
+    name: "RateLimit-Limit",
+    description: "Requests the tightest rate limit that applied allows in its window.",
+    schema: integer,
+  },
+  rateLimitRemaining: {
+    component: "RateLimitRemaining",
+    name: "RateLimit-Remaining",
+    description: "Requests left in that window; 0 on a 429.",
+    schema: integer,
+  },
+  rateLimitReset: {
+    component: "RateLimitReset",
+    name: "RateLimit-Reset",
+    description: "Seconds until that window starts again.",
+    schema: integer,
+  },
+  xRateLimitLimit: {
+    component: "XRateLimitLimit",
+    name: "X-RateLimit-Limit",
+    description: "The older spelling of `RateLimit-Limit`, with the same value.",
+    schema: integer,
+  },
+  xRateLimitRemaining: {
+    component: "XRateLimitRemaining",
+    name: "X-RateLimit-Remaining",
+    description: "The older spelling of `RateLimit-Remaining`, with the same value.",
+    schema: integer,
+  },
+  xRateLimitReset: {
+    component: "XRateLimitReset",
+    name: "X-RateLimit-Reset",
+    description: "The older spelling of `RateLimit-Reset`, with the same value.",
+    schema: integer,
+  },
+  retryAfter: {
+    component: "RetryAfter",
+    name: "Retry-After",
+    description:
+      "Seconds to wait before sending the request again (at least 1). On every 429 and on the 503 problems; not on the readiness probe's own 503 body.",
+    schema: { type: "integer", minimum: 1 },
+  },
+  wwwAuthenticate: {
+    component: "WWWAuthenticate",
+    name: "WWW-Authenticate",
+    description: 'The scheme to authenticate with: `Bearer realm="api"`.',
+    required: true,
+    schema: { type: "string", examples: ['Bearer realm="api"'] },
+  },
+  location: {
+    component: "Location",
+    name: "Location",
+    description: "Where the redirect leads.",
+    required: true,
+    schema: { type: "string", format: "uri-reference" },
+  },
+} as const satisfies Record<string, HeaderDoc>;
+
+const RATE_LIMIT_HEADERS: readonly HeaderDoc[] = [
+  kitHeaders.rateLimitLimit,
+  kitHeaders.rateLimitRemaining,
+  kitHeaders.rateLimitReset,
+  kitHeaders.xRateLimitLimit,
+  kitHeaders.xRateLimitRemaining,
+  kitHeaders.xRateLimitReset,
+];
+
+export interface RouteDocsSettings {
+  /** The general rate limits (per client IP, per tenant) are on: every route counts. */
+  readonly generalRateLimits: boolean;
+}
+
+/** Whether a rate limit counts the route's requests: the general ones, or its own. */
+export const isRateLimited = (route: RouteOptions, settings: RouteDocsSettings): boolean =>
+  settings.generalRateLimits || route.config?.rateLimit !== undefined;
+
+/** Whether every alternative of a security requirement names a credential. */
+const requiresCredential = (security: readonly SecurityRequirement[] | undefined): boolean =>
+  security !== undefined &&
+  security.length > 0 &&
+  security.every((alternative) => Object.keys(alternative).length > 0);
+
+/** Methods whose request body Fastify reads whenever one is sent, declared or not. */
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * The error statuses a route can answer whatever its handler does, with what each means: from
+ * its method (a body that is not JSON, too large, or of another type), its security (no valid
+ * credential), its access (a permission, a suspended tenant, a token without a tenant), its
+ * inputs (validation; a path names a resource that may not exist), its rate limits, and the
+ * server (a bug; an outage or a shutdown, to retry).
+ */
+export function expectedProblems(
+  route: RouteOptions,
+  settings: RouteDocsSettings,
+): Map<number, string> {
+  const schema = route.schema ?? {};
+  const problems = new Map<number, string>();
+  if ([route.method].flat().some((method) => BODY_METHODS.has(method))) {
+    problems.set(400, "The body is not valid JSON, or is empty with a JSON content type.");
+  }
+  if (requiresCredential(schema.security)) {
+    problems.set(401, "No valid credential: missing, invalid, expired or revoked.");
+  }
+  const access = route.config?.access;
+  if (access && access.kind !== "public") {
+    problems.set(
+      403,
+      "Not allowed: a permission the caller's roles lack, a suspended tenant, or a token without a tenant on a route that needs one.",
+    );
+  }
+  if (schema.params) {
+    problems.set(404, "No such resource; another tenant's answers the same.");
+  }
+  if ([route.method].flat().some((method) => BODY_METHODS.has(method))) {
+    problems.set(413, "The body is larger than the server accepts.");
+    problems.set(415, "The body is not `application/json`.");
+  }
+  if (schema.params || schema.querystring || schema.body || schema.headers) {
+    problems.set(422, "The request is invalid; `errors` names each field.");
+  }
+  if (isRateLimited(route, settings)) {
+    problems.set(429, "Too many requests; retry after `Retry-After` seconds.");
+  }
+  problems.set(500, "An unexpected error; quote the `traceId` when reporting it.");
+  problems.set(
+    503,
+    "A backing service is unavailable for a moment, or the server is shutting down; retry after `Retry-After` seconds.",
+  );
+  return problems;
+}
+
+/** A response of the Problem schema, for a status a route answers besides the derived ones. */
+export const problemResponse = (description: string) => ({
+  description,
+  content: { [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } },
+});
+
+/** Whether a route's response entry offers the Problem schema as `application/problem+json`. */
+export function offersProblem(entry: unknown): boolean {
+  const content = (entry as { content?: Record<string, { schema?: unknown }> } | undefined)
+    ?.content;
+  return content?.[PROBLEM_CONTENT_TYPE]?.schema === problemSchema;
+}
+
+/**
+ * Fills in what a route's schema leaves to the kit: the security requirement of its access and
+ * a problem response for every expected status the route does not document itself. A route
+ * without a response schema gets none, so the standards check still names what it lacks.
+ */
+export function documentRoute(route: RouteOptions, settings: RouteDocsSettings): void {
+  const schema = { ...(route.schema ?? {}) };
+  const access = route.config?.access;
+  if (schema.security === undefined && access) schema.security = securityOf(access);
+  const declared = schema.response as Record<string, unknown> | undefined;
+  if (declared && Object.keys(declared).length > 0) {
+    const response = { ...declared };
+    for (const [status, description] of expectedProblems({ ...route, schema }, settings)) {
+      response[status] ??= problemResponse(description);
+    }
+    schema.response = response;
+  }
+  route.schema = schema;
+}
+
+/** The response headers of a route's answers with `status` ("200", "4XX"). */
+export function headersOf(
+  route: RouteOptions,
+  status: string,
+  settings: RouteDocsSettings,
+): HeaderDoc[] {
+  const headers: HeaderDoc[] = [kitHeaders.requestId];
+  if (isRateLimited(route, settings)) headers.push(...RATE_LIMIT_HEADERS);
+  if (status === "429" || status === "503") headers.push(kitHeaders.retryAfter);
+  if (status === "401") headers.push(kitHeaders.wwwAuthenticate);
+  if (/^3\d\d$/.test(status)) headers.push(kitHeaders.location);
+  const own = route.schema?.responseHeaders?.[Number(status)];
+  if (own) headers.push(...own);
+  return headers;
+}
