@@ -26,7 +26,8 @@
  * answer other than 200, any socket error or timeout fails the run. Before the load, a token of
  * a session that does not exist must be refused by get and served by get-unguarded.
  *
- * The kit runs as built (`node --expose-gc dist/src/main.js`, as the image runs it;
+ * The kit runs as built (`node --expose-gc --max-semi-space-size=8 dist/src/main.js`, as the
+ * image runs it;
  * get-unguarded loads the same build's modules
  * through its own entry, run with tsx) with ENVIRONMENT=test: production and staging
  * demand Redis, SMTP, CORS origins and a front-end URL, and test changes nothing on the read
@@ -281,6 +282,7 @@ async function main(): Promise<void> {
         ...(params.cpuProfile ? ["--cpu-prof", `--cpu-prof-dir=${join(workDir, "profiles")}`] : []),
         // As npm start and the image run it.
         "--expose-gc",
+        "--max-semi-space-size=8",
         ...entry,
       ],
       cwd: workDir,

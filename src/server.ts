@@ -37,8 +37,7 @@ export async function startServer(
  * Starting leaves tens of MB of garbage (modules compiled, schemas and routes built) that V8
  * keeps until its first full collection, which an idle API may not run for a long time. Where
  * the process runs with --expose-gc (`npm start` and the image do), one collection before the
- * listener opens hands it back: about 130 MB of RSS down to about 100 MB here. No request waits
- * for it.
+ * listener opens hands it back (docs/operations.md#memory). No request waits for it.
  */
 function collectStartupGarbage(app: FastifyInstance): void {
   const collect = (globalThis as { gc?: () => void }).gc;
