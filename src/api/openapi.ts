@@ -38,6 +38,21 @@ type Json = Record<string, unknown>;
 const HEADERS_KEY = "x-kit-response-headers";
 const PARAMETERS_KEY = "x-kit-parameters";
 
+/** What the kit's tags group; a tag a new module brings is listed with its name only. */
+const TAG_DESCRIPTIONS: Record<string, string> = {
+  auth: "Registration, sign-in, sessions, passwords, email verification and OAuth sign-in.",
+  users: "The signed-in user's own account and the provider accounts linked to it.",
+  roles: "The permission catalog and the tenant's roles.",
+  members: "The tenant's members and invitations.",
+  tenants: "Creating a tenant; the tenant of the access token.",
+  items: "The example tenant-scoped resource.",
+  audit: "The tenant's audit log.",
+  admin: "Platform administration (platform administrators only).",
+  health: "Probes and service information.",
+  docs: "This document and the reference page.",
+  system: "Metrics and CORS.",
+};
+
 /** Client errors no operation lists by status: a request timeout, headers too large. */
 const otherClientErrors = {
   description: "Another client error (408, 431, ...), as problem details.",
@@ -200,7 +215,10 @@ function finish(document: Json): Json {
   return {
     ...document,
     // Client generators group operations by these; every tag an operation uses is listed.
-    tags: [...tags].sort().map((name) => ({ name })),
+    tags: [...tags].sort().map((name) => {
+      const description = TAG_DESCRIPTIONS[name];
+      return description ? { name, description } : { name };
+    }),
     components: {
       ...components,
       schemas: referencedSchemas(document, components.schemas as Json),
