@@ -7,7 +7,7 @@
  */
 import { createHmac, randomUUID } from "node:crypto";
 import { type JWTPayload, SignJWT } from "jose";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   ACCESS_TOKEN_TTL_SECONDS,
   createTokenService,
@@ -413,5 +413,52 @@ describe("the access-token verifier", () => {
     });
     expect(long.length).toBeGreaterThan(2_000);
     await expect(longService.verifyAccessToken(long)).resolves.toHaveProperty("tid", null);
+  });
+});
+
+describe("tokens verified once per process", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("refuses a remembered token once it is too old, as on its first use", async () => {
+    const issued = new Date();
+    const remembering = createTokenService(options);
+    const token = await remembering.signAccessToken(
+      { sub: randomUUID(), tid: randomUUID(), sid: randomUUID() },
+      { now: issued },
+    );
+    await expect(remembering.verifyAccessToken(token)).resolves.toHaveProperty("jti");
+    vi.useFakeTimers({ now: issued.getTime() + (ACCESS_TOKEN_TTL_SECONDS + 29) * 1000 });
+    await expect(remembering.verifyAccessToken(token)).resolves.toHaveProperty("jti");
+    vi.setSystemTime(issued.getTime() + (ACCESS_TOKEN_TTL_SECONDS + 32) * 1000);
+    await expect(remembering.verifyAccessToken(token)).rejects.toMatchObject({ reason: "expired" });
+    // And a fresh service agrees at that moment.
+    await expect(createTokenService(options).verifyAccessToken(token)).rejects.toMatchObject({
+      reason: "expired",
+    });
+  });
+
+  it("verifies in full a token one byte away from a remembered one", async () => {
+    const token = await joseToken(claims());
+    await expect(service.verifyAccessToken(token)).resolves.toHaveProperty("jti");
+    const [header, payload, signature] = token.split(".") as [string, string, string];
+    const flipped = `${signature.slice(0, 10)}${signature[10] === "A" ? "B" : "A"}${signature.slice(11)}`;
+    expect(await reasonOf(`${header}.${payload}.${flipped}`)).toBe(
+      "ERR_JWS_SIGNATURE_VERIFICATION_FAILED",
+    );
+    expect(await reasonOf(`${header}.${payload}.${signature}x`)).not.toBeUndefined();
+    // The remembered one still passes.
+    await expect(service.verifyAccessToken(token)).resolves.toHaveProperty("jti");
+  });
+
+  it("hands out claims nobody can change for the next request", async () => {
+    const token = await joseToken(claims());
+    const first = await service.verifyAccessToken(token);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(() => {
+      (first as { tid: string | null }).tid = randomUUID();
+    }).toThrow(TypeError);
+    expect(await service.verifyAccessToken(token)).toEqual(first);
   });
 });

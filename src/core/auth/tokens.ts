@@ -21,6 +21,8 @@ const HEADER_SEGMENT = Buffer.from(JSON.stringify(PROTECTED_HEADER)).toString("b
  * public URL), so an oversized Authorization header is refused before it is hashed.
  */
 const MAX_TOKEN_LENGTH = 8192;
+/** Verified tokens a process remembers (about 1 KB each). */
+const VERIFIED_TOKENS_KEPT = 10_000;
 /** The base64url alphabet without padding: Buffer's own decoder skips anything else. */
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 /** An HMAC-SHA256 is 32 bytes: 43 characters, the last carrying 2 unused bits, which are 0. */
@@ -135,6 +137,35 @@ export function createTokenService(options: {
   // once. jose 6 verifies only through WebCrypto, an asynchronous thread-pool job per token
   // (docs/decisions/0001-tenant-read-path.md).
   const verifyingKey = createSecretKey(secret);
+  /**
+   * Tokens this process has verified, until the moment verify() would refuse them for their
+   * age: a client sends the same token with every request for up to 15 minutes, so the HMAC,
+   * the decoding and the claims checks run once per token instead of once per request. Only
+   * tokens that passed every check are kept, under their whole compact form, so a token that
+   * differs in one byte is verified in full. Bounded; the oldest go first.
+   */
+  const verified = new Map<string, { claims: VerifiedAccessToken; validUntil: number }>();
+
+  function verifyOnce(token: string): VerifiedAccessToken {
+    const known = verified.get(token);
+    if (known) {
+      if (Date.now() / 1000 < known.validUntil) return known.claims;
+      verified.delete(token);
+    }
+    const claims = verify(token);
+    if (verified.size >= VERIFIED_TOKENS_KEPT) {
+      verified.delete(verified.keys().next().value as string);
+    }
+    verified.set(token, {
+      claims,
+      // The first second at which verify() refuses it: expired, or older than the lifetime.
+      validUntil: Math.min(
+        claims.exp + CLOCK_TOLERANCE_SECONDS,
+        claims.iat + ACCESS_TOKEN_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS + 1,
+      ),
+    });
+    return claims;
+  }
 
   function verify(token: string): VerifiedAccessToken {
     if (typeof token !== "string" || token.length > MAX_TOKEN_LENGTH) {
@@ -199,7 +230,8 @@ export function createTokenService(options: {
     }
     const parsed = claimsSchema.safeParse(set);
     if (!parsed.success) throw new InvalidTokenError("malformed claims");
-    return parsed.data;
+    // Shared by every request that sends this token (verifyOnce), so nobody may change it.
+    return Object.freeze(parsed.data);
   }
 
   return {
@@ -216,7 +248,7 @@ export function createTokenService(options: {
         .sign(await signingKey);
     },
     async verifyAccessToken(token) {
-      return verify(token);
+      return verifyOnce(token);
     },
   };
 }
