@@ -60,6 +60,7 @@ import { BOUND_TO_REQUEST, createLogger } from "./core/logging/index.js";
 import type { Mailer } from "./core/mail/index.js";
 import { metricsPlugin } from "./core/observability/metrics.js";
 import { createLimiterFactory, createRateLimiting } from "./core/rate-limit/index.js";
+import { claimEmbeddedDatabase } from "./embedded-database.js";
 import { adminModule } from "./modules/admin/index.js";
 import { auditModule } from "./modules/audit/index.js";
 import { authModule } from "./modules/auth/index.js";
@@ -211,7 +212,14 @@ export async function createApp(
     maxAge: 600,
   });
 
+  // Development without DATABASE_URL: one process at a time on the embedded database, and its
+  // first start (tens of seconds) is announced.
+  const embedded = claimEmbeddedDatabase(config, (message, fields) =>
+    app.log.info(fields, message),
+  );
+  app.addHook("onClose", async () => embedded?.release());
   const database = await openDatabase(config, app.log);
+  embedded?.opened();
   const redis = createRedis(config, app.log);
   if (redis) {
     await waitForRedis(redis, 3_000);

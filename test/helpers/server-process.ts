@@ -7,12 +7,16 @@ import { isolatedRedisKeyPrefix, TEST_DATABASE_URL } from "./app.js";
 /**
  * The API as a real process: test/fixtures/slow-server.ts runs startServer() from src/server.ts
  * (with a GET /api/v1/slow?ms=N route, and the kit's modules with FIXTURE_MODULES=all), so a test
- * can signal it, watch it exit, and talk to it over real sockets. Every process a test starts is
- * killed after that test.
+ * can signal it, watch it exit, and talk to it over real sockets; or, with `entry: "main"`,
+ * src/main.ts itself, configured by the environment alone as `npm run dev` and `npm start` are.
+ * Every process a test starts is killed after that test.
  */
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const fixture = fileURLToPath(new URL("../fixtures/slow-server.ts", import.meta.url));
+const entries = {
+  fixture: fileURLToPath(new URL("../fixtures/slow-server.ts", import.meta.url)),
+  main: fileURLToPath(new URL("../../src/main.ts", import.meta.url)),
+};
 
 export interface Exit {
   code: number | null;
@@ -40,14 +44,23 @@ afterEach(() => {
   running.clear();
 });
 
-/** Spawns the fixture on a free port of 127.0.0.1 and resolves once it listens and has logged so. */
+/**
+ * Spawns the fixture (or src/main.ts) on a free port of 127.0.0.1 and resolves once it listens
+ * and has logged so. With `entry: "main"`, give LOG_PRETTY=false: the port is read from the
+ * JSON line "Server listening at ...".
+ */
 export async function startServer(
   env: Record<string, string> = {},
-  options: { nodeFlags?: readonly string[] } = {},
+  options: {
+    nodeFlags?: readonly string[];
+    entry?: keyof typeof entries;
+    /** How long it may take to listen (45 s). */
+    listenWithinMs?: number;
+  } = {},
 ): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
-    [...(options.nodeFlags ?? []), "--import", "tsx", fixture],
+    [...(options.nodeFlags ?? []), "--import", "tsx", entries[options.entry ?? "fixture"]],
     {
       cwd: root,
       // A clean environment: only the test database, nothing else leaks in from the shell.
@@ -74,15 +87,21 @@ export async function startServer(
     child.once("exit", (code, signal) => resolve({ code, signal, at: performance.now() }));
   });
 
+  const listenWithinMs = options.listenWithinMs ?? 45_000;
   const port = await new Promise<number>((resolve, reject) => {
     const deadline = setTimeout(() => {
       clearInterval(poll);
       reject(
-        new Error(`the server did not listen within 45 s\nstdout:\n${stdout}\nstderr:\n${stderr}`),
+        new Error(
+          `the server did not listen within ${listenWithinMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`,
+        ),
       );
-    }, 45_000);
+    }, listenWithinMs);
     const poll = setInterval(() => {
-      const match = /^\{"listening":(\d+)\}$/m.exec(stdout);
+      const match =
+        options.entry === "main"
+          ? /"msg":"Server listening at http:\/\/127\.0\.0\.1:(\d+)"/.exec(stdout)
+          : /^\{"listening":(\d+)\}$/m.exec(stdout);
       // The logger writes asynchronously: wait for its listening line too, so every line the
       // server logged while starting is in stdout() when this resolves.
       if (match && stdout.includes('"msg":"Server listening at ')) {

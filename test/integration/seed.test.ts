@@ -1,48 +1,123 @@
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { FastifyInstance } from "fastify";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
 import { testConfig } from "../helpers/app.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/test-database.js";
 
-/** `npm run seed` on a fresh database: demo data a developer can sign in to at once. */
+/**
+ * `npm run seed` on a fresh database, through the kit's two logins as production connects:
+ * the demo scenario a developer signs in to at once, the load scenario for benchmarks, both
+ * idempotent, and accounts that never collide with the README's examples.
+ */
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const run = promisify(execFile);
 
 let testDatabase: TestDatabase;
+let owner: pg.Client;
 let app: FastifyInstance;
 beforeAll(async () => {
   testDatabase = await createTestDatabase();
-  app = await createApp(testConfig({ DATABASE_URL: testDatabase.url, REDIS_URL: "" }));
+  owner = new pg.Client({ connectionString: testDatabase.url });
+  await owner.connect();
+  app = await createApp(
+    testConfig({
+      DATABASE_URL: testDatabase.tenantUrl,
+      DATABASE_SYSTEM_URL: testDatabase.systemUrl,
+      REDIS_URL: "",
+    }),
+  );
 });
 afterAll(async () => {
   await app?.close();
+  await owner?.end();
   await testDatabase?.drop();
 });
 
-const seed = () =>
-  run(process.execPath, ["--import", "tsx", "scripts/seed.ts"], {
+const seed = (...args: string[]) =>
+  run(process.execPath, ["--import", "tsx", "scripts/seed.ts", ...args], {
     cwd: repoRoot,
-    env: { ...process.env, ENVIRONMENT: "test", DATABASE_URL: testDatabase.url, REDIS_URL: "" },
+    env: {
+      PATH: process.env.PATH ?? "",
+      ENVIRONMENT: "test",
+      DATABASE_URL: testDatabase.tenantUrl,
+      DATABASE_SYSTEM_URL: testDatabase.systemUrl,
+      REDIS_URL: "",
+    },
   });
 
-describe("npm run seed", () => {
-  it("creates a user who signs in to both demo tenants, and is idempotent", async () => {
-    const first = await seed();
-    expect(first.stdout).toContain("created user ada@example.com");
-    const second = await seed();
-    expect(second.stdout).toContain("exists; left as it is");
-    expect(second.stdout).not.toContain("created user");
+/** How a failed run ended: its exit code and what it printed on stderr. */
+async function refused(...args: string[]): Promise<{ code: unknown; stderr: string }> {
+  try {
+    await seed(...args);
+  } catch (error) {
+    const failed = error as { code?: unknown; stderr?: string };
+    return { code: failed.code, stderr: failed.stderr ?? "" };
+  }
+  throw new Error(`npm run seed ${args.join(" ")} succeeded`);
+}
 
+/** Every row the seed makes or touches, in a comparable form (ids resolved to names). */
+async function snapshot(): Promise<Record<string, unknown[]>> {
+  const rows = async (query: string) => (await owner.query(query)).rows;
+  return {
+    users: await rows(
+      "select email, name, password_hash is not null as password from users order by email",
+    ),
+    tenants: await rows("select name, slug, status from tenants order by slug"),
+    memberships: await rows(
+      `select u.email, t.slug, r.name as role from memberships m
+         join users u on u.id = m.user_id join tenants t on t.id = m.tenant_id
+         join member_roles mr on mr.tenant_id = m.tenant_id and mr.user_id = m.user_id
+         join roles r on r.id = mr.role_id
+       order by t.slug, u.email, r.name`,
+    ),
+    items: await rows(
+      "select t.slug, i.name from items i join tenants t on t.id = i.tenant_id order by t.slug, i.name",
+    ),
+    sessions: await rows(
+      `select u.email, t.slug, s.user_agent from sessions s
+         join users u on u.id = s.user_id left join tenants t on t.id = s.current_tenant_id
+       where s.revoked_at is null order by u.email, t.slug`,
+    ),
+  };
+}
+
+const count = async (query: string) => Number((await owner.query(query)).rows[0].count);
+
+describe("npm run seed (the demo scenario)", () => {
+  let first: { stdout: string };
+  let second: { stdout: string };
+  let afterFirst: Record<string, unknown[]>;
+  beforeAll(async () => {
+    first = await seed();
+    afterFirst = await snapshot();
+    second = await seed("demo");
+  });
+
+  it("is idempotent: the second run finds everything and makes the same data", async () => {
+    expect(first.stdout).toContain("created user demo@seed.example.com");
+    expect(first.stdout).toMatch(/created tenant Acme Corporation with 3 items/);
+    expect(second.stdout).toContain("user demo@seed.example.com exists; kept");
+    expect(second.stdout).toMatch(/tenant Globex exists; left as it is/);
+    expect(second.stdout).not.toContain("created");
+    expect(await snapshot()).toEqual(afterFirst);
+    expect(afterFirst.items).toHaveLength(5);
+    expect(afterFirst.sessions).toHaveLength(2);
+  });
+
+  it("creates a user who signs in to both demo tenants with the printed password", async () => {
     const password = /"password": "([^"]+)"/.exec(second.stdout)?.[1];
     expect(password).toBeTruthy();
     const login = await app.inject({
       method: "POST",
       url: "/api/v1/auth/login",
-      payload: { email: "ada@example.com", password },
+      payload: { email: "demo@seed.example.com", password },
     });
     expect(login.statusCode, login.body).toBe(200);
     const me = await app.inject({
@@ -53,19 +128,106 @@ describe("npm run seed", () => {
       .json()
       .memberships.map((m: { tenant: { slug: string } }) => m.tenant.slug);
     expect(memberships.sort()).toEqual(["acme-corporation", "globex"]);
+  });
 
-    // The printed tokens work as they are.
+  it("prints access tokens that work as they are", async () => {
     const token = /access token for globex \(15 minutes\): (\S+)/.exec(second.stdout)?.[1];
-    const items = await app.inject({
+    const listed = await app.inject({
       url: "/api/v1/items",
       headers: { authorization: `Bearer ${token}` },
     });
-    expect(items.statusCode, items.body).toBe(200);
+    expect(listed.statusCode, listed.body).toBe(200);
     expect(
-      items
+      listed
         .json()
         .items.map((item: { name: string }) => item.name)
         .sort(),
     ).toEqual(["Doomsday device", "Hammock"]);
+  });
+
+  it("leaves the README's example free: its registration and sign-in work after a seed", async () => {
+    // The README's curl example, as it is written there.
+    const readme = readFileSync(`${repoRoot}/README.md`, "utf8");
+    const register = /-d '(\{"email":"[^']+","tenantName":[^']+\})'/.exec(readme)?.[1];
+    const login = /auth\/login[^\n]*\n\s*-d '(\{[^']+\})'/.exec(readme)?.[1];
+    expect(register && login, "the README's register and login examples").toBeTruthy();
+    const registered = await app.inject({
+      method: "POST",
+      url: "/api/v1/auth/register",
+      payload: JSON.parse(register as string),
+    });
+    expect(registered.statusCode, registered.body).toBe(201);
+    const signedIn = await app.inject({
+      method: "POST",
+      url: "/api/v1/auth/login",
+      payload: JSON.parse(login as string),
+    });
+    expect(signedIn.statusCode, signedIn.body).toBe(200);
+  });
+});
+
+describe("npm run seed -- load", () => {
+  const loadTenants = "select count(*) from tenants where name like 'Load tenant %'";
+  const loadItems = `select count(*) from items i join tenants t on t.id = i.tenant_id
+                     where t.name like 'Load tenant %'`;
+
+  it("makes N tenants of N items, each with its owner, and the same data when run again", async () => {
+    const first = await seed("load", "--tenants", "3", "--items", "4");
+    expect(first.stdout).toMatch(/load: 3 tenants \(3 created\), 4 items each \(12 added\)/);
+    expect(await count(loadTenants)).toBe(3);
+    expect(await count(loadItems)).toBe(12);
+    const afterFirst = await snapshot();
+
+    const second = await seed("load", "--tenants", "3", "--items", "4");
+    expect(second.stdout).toMatch(/load: 3 tenants \(0 created\), 4 items each \(0 added\)/);
+    expect(await snapshot()).toEqual(afterFirst);
+  });
+
+  it("grows to a larger size, adding only what is missing", async () => {
+    const grown = await seed("load", "--tenants", "4", "--items", "6");
+    // One new tenant of 6 items, and 2 more in each of the 3 there were.
+    expect(grown.stdout).toMatch(/load: 4 tenants \(1 created\), 6 items each \(12 added\)/);
+    expect(await count(loadItems)).toBe(24);
+    const perTenant = await owner.query(
+      `select t.name, count(i.*)::int as items from tenants t left join items i on i.tenant_id = t.id
+       where t.name like 'Load tenant %' group by t.name order by t.name`,
+    );
+    expect(perTenant.rows).toEqual(
+      ["0001", "0002", "0003", "0004"].map((n) => ({ name: `Load tenant ${n}`, items: 6 })),
+    );
+  });
+
+  it("gives each owner the printed password and their tenant", async () => {
+    const { stdout } = await seed("load", "--tenants", "4", "--items", "6");
+    const password = /password "([^"]+)"/.exec(stdout)?.[1];
+    const login = await app.inject({
+      method: "POST",
+      url: "/api/v1/auth/login",
+      payload: { email: "load-0002@seed.example.com", password },
+    });
+    expect(login.statusCode, login.body).toBe(200);
+    const listed = await app.inject({
+      url: "/api/v1/items?limit=100",
+      headers: { authorization: `Bearer ${login.json().accessToken}` },
+    });
+    expect(listed.statusCode, listed.body).toBe(200);
+    expect(listed.json().items).toHaveLength(6);
+  });
+});
+
+describe("npm run seed with arguments it does not take", () => {
+  it.each([
+    [["bogus"], /unknown scenario "bogus"/],
+    [["demo", "--tenants", "3"], /options of the load scenario/],
+    [["load", "--tenants", "0"], /--tenants takes a whole number from 1/],
+    [["load", "--items", "many"], /--items takes a whole number from 1/],
+    [["load", "--users", "3"], /Unknown option '--users'/],
+  ])("refuses %j with its usage, writing nothing", async (args, message) => {
+    const before = await snapshot();
+    const { code, stderr } = await refused(...args);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+    expect(stderr).toContain("usage: npm run seed");
+    expect(await snapshot()).toEqual(before);
   });
 });
