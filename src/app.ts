@@ -208,6 +208,10 @@ export async function createApp(
       "x-ratelimit-limit",
       "x-ratelimit-remaining",
       "x-ratelimit-reset",
+      // A deprecated route's announcement (core/http/route-docs.ts), for the client to log.
+      "deprecation",
+      "sunset",
+      "link",
     ],
     maxAge: 600,
   });

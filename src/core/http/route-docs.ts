@@ -49,7 +49,27 @@ export interface ParameterDoc {
   readonly schema: JsonSchema;
 }
 
+/**
+ * A route on its way out, declared in its `config.deprecation`. It then answers with
+ * `Deprecation: @<unix seconds>` (RFC 9745), `Sunset: <HTTP-date>` when a date is set (RFC 8594)
+ * and `Link: <link>; rel="deprecation"` when a link is; its operation says `deprecated: true`,
+ * and the metric `http_deprecated_requests_total` counts its calls (observability/metrics.ts).
+ */
+export interface RouteDeprecation {
+  /** When the route was, or will be, deprecated: an ISO 8601 date or date-time. */
+  readonly since: string;
+  /** When it stops working, after `since`; leave it out while no date is decided. */
+  readonly sunset?: string;
+  /** An absolute URL of a page about the change and what replaces the route. */
+  readonly link?: string;
+  /** What to call instead, for the document (`POST /api/v2/widgets`). */
+  readonly replacement?: string;
+}
+
 declare module "fastify" {
+  interface FastifyContextConfig {
+    deprecation?: RouteDeprecation;
+  }
   interface FastifySchema {
     /**
      * Headers the route's own code sets, by status code (`Set-Cookie`); the kit adds its own
@@ -122,6 +142,30 @@ export const kitHeaders = {
     description: 'The scheme to authenticate with: `Bearer realm="api"`.',
     required: true,
     schema: { type: "string", examples: ['Bearer realm="api"'] },
+  },
+  deprecation: {
+    component: "Deprecation",
+    name: "Deprecation",
+    description:
+      "The operation is deprecated (RFC 9745): `@` and the Unix time in seconds when it was, or will be. Move to what its description names before its `Sunset`.",
+    required: true,
+    schema: { type: "string", pattern: "^@-?[0-9]{1,15}$", maxLength: 17 },
+  },
+  sunset: {
+    component: "Sunset",
+    name: "Sunset",
+    description:
+      "When the deprecated operation stops working (RFC 8594), as an HTTP-date: `Wed, 31 Dec 2025 23:59:59 GMT`.",
+    required: true,
+    schema: { type: "string", maxLength: 29 },
+  },
+  deprecationLink: {
+    component: "DeprecationLink",
+    name: "Link",
+    description:
+      'A page about the deprecation and what replaces the operation: `<https://...>; rel="deprecation"; type="text/html"` (RFC 9745).',
+    required: true,
+    schema: { type: "string", maxLength: 2048 },
   },
   location: {
     component: "Location",
@@ -228,6 +272,12 @@ export function documentRoute(route: RouteOptions, settings: RouteDocsSettings):
   const schema = { ...(route.schema ?? {}) };
   const access = route.config?.access;
   if (schema.security === undefined && access) schema.security = securityOf(access);
+  const deprecation = route.config?.deprecation;
+  if (deprecation && !schema.deprecated) {
+    schema.deprecated = true;
+    const notice = deprecationNotice(deprecation);
+    schema.description = schema.description ? `${schema.description}\n\n${notice}` : notice;
+  }
   const declared = schema.response as Record<string, unknown> | undefined;
   if (declared && Object.keys(declared).length > 0) {
     const response = { ...declared };
@@ -250,7 +300,67 @@ export function headersOf(
   if (status === "429" || status === "503") headers.push(kitHeaders.retryAfter);
   if (status === "401") headers.push(kitHeaders.wwwAuthenticate);
   if (/^3\d\d$/.test(status)) headers.push(kitHeaders.location);
+  const deprecation = route.config?.deprecation;
+  if (deprecation) {
+    headers.push(kitHeaders.deprecation);
+    if (deprecation.sunset) headers.push(kitHeaders.sunset);
+    if (deprecation.link) headers.push(kitHeaders.deprecationLink);
+  }
   const own = route.schema?.responseHeaders?.[Number(status)];
   if (own) headers.push(...own);
   return headers;
+}
+
+const dateOf = (value: string | undefined): Date | undefined => {
+  if (value === undefined || !/^\d{4}-\d{2}-\d{2}(T[^\s]+)?$/.test(value)) return undefined;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+};
+
+/** The calendar day of a date, for the document: `2025-06-30`. */
+const dayOf = (date: Date) => date.toISOString().slice(0, 10);
+
+/** What is wrong with a route's deprecation declaration; empty when nothing is. */
+export function deprecationMistakes(deprecation: RouteDeprecation): string[] {
+  const mistakes: string[] = [];
+  const since = dateOf(deprecation.since);
+  const sunset = dateOf(deprecation.sunset);
+  if (!since) mistakes.push(`deprecation.since "${deprecation.since}" is not an ISO 8601 date`);
+  if (deprecation.sunset !== undefined && !sunset) {
+    mistakes.push(`deprecation.sunset "${deprecation.sunset}" is not an ISO 8601 date`);
+  }
+  if (since && sunset && sunset.getTime() <= since.getTime()) {
+    mistakes.push("deprecation.sunset is not after deprecation.since");
+  }
+  if (deprecation.link !== undefined && !URL.canParse(deprecation.link)) {
+    mistakes.push(`deprecation.link "${deprecation.link}" is not an absolute URL`);
+  }
+  return mistakes;
+}
+
+/**
+ * The headers a deprecated route answers with, computed once when it is registered:
+ * `Deprecation` (RFC 9745), `Sunset` (RFC 8594, an IMF-fixdate) and `Link`.
+ */
+export function deprecationHeaders(deprecation: RouteDeprecation): Record<string, string> {
+  const since = dateOf(deprecation.since);
+  const sunset = dateOf(deprecation.sunset);
+  const headers: Record<string, string> = {};
+  if (since) headers.deprecation = `@${Math.floor(since.getTime() / 1000)}`;
+  if (sunset) headers.sunset = sunset.toUTCString();
+  if (deprecation.link) headers.link = `<${deprecation.link}>; rel="deprecation"; type="text/html"`;
+  return headers;
+}
+
+/** The sentence the operation's description ends with, which the reference page shows. */
+function deprecationNotice(deprecation: RouteDeprecation): string {
+  const since = dateOf(deprecation.since);
+  const sunset = dateOf(deprecation.sunset);
+  return [
+    `**Deprecated**${since ? ` since ${dayOf(since)}` : ""}`,
+    sunset ? `; it stops working after ${dayOf(sunset)}` : "",
+    deprecation.replacement ? `. Use \`${deprecation.replacement}\` instead` : "",
+    deprecation.link ? `. See ${deprecation.link}` : "",
+    ".",
+  ].join("");
 }

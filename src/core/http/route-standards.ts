@@ -1,8 +1,10 @@
-import type { FastifyInstance, RouteOptions } from "fastify";
+import type { FastifyInstance, onSendHookHandler, RouteOptions } from "fastify";
 import fp from "fastify-plugin";
 import type { AccessDeclaration } from "./access.js";
 import {
   BEARER_AUTH,
+  deprecationHeaders,
+  deprecationMistakes,
   documentRoute,
   expectedProblems,
   offersProblem,
@@ -85,6 +87,10 @@ function violationsOf(route: RouteOptions, settings: RouteDocsSettings): string[
     const mismatch = securityMismatch(access, schema.security);
     if (mismatch) violations.push(`${name} ${mismatch}`);
   }
+  const deprecation = route.config?.deprecation;
+  if (deprecation) {
+    for (const mistake of deprecationMistakes(deprecation)) violations.push(`${name}: ${mistake}`);
+  }
   if (documented) {
     const expected = [...expectedProblems(route, settings).keys()].map(String);
     const absent = expected.filter((status) => !(status in response));
@@ -128,6 +134,21 @@ function duplicateOperationIds(routes: readonly RouteOptions[]): string[] {
     .map(([id, names]) => `operationId "${id}" is used by ${names.join(" and ")}`);
 }
 
+/**
+ * A deprecated route says so on every answer, errors included: a route-level onSend hook sets
+ * the headers its declaration gives (route-docs.ts), computed once here.
+ */
+function announceDeprecation(route: RouteOptions): void {
+  const deprecation = route.config?.deprecation;
+  if (!deprecation) return;
+  const headers = deprecationHeaders(deprecation);
+  const announce: onSendHookHandler = (_request, reply, payload, done) => {
+    reply.headers(headers);
+    done(null, payload);
+  };
+  route.onSend = [...[route.onSend ?? []].flat(), announce];
+}
+
 /** The settings of each app's route documentation, for routes declared from outside it. */
 const settingsOf = new WeakMap<FastifyInstance, RouteDocsSettings>();
 
@@ -138,6 +159,7 @@ export const routeStandardsPlugin = fp<RouteDocsSettings>(
     const routes: RouteOptions[] = [];
     app.addHook("onRoute", (route) => {
       documentRoute(route, settings);
+      announceDeprecation(route);
       // Fastify derives HEAD from GET; the GET route is the one that is checked.
       if (route.method === "HEAD" && route.url && routes.some((r) => r.url === route.url)) return;
       routes.push(route);

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { z } from "zod";
 import { unauthorized } from "../errors/index.js";
 import { publicAccess } from "../http/access.js";
@@ -74,6 +74,20 @@ export const metricsPlugin = fp<MetricsOptions>(
       settle(request);
       const route = request.is404 ? UNMATCHED_ROUTE : (request.routeOptions.url ?? UNMATCHED_ROUTE);
       durationOf(request.method, route, reply.statusCode).observe(reply.elapsedTime / 1000);
+      done();
+    });
+    // Calls of deprecated routes (config.deprecation, core/http/route-docs.ts), so their owners
+    // see who still calls them before the sunset.
+    const deprecatedCalls = new Counter({
+      name: "http_deprecated_requests_total",
+      help: "Requests to deprecated routes, by route template and method",
+      labelNames: ["method", "route"] as const,
+      registers: [registry],
+    });
+    app.addHook("onResponse", (request, _reply, done) => {
+      if (!request.is404 && request.routeOptions.config.deprecation) {
+        deprecatedCalls.inc({ method: request.method, route: request.routeOptions.url ?? "" });
+      }
       done();
     });
     app.addHook("onRequestAbort", (request, done) => {
