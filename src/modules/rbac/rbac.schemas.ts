@@ -32,12 +32,12 @@ export const memberPageSchema = pageSchemaOf(memberSchema).meta({ id: "MemberPag
 
 export const listQuery = z.strictObject(pageQueryFields);
 
+const notInCatalog = "is not a permission of the catalog (see GET /api/v1/permissions)";
+/** Bounded in the document too: no grant of the catalog is longer. */
+const GRANT_MAX_LENGTH = 64;
+
 const grants = z
-  .array(
-    z.string().refine(isGrant, {
-      message: "is not a permission of the catalog (see GET /api/v1/permissions)",
-    }),
-  )
+  .array(z.string().max(GRANT_MAX_LENGTH, notInCatalog).refine(isGrant, { message: notInCatalog }))
   .max(100, "must list at most 100 permissions")
   .transform((values) => [...new Set(values)]);
 
