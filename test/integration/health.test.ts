@@ -59,7 +59,11 @@ describe("health and info", () => {
     });
   });
 
-  it("checks the embedded database and reports an unconfigured Redis as disabled", async () => {
+  // Creating and migrating the embedded database takes 10 s on a quiet 2-core machine and over
+  // 50 s on a busy one.
+  it("checks the embedded database and reports an unconfigured Redis as disabled", {
+    timeout: 120_000,
+  }, async () => {
     const app = await build({ DATABASE_URL: undefined, REDIS_URL: undefined });
     expect(await ready(app)).toEqual({
       status: 200,
