@@ -45,15 +45,19 @@ describe("Redis keys of the suite", () => {
       .filter(({ path }) => path.startsWith("integration/"))
       .filter(({ text }) => /\bloadConfig\(/.test(text))
       .map(({ path }) => path);
-    // testConfig, productionTestConfig or setupTenancyTest (test/helpers/) instead.
-    expect(own).toEqual([]);
+    expect(
+      own,
+      "build it with testConfig (any ENVIRONMENT), productionTestConfig or setupTenancyTest from test/helpers/",
+    ).toEqual([]);
   });
 
   it("are never written out: no test names a prefix of its own", () => {
     const written = testFiles()
       .filter(({ text }) => /REDIS_KEY_PREFIX:\s*["'`]/.test(text))
       .map(({ path }) => path);
-    // isolatedRedisKeyPrefix(), or the prefix of the configuration whose keys are to be shared.
-    expect(written).toEqual([]);
+    expect(
+      written,
+      "use isolatedRedisKeyPrefix(), or the prefix of the configuration whose keys are to be shared",
+    ).toEqual([]);
   });
 });
