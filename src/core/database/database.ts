@@ -1,11 +1,14 @@
 import { type SQL, sql } from "drizzle-orm";
-import { type PgDatabase, PgDialect, type PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { PgDialect } from "drizzle-orm/pg-core";
 import type { FastifyBaseLogger } from "fastify";
 import { AppError, unauthorized } from "../errors/index.js";
 import { currentContext } from "../logging/index.js";
 import { sqlStateOf } from "./errors.js";
 import type { PreparedStatement } from "./statements.js";
 import { TenantBulkhead } from "./tenant-bulkhead.js";
+import { type Db, type SystemTx, TenantTx } from "./transactions.js";
+
+export type { Db } from "./transactions.js";
 
 /** How long a request waits for a free database connection before it answers 503. */
 export const CONNECTION_WAIT_MS = 5_000;
@@ -16,10 +19,6 @@ export interface TenantScope {
   readonly userId?: string | undefined;
   readonly requestId?: string | undefined;
 }
-
-/** A Drizzle handle inside a transaction (node-postgres or PGlite). */
-// biome-ignore lint/suspicious/noExplicitAny: the schema type parameter differs per driver.
-export type Db = PgDatabase<PgQueryResultHKT, any>;
 
 /** What a driver must provide; everything tenant-related is built on these. */
 export interface DatabaseDriver {
@@ -63,13 +62,19 @@ export const ENTER_TENANT_SQL = new PgDialect().sqlToQuery(
 /** A database handle bound to one tenant. Repositories of tenant tables take one of these. */
 export interface TenantDatabase {
   readonly scope: TenantScope;
-  /** One prepared statement in one round trip; `tenantId` is filled in from the scope. */
+  /**
+   * One prepared statement in one round trip; `tenantId` (and `userId` in a statement on
+   * `users`) is filled in from the scope.
+   */
   rows<Row>(
     statement: PreparedStatement<Row>,
     values?: Readonly<Record<string, unknown>>,
   ): Promise<Row[]>;
-  /** Several statements in one transaction, as the tenant role with the tenant set. */
-  transaction<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  /**
+   * Several statements in one transaction, as the tenant role with the tenant set. `fn` gets a
+   * TenantTx: its queries filter on the tenant themselves, and row-level security does again.
+   */
+  transaction<T>(fn: (tx: TenantTx) => Promise<T>): Promise<T>;
 }
 
 export interface Database {
@@ -80,10 +85,12 @@ export interface Database {
    * bypasses row-level security, on the system pool (whose login may assume app_system; the
    * tenant pool's may not). For the few paths that have no tenant yet or span tenants
    * (login, tenant creation, platform administration). Every use is logged with its reason.
+   * `fn` gets a SystemTx, which no tenant repository accepts. Only the files listed in
+   * test/unit/system-access.test.ts may call it.
    */
   bypassTenantIsolation<T>(
     reason: string,
-    fn: (db: Db) => Promise<T>,
+    fn: (tx: SystemTx) => Promise<T>,
     options?: { logLevel?: "info" | "debug" },
   ): Promise<T>;
   /**
@@ -152,8 +159,12 @@ export function createDatabase(
   const forTenant = (scope: TenantScope): TenantDatabase => ({
     scope,
     async rows(statement, values = {}) {
-      // The scope's tenant wins over anything a caller passes.
-      const bound = statement.bind({ ...values, tenantId: scope.tenantId });
+      // The scope's tenant (and, on users, its user) wins over anything a caller passes.
+      const bound = statement.bind(
+        statement.scopedBy === "userId"
+          ? { ...values, tenantId: scope.tenantId, userId: scope.userId ?? null }
+          : { ...values, tenantId: scope.tenantId },
+      );
       const pendingCheck = drivers.pendingLoginCheck?.();
       if (pendingCheck) await pendingCheck;
       try {
@@ -174,7 +185,7 @@ export function createDatabase(
             await tx.execute(
               enterTenant(scope.tenantId, scope.userId ?? null, scope.requestId ?? null, timeout),
             );
-            return fn(tx);
+            return fn(new TenantTx(tx, scope));
           }),
         );
       } catch (error) {
@@ -195,7 +206,7 @@ export function createDatabase(
         await tx.execute(
           sql`select set_config('role', 'app_system', true), ${timeLimits(timeout)}, set_config('app.user_id', ${context?.userId ?? ""}, true), set_config('app.request_id', ${context?.requestId ?? ""}, true)`,
         );
-        return fn(tx);
+        return fn(tx as unknown as SystemTx);
       });
     },
     async run<Row extends Record<string, unknown>>(query: SQL) {

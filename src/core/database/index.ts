@@ -14,4 +14,5 @@ export {
   type TenantRow,
   tenants,
 } from "./tenants.table.js";
+export type { Condition, SystemTx, TenantTx } from "./transactions.js";
 export { type UserRow, users } from "./users.table.js";

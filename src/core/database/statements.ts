@@ -1,17 +1,29 @@
-import { fillPlaceholders, getTableColumns, type Placeholder, sql } from "drizzle-orm";
+import {
+  fillPlaceholders,
+  getTableColumns,
+  getTableName,
+  is,
+  Param,
+  Placeholder,
+  sql,
+} from "drizzle-orm";
 import { drizzle } from "drizzle-orm/node-postgres";
 import type { PgTable } from "drizzle-orm/pg-core";
 import { statementName } from "./pg-statement-batch.js";
+import { tenants } from "./tenants.table.js";
+import { users } from "./users.table.js";
 
 /**
  * A query built once, at module load, with Drizzle, and run many times with different values:
  * no SQL building on the hot path, and a named prepared statement on each connection.
  * Values are named placeholders (`sql.placeholder("id")`); `tenantId` is always supplied by
- * the tenant scope, never by the caller.
+ * the tenant scope, never by the caller, and so is `userId` in a statement on `users`.
  */
 export interface PreparedStatement<Row> {
   readonly name: string;
   readonly text: string;
+  /** The placeholder the tenant scope fills: what keeps the statement in the scope. */
+  readonly scopedBy: ScopePlaceholder;
   bind(values: Readonly<Record<string, unknown>>): unknown[];
   mapRow(row: Record<string, unknown>): Row;
 }
@@ -34,6 +46,28 @@ export const preparedStatements = (): readonly PreparedStatementSource[] => prep
 const builder = drizzle.mock();
 export type QueryBuilder = typeof builder;
 
+/**
+ * The placeholder that keeps a statement on `table` in the tenant scope, as the predicates of
+ * a TenantTx do (transactions.ts): `tenant_id` of a tenant table or `id` of `tenants` equal to
+ * `:tenantId`, `id` of `users` equal to `:userId` (the signed-in user's own row).
+ */
+type ScopePlaceholder = "tenantId" | "userId";
+
+function scopePlaceholderOf(label: string, table: PgTable): ScopePlaceholder {
+  if (table === users) return "userId";
+  if (table === tenants || getTableColumns(table).tenantId?.name === "tenant_id") return "tenantId";
+  throw new Error(
+    `statement ${label}: ${getTableName(table)} is not a tenant table; prepared statements run in the tenant scope only`,
+  );
+}
+
+/** The name of the placeholder a parameter is (an insert wraps it in a Param), if it is one. */
+function placeholderName(parameter: unknown): string | undefined {
+  if (is(parameter, Placeholder)) return parameter.name;
+  if (is(parameter, Param) && is(parameter.value, Placeholder)) return parameter.value.name;
+  return undefined;
+}
+
 /** A placeholder, named so the statement reads like the query it is. */
 export const param = <TName extends string>(name: TName): Placeholder<TName> =>
   sql.placeholder(name);
@@ -48,6 +82,14 @@ export function prepareStatement<TTable extends PgTable>(
   build: (db: QueryBuilder) => { toSQL(): { sql: string; params: unknown[] } },
 ): PreparedStatement<TTable["$inferSelect"]> {
   const query = build(builder).toSQL();
+  // Refused at load: a statement that never binds its scope would rely on row-level security
+  // alone (an insert binds it as the row's tenant_id, which RLS's WITH CHECK checks again).
+  const scopedBy = scopePlaceholderOf(label, table);
+  if (!query.params.some((value) => placeholderName(value) === scopedBy)) {
+    throw new Error(
+      `statement ${label} never binds :${scopedBy}: filter ${getTableName(table)} on param("${scopedBy}")`,
+    );
+  }
   prepared.push({ label, text: query.sql, params: query.params });
   const columns = Object.entries(getTableColumns(table)).map(
     ([key, column]) => [column.name, key, column] as const,
@@ -55,6 +97,7 @@ export function prepareStatement<TTable extends PgTable>(
   return {
     name: statementName(label, query.sql),
     text: query.sql,
+    scopedBy,
     bind: (values) => fillPlaceholders(query.params, values as Record<string, unknown>),
     mapRow: (row) => {
       const mapped: Record<string, unknown> = {};

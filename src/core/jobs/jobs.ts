@@ -1,5 +1,6 @@
+import { drizzle } from "drizzle-orm/node-postgres";
 import type { z } from "zod";
-import type { Db } from "../database/index.js";
+import type { SystemTx, TenantTx } from "../database/index.js";
 import { newId } from "../database/index.js";
 import { currentContext } from "../logging/index.js";
 import type { JobDefinition, JobEnvelope, JobRegistry } from "./define.js";
@@ -15,7 +16,7 @@ export interface EnqueueOptions {
    * The database transaction this job belongs to. The job is written to the outbox in it, so
    * it runs only if the transaction commits (and then exactly once).
    */
-  transaction?: Db;
+  transaction?: TenantTx | SystemTx;
 }
 
 export interface Jobs {
@@ -27,6 +28,13 @@ export interface Jobs {
   ): Promise<string>;
   readonly transport: JobTransport;
 }
+
+/**
+ * Builds the outbox insert without a connection, so one statement serves both kinds of
+ * transaction: a tenant transaction has no builder for a table that is not a tenant's, and may
+ * only insert into this one (the tenant travels in the envelope).
+ */
+const outboxBuilder = drizzle.mock();
 
 /** BullMQ refuses ids that contain ":" or are plain integers. */
 const VALID_JOB_ID = /^(?!\d+$)[A-Za-z0-9_-]{1,200}$/;
@@ -64,13 +72,17 @@ export function createJobs(options: { registry: JobRegistry; transport: JobTrans
       const delayMs = Math.max(0, Math.round(enqueueOptions.delayMs ?? 0));
       const id = newId();
       if (enqueueOptions.transaction) {
-        await enqueueOptions.transaction.insert(jobOutbox).values({
-          id,
-          jobName: job.name,
-          envelope,
-          jobKey: enqueueOptions.jobId ?? null,
-          delayMs,
-        });
+        const insert = outboxBuilder
+          .insert(jobOutbox)
+          .values({
+            id,
+            jobName: job.name,
+            envelope,
+            jobKey: enqueueOptions.jobId ?? null,
+            delayMs,
+          })
+          .getSQL();
+        await enqueueOptions.transaction.execute(insert);
         return enqueueOptions.jobId ?? id;
       }
       const jobId = enqueueOptions.jobId ?? id;

@@ -1,13 +1,13 @@
 import { isNotNull } from "drizzle-orm";
 import { z } from "zod";
-import type { Db } from "../database/index.js";
+import type { SystemTx } from "../database/index.js";
 import { defineCron, defineJob } from "./define.js";
 import { jobOutbox } from "./outbox.table.js";
 
 /** One kind of row that expires, and how to delete the expired ones. Returns the count. */
 export interface ExpiredRowsCleanup {
   readonly name: string;
-  run(db: Db, now: Date): Promise<number>;
+  run(db: SystemTx, now: Date): Promise<number>;
 }
 
 /**

@@ -1,8 +1,8 @@
 import { asc, eq, gt, sql } from "drizzle-orm";
-import { type Db, type TenantRow, tenants, users } from "../../core/database/index.js";
+import { type SystemTx, type TenantRow, tenants, users } from "../../core/database/index.js";
 
 /** Tenants across the platform; only inside `bypassTenantIsolation`. */
-export function platformTenantsRepository(db: Db) {
+export function platformTenantsRepository(db: SystemTx) {
   return {
     list(limit: number, after: string | undefined): Promise<TenantRow[]> {
       return db
@@ -20,7 +20,7 @@ export function platformTenantsRepository(db: Db) {
 }
 
 /** Who administers the platform (`users.is_platform_admin`); only inside `bypassTenantIsolation`. */
-export function platformAdminsRepository(db: Db) {
+export function platformAdminsRepository(db: SystemTx) {
   const columns = { id: users.id, email: users.email, name: users.name };
   return {
     list(): Promise<{ id: string; email: string; name: string }[]> {

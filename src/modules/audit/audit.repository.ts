@@ -1,9 +1,12 @@
-import { and, desc, eq, lt } from "drizzle-orm";
+import { desc, eq, lt } from "drizzle-orm";
 import { auditLogs } from "../../core/audit/index.js";
-import { type Db, users } from "../../core/database/index.js";
+import { type TenantTx, users } from "../../core/database/index.js";
 
-/** The current tenant's audit log, newest first, inside a tenant transaction. */
-export function auditRepository(db: Db) {
+/**
+ * The audit log of the tenant `tx` was opened for, newest first. The query filters on that
+ * tenant (the scoped builder of TenantTx), and row-level security filters again.
+ */
+export function auditRepository(tx: TenantTx) {
   return {
     list(filters: {
       action?: string | undefined;
@@ -11,17 +14,15 @@ export function auditRepository(db: Db) {
       before?: string | undefined;
       limit: number;
     }) {
-      return db
+      return tx
         .select({ entry: auditLogs, actorEmail: users.email })
-        .from(auditLogs)
-        .leftJoin(users, eq(users.id, auditLogs.actorId))
-        .where(
-          and(
-            filters.action ? eq(auditLogs.action, filters.action) : undefined,
-            filters.resourceType ? eq(auditLogs.resourceType, filters.resourceType) : undefined,
-            filters.before ? lt(auditLogs.id, filters.before) : undefined,
-          ),
+        .from(
+          auditLogs,
+          filters.action ? eq(auditLogs.action, filters.action) : undefined,
+          filters.resourceType ? eq(auditLogs.resourceType, filters.resourceType) : undefined,
+          filters.before ? lt(auditLogs.id, filters.before) : undefined,
         )
+        .leftJoin(users, eq(users.id, auditLogs.actorId))
         .orderBy(desc(auditLogs.id))
         .limit(filters.limit);
     },

@@ -16,8 +16,8 @@ export async function listAuditEntries(
   },
 ) {
   const before = query.cursor === undefined ? undefined : cursor.decode(query.cursor);
-  const rows = await tenantDb.transaction((db) =>
-    auditRepository(db).list({
+  const rows = await tenantDb.transaction((tx) =>
+    auditRepository(tx).list({
       action: query.action,
       resourceType: query.resourceType,
       before,

@@ -5,9 +5,9 @@ import type { AuditEvent, AuditLog } from "../../core/audit/index.js";
 import type { SessionGuard, TokenService } from "../../core/auth/index.js";
 import {
   type Database,
-  type Db,
   isUniqueViolation,
   type SessionRow,
+  type SystemTx,
   type UserRow,
 } from "../../core/database/index.js";
 import { AppError, conflict, notFound, unauthorized } from "../../core/errors/index.js";
@@ -80,7 +80,7 @@ export function createAuthService(options: AuthServiceOptions) {
    * successor derived from it; a token rotated within the grace window gets that same
    * successor again (two tabs refreshing at once); an older rotated token is a replay.
    */
-  async function rotate(db: Db, raw: string, switchTo?: string): Promise<Rotation> {
+  async function rotate(db: SystemTx, raw: string, switchTo?: string): Promise<Rotation> {
     if (!OPAQUE_TOKEN_PATTERN.test(raw)) return { kind: "refused" };
     const repository = sessionsRepository(db);
     const found = await repository.lockRefreshToken(hashOpaqueToken(raw));

@@ -1,5 +1,5 @@
 import type { Config } from "../../config.js";
-import type { Db, UserRow } from "../../core/database/index.js";
+import type { SystemTx, UserRow } from "../../core/database/index.js";
 import type { Jobs } from "../../core/jobs/index.js";
 import type { SendEmailJob } from "../../core/mail/index.js";
 import { oneTimeTokensRepository } from "./one-time-tokens.repository.js";
@@ -24,7 +24,11 @@ export function createOneTimeTokenMailer(options: {
   sendEmail: SendEmailJob;
 }) {
   const { config, jobs, sendEmail } = options;
-  return async function mailOneTimeToken(db: Db, user: UserRow, purpose: OneTimeTokenPurpose) {
+  return async function mailOneTimeToken(
+    db: SystemTx,
+    user: UserRow,
+    purpose: OneTimeTokenPurpose,
+  ) {
     const token = newOpaqueToken();
     await oneTimeTokensRepository(db).issue({
       userId: user.id,

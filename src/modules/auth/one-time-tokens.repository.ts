@@ -1,9 +1,9 @@
 import { and, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
-import type { Db } from "../../core/database/index.js";
+import type { SystemTx } from "../../core/database/index.js";
 import { type OneTimeTokenPurpose, oneTimeTokens } from "./one-time-tokens.table.js";
 
 /** Mailed single-use tokens. Only inside `bypassTenantIsolation`. */
-export function oneTimeTokensRepository(db: Db) {
+export function oneTimeTokensRepository(db: SystemTx) {
   /** Marks every unused token of the user for `purpose` used: no link of theirs works. */
   async function retireUnused(userId: string, purpose: OneTimeTokenPurpose): Promise<number> {
     const retired = await db

@@ -1,9 +1,9 @@
 import { and, eq, isNull, lt, ne, or, sql } from "drizzle-orm";
-import { type Db, type SessionRow, sessions } from "../../core/database/index.js";
+import { type SessionRow, type SystemTx, sessions } from "../../core/database/index.js";
 import { type RefreshTokenRow, refreshTokens } from "./refresh-tokens.table.js";
 
 /** Sessions and their refresh tokens. Only inside `bypassTenantIsolation` (sign-in paths). */
-export function sessionsRepository(db: Db) {
+export function sessionsRepository(db: SystemTx) {
   return {
     async create(input: {
       userId: string;

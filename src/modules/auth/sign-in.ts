@@ -2,7 +2,7 @@ import type { FastifyRequest } from "fastify";
 import type { Config } from "../../config.js";
 import type { AuditLog } from "../../core/audit/index.js";
 import { ACCESS_TOKEN_TTL_SECONDS, type TokenService } from "../../core/auth/index.js";
-import type { Database, Db, SessionRow, UserRow } from "../../core/database/index.js";
+import type { Database, SessionRow, SystemTx, UserRow } from "../../core/database/index.js";
 import { notFound } from "../../core/errors/index.js";
 import { createOwnedTenantWithin } from "../tenants/index.js";
 import {
@@ -43,7 +43,7 @@ export interface SignedIn {
 
 /** Creates a user with a new tenant of which they are the owner, inside `db`'s transaction. */
 export async function createAccountWithin(
-  db: Db,
+  db: SystemTx,
   input: {
     email: string;
     name: string;
@@ -109,7 +109,12 @@ export function createSessionOpener(options: {
    * Opens a session in `tenant` (or without one) with its first refresh token, inside `db`'s
    * transaction.
    */
-  async function openSession(db: Db, user: UserRow, tenant: UserTenant | null, client: Client) {
+  async function openSession(
+    db: SystemTx,
+    user: UserRow,
+    tenant: UserTenant | null,
+    client: Client,
+  ) {
     const now = new Date();
     const repository = sessionsRepository(db);
     const session = await repository.create({

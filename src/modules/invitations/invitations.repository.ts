@@ -1,5 +1,11 @@
 import { and, asc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
-import { type Db, memberships, tenants, users } from "../../core/database/index.js";
+import {
+  memberships,
+  type SystemTx,
+  type TenantTx,
+  tenants,
+  users,
+} from "../../core/database/index.js";
 import type { InvitationsMade, InvitationWindows } from "./invitation-limits.js";
 import { type InvitationRow, invitations } from "./invitations.table.js";
 
@@ -9,8 +15,11 @@ const open = and(isNull(invitations.acceptedAt), isNull(invitations.revokedAt));
 const pending = and(open, gt(invitations.expiresAt, sql`now()`));
 const sameAddress = (email: string) => sql`lower(${invitations.email}) = lower(${email})`;
 
-/** The current tenant's invitations, inside a tenant transaction. */
-export function invitationsRepository(db: Db, tenantId: string) {
+/**
+ * The invitations of the tenant `tx` was opened for. Every statement filters on that tenant
+ * (the scoped builders of TenantTx), and row-level security filters again.
+ */
+export function invitationsRepository(tx: TenantTx) {
   return {
     async insert(input: {
       email: string;
@@ -19,26 +28,22 @@ export function invitationsRepository(db: Db, tenantId: string) {
       invitedBy: string | null;
       expiresAt: Date;
     }): Promise<InvitationRow> {
-      const [row] = await db
-        .insert(invitations)
-        .values({ tenantId, ...input })
-        .returning();
+      const [row] = await tx.insert(invitations).values(input).returning();
       if (!row) throw new Error("insert returned no row");
       return row;
     },
     listPending(limit: number, after: string | undefined): Promise<InvitationRow[]> {
-      return db
+      return tx
         .select()
-        .from(invitations)
-        .where(and(pending, after ? gt(invitations.id, after) : undefined))
+        .from(invitations, pending, after ? gt(invitations.id, after) : undefined)
         .orderBy(asc(invitations.id))
         .limit(limit);
     },
     async revoke(id: string): Promise<boolean> {
-      const revoked = await db
+      const revoked = await tx
         .update(invitations)
         .set({ revokedAt: sql`now()` })
-        .where(and(eq(invitations.id, id), pending))
+        .where(eq(invitations.id, id), pending)
         .returning({ id: invitations.id });
       return revoked.length > 0;
     },
@@ -47,55 +52,56 @@ export function invitationsRepository(db: Db, tenantId: string) {
      * that each replaces the one before instead of meeting it at the unique index.
      */
     async lockAddress(email: string): Promise<void> {
-      await db.execute(
-        sql`select pg_advisory_xact_lock(hashtext(${`invitation:${tenantId}:`} || lower(${email})))`,
+      await tx.execute(
+        sql`select pg_advisory_xact_lock(hashtext(${`invitation:${tx.tenantId}:`} || lower(${email})))`,
       );
     },
     /** Revokes the open invitations to `email` (expired ones too); returns how many. */
     async revokeOpenTo(email: string): Promise<number> {
-      const revoked = await db
+      const revoked = await tx
         .update(invitations)
         .set({ revokedAt: sql`now()` })
-        .where(and(sameAddress(email), open))
+        .where(sameAddress(email), open)
         .returning({ id: invitations.id });
       return revoked.length;
     },
     /** Invitations made (whatever became of them) by `inviterId` and in the tenant since. */
     async countMadeSince(inviterId: string, since: InvitationWindows): Promise<InvitationsMade> {
-      const [row] = await db
+      const [row] = await tx
         .select({
           byInviterLastHour: sql<number>`count(*) filter (where ${invitations.invitedBy} = ${inviterId} and ${invitations.createdAt} > ${since.inviter})::int`,
           inTenantLastDay: sql<number>`count(*)::int`,
         })
-        .from(invitations)
-        .where(and(eq(invitations.tenantId, tenantId), gt(invitations.createdAt, since.tenant)));
+        .from(invitations, gt(invitations.createdAt, since.tenant));
       return row ?? { byInviterLastHour: 0, inTenantLastDay: 0 };
     },
     async isMember(email: string): Promise<boolean> {
-      const [member] = await db
+      const [member] = await tx
         .select({ userId: memberships.userId })
-        .from(memberships)
-        .innerJoin(users, eq(users.id, memberships.userId))
-        .where(sql`lower(${users.email}) = lower(${email})`);
+        .from(memberships, sql`lower(${users.email}) = lower(${email})`)
+        .innerJoin(users, eq(users.id, memberships.userId));
       return member !== undefined;
     },
-    /** What an invitation needs of the user sending it. */
-    async inviter(userId: string): Promise<{ name: string; emailVerified: boolean } | undefined> {
-      const [row] = await db
+    /** What an invitation needs of the signed-in user sending it (the transaction's user). */
+    async inviter(): Promise<{ name: string; emailVerified: boolean } | undefined> {
+      const [row] = await tx
         .select({ name: users.name, emailVerifiedAt: users.emailVerifiedAt })
-        .from(users)
-        .where(eq(users.id, userId));
+        .from(users);
       return row && { name: row.name, emailVerified: row.emailVerifiedAt !== null };
     },
     async tenantName(): Promise<string | undefined> {
-      const [row] = await db.select({ name: tenants.name }).from(tenants);
+      const [row] = await tx.select({ name: tenants.name }).from(tenants);
       return row?.name;
     },
   };
 }
 
-/** Acceptance: an invitation by its token, in any tenant. Only inside `bypassTenantIsolation`. */
-export function invitationsSystemRepository(db: Db) {
+/**
+ * Acceptance and the daily cleanup: invitations by their token, in any tenant, inside
+ * `bypassTenantIsolation`. Row-level security does not apply there, so every function but the
+ * token lookup and the cleanup names its tenant.
+ */
+export function invitationsSystemRepository(db: SystemTx) {
   const byId = (tenantId: string, id: string) =>
     and(eq(invitations.tenantId, tenantId), eq(invitations.id, id));
   return {

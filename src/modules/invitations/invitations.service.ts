@@ -3,8 +3,8 @@ import type { AuditLog } from "../../core/audit/index.js";
 import type { Access, SessionGuard } from "../../core/auth/index.js";
 import {
   type Database,
-  type Db,
   isUniqueViolation,
+  type SystemTx,
   type TenantDatabase,
 } from "../../core/database/index.js";
 import { AppError, conflict, forbidden, notFound } from "../../core/errors/index.js";
@@ -63,19 +63,19 @@ const INVITE = "members:invite";
  * of its tenant, holding `members:invite` and every permission its roles grant today, by the
  * rule of `ensureHeld` (so a platform admin who is still a member may).
  */
-async function inviterMayStillInvite(db: Db, invitation: InvitationRow): Promise<boolean> {
+async function inviterMayStillInvite(db: SystemTx, invitation: InvitationRow): Promise<boolean> {
   const { tenantId, invitedBy } = invitation;
   if (!invitedBy) return false;
   const standing = await invitationsSystemRepository(db).memberStanding(tenantId, invitedBy);
   if (!standing) return false;
-  const grants =
-    (await rolesSystemRepository(db).ofMember(invitedBy, [tenantId])).get(tenantId)?.grants ?? [];
+  const roleRepository = rolesSystemRepository(db);
+  const grants = (await roleRepository.ofMember(invitedBy, [tenantId])).get(tenantId)?.grants ?? [];
   const inviter: Access = {
     permissions: new Set(expandGrants(grants)),
     grants,
     platformAdmin: standing.platformAdmin,
   };
-  const roles = await rbacRepository(db, tenantId).findRoles(invitation.roleIds);
+  const roles = await roleRepository.findRoles(tenantId, invitation.roleIds);
   return (
     grantsNotHeld(inviter, [INVITE, ...roles.flatMap((role) => role.permissions)]).length === 0
   );
@@ -101,13 +101,13 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
       if (!inviterId) throw forbidden("Only a signed-in member may invite.");
       let counted = false;
       try {
-        return await tenantDb.transaction(async (db) => {
-          const repository = invitationsRepository(db, tenantId);
-          const inviter = await repository.inviter(inviterId);
+        return await tenantDb.transaction(async (tx) => {
+          const repository = invitationsRepository(tx);
+          const inviter = await repository.inviter();
           if (!inviter?.emailVerified) {
             throw forbidden("Verify your email address before inviting anyone.");
           }
-          const roles = await rbacRepository(db, tenantId).findRoles(input.roleIds);
+          const roles = await rbacRepository(tx).findRoles(input.roleIds);
           if (roles.length !== input.roleIds.length) throw invalidRoles();
           ensureHeld(
             access,
@@ -143,7 +143,7 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
                 link,
               },
             },
-            { transaction: db },
+            { transaction: tx },
           );
           const names = new Map(roles.map((role) => [role.id, role.name]));
           return { ...toInvitation(row, names), token };
@@ -159,14 +159,13 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
     },
 
     async listPending(tenantDb: TenantDatabase, limit: number, after: string | undefined) {
-      const tenantId = tenantDb.scope.tenantId;
-      const { rows, names } = await tenantDb.transaction(async (db) => {
-        const rows = await invitationsRepository(db, tenantId).listPending(
+      const { rows, names } = await tenantDb.transaction(async (tx) => {
+        const rows = await invitationsRepository(tx).listPending(
           limit + 1,
           after === undefined ? undefined : cursor.decode(after),
         );
         const ids = [...new Set(rows.flatMap((row) => row.roleIds))];
-        const roles = await rbacRepository(db, tenantId).findRoles(ids);
+        const roles = await rbacRepository(tx).findRoles(ids);
         return { rows, names: new Map(roles.map((role) => [role.id, role.name])) };
       });
       return pageOf(
@@ -178,9 +177,7 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
     },
 
     async revoke(tenantDb: TenantDatabase, id: string): Promise<void> {
-      const revoked = await tenantDb.transaction((db) =>
-        invitationsRepository(db, tenantDb.scope.tenantId).revoke(id),
-      );
+      const revoked = await tenantDb.transaction((tx) => invitationsRepository(tx).revoke(id));
       if (!revoked) {
         throw notFound(
           "The invitation does not exist or is no longer pending (accepted, revoked or expired).",
@@ -225,11 +222,12 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
         await system.markAccepted(tenantId, invitation.id, principal.userId);
         await system.addMember(tenantId, principal.userId);
         // Roles deleted since the invitation was made are skipped.
-        const repository = rbacRepository(db, tenantId);
-        const roles: RoleRef[] = (await repository.findRoles(invitation.roleIds)).map(
+        const roleRepository = rolesSystemRepository(db);
+        const roles: RoleRef[] = (await roleRepository.findRoles(tenantId, invitation.roleIds)).map(
           ({ id, name }) => ({ id, name }),
         );
-        await repository.setMemberRoles(
+        await roleRepository.grantRoles(
+          tenantId,
           principal.userId,
           roles.map((role) => role.id),
         );

@@ -1,9 +1,9 @@
 import { and, asc, eq, sql } from "drizzle-orm";
-import type { Db } from "../../core/database/index.js";
+import type { SystemTx } from "../../core/database/index.js";
 import { type OAuthAccountRow, oauthAccounts } from "./oauth-accounts.table.js";
 
 /** Linked provider accounts. Only inside `bypassTenantIsolation`: the table is app_system's. */
-export function oauthAccountsRepository(db: Db) {
+export function oauthAccountsRepository(db: SystemTx) {
   return {
     async find(provider: string, providerAccountId: string): Promise<OAuthAccountRow | undefined> {
       const rows = await db

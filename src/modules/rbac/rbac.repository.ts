@@ -1,5 +1,5 @@
 import { and, asc, count, eq, gt, inArray, notInArray, sql } from "drizzle-orm";
-import { type Db, memberships, users } from "../../core/database/index.js";
+import { type Condition, memberships, type TenantTx, users } from "../../core/database/index.js";
 import { memberRoles, rolePermissions, roles } from "./roles.table.js";
 
 export interface RoleRecord {
@@ -29,51 +29,54 @@ const memberRolesOf = sql<{ id: string; name: string }[]>`coalesce(
    where mr.tenant_id = ${memberships.tenantId} and mr.user_id = ${memberships.userId}),
   '[]'::json)`;
 
+/** The columns of a role as the repositories return it (`RoleRecord`). */
+export const roleColumns = {
+  id: roles.id,
+  name: roles.name,
+  description: roles.description,
+  system: roles.system,
+  permissions: rolePermissionsOf,
+};
+
+const memberColumns = {
+  userId: memberships.userId,
+  email: users.email,
+  name: users.name,
+  joinedAt: memberships.joinedAt,
+  roles: memberRolesOf,
+};
+
 /**
- * Roles and members of the current tenant, inside a tenant transaction (`tenantDb.transaction`):
- * row-level security keeps every statement in the tenant, and `tenantId` is the scope's.
+ * Roles and members of the tenant `tx` was opened for. Every statement filters on that tenant
+ * (the scoped builders of TenantTx), and row-level security filters again.
  */
-export function rbacRepository(db: Db, tenantId: string) {
-  const roleColumns = {
-    id: roles.id,
-    name: roles.name,
-    description: roles.description,
-    system: roles.system,
-    permissions: rolePermissionsOf,
-  };
-  const memberColumns = {
-    userId: memberships.userId,
-    email: users.email,
-    name: users.name,
-    joinedAt: memberships.joinedAt,
-    roles: memberRolesOf,
-  };
-  const members = () =>
-    db.select(memberColumns).from(memberships).innerJoin(users, eq(users.id, memberships.userId));
+export function rbacRepository(tx: TenantTx) {
+  // Other users' rows are reached from this tenant's memberships.
+  const members = (...conditions: Condition[]) =>
+    tx
+      .select(memberColumns)
+      .from(memberships, ...conditions)
+      .innerJoin(users, eq(users.id, memberships.userId));
 
   return {
     listRoles(limit: number, after: string | undefined): Promise<RoleRecord[]> {
-      return db
+      return tx
         .select(roleColumns)
-        .from(roles)
-        .where(after ? gt(roles.id, after) : undefined)
+        .from(roles, after ? gt(roles.id, after) : undefined)
         .orderBy(asc(roles.id))
         .limit(limit);
     },
     async findRole(id: string): Promise<RoleRecord | undefined> {
-      return (await db.select(roleColumns).from(roles).where(eq(roles.id, id)))[0];
+      return (await tx.select(roleColumns).from(roles, eq(roles.id, id)))[0];
     },
     async findRoles(ids: readonly string[]): Promise<RoleRecord[]> {
       if (ids.length === 0) return [];
-      return db
-        .select(roleColumns)
-        .from(roles)
-        .where(inArray(roles.id, [...ids]));
+      return tx.select(roleColumns).from(roles, inArray(roles.id, [...ids]));
     },
     async insertRole(input: { name: string; description: string; permissions: string[] }) {
-      const [row] = await db
+      const [row] = await tx
         .insert(roles)
-        .values({ tenantId, name: input.name, description: input.description })
+        .values({ name: input.name, description: input.description })
         .returning({ id: roles.id });
       if (!row) throw new Error("insert returned no row");
       await setPermissions(row.id, input.permissions);
@@ -86,21 +89,20 @@ export function rbacRepository(db: Db, tenantId: string) {
       const set = Object.fromEntries(
         Object.entries(changes).filter(([, value]) => value !== undefined),
       );
-      if (Object.keys(set).length > 0) await db.update(roles).set(set).where(eq(roles.id, id));
+      if (Object.keys(set).length > 0) await tx.update(roles).set(set).where(eq(roles.id, id));
     },
     setPermissions: (id: string, permissions: string[]) => setPermissions(id, permissions),
     async deleteRole(id: string): Promise<void> {
-      await db.delete(roles).where(eq(roles.id, id));
+      await tx.delete(roles).where(eq(roles.id, id));
     },
 
     listMembers(limit: number, after: string | undefined): Promise<MemberRecord[]> {
-      return members()
-        .where(after ? gt(memberships.userId, after) : undefined)
+      return members(after ? gt(memberships.userId, after) : undefined)
         .orderBy(asc(memberships.userId))
         .limit(limit);
     },
     async findMember(userId: string): Promise<MemberRecord | undefined> {
-      return (await members().where(eq(memberships.userId, userId)))[0];
+      return (await members(eq(memberships.userId, userId)))[0];
     },
     /**
      * Makes `roleIds` the member's roles. Only the roles taken away are deleted: deleting one
@@ -108,24 +110,21 @@ export function rbacRepository(db: Db, tenantId: string) {
      * or adding a role must not do.
      */
     async setMemberRoles(userId: string, roleIds: readonly string[]): Promise<void> {
-      await db
+      await tx
         .delete(memberRoles)
         .where(
-          and(
-            eq(memberRoles.tenantId, tenantId),
-            eq(memberRoles.userId, userId),
-            roleIds.length > 0 ? notInArray(memberRoles.roleId, [...roleIds]) : undefined,
-          ),
+          eq(memberRoles.userId, userId),
+          roleIds.length > 0 ? notInArray(memberRoles.roleId, [...roleIds]) : undefined,
         );
       if (roleIds.length > 0) {
-        await db
+        await tx
           .insert(memberRoles)
-          .values(roleIds.map((roleId) => ({ tenantId, userId, roleId })))
+          .values(roleIds.map((roleId) => ({ userId, roleId })))
           .onConflictDoNothing();
       }
     },
     async removeMember(userId: string): Promise<boolean> {
-      const removed = await db
+      const removed = await tx
         .delete(memberships)
         .where(eq(memberships.userId, userId))
         .returning({ userId: memberships.userId });
@@ -133,9 +132,15 @@ export function rbacRepository(db: Db, tenantId: string) {
     },
     /** Members holding the system owner role, other than `except`. */
     async otherOwners(except: string): Promise<number> {
-      const [row] = await db
+      const [row] = await tx
         .select({ n: count() })
-        .from(memberRoles)
+        .from(
+          memberRoles,
+          eq(roles.system, true),
+          eq(roles.name, "owner"),
+          eq(memberships.status, "active"),
+          sql`${memberRoles.userId} <> ${except}`,
+        )
         .innerJoin(
           roles,
           and(eq(roles.tenantId, memberRoles.tenantId), eq(roles.id, memberRoles.roleId)),
@@ -146,25 +151,17 @@ export function rbacRepository(db: Db, tenantId: string) {
             eq(memberships.tenantId, memberRoles.tenantId),
             eq(memberships.userId, memberRoles.userId),
           ),
-        )
-        .where(
-          and(
-            eq(roles.system, true),
-            eq(roles.name, "owner"),
-            eq(memberships.status, "active"),
-            sql`${memberRoles.userId} <> ${except}`,
-          ),
         );
       return Number(row?.n ?? 0);
     },
   };
 
   async function setPermissions(roleId: string, permissions: readonly string[]) {
-    await db.delete(rolePermissions).where(eq(rolePermissions.roleId, roleId));
+    await tx.delete(rolePermissions).where(eq(rolePermissions.roleId, roleId));
     if (permissions.length > 0) {
-      await db
+      await tx
         .insert(rolePermissions)
-        .values(permissions.map((permission) => ({ tenantId, roleId, permission })));
+        .values(permissions.map((permission) => ({ roleId, permission })));
     }
   }
 }

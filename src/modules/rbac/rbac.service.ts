@@ -1,6 +1,10 @@
 import { sql } from "drizzle-orm";
 import type { Access, SessionGuard } from "../../core/auth/index.js";
-import { type Db, isUniqueViolation, type TenantDatabase } from "../../core/database/index.js";
+import {
+  isUniqueViolation,
+  type TenantDatabase,
+  type TenantTx,
+} from "../../core/database/index.js";
 import { AppError, conflict, forbidden, notFound } from "../../core/errors/index.js";
 import { idCursor, pageOf } from "../../core/http/cursor.js";
 import { DEFAULT_ROLES, expandGrants } from "../../core/permissions/index.js";
@@ -65,8 +69,8 @@ export function grantsNotHeld(access: Access, grants: readonly string[]): string
 }
 
 /** Serialises the changes that must keep an owner, per tenant, until the transaction ends. */
-const lockOwners = (db: Db) =>
-  db.execute(
+const lockOwners = (tx: TenantTx) =>
+  tx.execute(
     sql`select pg_advisory_xact_lock(hashtext('owners:' || app.current_tenant_id()::text))`,
   );
 
@@ -78,8 +82,8 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
   return {
     async listRoles(tenantDb: TenantDatabase, limit: number, cursor: string | undefined) {
       const after = cursor === undefined ? undefined : roleCursor.decode(cursor);
-      const rows = await tenantDb.transaction((db) =>
-        rbacRepository(db, tenantDb.scope.tenantId).listRoles(limit + 1, after),
+      const rows = await tenantDb.transaction((tx) =>
+        rbacRepository(tx).listRoles(limit + 1, after),
       );
       return pageOf(rows, limit, toRole, (row) => roleCursor.encode(row.id));
     },
@@ -92,8 +96,8 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
       ensureNotSystemRoleName(input.name);
       ensureHeld(access, input.permissions);
       try {
-        return await tenantDb.transaction(async (db) => {
-          const repository = rbacRepository(db, tenantDb.scope.tenantId);
+        return await tenantDb.transaction(async (tx) => {
+          const repository = rbacRepository(tx);
           const id = await repository.insertRole({
             name: input.name,
             description: input.description ?? "",
@@ -120,8 +124,8 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
       ensureNotSystemRoleName(changes.name);
       if (changes.permissions) ensureHeld(access, changes.permissions);
       try {
-        const role = await tenantDb.transaction(async (db) => {
-          const repository = rbacRepository(db, tenantDb.scope.tenantId);
+        const role = await tenantDb.transaction(async (tx) => {
+          const repository = rbacRepository(tx);
           const current = await repository.findRole(id);
           if (!current) throw roleNotFound();
           if (current.system) throw conflict("System roles cannot be changed.");
@@ -141,8 +145,8 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
     },
 
     async deleteRole(tenantDb: TenantDatabase, access: Access, id: string): Promise<void> {
-      await tenantDb.transaction(async (db) => {
-        const repository = rbacRepository(db, tenantDb.scope.tenantId);
+      await tenantDb.transaction(async (tx) => {
+        const repository = rbacRepository(tx);
         const current = await repository.findRole(id);
         if (!current) throw roleNotFound();
         if (current.system) throw conflict("System roles cannot be deleted.");
@@ -154,8 +158,8 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
 
     async listMembers(tenantDb: TenantDatabase, limit: number, cursor: string | undefined) {
       const after = cursor === undefined ? undefined : memberCursor.decode(cursor);
-      const rows = await tenantDb.transaction((db) =>
-        rbacRepository(db, tenantDb.scope.tenantId).listMembers(limit + 1, after),
+      const rows = await tenantDb.transaction((tx) =>
+        rbacRepository(tx).listMembers(limit + 1, after),
       );
       return pageOf(rows, limit, toMember, (row) => memberCursor.encode(row.userId));
     },
@@ -167,9 +171,9 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
       roleIds: readonly string[],
     ): Promise<MemberResponse> {
       const tenantId = tenantDb.scope.tenantId;
-      const member = await tenantDb.transaction(async (db) => {
-        const repository = rbacRepository(db, tenantId);
-        await lockOwners(db);
+      const member = await tenantDb.transaction(async (tx) => {
+        const repository = rbacRepository(tx);
+        await lockOwners(tx);
         const current = await repository.findMember(userId);
         if (!current) throw memberNotFound();
         // Nobody changes someone who holds more than they do.
@@ -207,9 +211,9 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
 
     async removeMember(tenantDb: TenantDatabase, access: Access, userId: string): Promise<void> {
       const tenantId = tenantDb.scope.tenantId;
-      await tenantDb.transaction(async (db) => {
-        const repository = rbacRepository(db, tenantId);
-        await lockOwners(db);
+      await tenantDb.transaction(async (tx) => {
+        const repository = rbacRepository(tx);
+        await lockOwners(tx);
         const current = await repository.findMember(userId);
         if (!current) throw memberNotFound();
         const held = await repository.findRoles(current.roles.map((role) => role.id));

@@ -1,6 +1,7 @@
 import { and, eq, inArray } from "drizzle-orm";
-import { type Db, memberships } from "../../core/database/index.js";
+import { memberships, type SystemTx } from "../../core/database/index.js";
 import { DEFAULT_ROLES, type DefaultRoleName } from "../../core/permissions/index.js";
+import { type RoleRecord, roleColumns } from "./rbac.repository.js";
 import { memberRoles, rolePermissions, roles } from "./roles.table.js";
 
 export interface RoleSummary {
@@ -10,9 +11,10 @@ export interface RoleSummary {
 
 /**
  * Roles across tenants, for the unscoped paths that create tenants and memberships
- * (registration, sign-in). Only inside `bypassTenantIsolation`.
+ * (registration, sign-in, invitation acceptance), inside `bypassTenantIsolation`. Row-level
+ * security does not apply there, so every function names its tenant.
  */
-export function rolesSystemRepository(db: Db) {
+export function rolesSystemRepository(db: SystemTx) {
   return {
     /** Creates the default (system) roles of a new tenant. */
     async createDefaults(tenantId: string): Promise<RoleSummary[]> {
@@ -49,6 +51,24 @@ export function rolesSystemRepository(db: Db) {
         .where(and(eq(roles.tenantId, tenantId), eq(roles.name, role)));
       if (!found) throw new Error(`tenant ${tenantId} has no ${role} role`);
       await db.insert(memberRoles).values({ tenantId, userId, roleId: found.id });
+    },
+
+    /** The roles of `tenantId` among `ids` (the others are left out). */
+    async findRoles(tenantId: string, ids: readonly string[]): Promise<RoleRecord[]> {
+      if (ids.length === 0) return [];
+      return db
+        .select(roleColumns)
+        .from(roles)
+        .where(and(eq(roles.tenantId, tenantId), inArray(roles.id, [...ids])));
+    },
+
+    /** Gives a member of `tenantId` these roles of that tenant, besides those they hold. */
+    async grantRoles(tenantId: string, userId: string, roleIds: readonly string[]): Promise<void> {
+      if (roleIds.length === 0) return;
+      await db
+        .insert(memberRoles)
+        .values(roleIds.map((roleId) => ({ tenantId, userId, roleId })))
+        .onConflictDoNothing();
     },
 
     /** The roles a user holds in each of `tenantIds`, and what they grant. */

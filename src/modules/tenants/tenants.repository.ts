@@ -1,8 +1,8 @@
 import { eq, like, or, sql } from "drizzle-orm";
 import {
-  type Db,
   param,
   prepareStatement,
+  type SystemTx,
   type TenantDatabase,
   type TenantRow,
   tenants,
@@ -46,7 +46,7 @@ export function currentTenantRepository(db: TenantDatabase) {
 }
 
 /** Tenant rows across tenants; only for code running in `bypassTenantIsolation`. */
-export function tenantsAdminRepository(db: Db) {
+export function tenantsAdminRepository(db: SystemTx) {
   return {
     async slugsLike(base: string): Promise<Set<string>> {
       const rows = await db

@@ -4,8 +4,8 @@ import { type SessionGuard, TENANT_CACHE_NAMESPACE } from "../../core/auth/index
 import type { Cache } from "../../core/cache/index.js";
 import {
   type Database,
-  type Db,
   isUniqueViolation,
+  type SystemTx,
   type TenantDatabase,
   type TenantRow,
 } from "../../core/database/index.js";
@@ -31,7 +31,7 @@ type NewTenant = { name: string; plan?: TenantRow["plan"] };
  * Creates a tenant with a unique slug derived from its name, and its default roles, in a
  * transaction the caller has opened with `bypassTenantIsolation`.
  */
-async function createTenantWithin(db: Db, input: NewTenant): Promise<TenantRow> {
+async function createTenantWithin(db: SystemTx, input: NewTenant): Promise<TenantRow> {
   const base = slugify(input.name);
   const repository = tenantsAdminRepository(db);
   for (let attempt = 1; ; attempt++) {
@@ -58,7 +58,7 @@ async function createTenantWithin(db: Db, input: NewTenant): Promise<TenantRow> 
  * and through POST /tenants.
  */
 export async function createOwnedTenantWithin(
-  db: Db,
+  db: SystemTx,
   ownerId: string,
   input: NewTenant,
 ): Promise<TenantRow> {

@@ -1,9 +1,9 @@
 import { and, eq, sql } from "drizzle-orm";
 import {
-  type Db,
   memberships,
   param,
   prepareStatement,
+  type SystemTx,
   type TenantDatabase,
   tenants,
   type UserRow,
@@ -14,7 +14,7 @@ import {
 const sameEmail = (email: string) => sql`lower(${users.email}) = lower(${email})`;
 
 /** Users across tenants: sign-in, registration, password changes. Only inside `bypassTenantIsolation`. */
-export function usersSystemRepository(db: Db) {
+export function usersSystemRepository(db: SystemTx) {
   return {
     async findByEmail(email: string): Promise<UserRow | undefined> {
       return (await db.select().from(users).where(sameEmail(email)).limit(1))[0];
@@ -72,7 +72,7 @@ export interface UserTenant {
 }
 
 /** A user's memberships across tenants. Only inside `bypassTenantIsolation`. */
-export function membershipsSystemRepository(db: Db) {
+export function membershipsSystemRepository(db: SystemTx) {
   const activeTenants = db
     .select({ id: tenants.id, name: tenants.name, slug: tenants.slug })
     .from(memberships)
