@@ -42,9 +42,13 @@ test-unit *args:
 test-integration *args:
     @npm run test:integration -- "$@"
 
-# Biome, tsc, dependency-cruiser and knip (npm run lint)
+# Biome, tsc, dependency-cruiser, knip and the OpenAPI lint (npm run lint)
 lint *args:
     @npm run lint -- "$@"
+
+# Write openapi.json and lint it with Spectral and Redocly (npm run lint:openapi)
+lint-openapi:
+    @npm run lint:openapi
 
 # Format and apply safe fixes (npm run format)
 format *args:

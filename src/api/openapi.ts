@@ -70,6 +70,8 @@ const otherClientErrors = {
 export const openApiPlugin = fp<OpenApiOptions>(
   async (app: FastifyInstance, options) => {
     const settings = { generalRateLimits: options.generalRateLimits };
+    // For the clients of the deployment, not for its own services only (OWASP API9).
+    const server = { url: options.publicUrl, "x-internal": false };
     const zodTransformObject = createJsonSchemaTransformObject({
       schemaRegistry: z.globalRegistry,
     });
@@ -82,7 +84,7 @@ export const openApiPlugin = fp<OpenApiOptions>(
           description:
             "Multi-tenant SaaS API. Errors are RFC 9457 problem details (`application/problem+json`); every operation lists the statuses it can answer.",
         },
-        servers: [{ url: options.publicUrl }],
+        servers: [server],
         // Secure by default, as the server is; public operations say `security: []`.
         security: [{ [BEARER_AUTH]: [] }],
         components: {
@@ -92,7 +94,7 @@ export const openApiPlugin = fp<OpenApiOptions>(
               scheme: "bearer",
               bearerFormat: "JWT",
               description:
-                "The access token of the token response (register, login, refresh, switch-tenant); it lives 15 minutes.",
+                "The access token of the token response (register, login, refresh, switch-tenant); it lives 15 minutes. A JWS following RFC8725 (JSON Web Token Best Current Practices): HS256 only, the header exactly `{ alg, typ }`, issuer and audience checked, and revocable with its session.",
             },
             refreshCookie: {
               type: "apiKey",

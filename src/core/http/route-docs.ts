@@ -93,6 +93,13 @@ export const kitHeaders = {
     required: true,
     schema: { type: "string", maxLength: 128 },
   },
+  accessControlAllowOrigin: {
+    component: "AccessControlAllowOrigin",
+    name: "Access-Control-Allow-Origin",
+    description:
+      "The request's `Origin`, when it is one of CORS_ORIGINS (then with `Access-Control-Allow-Credentials: true`, so a browser front end there may read the answer and send the refresh cookie); absent for any other origin.",
+    schema: { type: "string", format: "uri", maxLength: 2048 },
+  },
   rateLimitLimit: {
     component: "RateLimitLimit",
     name: "RateLimit-Limit",
@@ -295,7 +302,7 @@ export function headersOf(
   status: string,
   settings: RouteDocsSettings,
 ): HeaderDoc[] {
-  const headers: HeaderDoc[] = [kitHeaders.requestId];
+  const headers: HeaderDoc[] = [kitHeaders.requestId, kitHeaders.accessControlAllowOrigin];
   if (isRateLimited(route, settings)) headers.push(...RATE_LIMIT_HEADERS);
   if (status === "429" || status === "503") headers.push(kitHeaders.retryAfter);
   if (status === "401") headers.push(kitHeaders.wwwAuthenticate);
