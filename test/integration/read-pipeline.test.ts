@@ -123,17 +123,15 @@ describe("the read pipeline", () => {
     const reads = pipeline(2);
     await Promise.all([reads.run(setThenRead("a")), reads.run(setThenRead("b"))]);
     let slowDone = false;
-    const slow = reads.run([{ name: "", text: "select pg_sleep(0.6)", values: [] }]).then(() => {
+    const slow = reads.run([{ name: "", text: "select pg_sleep(2)", values: [] }]).then(() => {
       slowDone = true;
     });
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const started = performance.now();
     // Concurrent: by count alone, the slow lane would get every other one of them.
     const quick = Array.from({ length: 6 }, (_, index) => `quick-${index}`);
     const results = await Promise.all(quick.map((value) => reads.run(setThenRead(value))));
     expect(results.map(readValue)).toEqual(quick);
     expect(slowDone).toBe(false);
-    expect(performance.now() - started).toBeLessThan(400);
     await slow;
   });
 
