@@ -20,9 +20,15 @@ const logger = pino({ level: "silent" }) as unknown as FastifyBaseLogger;
 const opened: ReadPipeline[] = [];
 const APPLICATION_NAME = `kit-test-reads-${process.pid}`;
 
-function pipeline(connections: number, waitMs = 5_000): ReadPipeline {
+function pipeline(connections: number, waitMs = 5_000, answerWithinMs = 15_000): ReadPipeline {
   const created = new ReadPipeline(
-    { url: TEST_DATABASE_URL, connections, applicationName: APPLICATION_NAME, waitMs },
+    {
+      url: TEST_DATABASE_URL,
+      connections,
+      applicationName: APPLICATION_NAME,
+      waitMs,
+      answerWithinMs,
+    },
     logger,
   );
   opened.push(created);
@@ -176,6 +182,23 @@ describe("the read pipeline", () => {
     await admin.query("select pg_terminate_backend($1)", [pid]);
     await admin.end();
     expect(isServiceUnavailable(await inFlight)).toBe(true);
+    expect(readValue(await reads.run(setThenRead("again")))).toBe("again");
+  });
+
+  it("gives up a connection whose answer does not come in time, and the batches behind it", async () => {
+    // As a network cut that leaves the socket open would: here a statement outlives the wait.
+    const reads = pipeline(1, 5_000, 300);
+    await reads.run(setThenRead("connect"));
+    const started = performance.now();
+    const outcomes = await Promise.allSettled([
+      reads.run([{ name: "", text: "select pg_sleep(5)", values: [] }]),
+      reads.run(setThenRead("behind")),
+    ]);
+    expect(performance.now() - started).toBeLessThan(4_000);
+    for (const outcome of outcomes) {
+      expect(outcome.status).toBe("rejected");
+      if (outcome.status === "rejected") expect(isServiceUnavailable(outcome.reason)).toBe(true);
+    }
     expect(readValue(await reads.run(setThenRead("again")))).toBe("again");
   });
 

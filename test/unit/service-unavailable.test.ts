@@ -22,6 +22,7 @@ describe("isServiceUnavailable", () => {
       new Error("Stream isn't writeable and enableOfflineQueue options is false"),
     ],
     ["a Redis connection closed", new Error("Connection is closed.")],
+    ["a pipelined read never answered", new Error("Query read timeout")],
     ["a Redis command past its timeout", new Error("Command timed out")],
     [
       "a driver error wrapped by the query builder",

@@ -31,6 +31,8 @@ export async function openDatabase(config: Config, logger: FastifyBaseLogger): P
           poolSize,
           preparedStatements: config.databasePreparedStatements,
           pipelineConnections,
+          // PostgreSQL cancels a statement at the timeout; an answer later than this never comes.
+          answerWithinMs: config.databaseStatementTimeoutMs + 5_000,
           applicationName,
         },
         logger,

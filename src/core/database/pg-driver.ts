@@ -19,6 +19,8 @@ export interface PgDriverOptions {
   preparedStatements: boolean;
   /** Connections beside the pool on which tenant reads are pipelined; 0 sends them to the pool. */
   pipelineConnections: number;
+  /** How long a pipelined read waits for its answer before its connection is given up. */
+  answerWithinMs: number;
   applicationName?: string;
 }
 
@@ -72,6 +74,7 @@ export function createPgDriver(
             connections: options.pipelineConnections,
             applicationName: `${options.applicationName ?? "agency-kit"}-reads`,
             waitMs: CONNECTION_WAIT_MS,
+            answerWithinMs: options.answerWithinMs,
           },
           logger,
         )

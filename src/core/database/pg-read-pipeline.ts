@@ -50,6 +50,13 @@ export interface ReadPipelineOptions {
   applicationName: string;
   /** How long a request waits for a connection, or for room on one, before it answers 503. */
   waitMs: number;
+  /**
+   * How long a batch may wait for its answer before its connection is given up: the statement
+   * timeout plus a margin. PostgreSQL cancels a slow statement itself; this covers an answer
+   * that never comes (a network cut that leaves the socket open, a pooler that lost track),
+   * which would otherwise hold every batch behind it, and the process's shutdown, for ever.
+   */
+  answerWithinMs: number;
 }
 
 type ConnectionInternals = { connection: { stream: Socket } };
@@ -172,6 +179,9 @@ export class ReadPipeline {
         connectionString: this.options.url,
         application_name: this.options.applicationName,
         connectionTimeoutMillis: this.options.waitMs,
+        // node-postgres fails the batch and destroys the socket, which fails the batches behind
+        // it (503); the lane connects again for the next one.
+        query_timeout: this.options.answerWithinMs,
         pipeline: true,
       });
       // A lost connection fails the batches in flight on it (503); the next batch reconnects.

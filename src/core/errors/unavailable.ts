@@ -51,4 +51,6 @@ const DROPPED_CONNECTION_MESSAGES = [
   "Stream isn't writeable",
   "Connection is closed",
   "Command timed out",
+  // A pipelined read whose answer did not come in time (pg-read-pipeline.ts).
+  "Query read timeout",
 ];
