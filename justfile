@@ -2,9 +2,9 @@
 # `npm run <script> -- [args...]`. just comes with the project (devDependency rust-just):
 # `npx just <recipe>`, or plain `just` when node_modules/.bin is on PATH.
 # just recipe names cannot contain ':', so the npm scripts start:worker, test:unit,
-# test:integration, db:generate, db:check, db:citus, docs:generate and docs:check are the
-# recipes start-worker, test-unit, test-integration, db-generate, db-check, db-citus,
-# docs-generate, docs-check.
+# test:integration, lint:openapi, db:generate, db:check, db:citus, db:reset, docs:generate
+# and docs:check are the recipes start-worker, test-unit, test-integration, lint-openapi,
+# db-generate, db-check, db-citus, db-reset, docs-generate, docs-check.
 # Extra arguments go to the script's last command, exactly as with `npm run <script> -- args`.
 
 set shell := ["bash", "-cu"]
@@ -62,6 +62,10 @@ openapi *args:
 migrate *args:
     @npm run migrate -- "$@"
 
+# Drop, recreate and migrate the database; -- --seed seeds it (npm run db:reset)
+db-reset *args:
+    @npm run db:reset -- "$@"
+
 # Generate a migration from the table definitions (npm run db:generate)
 db-generate *args:
     @npm run db:generate -- "$@"
@@ -86,6 +90,10 @@ docs-check *args:
 seed *args:
     @npm run seed -- "$@"
 
+# Print a new SECRET_KEY and METRICS_TOKEN for production (npm run secret)
+secret *args:
+    @npm run secret -- "$@"
+
 # Start PostgreSQL and Redis in Docker for development (npm run services)
 services *args:
     @npm run services -- "$@"
@@ -101,6 +109,10 @@ jobs *args:
 # Platform admins: list, grant <email>, revoke <email> (npm run platform-admin)
 platform-admin *args:
     @npm run platform-admin -- "$@"
+
+# A Node REPL with the config, the app, the database, Redis and the modules (npm run shell)
+shell *args:
+    @npm run shell -- "$@"
 
 # Build, then run the load benchmarks and write bench/results/latest.json (npm run bench)
 bench *args:
