@@ -14,7 +14,9 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
-          globalSetup: ["test/global-setup.ts"],
+          // PostgreSQL and Redis first (started here when installed but not running), then the
+          // template database.
+          globalSetup: ["test/local-services.ts", "test/global-setup.ts"],
           environment: "node",
           testTimeout: 30_000,
           hookTimeout: 30_000,
