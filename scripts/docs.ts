@@ -1,7 +1,8 @@
 /**
- * Writes what the docs derive from the code: the generated sections of README.md and docs/*.md
- * (default modules, migrations, environment variables, module dependencies) and the SQL
- * snapshots beside the files that prepare statements. With --check, writes nothing and fails
+ * Writes what the docs derive from the code: the generated sections of README.md, AGENTS.md,
+ * llms.txt and docs/*.md (default modules, migrations, environment variables, module
+ * dependencies, commands, the index of the docs) and the SQL snapshots beside the files that
+ * prepare statements. With --check, writes nothing and fails
  * when a committed file differs, so CI catches docs that drifted from the code.
  */
 import { rmSync, writeFileSync } from "node:fs";

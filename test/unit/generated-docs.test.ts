@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { commandsProblems } from "../../scripts/lib/generated-docs/commands.js";
+import { DOCUMENT_SUMMARIES, documentsList } from "../../scripts/lib/generated-docs/documents.js";
 import {
   ENVIRONMENT_DOCS,
   environmentTable,
@@ -33,10 +35,16 @@ beforeAll(async () => {
 }, 60_000);
 
 describe("docs generated from the code", () => {
-  it("README.md and docs/*.md hold what npm run docs:generate writes", () => {
-    const documents = [...generated.files.keys()].filter((path) => path.endsWith(".md"));
+  it("README.md, AGENTS.md, llms.txt and docs/*.md hold what npm run docs:generate writes", () => {
+    const documents = [...generated.files.keys()].filter((path) => !path.endsWith(".sql"));
     expect(documents).toEqual(
-      expect.arrayContaining(["README.md", "docs/adding-a-module.md", "docs/architecture.md"]),
+      expect.arrayContaining([
+        "README.md",
+        "AGENTS.md",
+        "llms.txt",
+        "docs/adding-a-module.md",
+        "docs/architecture.md",
+      ]),
     );
     for (const path of documents) {
       expect(committed(path), `${path}: run npm run docs:generate`).toBe(generated.files.get(path));
@@ -136,6 +144,69 @@ describe("the generation refuses what it cannot document", () => {
         "README's project layout lacks src/core/rate-limit/batched-limiter.ts",
         "README's project layout names src/core/rate-limit/batched-limits.ts, which does not exist",
       ]),
+    );
+  });
+
+  it("an npm script without its just recipe or README row, and a recipe or row of no script", () => {
+    const justfile = [
+      "# List the recipes",
+      "default:",
+      "    @just --list",
+      "",
+      "# Run every test (npm test)",
+      "test *args:",
+      '    @npm run test -- "$@"',
+      "",
+      "db-check *args:",
+      '    @npm run db:check -- "$@"',
+      "",
+      "# Gone",
+      "old-thing *args:",
+      '    @npm run old-thing -- "$@"',
+    ].join("\n");
+    const readme = [
+      "## Commands",
+      "",
+      "| npm | just | what it does |",
+      "| --- | --- | --- |",
+      "| `npm test` | `just test` | every test |",
+      "| `npm run db:check` | `just db:check` | drift |",
+      "| `npm run gone` | `just gone` | removed |",
+      "",
+      "## Configuration",
+    ].join("\n");
+    expect(commandsProblems(["test", "db:check", "db:reset"], justfile, readme)).toEqual([
+      "the justfile's recipe db-check has no comment saying what it does",
+      "the justfile has no recipe db-reset running npm run db:reset",
+      "the justfile's recipe old-thing runs no npm script of package.json",
+      "README's commands table gives npm run db:check the recipe `just db:check`",
+      "README's commands table has no row for npm run db:reset",
+      "README's commands table has a row for npm run gone, which package.json does not define",
+    ]);
+  });
+
+  it("AGENTS.md's commands say what the justfile says of each script", () => {
+    const agents = generated.files.get("AGENTS.md") ?? "";
+    const scripts = Object.keys(
+      (JSON.parse(committed("package.json")) as { scripts: Record<string, string> }).scripts,
+    );
+    for (const script of scripts) {
+      expect(agents).toMatch(new RegExp(`\\| \`npm (run ${script}|test)\` +\\| [A-Z]`));
+    }
+    expect(agents).toContain("| `npm run db:reset`");
+    expect(agents).toMatch(/\| `npm run dev` +\| Start the API with reload on change +\|/);
+  });
+
+  it("a document of docs/ without its line in the index, and a line for a document that is gone", () => {
+    const { "docs/tenancy.md": _, ...withoutTenancy } = DOCUMENT_SUMMARIES;
+    expect(() => documentsList(REPOSITORY_ROOT, withoutTenancy)).toThrow(
+      "docs/tenancy.md: add a line saying what it covers to DOCUMENT_SUMMARIES",
+    );
+    expect(() =>
+      documentsList(REPOSITORY_ROOT, { ...DOCUMENT_SUMMARIES, "docs/gone.md": "nothing" }),
+    ).toThrow("DOCUMENT_SUMMARIES lists docs/gone.md, which does not exist");
+    expect(documentsList(REPOSITORY_ROOT)).toContain(
+      "- [Adding a module](docs/adding-a-module.md): a second module, step by step",
     );
   });
 

@@ -2,6 +2,9 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { environmentSchema } from "../../../src/config.js";
+import { environmentNames, modulesList } from "./agents.js";
+import { commands, commandsProblems, commandsTable } from "./commands.js";
+import { documentsList } from "./documents.js";
 import { environmentTable } from "./environment.js";
 import { formatSections, replaceSection, sectionsOf } from "./markdown.js";
 import { migrationEntries, migrationsTable } from "./migrations.js";
@@ -16,23 +19,28 @@ import { configurationProblems, layoutProblems, readText } from "./references.js
 import { committedSnapshots, sqlSnapshots } from "./sql-snapshots.js";
 
 /**
- * Everything in the docs that is derived from the code: the generated sections of README.md
- * and docs/*.md, the SQL snapshots beside the repositories, and the checks of the references
- * that stay hand-written. `npm run docs:generate` writes it, `npm run docs:check` and
+ * Everything in the docs that is derived from the code: the generated sections of README.md,
+ * AGENTS.md, llms.txt and docs/*.md, the SQL snapshots beside the repositories, and the checks
+ * of the references that stay hand-written. `npm run docs:generate` writes it, `npm run docs:check` and
  * test/unit/generated-docs.test.ts compare it with what is committed.
  */
 
 export const REPOSITORY_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
-/** Sections README.md must hold; other documents may hold any of the known ones. */
-const README_SECTIONS = ["modules", "migrations", "environment"];
+/** Sections these documents must hold; the others may hold any of the known ones. */
+const REQUIRED_SECTIONS: Readonly<Record<string, readonly string[]>> = {
+  "README.md": ["modules", "migrations", "environment", "documents"],
+  // The context file of AI coding assistants, and the index of the docs for language models.
+  "AGENTS.md": ["commands", "module-list", "environment-names", "documents"],
+  "llms.txt": ["documents"],
+};
 
 /** The Markdown files that may hold generated sections. */
 function documents(root: string): string[] {
   const docs = readdirSync(join(root, "docs"))
     .filter((file) => file.endsWith(".md"))
     .map((file) => `docs/${file}`);
-  return ["README.md", ...docs.sort()];
+  return ["README.md", "AGENTS.md", "llms.txt", ...docs.sort()];
 }
 
 export interface GeneratedDocs {
@@ -46,9 +54,14 @@ export interface GeneratedDocs {
 
 export async function generateDocs(root: string = REPOSITORY_ROOT): Promise<GeneratedDocs> {
   const modules = defaultModuleEntries(root);
+  const scripts = commands(root);
   const sections = formatSections(
     new Map([
       ["modules", modulesTable(modules)],
+      ["module-list", modulesList(modules)],
+      ["commands", commandsTable(scripts)],
+      ["environment-names", environmentNames(environmentSchema)],
+      ["documents", documentsList(root)],
       ["migrations", migrationsTable(migrationEntries(root))],
       ["environment", environmentTable(environmentSchema)],
       ["default-modules", defaultModulesSnippet(modules, "projectsModule")],
@@ -61,10 +74,8 @@ export async function generateDocs(root: string = REPOSITORY_ROOT): Promise<Gene
   for (const path of documents(root)) {
     const current = readText(root, path);
     const held = sectionsOf(current);
-    if (path === "README.md") {
-      const missing = README_SECTIONS.filter((name) => !held.includes(name));
-      if (missing.length > 0) throw new Error(`README.md lacks the sections ${missing.join(", ")}`);
-    }
+    const missing = (REQUIRED_SECTIONS[path] ?? []).filter((name) => !held.includes(name));
+    if (missing.length > 0) throw new Error(`${path} lacks the sections ${missing.join(", ")}`);
     if (held.length === 0) continue;
     let document = current;
     for (const name of held) {
@@ -84,6 +95,11 @@ export async function generateDocs(root: string = REPOSITORY_ROOT): Promise<Gene
       readText(root, ".env.example"),
     ),
     ...layoutProblems(root, files.get("README.md") ?? readText(root, "README.md")),
+    ...commandsProblems(
+      scripts.map((command) => command.script),
+      readText(root, "justfile"),
+      files.get("README.md") ?? readText(root, "README.md"),
+    ),
   ];
   return { files, stale, problems };
 }
