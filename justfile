@@ -58,6 +58,10 @@ format *args:
 openapi *args:
     @npm run openapi -- "$@"
 
+# Write the TypeScript client's types from the OpenAPI document (npm run client)
+client *args:
+    @npm run client -- "$@"
+
 # Apply database migrations (npm run migrate)
 migrate *args:
     @npm run migrate -- "$@"

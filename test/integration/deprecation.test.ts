@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { clientTypesOf } from "../../scripts/lib/client/generate.js";
 import type { AppModule } from "../../src/app.js";
 import { publicAccess } from "../../src/core/http/access.js";
 import type { RouteDeprecation } from "../../src/core/http/route-docs.js";
@@ -114,6 +115,13 @@ describe("a deprecated route", () => {
     const current = document.paths["/api/v1/widgets"]?.get as Operation;
     expect(current.deprecated).toBeUndefined();
     expect(current.responses["200"]?.headers?.Deprecation).toBeUndefined();
+
+    // The TypeScript client's types mark it, so editors strike its calls through.
+    const types = await clientTypesOf(document);
+    const markedDeprecated = (operationId: string) =>
+      new RegExp(`@deprecated(?:(?!\\*/)[\\s\\S])*\\*/\\s*get: operations\\["${operationId}"\\]`);
+    expect(types).toMatch(markedDeprecated("listLegacyWidgets"));
+    expect(types).not.toMatch(markedDeprecated("listWidgets"));
   });
 
   it("counts its calls by route and method in the metrics", async () => {
