@@ -24,6 +24,8 @@ export const DOCUMENT_SUMMARIES: Readonly<Record<string, string>> = {
   "docs/rate-limiting.md": "limits per IP, per tenant plan and per route, headers, Redis outages",
   "docs/jobs.md": "background jobs, the transactional outbox, the worker, crons, mail",
   "docs/errors.md": "the problem format and every error code",
+  "docs/front-end.md":
+    "the TypeScript client: sign-in, the refresh cookie, silent refresh, tenants, pages, errors",
   "docs/api-versioning.md":
     "deprecating a route (Deprecation, Sunset, the metric), an `/api/v2` next to `/api/v1`",
   "docs/configuration.md": "every environment variable",
