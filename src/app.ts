@@ -58,6 +58,7 @@ import {
 } from "./core/jobs/index.js";
 import { BOUND_TO_REQUEST, createLogger } from "./core/logging/index.js";
 import type { Mailer } from "./core/mail/index.js";
+import { observeReadiness } from "./core/observability/kit-metrics.js";
 import { metricsPlugin } from "./core/observability/metrics.js";
 import { createLimiterFactory, createRateLimiting } from "./core/rate-limit/index.js";
 import { claimEmbeddedDatabase } from "./embedded-database.js";
@@ -294,11 +295,13 @@ export async function createApp(
   app.addHook("onRequest", rateLimiting.afterAuthentication);
   await app.register(accessControlPlugin, { audit });
 
+  const readinessChecks = {
+    database: () => database.ping(),
+    redis: redis ? () => pingRedis(redis) : undefined,
+  };
+  app.addHook("onClose", observeReadiness(readinessChecks));
   await app.register(healthRoutes, {
-    checks: {
-      database: () => database.ping(),
-      redis: redis ? () => pingRedis(redis) : undefined,
-    },
+    checks: readinessChecks,
     info: { name: packageJson.name, version: packageJson.version, environment: config.environment },
     exposeErrors: config.environment !== "production",
     checkTimeoutMs: 2_000,

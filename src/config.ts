@@ -130,6 +130,10 @@ export const environmentSchema = z.object({
   GITHUB_URL: optionalUrl,
   GITHUB_API_URL: optionalUrl,
   OAUTH_TIMEOUT_MS: positiveInt(10_000),
+  WORKER_METRICS_PORT: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).max(65535).optional(),
+  ),
 });
 
 /** The OAuth providers the kit knows; each is enabled by its client id and secret. */
@@ -238,6 +242,8 @@ export interface Config {
     /** The longest a request to a provider may take. */
     readonly timeoutMs: number;
   };
+  /** Where a worker process serves /metrics; undefined: it serves none. */
+  readonly workerMetricsPort: number | undefined;
   /** Things the operator should know at start-up (for example a derived development secret). */
   readonly notices: readonly string[];
 }
@@ -402,6 +408,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     tenantCreationsPerUserPerDay: raw.TENANT_CREATION_LIMIT_PER_USER,
     oauth: Object.freeze({ providers: oauthProviders, timeoutMs: raw.OAUTH_TIMEOUT_MS }),
+    workerMetricsPort: raw.WORKER_METRICS_PORT,
     notices,
   };
   return Object.freeze(config);

@@ -12,6 +12,8 @@ import {
   settlesWithin,
 } from "./core/jobs/index.js";
 import { createLogger } from "./core/logging/index.js";
+import { observeQueue } from "./core/observability/kit-metrics.js";
+import { startMetricsServer } from "./core/observability/metrics-server.js";
 
 /**
  * The worker process (`npm run worker`): runs queued jobs with WORKER_CONCURRENCY at a time,
@@ -40,6 +42,16 @@ const transport = bullmqTransport({
   registry: background.registry,
 });
 const relay = createOutboxRelay({ database, transport, logger });
+observeQueue(transport.queue);
+const metricsServer =
+  config.workerMetricsPort === undefined
+    ? undefined
+    : await startMetricsServer({
+        host: config.host,
+        port: config.workerMetricsPort,
+        token: config.metricsToken,
+        logger,
+      });
 const worker = createJobWorker({
   registry: background.registry,
   connection: workerConnection,
@@ -90,6 +102,9 @@ closeWithGrace({ delay: config.shutdownTimeoutMs + 5_000 }, async ({ signal, err
     Promise.allSettled([redis.quit(), workerConnection.quit()]),
     deadline,
   );
+  if (metricsServer) {
+    await untilDeadline("the metrics server's close", metricsServer.close(), deadline);
+  }
   logger.info("worker stopped");
 });
 

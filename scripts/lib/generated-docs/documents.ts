@@ -30,6 +30,8 @@ export const DOCUMENT_SUMMARIES: Readonly<Record<string, string>> = {
     "deprecating a route (Deprecation, Sunset, the metric), an `/api/v2` next to `/api/v1`",
   "docs/configuration.md": "every environment variable",
   "docs/operations.md": "probes, metrics, logs, shutdown, timeouts, the worker, deployment",
+  "docs/observability.md":
+    "tracing, the kit's metrics for operators, alerts, the dashboard, running Prometheus and Grafana",
   "docs/decisions/0001-tenant-read-path.md":
     "a design decision: how tenant reads reach PostgreSQL, what it costs, what remains",
 };

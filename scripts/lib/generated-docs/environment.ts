@@ -175,6 +175,10 @@ export const ENVIRONMENT_DOCS: Readonly<Record<string, VariableDoc>> = {
     meaning: "GitHub's REST API base URL (GitHub Enterprise Server)",
   },
   OAUTH_TIMEOUT_MS: { meaning: "the longest a request to an OAuth provider may take" },
+  WORKER_METRICS_PORT: {
+    default: "none: the worker serves no `/metrics`",
+    meaning: "port of a worker process's `/metrics`",
+  },
 };
 
 type EnvironmentSchema = z.ZodObject<Record<string, z.ZodType>>;

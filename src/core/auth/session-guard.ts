@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Redis } from "ioredis";
 import type { Database } from "../database/index.js";
 import type { Principal } from "../http/access.js";
+import { countSessionRevocation } from "../observability/kit-metrics.js";
 import { expandGrants } from "../permissions/index.js";
 
 /**
@@ -211,6 +212,7 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
     },
 
     async revoke(revocation) {
+      countSessionRevocation(revocation);
       forget(revocation);
       const redis = options.redis;
       if (!redis) return;

@@ -3,6 +3,7 @@ import { PgDialect } from "drizzle-orm/pg-core";
 import type { FastifyBaseLogger } from "fastify";
 import { AppError, unauthorized } from "../errors/index.js";
 import { currentContext } from "../logging/index.js";
+import { countTenantEntryFailure } from "../observability/kit-metrics.js";
 import { sqlStateOf } from "./errors.js";
 import type { PreparedStatement } from "./statements.js";
 import { TenantBulkhead } from "./tenant-bulkhead.js";
@@ -122,6 +123,7 @@ export interface DatabaseDrivers {
 
 /** Turns the tenant-entry failures into the answers a client should get. */
 function tenantEntryError(error: unknown): unknown {
+  countTenantEntryFailure(error);
   const code = sqlStateOf(error);
   if (code === "KT001") return unauthorized("The tenant of this token no longer exists.");
   if (code === "KT002") return new AppError("forbidden", "This tenant is suspended.");

@@ -1,6 +1,7 @@
 import { drizzle } from "drizzle-orm/node-postgres";
 import type { FastifyBaseLogger } from "fastify";
 import pg from "pg";
+import { observePool } from "../observability/kit-metrics.js";
 import { CONNECTION_WAIT_MS, type DatabaseDriver, ENTER_TENANT_SQL } from "./database.js";
 import { ReadPipeline } from "./pg-read-pipeline.js";
 import {
@@ -52,6 +53,7 @@ export function createPgDriver(
     idleTimeoutMillis: 30_000,
     application_name: options.applicationName ?? "agency-kit",
   });
+  observePool(pool, options.applicationName ?? "agency-kit");
   // An idle client that loses its connection emits here; without a listener it would crash.
   pool.on("error", (error) => logger.warn({ err: error }, "idle database connection failed"));
   // A checked-out client whose server goes away (a restart sends 57P01 to every session) emits

@@ -1,6 +1,7 @@
 import { asc, inArray, isNull } from "drizzle-orm";
 import type { FastifyBaseLogger } from "fastify";
 import type { Database } from "../database/index.js";
+import { outboxMetrics } from "../observability/kit-metrics.js";
 import { jobOutbox } from "./outbox.table.js";
 import { settlesWithin } from "./settles-within.js";
 import type { JobTransport } from "./transport.js";
@@ -62,6 +63,7 @@ export function createOutboxRelay(options: {
             delayMs: row.delayMs,
           });
         }
+        outboxMetrics.relayed(rows.map((row) => row.createdAt));
         await options.afterPublish?.();
         if (rows.length > 0) {
           // Relayed rows are deleted with the commit: a payload rests in the outbox only
@@ -83,8 +85,10 @@ export function createOutboxRelay(options: {
     try {
       moved = await relayOnce();
       failures = 0;
+      outboxMetrics.passSucceeded();
     } catch (error) {
       failures++;
+      outboxMetrics.passFailed();
       if (failures === 1 || failures % 60 === 0) {
         options.logger.warn({ err: error, failures }, "outbox relay failed; retrying");
       }

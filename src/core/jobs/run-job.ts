@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { Database } from "../database/index.js";
 import { runWithContext } from "../logging/index.js";
+import { observeJobRun } from "../observability/kit-metrics.js";
 import type { AnyJob, JobEnvelope } from "./define.js";
 import type { JobMarkers } from "./once.js";
 
@@ -120,9 +121,13 @@ async function runInContext(input: RunJobInput): Promise<void> {
       }),
       timeout,
     ]);
-    log.info({ durationMs: Math.round(performance.now() - started) }, "job completed");
+    const elapsed = performance.now() - started;
+    observeJobRun(definition.name, "completed", elapsed / 1000);
+    log.info({ durationMs: Math.round(elapsed) }, "job completed");
   } catch (error) {
-    log.warn({ err: error, durationMs: Math.round(performance.now() - started) }, "job failed");
+    const elapsed = performance.now() - started;
+    observeJobRun(definition.name, "failed", elapsed / 1000);
+    log.warn({ err: error, durationMs: Math.round(elapsed) }, "job failed");
     throw error;
   } finally {
     clearTimeout(timer);

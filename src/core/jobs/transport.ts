@@ -2,6 +2,7 @@ import { Queue } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
 import type { Redis } from "ioredis";
 import type { Database } from "../database/index.js";
+import { countExhaustedJob } from "../observability/kit-metrics.js";
 import type { AnyJob, JobEnvelope, JobRegistry } from "./define.js";
 import { MARKER_TTL_SECONDS, memoryJobMarkers } from "./once.js";
 import { backoffDelay, InvalidJobPayloadError, runJob } from "./run-job.js";
@@ -105,6 +106,7 @@ export function inProcessTransport(options: {
         const final = attempt >= definition.attempts || error instanceof InvalidJobPayloadError;
         if (final || shutdown.signal.aborted) {
           failed.push(job);
+          countExhaustedJob(job.name);
           options.logger.error(
             { err: error, job: job.name, jobId: job.jobId },
             "job failed for good",
@@ -129,6 +131,7 @@ export function inProcessTransport(options: {
       if (!definition) {
         // Like the worker: fail it visibly rather than block whoever published it (the relay).
         failed.push(job);
+        countExhaustedJob(job.name);
         options.logger.error({ job: job.name, jobId: job.jobId }, "no such job is registered");
         return;
       }

@@ -2,6 +2,7 @@ import { type Job, type Queue, UnrecoverableError, WaitingError, Worker } from "
 import type { FastifyBaseLogger } from "fastify";
 import type { Redis } from "ioredis";
 import type { Database } from "../database/index.js";
+import { countExhaustedJob } from "../observability/kit-metrics.js";
 import type { CronDefinition, JobEnvelope, JobRegistry } from "./define.js";
 import { redisJobMarkers } from "./once.js";
 import { InvalidJobPayloadError, runJob } from "./run-job.js";
@@ -70,6 +71,7 @@ export function createJobWorker(options: {
     const final =
       !job || error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (final) {
+      countExhaustedJob(job?.name ?? "unknown");
       options.logger.error(
         { err: error, job: job?.name, jobId: job?.id, attempts: job?.attemptsMade },
         "job failed for good; it stays in the failed set",

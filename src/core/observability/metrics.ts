@@ -5,6 +5,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import { z } from "zod";
 import { unauthorized } from "../errors/index.js";
 import { publicAccess } from "../http/access.js";
+import { kitRegistry } from "./kit-metrics.js";
 
 export interface MetricsOptions {
   /** When set, scrapers must send `Authorization: Bearer <token>`. */
@@ -19,7 +20,7 @@ declare module "fastify" {
 
 const UNMATCHED_ROUTE = "unmatched";
 
-function tokenMatches(header: string | undefined, token: string): boolean {
+export function tokenMatches(header: string | undefined, token: string): boolean {
   const expected = Buffer.from(`Bearer ${token}`);
   const given = Buffer.from(header ?? "");
   return given.length === expected.length && timingSafeEqual(given, expected);
@@ -119,7 +120,9 @@ export const metricsPlugin = fp<MetricsOptions>(
         if (options.token && !tokenMatches(request.headers.authorization, options.token)) {
           throw unauthorized("A valid metrics token is required.");
         }
-        return reply.type(registry.contentType).send(await registry.metrics());
+        // The process's own metrics (pools, jobs, outbox, limits, sign-ins: kit-metrics.ts) too.
+        const exposed = Registry.merge([registry, kitRegistry]);
+        return reply.type(registry.contentType).send(await exposed.metrics());
       },
     );
   },

@@ -8,6 +8,7 @@ import {
 } from "rate-limiter-flexible";
 import type { TenantPlan } from "../database/index.js";
 import { AppError } from "../errors/index.js";
+import { countRateLimitRefusal } from "../observability/kit-metrics.js";
 import { createBatchedLimiter, LimitExceeded, type LimitOutcome } from "./batched-limiter.js";
 
 /**
@@ -69,6 +70,8 @@ interface Counter {
 }
 
 interface Limit {
+  /** ip, tenant:<plan> or route:<method>:<url>: the label of its refusals' metric. */
+  name: string;
   counter: Counter;
   key: string;
   failClosed: boolean;
@@ -182,12 +185,13 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
   const tightest = new WeakMap<FastifyRequest, LimitOutcome>();
 
   async function enforce(request: FastifyRequest, reply: FastifyReply, limits: Limit[]) {
-    for (const { counter, key, failClosed } of limits) {
+    for (const { name, counter, key, failClosed } of limits) {
       let outcome: LimitOutcome;
       try {
         outcome = await counter.consume(key);
       } catch (error) {
         if (error instanceof LimitExceeded) {
+          countRateLimitRefusal(name);
           const retryAfter = Math.max(1, Math.ceil(error.outcome.msBeforeReset / 1000));
           setHeaders(reply, { ...error.outcome, remaining: 0 }, retryAfter);
           throw new AppError("rate-limited", "Too many requests; retry after the delay given.", {
@@ -216,9 +220,10 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
   const declaredLimit = (request: FastifyRequest, by: "ip" | "user"): Limit[] => {
     const declared = request.routeOptions.config.rateLimit;
     if (!declared || (declared.by ?? "ip") !== by || !request.routeOptions.url) return [];
-    const counter = perRoute.get(routeName(request.routeOptions.method, request.routeOptions.url));
+    const name = routeName(request.routeOptions.method, request.routeOptions.url);
+    const counter = perRoute.get(name);
     const key = by === "user" ? request.principal?.userId : request.ip;
-    return counter && key ? [{ counter, key, failClosed: declared.failClosed ?? true }] : [];
+    return counter && key ? [{ name, counter, key, failClosed: declared.failClosed ?? true }] : [];
   };
 
   const generalFailClosed = !settings.failOpen;
@@ -227,7 +232,12 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
       if (request.is404) return;
       const limits = declaredLimit(request, "ip");
       if (settings.enabled)
-        limits.unshift({ counter: perIp, key: request.ip, failClosed: generalFailClosed });
+        limits.unshift({
+          name: "ip",
+          counter: perIp,
+          key: request.ip,
+          failClosed: generalFailClosed,
+        });
       await enforce(request, reply, limits);
     },
     async afterAuthentication(request, reply) {
@@ -238,6 +248,7 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
       if (settings.enabled && tenantId) {
         const plan = await options.planOf(request);
         limits.unshift({
+          name: `tenant:${plan}`,
           counter: perPlan[plan],
           key: tenantId,
           failClosed: generalFailClosed,

@@ -14,6 +14,7 @@ import { AppError, conflict, notFound, unauthorized } from "../../core/errors/in
 import type { Principal } from "../../core/http/access.js";
 import type { Jobs } from "../../core/jobs/index.js";
 import type { SendEmailJob } from "../../core/mail/index.js";
+import { countSignInFailure } from "../../core/observability/kit-metrics.js";
 import { expandGrants } from "../../core/permissions/index.js";
 import { rolesSystemRepository } from "../rbac/index.js";
 import {
@@ -207,6 +208,7 @@ export function createAuthService(options: AuthServiceOptions) {
    * existing account takes no longer than refusing an unknown address.
    */
   function noteFailedSignIn(email: string, client: Client, reason: SignInFailure, user?: UserRow) {
+    countSignInFailure(reason);
     const line = {
       event: "login-failed",
       reason,
