@@ -17,6 +17,8 @@ export default defineConfig({
           // PostgreSQL and Redis first (started here when installed but not running), then the
           // template database.
           globalSetup: ["test/local-services.ts", "test/global-setup.ts"],
+          // Every answer of every app a test builds is checked against its OpenAPI document.
+          setupFiles: ["test/helpers/contract.ts"],
           environment: "node",
           testTimeout: 30_000,
           hookTimeout: 30_000,
