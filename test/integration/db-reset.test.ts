@@ -8,9 +8,8 @@ import { promisify } from "node:util";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
 import { claimEmbeddedDatabase } from "../../src/embedded-database.js";
-import { TEST_DATABASE_URL } from "../helpers/app.js";
+import { TEST_DATABASE_URL, testConfig } from "../helpers/app.js";
 import { urlFor } from "../helpers/test-database.js";
 
 /**
@@ -187,7 +186,7 @@ describe("npm run db:reset on the embedded database", () => {
     mkdirSync(dataDir);
     writeFileSync(join(dataDir, "PG_VERSION"), "17\n");
     // This test process holds it, as a running `npm run dev` does.
-    const claim = claimEmbeddedDatabase(loadConfig(env), () => {});
+    const claim = claimEmbeddedDatabase(testConfig(env), () => {});
     try {
       const outcome = await reset(env);
       expect(outcome.code).toBe(1);
