@@ -58,6 +58,7 @@ import {
 } from "./core/jobs/index.js";
 import { BOUND_TO_REQUEST, createLogger } from "./core/logging/index.js";
 import type { Mailer } from "./core/mail/index.js";
+import { httpTracingPlugin } from "./core/observability/http-tracing.js";
 import { observeReadiness } from "./core/observability/kit-metrics.js";
 import { metricsPlugin } from "./core/observability/metrics.js";
 import { createLimiterFactory, createRateLimiting } from "./core/rate-limit/index.js";
@@ -173,6 +174,7 @@ export async function createApp(
     requestLog: config.requestLog,
     slowMs: config.requestLogSlowMs,
   });
+  await app.register(httpTracingPlugin);
   await app.register(shutdownPlugin);
   await app.register(metricsPlugin, { token: config.metricsToken });
 
@@ -202,6 +204,7 @@ export async function createApp(
     methods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
     exposedHeaders: [
       "x-request-id",
+      "x-trace-id",
       "retry-after",
       "ratelimit-limit",
       "ratelimit-remaining",

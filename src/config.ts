@@ -18,6 +18,16 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
  */
 const REQUEST_LOG_MODES = ["all", "errors-and-slow"] as const;
 const DEFAULT_REQUEST_LOG: (typeof REQUEST_LOG_MODES)[number] = "all";
+/** The samplers of OTEL_TRACES_SAMPLER the kit builds (the OpenTelemetry SDK's own names). */
+const TRACE_SAMPLERS = [
+  "always_on",
+  "always_off",
+  "traceidratio",
+  "parentbased_always_on",
+  "parentbased_always_off",
+  "parentbased_traceidratio",
+] as const;
+export type TraceSampler = (typeof TRACE_SAMPLERS)[number];
 
 /** Values that appear in examples and tutorials; a production secret must never be one of them. */
 const PLACEHOLDER_SECRETS = [
@@ -130,6 +140,19 @@ export const environmentSchema = z.object({
   GITHUB_URL: optionalUrl,
   GITHUB_API_URL: optionalUrl,
   OAUTH_TIMEOUT_MS: positiveInt(10_000),
+  OTEL_SDK_DISABLED: booleanFlag,
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
+  OTEL_SERVICE_NAME: z.preprocess(emptyAsUndefined, z.string().default("agency-saas-kit")),
+  OTEL_TRACES_SAMPLER: z.preprocess(
+    emptyAsUndefined,
+    z.enum(TRACE_SAMPLERS).default("parentbased_always_on"),
+  ),
+  OTEL_TRACES_SAMPLER_ARG: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().min(0).max(1).default(1),
+  ),
+  TRUST_TRACEPARENT: booleanFlag,
   WORKER_METRICS_PORT: z.preprocess(
     emptyAsUndefined,
     z.coerce.number().int().min(1).max(65535).optional(),
@@ -242,10 +265,24 @@ export interface Config {
     /** The longest a request to a provider may take. */
     readonly timeoutMs: number;
   };
+  /** Traces over OTLP (docs/observability.md); off unless an endpoint is configured. */
+  readonly tracing: TracingSettings;
   /** Where a worker process serves /metrics; undefined: it serves none. */
   readonly workerMetricsPort: number | undefined;
   /** Things the operator should know at start-up (for example a derived development secret). */
   readonly notices: readonly string[];
+}
+
+export interface TracingSettings {
+  /** The OTLP/HTTP traces URL (`.../v1/traces`); undefined when tracing is off. */
+  readonly endpoint: string | undefined;
+  /** `service.name` of the API's spans; the worker's are `<serviceName>-worker`. */
+  readonly serviceName: string;
+  readonly sampler: TraceSampler;
+  /** The ratio of the `traceidratio` samplers, 0 to 1. */
+  readonly samplerRatio: number;
+  /** Whether an incoming request's `traceparent` is continued; otherwise a new trace starts. */
+  readonly trustTraceparent: boolean;
 }
 
 export class ConfigError extends Error {
@@ -408,6 +445,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     tenantCreationsPerUserPerDay: raw.TENANT_CREATION_LIMIT_PER_USER,
     oauth: Object.freeze({ providers: oauthProviders, timeoutMs: raw.OAUTH_TIMEOUT_MS }),
+    tracing: Object.freeze({
+      endpoint: raw.OTEL_SDK_DISABLED ? undefined : tracesEndpoint(raw),
+      serviceName: raw.OTEL_SERVICE_NAME,
+      sampler: raw.OTEL_TRACES_SAMPLER,
+      samplerRatio: raw.OTEL_TRACES_SAMPLER_ARG,
+      trustTraceparent: raw.TRUST_TRACEPARENT ?? false,
+    }),
     workerMetricsPort: raw.WORKER_METRICS_PORT,
     notices,
   };
@@ -565,6 +609,16 @@ function systemLoginProblems(
   return login(tenantUrl) === login(systemUrl)
     ? ["DATABASE_SYSTEM_URL must log in as another role than DATABASE_URL"]
     : [];
+}
+
+/**
+ * The traces endpoint as the OpenTelemetry specification derives it: the signal's own variable
+ * as it is, or the base endpoint with `/v1/traces` appended.
+ */
+function tracesEndpoint(raw: z.infer<typeof environmentSchema>): string | undefined {
+  if (raw.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return raw.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  if (!raw.OTEL_EXPORTER_OTLP_ENDPOINT) return undefined;
+  return `${stripTrailingSlash(raw.OTEL_EXPORTER_OTLP_ENDPOINT)}/v1/traces`;
 }
 
 function stripTrailingSlash(value: string): string {

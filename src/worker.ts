@@ -1,19 +1,6 @@
-import closeWithGrace from "close-with-grace";
-import { Redis } from "ioredis";
-import { createBackground } from "./background.js";
+import type { Redis as RedisClient } from "ioredis";
 import { loadProcessConfig } from "./config.js";
-import { createRedis } from "./core/cache/index.js";
-import { openDatabase } from "./core/database/index.js";
-import {
-  bullmqTransport,
-  createJobWorker,
-  createOutboxRelay,
-  scheduleCrons,
-  settlesWithin,
-} from "./core/jobs/index.js";
-import { createLogger } from "./core/logging/index.js";
-import { observeQueue } from "./core/observability/kit-metrics.js";
-import { startMetricsServer } from "./core/observability/metrics-server.js";
+import { startTracing, tracingDescription } from "./core/observability/tracing.js";
 
 /**
  * The worker process (`npm run worker`): runs queued jobs with WORKER_CONCURRENCY at a time,
@@ -23,6 +10,30 @@ import { startMetricsServer } from "./core/observability/metrics-server.js";
  */
 
 const config = loadProcessConfig();
+// Before the rest is imported: the instrumentations patch pg and ioredis as they load. Without
+// an OTLP endpoint nothing of OpenTelemetry is loaded.
+const tracing = await startTracing(config, { role: "worker" });
+const [
+  { default: closeWithGrace },
+  { Redis },
+  { createBackground },
+  { createRedis },
+  { openDatabase },
+  { bullmqTransport, createJobWorker, createOutboxRelay, scheduleCrons, settlesWithin },
+  { createLogger },
+  { observeQueue },
+  { startMetricsServer },
+] = await Promise.all([
+  import("close-with-grace"),
+  import("ioredis"),
+  import("./background.js"),
+  import("./core/cache/index.js"),
+  import("./core/database/index.js"),
+  import("./core/jobs/index.js"),
+  import("./core/logging/index.js"),
+  import("./core/observability/kit-metrics.js"),
+  import("./core/observability/metrics-server.js"),
+]);
 const logger = createLogger(config, undefined, "worker");
 if (!config.redisUrl) {
   logger.error(
@@ -32,7 +43,7 @@ if (!config.redisUrl) {
 }
 
 const database = await openDatabase(config, logger);
-const redis = createRedis(config, logger) as Redis;
+const redis = createRedis(config, logger) as RedisClient;
 // BullMQ's worker blocks on its connection and must never give up on a command.
 const workerConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
 const background = createBackground(config, logger);
@@ -102,15 +113,20 @@ closeWithGrace({ delay: config.shutdownTimeoutMs + 5_000 }, async ({ signal, err
     Promise.allSettled([redis.quit(), workerConnection.quit()]),
     deadline,
   );
-  if (metricsServer) {
+  if (metricsServer)
     await untilDeadline("the metrics server's close", metricsServer.close(), deadline);
-  }
+  // The last spans (the jobs that just ran) leave before the process does.
+  if (tracing) await untilDeadline("the export of the last spans", tracing.shutdown(), deadline);
   logger.info("worker stopped");
 });
 
 await scheduleCrons(transport.queue, background.crons, logger);
 relay.start();
 logger.info(
-  { concurrency: config.workerConcurrency, jobs: background.registry.all().map((job) => job.name) },
+  {
+    concurrency: config.workerConcurrency,
+    jobs: background.registry.all().map((job) => job.name),
+    ...tracingDescription(),
+  },
   "worker started",
 );

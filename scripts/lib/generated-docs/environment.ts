@@ -175,6 +175,28 @@ export const ENVIRONMENT_DOCS: Readonly<Record<string, VariableDoc>> = {
     meaning: "GitHub's REST API base URL (GitHub Enterprise Server)",
   },
   OAUTH_TIMEOUT_MS: { meaning: "the longest a request to an OAuth provider may take" },
+  OTEL_SDK_DISABLED: {
+    default: "`false`",
+    meaning: "`true` turns tracing off whatever else is set",
+  },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    default: "none: tracing off",
+    meaning: "base URL of an OTLP/HTTP receiver; spans go to its `/v1/traces`",
+  },
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: {
+    default: "none",
+    meaning: "the full traces URL; wins over `OTEL_EXPORTER_OTLP_ENDPOINT`",
+  },
+  OTEL_SERVICE_NAME: {
+    meaning: "`service.name` of the API's spans (the worker's: `<name>-worker`)",
+  },
+  OTEL_TRACES_SAMPLER: { meaning: "which traces are kept: the OpenTelemetry SDK's sampler names" },
+  OTEL_TRACES_SAMPLER_ARG: { meaning: "the ratio of the `traceidratio` samplers, 0 to 1" },
+  TRUST_TRACEPARENT: {
+    default: "`false`",
+    strict: "`true` only behind a gateway that sets or clears `traceparent`",
+    meaning: "continue the trace of an incoming request's `traceparent`",
+  },
   WORKER_METRICS_PORT: {
     default: "none: the worker serves no `/metrics`",
     meaning: "port of a worker process's `/metrics`",

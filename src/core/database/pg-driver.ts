@@ -2,6 +2,7 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import type { FastifyBaseLogger } from "fastify";
 import pg from "pg";
 import { observePool } from "../observability/kit-metrics.js";
+import { traceStatement } from "../observability/tracing.js";
 import { CONNECTION_WAIT_MS, type DatabaseDriver, ENTER_TENANT_SQL } from "./database.js";
 import { ReadPipeline } from "./pg-read-pipeline.js";
 import {
@@ -85,29 +86,32 @@ export function createPgDriver(
   return {
     kind: "postgres",
     db,
-    async runInTenant(enter, statement, values) {
-      const statements: BatchStatement[] = [
-        { name: enterName, text: ENTER_TENANT_SQL, values: enter },
-        { name: options.preparedStatements ? statement.name : "", text: statement.text, values },
-      ];
-      if (isDebug(logger)) logger.debug({ statement: statement.name }, "query");
-      if (pipeline && isPipelinable(statement.text)) {
-        return (await pipeline.run(statements))[1]?.rows ?? [];
-      }
-      const client = await pool.connect();
-      try {
-        try {
-          return (await client.query(new StatementBatch(statements)).done)[1]?.rows ?? [];
-        } catch (error) {
-          // The batch is one implicit transaction and it rolled back: send it once more,
-          // closing and preparing anew every named statement it uses.
-          if (!isMovedStatement(error)) throw error;
-          forgetPreparedStatements(client);
-          return (await client.query(new StatementBatch(statements)).done)[1]?.rows ?? [];
+    runInTenant(enter, statement, values) {
+      // One span per round trip, named by the statement (tracing.ts; nothing while it is off).
+      return traceStatement(statement.name, async () => {
+        const statements: BatchStatement[] = [
+          { name: enterName, text: ENTER_TENANT_SQL, values: enter },
+          { name: options.preparedStatements ? statement.name : "", text: statement.text, values },
+        ];
+        if (isDebug(logger)) logger.debug({ statement: statement.name }, "query");
+        if (pipeline && isPipelinable(statement.text)) {
+          return (await pipeline.run(statements))[1]?.rows ?? [];
         }
-      } finally {
-        client.release();
-      }
+        const client = await pool.connect();
+        try {
+          try {
+            return (await client.query(new StatementBatch(statements)).done)[1]?.rows ?? [];
+          } catch (error) {
+            // The batch is one implicit transaction and it rolled back: send it once more,
+            // closing and preparing anew every named statement it uses.
+            if (!isMovedStatement(error)) throw error;
+            forgetPreparedStatements(client);
+            return (await client.query(new StatementBatch(statements)).done)[1]?.rows ?? [];
+          }
+        } finally {
+          client.release();
+        }
+      });
     },
     async ping() {
       await pool.query("select 1");

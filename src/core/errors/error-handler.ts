@@ -3,6 +3,7 @@ import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
+import { activeTraceIds } from "../observability/tracing.js";
 import type { FieldError } from "./app-error.js";
 import { AppError } from "./app-error.js";
 import { type ProblemCode, problemCatalog } from "./catalog.js";
@@ -132,8 +133,9 @@ function mapError(error: FastifyError): Mapped | undefined {
   return undefined;
 }
 
-/** The trace id a client quotes in a bug report; the request id until tracing provides one. */
-const traceIdOf = (request: FastifyRequest): string => request.id;
+/** The id a client quotes in a bug report: the trace id while tracing is on, else the request id. */
+const traceIdOf = (request: FastifyRequest): string =>
+  request.traceId ?? activeTraceIds()?.traceId ?? request.id;
 
 export function sendProblem(
   request: FastifyRequest,

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { z } from "zod";
 import type { Database, TenantDatabase } from "../database/index.js";
+import type { TraceCarrier } from "../observability/tracing.js";
 
 /** What a handler gets besides its payload. */
 export interface JobContext {
@@ -109,6 +110,11 @@ export interface JobEnvelope {
   readonly tenantId?: string | undefined;
   readonly userId?: string | undefined;
   readonly requestId?: string | undefined;
+  /**
+   * The trace of whoever enqueued it (W3C traceparent), while tracing is on: the job's span
+   * continues it, after a delay or a retry alike, and so do its log lines.
+   */
+  readonly trace?: TraceCarrier | undefined;
 }
 
 /** The registered jobs by name; a job that is not registered cannot be enqueued or run. */

@@ -3,6 +3,7 @@ import type { z } from "zod";
 import type { SystemTx, TenantTx } from "../database/index.js";
 import { newId } from "../database/index.js";
 import { currentContext } from "../logging/index.js";
+import { traceCarrier, withSpan } from "../observability/tracing.js";
 import type { JobDefinition, JobEnvelope, JobRegistry } from "./define.js";
 import { jobOutbox } from "./outbox.table.js";
 import type { JobTransport } from "./transport.js";
@@ -57,37 +58,48 @@ export function createJobs(options: { registry: JobRegistry; transport: JobTrans
       if (!options.registry.has(job)) throw new UnknownJobError(job.name);
       // Refuse bad payloads here, where the caller can still be told.
       job.schema.parse(payload);
-      const context = currentContext();
-      const envelope: JobEnvelope = {
-        // Secrets are sealed before the payload is stored anywhere (outbox row, queue).
-        payload: job.sealing ? job.sealing.seal(payload) : payload,
-        ...(context?.tenantId ? { tenantId: context.tenantId } : {}),
-        ...(context?.userId ? { userId: context.userId } : {}),
-        ...(context?.requestId ? { requestId: context.requestId } : {}),
-      };
       if (enqueueOptions.jobId !== undefined && !VALID_JOB_ID.test(enqueueOptions.jobId)) {
         // The queue refuses such ids; refused here, they cannot block the outbox later.
         throw new Error(`Invalid job id "${enqueueOptions.jobId}": use letters, digits, - and _`);
       }
       const delayMs = Math.max(0, Math.round(enqueueOptions.delayMs ?? 0));
       const id = newId();
-      if (enqueueOptions.transaction) {
-        const insert = outboxBuilder
-          .insert(jobOutbox)
-          .values({
-            id,
-            jobName: job.name,
-            envelope,
-            jobKey: enqueueOptions.jobId ?? null,
-            delayMs,
-          })
-          .getSQL();
-        await enqueueOptions.transaction.execute(insert);
-        return enqueueOptions.jobId ?? id;
-      }
-      const jobId = enqueueOptions.jobId ?? id;
-      await options.transport.publish({ name: job.name, envelope, jobId, delayMs });
-      return jobId;
+      const attributes = {
+        "job.name": job.name,
+        "job.id": enqueueOptions.jobId ?? id,
+        "job.delay_ms": delayMs,
+        "job.outbox": enqueueOptions.transaction !== undefined,
+      };
+      return withSpan(`enqueue ${job.name}`, { kind: "producer", attributes }, async () => {
+        const context = currentContext();
+        const trace = traceCarrier();
+        const envelope: JobEnvelope = {
+          // Secrets are sealed before the payload is stored anywhere (outbox row, queue).
+          payload: job.sealing ? job.sealing.seal(payload) : payload,
+          ...(context?.tenantId ? { tenantId: context.tenantId } : {}),
+          ...(context?.userId ? { userId: context.userId } : {}),
+          ...(context?.requestId ? { requestId: context.requestId } : {}),
+          // The job's spans continue this one, wherever and whenever it runs.
+          ...(trace ? { trace } : {}),
+        };
+        if (enqueueOptions.transaction) {
+          const insert = outboxBuilder
+            .insert(jobOutbox)
+            .values({
+              id,
+              jobName: job.name,
+              envelope,
+              jobKey: enqueueOptions.jobId ?? null,
+              delayMs,
+            })
+            .getSQL();
+          await enqueueOptions.transaction.execute(insert);
+          return enqueueOptions.jobId ?? id;
+        }
+        const jobId = enqueueOptions.jobId ?? id;
+        await options.transport.publish({ name: job.name, envelope, jobId, delayMs });
+        return jobId;
+      });
     },
   };
 }

@@ -13,9 +13,14 @@ export const jobOutbox = pgTable(
   {
     id: id().primaryKey(),
     jobName: text("job_name").notNull(),
-    envelope: jsonb("envelope")
-      .notNull()
-      .$type<{ payload: unknown; tenantId?: string; userId?: string; requestId?: string }>(),
+    envelope: jsonb("envelope").notNull().$type<{
+      payload: unknown;
+      tenantId?: string;
+      userId?: string;
+      requestId?: string;
+      /** The enqueuer's trace context (tracing on): `{ traceparent, tracestate? }`. */
+      trace?: { traceparent: string; tracestate?: string };
+    }>(),
     /** The queue's job id; the outbox id when none was given (makes relaying idempotent). */
     jobKey: text("job_key"),
     delayMs: integer("delay_ms").notNull().default(0),

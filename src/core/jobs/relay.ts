@@ -2,6 +2,7 @@ import { asc, inArray, isNull } from "drizzle-orm";
 import type { FastifyBaseLogger } from "fastify";
 import type { Database } from "../database/index.js";
 import { outboxMetrics } from "../observability/kit-metrics.js";
+import { withSpan } from "../observability/tracing.js";
 import { jobOutbox } from "./outbox.table.js";
 import { settlesWithin } from "./settles-within.js";
 import type { JobTransport } from "./transport.js";
@@ -56,12 +57,23 @@ export function createOutboxRelay(options: {
           .limit(batchSize)
           .for("update", { skipLocked: true });
         for (const row of rows) {
-          await options.transport.publish({
-            name: row.jobName,
-            envelope: row.envelope,
-            jobId: row.jobKey ?? row.id,
-            delayMs: row.delayMs,
-          });
+          // A span in the trace of the request that wrote the row (tracing on).
+          const attributes = {
+            "job.name": row.jobName,
+            "job.id": row.jobKey ?? row.id,
+            "outbox.lag_ms": Math.max(0, Date.now() - row.createdAt.getTime()),
+          };
+          await withSpan(
+            `outbox relay ${row.jobName}`,
+            { attributes, parent: row.envelope.trace },
+            () =>
+              options.transport.publish({
+                name: row.jobName,
+                envelope: row.envelope,
+                jobId: row.jobKey ?? row.id,
+                delayMs: row.delayMs,
+              }),
+          );
         }
         outboxMetrics.relayed(rows.map((row) => row.createdAt));
         await options.afterPublish?.();

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Database } from "../database/index.js";
 import { runWithContext } from "../logging/index.js";
 import { observeJobRun } from "../observability/kit-metrics.js";
+import { withSpan } from "../observability/tracing.js";
 import type { AnyJob, JobEnvelope } from "./define.js";
 import type { JobMarkers } from "./once.js";
 
@@ -47,7 +48,21 @@ export function runJob(input: RunJobInput): Promise<void> {
     ...(envelope.tenantId ? { tenantId: envelope.tenantId } : {}),
     ...(envelope.userId ? { userId: envelope.userId } : {}),
   };
-  return runWithContext(context, () => runInContext(input));
+  // A span in the trace of whoever enqueued it (tracing on), on every attempt.
+  const attributes = {
+    "job.name": input.definition.name,
+    "job.id": jobId,
+    "job.attempt": input.attempt,
+    "tenant.id": envelope.tenantId,
+    "user.id": envelope.userId,
+  };
+  return runWithContext(context, () =>
+    withSpan(
+      `job ${input.definition.name}`,
+      { kind: "consumer", attributes, parent: envelope.trace },
+      () => runInContext(input),
+    ),
+  );
 }
 
 async function runInContext(input: RunJobInput): Promise<void> {

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Redis } from "ioredis";
 import type { Database } from "../database/index.js";
 import { countExhaustedJob } from "../observability/kit-metrics.js";
+import { traceCarrier, withSpan } from "../observability/tracing.js";
 import type { AnyJob, JobEnvelope, JobRegistry } from "./define.js";
 import { MARKER_TTL_SECONDS, memoryJobMarkers } from "./once.js";
 import { backoffDelay, InvalidJobPayloadError, runJob } from "./run-job.js";
@@ -45,31 +46,44 @@ export function bullmqTransport(options: {
   return {
     kind: "bullmq",
     queue,
-    async publish(job) {
-      const definition = options.registry.get(job.name);
-      const keepCompleted = definition?.keepCompleted ?? true;
-      await queue.add(job.name, job.envelope, {
-        jobId: job.jobId,
-        delay: job.delayMs,
-        // An unknown job (its code was removed) still reaches a worker, which fails it visibly.
-        attempts: definition?.attempts ?? 1,
-        ...(definition
-          ? { backoff: { type: definition.backoff.type, delay: definition.backoff.delayMs } }
-          : {}),
-        ...(keepCompleted
-          ? { removeOnComplete: { age: KEEP_COMPLETED_SECONDS } }
-          : {
-              // The run leaves Redis when it completes, payload and all; a marker of its id
-              // alone (BullMQ's deduplication key) still refuses a second publication.
-              removeOnComplete: true,
-              deduplication: { id: job.jobId, ttl: KEEP_COMPLETED_SECONDS * 1000 },
-            }),
-        // Failed jobs stay until retried (npm run jobs -- retry-failed) or cleaned.
-        removeOnFail: false,
-      });
+    publish(job) {
+      const attributes = {
+        "messaging.system": "bullmq",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": QUEUE_NAME,
+        "messaging.message.id": job.jobId,
+        "job.name": job.name,
+      };
+      return withSpan(`publish ${job.name}`, { kind: "producer", attributes }, () => add(job));
     },
     close: () => queue.close(),
   };
+
+  async function add(job: OutgoingJob): Promise<void> {
+    const definition = options.registry.get(job.name);
+    const keepCompleted = definition?.keepCompleted ?? true;
+    // The job's run continues this span's trace (tracing on).
+    const trace = traceCarrier();
+    await queue.add(job.name, trace ? { ...job.envelope, trace } : job.envelope, {
+      jobId: job.jobId,
+      delay: job.delayMs,
+      // An unknown job (its code was removed) still reaches a worker, which fails it visibly.
+      attempts: definition?.attempts ?? 1,
+      ...(definition
+        ? { backoff: { type: definition.backoff.type, delay: definition.backoff.delayMs } }
+        : {}),
+      ...(keepCompleted
+        ? { removeOnComplete: { age: KEEP_COMPLETED_SECONDS } }
+        : {
+            // The run leaves Redis when it completes, payload and all; a marker of its id
+            // alone (BullMQ's deduplication key) still refuses a second publication.
+            removeOnComplete: true,
+            deduplication: { id: job.jobId, ttl: KEEP_COMPLETED_SECONDS * 1000 },
+          }),
+      // Failed jobs stay until retried (npm run jobs -- retry-failed) or cleaned.
+      removeOnFail: false,
+    });
+  }
 }
 
 /**
@@ -135,7 +149,14 @@ export function inProcessTransport(options: {
         options.logger.error({ job: job.name, jobId: job.jobId }, "no such job is registered");
         return;
       }
-      schedule(job, definition, 1, job.delayMs);
+      // The run continues the trace of whoever published it (tracing on).
+      const trace = traceCarrier();
+      schedule(
+        trace ? { ...job, envelope: { ...job.envelope, trace } } : job,
+        definition,
+        1,
+        job.delayMs,
+      );
     },
     /** Resolves when no job is running or waiting to run (tests). */
     async idle() {

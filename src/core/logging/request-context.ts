@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { activeTraceIds } from "../observability/tracing.js";
 
 /**
  * What every log line, audit row, cache key and job of a request needs to know about it.
@@ -24,16 +25,18 @@ export const BOUND_TO_REQUEST = Symbol("boundToRequest");
 
 /**
  * Fields added to every log line written inside a request. Request loggers already carry the
- * request id as a binding; other loggers (the root one, a service's) get it from here.
+ * request id as a binding; other loggers (the root one, a service's) get it from here. While
+ * tracing is on, a line written inside a span carries its trace and span ids too.
  */
 export function contextLogFields(
   _fields: object,
   _level: number,
   logger?: object,
 ): Record<string, string> {
+  const ids = activeTraceIds();
+  const fields: Record<string, string> = ids ? { traceId: ids.traceId, spanId: ids.spanId } : {};
   const context = storage.getStore();
-  if (!context) return {};
-  const fields: Record<string, string> = {};
+  if (!context) return fields;
   if (!(logger && BOUND_TO_REQUEST in logger)) fields.requestId = context.requestId;
   if (context.tenantId) fields.tenantId = context.tenantId;
   if (context.userId) fields.userId = context.userId;

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { createSealer } from "../crypto/index.js";
 import { defineJob } from "../jobs/index.js";
+import { withSpan } from "../observability/tracing.js";
 import type { Mailer } from "./mailer.js";
 import { type EmailTemplate, emailTemplates, renderEmail } from "./templates.js";
 
@@ -67,12 +68,19 @@ export function createSendEmailJob(options: { mailer: Mailer; secretKey: string 
       // (its worker died before the queue recorded it as completed) does not send it again.
       // Every attempt carries the same Message-ID, which covers what the record cannot: a
       // crash between the server's acceptance and the record.
+      // The span names the template and the transport, never the recipient.
+      const attributes = {
+        "mail.template": payload.template,
+        "mail.transport": options.mailer.kind,
+      };
       const sent = await once("sent", () =>
-        options.mailer.send({
-          to: payload.to,
-          ...renderEmail(payload.template, payload.data),
-          messageKey: `send-email.${jobId}`,
-        }),
+        withSpan("mail send", { kind: "client", attributes }, () =>
+          options.mailer.send({
+            to: payload.to,
+            ...renderEmail(payload.template, payload.data),
+            messageKey: `send-email.${jobId}`,
+          }),
+        ),
       );
       if (!sent) log.info("mail already sent for this job; not sending again");
     },

@@ -1,0 +1,393 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import { createRequire } from "node:module";
+import {
+  type Attributes,
+  type Context,
+  context,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  isSpanContextValid,
+  propagation,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  type TextMapPropagator,
+  type TextMapSetter,
+  trace,
+} from "@opentelemetry/api";
+import {
+  getRPCMetadata,
+  RPCType,
+  suppressTracing,
+  W3CTraceContextPropagator,
+} from "@opentelemetry/core";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { registerInstrumentations } from "@opentelemetry/instrumentation";
+import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
+import { IORedisInstrumentation } from "@opentelemetry/instrumentation-ioredis";
+import { PgInstrumentation } from "@opentelemetry/instrumentation-pg";
+import { UndiciInstrumentation } from "@opentelemetry/instrumentation-undici";
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  resourceFromAttributes,
+} from "@opentelemetry/resources";
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type ReadableSpan,
+  type Sampler,
+  type Span as SdkSpan,
+  SimpleSpanProcessor,
+  type SpanProcessor,
+  TraceIdRatioBasedSampler,
+} from "@opentelemetry/sdk-trace-base";
+import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
+import packageJson from "../../../package.json" with { type: "json" };
+import type { Config, TracingSettings } from "../../config.js";
+import type {
+  ActiveTracing,
+  SpanAttributes,
+  StartTracingOptions,
+  TraceCarrier,
+} from "./tracing-types.js";
+
+/**
+ * The OpenTelemetry SDK as the kit runs it: spans of incoming HTTP requests (node:http), of
+ * PostgreSQL (pg), Redis (ioredis) and outgoing fetch calls (undici: the OAuth providers), and
+ * the kit's own (tenant statements, jobs, the outbox, mail), batched to an OTLP/HTTP endpoint.
+ * Loaded only when tracing is on (tracing.ts).
+ */
+
+const KINDS = {
+  internal: SpanKind.INTERNAL,
+  producer: SpanKind.PRODUCER,
+  consumer: SpanKind.CONSUMER,
+  client: SpanKind.CLIENT,
+} as const;
+
+/** Probes and scrapes arrive every few seconds and would bury the traces of people. */
+const UNTRACED_PATHS = /^\/(?:health\/|metrics(?:\?|$))/;
+
+/**
+ * The headers of incoming requests whose trace context is not trusted (TRUST_TRACEPARENT
+ * unset): the HTTP instrumentation hands them to the global propagator, which then starts a
+ * new trace instead of continuing the caller's. Anyone on the internet can send a traceparent;
+ * continuing it would let them pick trace ids and sampling decisions.
+ */
+const untrustedCarriers = new WeakSet<object>();
+
+class IncomingAwarePropagator implements TextMapPropagator {
+  constructor(private readonly inner: TextMapPropagator) {}
+  inject(context: Context, carrier: unknown, setter: TextMapSetter): void {
+    this.inner.inject(context, carrier, setter);
+  }
+  extract(context: Context, carrier: unknown, getter: TextMapGetter): Context {
+    if (typeof carrier === "object" && carrier !== null && untrustedCarriers.has(carrier)) {
+      return context;
+    }
+    return this.inner.extract(context, carrier, getter);
+  }
+  fields(): string[] {
+    return this.inner.fields();
+  }
+}
+
+/** Job carriers are the kit's own data (outbox rows, job data): always continued. */
+const carriers = new W3CTraceContextPropagator();
+
+function samplerOf(settings: TracingSettings): Sampler {
+  const ratio = new TraceIdRatioBasedSampler(settings.samplerRatio);
+  switch (settings.sampler) {
+    case "always_on":
+      return new AlwaysOnSampler();
+    case "always_off":
+      return new AlwaysOffSampler();
+    case "traceidratio":
+      return ratio;
+    case "parentbased_always_off":
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case "parentbased_traceidratio":
+      return new ParentBasedSampler({ root: ratio });
+    default:
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  }
+}
+
+const EMAIL = /[^\s@/?&=:"'<>]+@[^\s@/?&=:"'<>]+\.[A-Za-z]{2,}/g;
+/** A JSON Web Token (access tokens, ID tokens) or an Authorization header's credentials. */
+const TOKEN = /\beyJ[\w-]+\.[\w-]+\.[\w-]*|\b(?:Bearer|Basic)\s+[\w.~+/=-]+/g;
+const REDACTED = "REDACTED";
+
+/** `a=1&b=2` as `a=REDACTED&b=REDACTED`: which parameters were sent, never their values. */
+const redactQuery = (query: string): string =>
+  query
+    .split("&")
+    .map((pair) => `${pair.split("=")[0]}=${REDACTED}`)
+    .join("&");
+
+const redactUrl = (url: string): string => {
+  const mark = url.indexOf("?");
+  return mark < 0 ? url : `${url.slice(0, mark)}?${redactQuery(url.slice(mark + 1))}`;
+};
+
+/**
+ * What may not leave the process in a span, whatever an instrumentation recorded. Runs on
+ * every attribute of every span: the regular expressions only where a cheap test says they
+ * could match.
+ */
+function scrubbed(key: string, value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  if (key === "url.query") return redactQuery(value);
+  let cleaned = key === "url.full" ? redactUrl(value) : value;
+  if (cleaned.includes("@")) cleaned = cleaned.replace(EMAIL, REDACTED);
+  if (cleaned.includes("eyJ") || cleaned.includes("Bearer") || cleaned.includes("Basic")) {
+    cleaned = cleaned.replace(TOKEN, REDACTED);
+  }
+  return cleaned;
+}
+
+function scrubAttributes(attributes: Attributes): Attributes | undefined {
+  let changed: Attributes | undefined;
+  for (const key in attributes) {
+    const value = attributes[key];
+    const clean = scrubbed(key, value);
+    if (clean !== value) {
+      changed ??= {};
+      changed[key] = clean as string;
+    }
+  }
+  return changed;
+}
+
+/**
+ * Rewrites attributes before a span is exported: query strings keep their parameter names
+ * only (an OAuth callback's `code` and `state` are secrets), and anything shaped like an email
+ * address or a token is replaced. The kit's own spans carry identifiers only; this guards
+ * what the instrumentations record (URLs, user agents, error messages).
+ */
+class ScrubbingProcessor implements SpanProcessor {
+  constructor(private readonly next: SpanProcessor) {}
+  onStart(span: SdkSpan, parentContext: Context): void {
+    this.next.onStart(span, parentContext);
+  }
+  onEnding(span: SdkSpan): void {
+    const changed = scrubAttributes(span.attributes);
+    if (changed) span.setAttributes(changed);
+    for (const event of span.events) {
+      const attributes = event.attributes;
+      if (!attributes) continue;
+      const changedInEvent = scrubAttributes(attributes);
+      if (changedInEvent) Object.assign(attributes, changedInEvent);
+    }
+    this.next.onEnding?.(span);
+  }
+  onEnd(span: ReadableSpan): void {
+    this.next.onEnd(span);
+  }
+  forceFlush(): Promise<void> {
+    return this.next.forceFlush();
+  }
+  shutdown(): Promise<void> {
+    return this.next.shutdown();
+  }
+}
+
+const definedAttributes = (attributes: SpanAttributes | undefined): Attributes => {
+  const result: Attributes = {};
+  if (!attributes) return result;
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value !== undefined) result[key] = value;
+  }
+  return result;
+};
+
+/** A failure's kind, never its message (a driver's message may quote the values it refused). */
+function errorType(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && code !== "") return code;
+  return error instanceof Error ? error.name : "Error";
+}
+
+function fail(span: Span, error: unknown): void {
+  const type = errorType(error);
+  span.setAttribute("error.type", type);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: type });
+}
+
+/** The endpoint as the start-up log shows it: no user or password from its URL. */
+function displayed(endpoint: string): string {
+  const url = new URL(endpoint);
+  url.username = "";
+  url.password = "";
+  return url.href;
+}
+
+export function installTracing(
+  config: Config,
+  options: StartTracingOptions,
+): { tracing: ActiveTracing; shutdown(): Promise<void> } {
+  const settings = config.tracing;
+  const serviceName =
+    options.role === "worker" ? `${settings.serviceName}-worker` : settings.serviceName;
+  const resource = defaultResource()
+    // OTEL_RESOURCE_ATTRIBUTES, as the specification has every SDK read it.
+    .merge(detectResources({ detectors: [envDetector] }))
+    .merge(
+      resourceFromAttributes({
+        "service.name": serviceName,
+        "service.version": packageJson.version,
+        "service.instance.id": randomUUID(),
+        "deployment.environment.name": config.environment,
+      }),
+    );
+  // The exporter reads OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT and _COMPRESSION itself; the URL
+  // comes from the configuration, which has checked it.
+  const processor = options.exporter
+    ? new SimpleSpanProcessor(options.exporter)
+    : new BatchSpanProcessor(new OTLPTraceExporter({ url: settings.endpoint as string }));
+  const provider = new NodeTracerProvider({
+    resource,
+    sampler: samplerOf(settings),
+    spanProcessors: [new ScrubbingProcessor(processor)],
+  });
+  provider.register({ propagator: new IncomingAwarePropagator(new W3CTraceContextPropagator()) });
+
+  const unregister = registerInstrumentations({
+    tracerProvider: provider,
+    instrumentations: [
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (request: IncomingMessage) =>
+          UNTRACED_PATHS.test(request.url ?? ""),
+        // Runs before the instrumentation reads the request's trace context.
+        startIncomingSpanHook: (request: IncomingMessage) => {
+          if (!settings.trustTraceparent) untrustedCarriers.add(request.headers);
+          return {};
+        },
+        requireParentforOutgoingSpans: true,
+      }),
+      new UndiciInstrumentation({ requireParentforSpans: true }),
+      // Round trips outside a traced request or job (the relay's polling) make no traces.
+      new PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
+      // The command alone: keys and arguments can hold session ids and one-time values.
+      new IORedisInstrumentation({
+        requireParentSpan: true,
+        dbStatementSerializer: (command: string) => command,
+      }),
+    ],
+  });
+  // The application imports pg and ioredis as ES modules, which the instrumentations' require
+  // hook does not see; loaded here first through require, they are patched, and the later
+  // imports get these same modules from the cache.
+  const require = createRequire(import.meta.url);
+  for (const name of ["node:http", "node:https", "pg", "ioredis"]) require(name);
+
+  const tracer = provider.getTracer("agency-saas-kit", packageJson.version);
+
+  const contextOf = (carrier: TraceCarrier | undefined): Context =>
+    carrier ? carriers.extract(context.active(), carrier, defaultTextMapGetter) : context.active();
+
+  const tracing: ActiveTracing = {
+    async span(name, spanOptions, fn) {
+      const parent = contextOf(spanOptions.parent);
+      const span = tracer.startSpan(
+        name,
+        {
+          kind: KINDS[spanOptions.kind ?? "internal"],
+          attributes: definedAttributes(spanOptions.attributes),
+        },
+        parent,
+      );
+      try {
+        return await context.with(trace.setSpan(parent, span), fn);
+      } catch (error) {
+        fail(span, error);
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+
+    async statement(name, fn) {
+      const parent = context.active();
+      // Like the pg instrumentation: no trace of its own for a statement outside a span, and
+      // nothing to record in a trace the sampler left out.
+      if (!trace.getSpan(parent)?.isRecording()) return fn();
+      const span = tracer.startSpan(
+        name,
+        {
+          kind: SpanKind.CLIENT,
+          attributes: { "db.system": "postgresql", "db.system.name": "postgresql" },
+        },
+        parent,
+      );
+      try {
+        // The batch goes through pg's Client.query, where the pg instrumentation would add a
+        // span of its own without a name or an end: suppressed below this one.
+        return await context.with(suppressTracing(trace.setSpan(parent, span)), fn);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        if (typeof code === "string") span.setAttribute("db.response.status_code", code);
+        fail(span, error);
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+
+    carrier() {
+      const carrier: Record<string, string> = {};
+      carriers.inject(context.active(), carrier, defaultTextMapSetter);
+      if (!carrier.traceparent) return undefined;
+      return carrier.tracestate
+        ? { traceparent: carrier.traceparent, tracestate: carrier.tracestate }
+        : { traceparent: carrier.traceparent };
+    },
+
+    ids() {
+      const spanContext = trace.getSpanContext(context.active());
+      if (!spanContext || !isSpanContextValid(spanContext)) return undefined;
+      return { traceId: spanContext.traceId, spanId: spanContext.spanId };
+    },
+
+    request(route) {
+      const active = context.active();
+      const span = trace.getSpan(active);
+      if (!span) return undefined;
+      // The instrumentation names the span and sets http.route from this when it ends.
+      const metadata = getRPCMetadata(active);
+      if (route && metadata?.type === RPCType.HTTP) metadata.route = route;
+      return {
+        traceId: span.spanContext().traceId,
+        setAttributes: (attributes) => span.setAttributes(definedAttributes(attributes)),
+      };
+    },
+
+    flush: () => provider.forceFlush(),
+
+    description: {
+      tracing: true,
+      endpoint: options.exporter ? "in-memory" : displayed(settings.endpoint as string),
+      serviceName,
+      sampler: settings.sampler,
+      samplerRatio: settings.samplerRatio,
+      trustTraceparent: settings.trustTraceparent,
+    },
+  };
+
+  return {
+    tracing,
+    async shutdown() {
+      unregister();
+      await provider.shutdown();
+      trace.disable();
+      propagation.disable();
+      context.disable();
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
+
+/**
+ * The types tracing.ts (the kit's face of tracing) and tracing-sdk.ts (the SDK behind it,
+ * loaded only when tracing is on) share; types only, so neither imports the other's code.
+ */
+
+/** A W3C trace context carried across a queue: in an outbox row, in a job's data. */
+export interface TraceCarrier {
+  readonly traceparent: string;
+  readonly tracestate?: string;
+}
+
+export type SpanAttributes = Readonly<Record<string, string | number | boolean | undefined>>;
+
+export interface SpanOptions {
+  readonly kind?: "internal" | "producer" | "consumer" | "client";
+  /** Identifiers and names only: never a token, an email, a password or a body. */
+  readonly attributes?: SpanAttributes;
+  /** The span's parent, from a carrier (the enqueuer of a job); otherwise the active span. */
+  readonly parent?: TraceCarrier | undefined;
+}
+
+/** The span of the HTTP request being served, as the HTTP layer sees it. */
+export interface RequestSpan {
+  readonly traceId: string;
+  setAttributes(attributes: SpanAttributes): void;
+}
+
+/** What tracing-sdk.ts installs while tracing is on. */
+export interface ActiveTracing {
+  span<T>(name: string, options: SpanOptions, fn: () => Promise<T>): Promise<T>;
+  statement<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  carrier(): TraceCarrier | undefined;
+  ids(): { traceId: string; spanId: string } | undefined;
+  request(route: string | undefined): RequestSpan | undefined;
+  flush(): Promise<void>;
+  /** What the start-up log says about it. */
+  readonly description: Readonly<Record<string, string | number | boolean>>;
+}
+
+export interface StartTracingOptions {
+  /** The worker's spans are reported as `<OTEL_SERVICE_NAME>-worker`. */
+  role: "api" | "worker";
+  /** Spans go here instead of the OTLP endpoint, synchronously (tests). */
+  exporter?: SpanExporter;
+}
