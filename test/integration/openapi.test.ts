@@ -240,6 +240,7 @@ describe("the OpenAPI document of the kit's app", () => {
           expect(name, where).not.toBe("");
         }
         expect(refName(headers["X-Request-Id"], "headers"), where).toBe("XRequestId");
+        expect(refName(headers["X-Trace-Id"], "headers"), where).toBe("XTraceId");
         // Rate limits are on in the test configuration: every route counts.
         for (const name of RATE_LIMIT_HEADERS) expect(headers[name], where).toBeDefined();
         if (status === "401") {
@@ -258,6 +259,8 @@ describe("the OpenAPI document of the kit's app", () => {
       }
     }
     expect(document.components.headers.XRequestId).toMatchObject({ required: true });
+    // Sent only while tracing is on.
+    expect(document.components.headers.XTraceId?.required).toBeUndefined();
   });
 
   it("documents /metrics as Prometheus text, as it answers", async () => {
@@ -321,7 +324,8 @@ describe("the OpenAPI document of the kit's app", () => {
     });
     expect(refused.statusCode).toBe(401);
     const documented = operation("POST /api/v1/auth/refresh").responses["401"]?.headers ?? {};
-    for (const name of Object.keys(documented)) {
+    // Every documented header but X-Trace-Id, which is sent only while tracing is on.
+    for (const name of Object.keys(documented).filter((header) => header !== "X-Trace-Id")) {
       expect(refused.headers[name.toLowerCase()], name).toBeDefined();
     }
     expect(refused.headers["set-cookie"]).toMatch(new RegExp(`^${REFRESH_COOKIE}=; Max-Age=0`));

@@ -89,9 +89,16 @@ export const kitHeaders = {
     component: "XRequestId",
     name: "X-Request-Id",
     description:
-      "The request's id: the client's own `X-Request-Id` when it is 1 to 128 characters of `A-Z a-z 0-9 . _ : -`, otherwise one the server made. The `traceId` of a problem and the `requestId` of every log line of the request.",
+      "The request's id: the client's own `X-Request-Id` when it is 1 to 128 characters of `A-Z a-z 0-9 . _ : -`, otherwise one the server made. The `requestId` of every log line of the request, and the `traceId` of a problem while tracing is off.",
     required: true,
     schema: { type: "string", maxLength: 128 },
+  },
+  traceId: {
+    component: "XTraceId",
+    name: "X-Trace-Id",
+    description:
+      "While tracing is on (docs/observability.md): the OpenTelemetry trace id of the request, 32 lowercase hex digits, also the `traceId` of a problem and of every log line of the request.",
+    schema: { type: "string", pattern: "^[0-9a-f]{32}$" },
   },
   accessControlAllowOrigin: {
     component: "AccessControlAllowOrigin",
@@ -302,7 +309,11 @@ export function headersOf(
   status: string,
   settings: RouteDocsSettings,
 ): HeaderDoc[] {
-  const headers: HeaderDoc[] = [kitHeaders.requestId, kitHeaders.accessControlAllowOrigin];
+  const headers: HeaderDoc[] = [
+    kitHeaders.requestId,
+    kitHeaders.traceId,
+    kitHeaders.accessControlAllowOrigin,
+  ];
   if (isRateLimited(route, settings)) headers.push(...RATE_LIMIT_HEADERS);
   if (status === "429" || status === "503") headers.push(kitHeaders.retryAfter);
   if (status === "401") headers.push(kitHeaders.wwwAuthenticate);
