@@ -2,9 +2,10 @@
 # `npm run <script> -- [args...]`. just comes with the project (devDependency rust-just):
 # `npx just <recipe>`, or plain `just` when node_modules/.bin is on PATH.
 # just recipe names cannot contain ':', so the npm scripts start:worker, test:unit,
-# test:integration, lint:openapi, db:generate, db:check, db:citus, db:reset, docs:generate
-# and docs:check are the recipes start-worker, test-unit, test-integration, lint-openapi,
-# db-generate, db-check, db-citus, db-reset, docs-generate, docs-check.
+# test:integration, test:coverage, lint:openapi, db:generate, db:check, db:citus, db:reset,
+# docs:generate and docs:check are the recipes start-worker, test-unit, test-integration,
+# test-coverage, lint-openapi, db-generate, db-check, db-citus, db-reset, docs-generate,
+# docs-check.
 # Extra arguments go to the script's last command, exactly as with `npm run <script> -- args`.
 
 set shell := ["bash", "-cu"]
@@ -41,6 +42,10 @@ test-unit *args:
 # Run the integration tests against PostgreSQL and Redis (npm run test:integration)
 test-integration *args:
     @npm run test:integration -- "$@"
+
+# Run every test with V8 coverage of src/, failing under the thresholds (npm run test:coverage)
+test-coverage *args:
+    @npm run test:coverage -- "$@"
 
 # Biome, tsc, dependency-cruiser, knip and the OpenAPI lint (npm run lint)
 lint *args:

@@ -25,5 +25,19 @@ export default defineConfig({
         },
       },
     ],
+    // `npm run test:coverage`: the whole suite with V8 coverage of src/, gated by the thresholds.
+    coverage: {
+      provider: "v8",
+      include: ["src/**/*.ts"],
+      exclude: ["src/**/*.d.ts"],
+      reporter: ["text-summary", "html", "json-summary"],
+      reportsDirectory: "coverage",
+      // A failed run still says what it covered.
+      reportOnFailure: true,
+      // About three points under what the whole suite covered when they were set (statements
+      // 92.3, branches 86.4, functions 91.9, lines 94.1): room for paths only some runs take
+      // (retries, outages, timing), none for a module or a branch-heavy change without tests.
+      thresholds: { statements: 89, branches: 83, functions: 89, lines: 91 },
+    },
   },
 });

@@ -147,7 +147,7 @@ describe("the generation refuses what it cannot document", () => {
     );
   });
 
-  it("an npm script without its just recipe or README row, and a recipe or row of no script", () => {
+  it("an npm script without its just recipe or README row, a row twice, a recipe or row of no script", () => {
     const justfile = [
       "# List the recipes",
       "default:",
@@ -171,6 +171,7 @@ describe("the generation refuses what it cannot document", () => {
       "| --- | --- | --- |",
       "| `npm test` | `just test` | every test |",
       "| `npm run db:check` | `just db:check` | drift |",
+      "| `npm test` | `just test` | every test, again |",
       "| `npm run gone` | `just gone` | removed |",
       "",
       "## Configuration",
@@ -179,6 +180,7 @@ describe("the generation refuses what it cannot document", () => {
       "the justfile's recipe db-check has no comment saying what it does",
       "the justfile has no recipe db-reset running npm run db:reset",
       "the justfile's recipe old-thing runs no npm script of package.json",
+      "README's commands table has npm test twice",
       "README's commands table gives npm run db:check the recipe `just db:check`",
       "README's commands table has no row for npm run db:reset",
       "README's commands table has a row for npm run gone, which package.json does not define",

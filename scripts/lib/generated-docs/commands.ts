@@ -72,7 +72,7 @@ export function commandsTable(list: readonly Command[]): string {
 
 /**
  * The justfile has a commented recipe per npm script that runs it, and no recipe for a script
- * that is gone; the README's commands table has a row per script, with its recipe, and no
+ * that is gone; the README's commands table has one row per script, with its recipe, and no
  * other row.
  */
 export function commandsProblems(
@@ -99,8 +99,11 @@ export function commandsProblems(
   const rows = new Map<string, string>();
   for (const line of section.slice(0, section.indexOf("\n## ")).split("\n")) {
     const cells = line.split("|").map((cell) => cell.trim());
-    const script = /^`npm (?:run ([\w:-]+)|(test))`$/.exec(cells[1] ?? "");
-    if (script) rows.set(script[1] ?? (script[2] as string), cells[2] ?? "");
+    const match = /^`npm (?:run ([\w:-]+)|(test))`$/.exec(cells[1] ?? "");
+    if (!match) continue;
+    const script = match[1] ?? (match[2] as string);
+    if (rows.has(script)) problems.push(`README's commands table has ${npmCommand(script)} twice`);
+    rows.set(script, cells[2] ?? "");
   }
   for (const script of scripts) {
     const row = rows.get(script);
