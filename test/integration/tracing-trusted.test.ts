@@ -8,8 +8,8 @@ import { SpanKind } from "@opentelemetry/api";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
 import { startTracing, type TracingHandle } from "../../src/core/observability/tracing.js";
+import { testConfig } from "../helpers/config.js";
 
 const exporter = new InMemorySpanExporter();
 let tracing: TracingHandle | undefined;
@@ -18,7 +18,7 @@ let baseUrl: string;
 
 beforeAll(async () => {
   const settings = { ENVIRONMENT: "test", TRUST_TRACEPARENT: "true" };
-  tracing = await startTracing(loadConfig(settings), { role: "api", exporter });
+  tracing = await startTracing(testConfig(settings), { role: "api", exporter });
   // The application only now, so that node:http, pg and ioredis load instrumented.
   const { buildTestApp } = await import("../helpers/app.js");
   app = await buildTestApp(settings);

@@ -15,10 +15,11 @@ import type { FastifyInstance } from "fastify";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Background } from "../../src/background.js";
-import { type Config, loadConfig } from "../../src/config.js";
+import type { Config } from "../../src/config.js";
 import type { Database } from "../../src/core/database/index.js";
 import type { JobWorker, OutboxRelay } from "../../src/core/jobs/index.js";
 import { startTracing, type TracingHandle } from "../../src/core/observability/tracing.js";
+import { testConfig } from "../helpers/config.js";
 import type { LogCapture } from "../helpers/log-capture.js";
 import type { TestDatabase } from "../helpers/test-database.js";
 
@@ -49,8 +50,8 @@ let helpers: {
 
 beforeAll(async () => {
   // The defaults: untrusted incoming trace context, every trace kept.
-  tracing = await startTracing(loadConfig({ ENVIRONMENT: "test" }), { role: "api", exporter });
-  const { testConfig, TEST_REDIS_URL } = await import("../helpers/app.js");
+  tracing = await startTracing(testConfig(), { role: "api", exporter });
+  const { TEST_REDIS_URL } = await import("../helpers/app.js");
 
   const { createTestDatabase } = await import("../helpers/test-database.js");
   const { LogCapture } = await import("../helpers/log-capture.js");
