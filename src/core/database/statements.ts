@@ -37,7 +37,7 @@ export interface PreparedStatementSource {
 
 /**
  * Every statement prepared in this process, in load order, so the SQL the repositories produce
- * can be written out and reviewed (scripts/sql-snapshots.ts).
+ * can be written out and reviewed (scripts/lib/generated-docs/sql-snapshots.ts).
  */
 const prepared: PreparedStatementSource[] = [];
 export const preparedStatements = (): readonly PreparedStatementSource[] => prepared;
