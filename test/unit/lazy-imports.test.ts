@@ -6,38 +6,10 @@
  * module the loader resolves (a module.register hook), imports the application, and then
  * serves the docs page once.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import os from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { packageUrl, resolvedModules, sourceUrl } from "../helpers/resolved-modules.js";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const work = mkdtempSync(join(os.tmpdir(), "kit-lazy-imports-"));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-/** A quoted file URL, for the child's script (which runs from a temporary folder). */
-const sourceUrl = (path: string) => JSON.stringify(pathToFileURL(join(ROOT, path)).href);
-const packageUrl = (name: string) =>
-  JSON.stringify(pathToFileURL(createRequire(join(ROOT, "package.json")).resolve(name)).href);
-
-const hooks = `
-import { appendFileSync } from "node:fs";
-export async function resolve(specifier, context, next) {
-  const resolved = await next(specifier, context);
-  appendFileSync(process.env.RESOLVED_LOG, resolved.url + "\\n");
-  return resolved;
-}
-`;
-const register = `
-import { register } from "node:module";
-register(${JSON.stringify(pathToFileURL(join(work, "hooks.mjs")).href)});
-`;
 const script = `
-import { appendFileSync } from "node:fs";
-const mark = (line) => appendFileSync(process.env.RESOLVED_LOG, line + "\\n");
 await import(${sourceUrl("src/app.ts")});
 await import(${sourceUrl("src/server.ts")});
 mark("--- application imported");
@@ -58,28 +30,7 @@ await app.close();
 
 describe("imports left to the deployments that use them", () => {
   it("loads neither Scalar, PGlite, zxcvbn nor nodemailer with the application, and Scalar on the first docs request", () => {
-    writeFileSync(join(work, "hooks.mjs"), hooks);
-    writeFileSync(join(work, "register.mjs"), register);
-    writeFileSync(join(work, "script.mjs"), script);
-    const log = join(work, "resolved.log");
-    writeFileSync(log, "");
-    execFileSync(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "--import",
-        pathToFileURL(join(work, "register.mjs")).href,
-        join(work, "script.mjs"),
-      ],
-      {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, RESOLVED_LOG: log },
-        stdio: "pipe",
-        timeout: 60_000,
-      },
-    );
-    const lines = readFileSync(log, "utf8").split("\n");
+    const lines = resolvedModules(script);
     const imported = lines.indexOf("--- application imported");
     expect(imported, "the script did not finish importing the application").toBeGreaterThan(0);
     const atStart = lines.slice(0, imported);
