@@ -104,8 +104,9 @@ describe("npm run shell", () => {
     const answers = session.stdout
       .slice(session.stdout.indexOf("kit> "))
       .split("kit> ")
-      .map((answer) => answer.trim())
-      .filter((answer) => !["", "undefined", "... undefined"].includes(answer))
+      // A multi-line input's continuation prompt: "... " up to Node 22, "| " from Node 24.
+      .map((answer) => answer.trim().replace(/^(\.\.\.|\|) /, ""))
+      .filter((answer) => !["", "undefined"].includes(answer))
       .filter((answer) => !answer.startsWith("closed"));
     expect(answers).toEqual([
       `'[{"name":"${testDatabase.name}","applied":${migrationCount}}]'`,
