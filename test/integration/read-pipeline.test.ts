@@ -202,6 +202,17 @@ describe("the read pipeline", () => {
     expect(readValue(await reads.run(setThenRead("again")))).toBe("again");
   });
 
+  it("keeps a connection whose batches were answered in time, however long ago", async () => {
+    const reads = pipeline(1, 5_000, 300);
+    const backend = async () =>
+      (await reads.run([{ name: "", text: "select pg_backend_pid() as pid", values: [] }]))[0]
+        ?.rows[0]?.pid;
+    const before = await backend();
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(readValue(await reads.run(setThenRead("later")))).toBe("later");
+    expect(await backend()).toBe(before);
+  });
+
   it("prepares a named statement again when the server no longer has it (26000)", async () => {
     const reads = pipeline(1);
     const text = "select $1::text as value";

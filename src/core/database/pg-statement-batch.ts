@@ -55,6 +55,12 @@ export const isMovedStatement = (error: unknown): boolean =>
  */
 export class StatementBatch extends Query implements pg.Submittable {
   readonly done: Promise<Result[]>;
+  /**
+   * Set by node-postgres when its client has a `query_timeout`: calling it when the batch
+   * settles clears that timer. Left running, it would fire after the batch was answered and, in
+   * pipeline mode, destroy the connection under the batches behind it.
+   */
+  declare callback: ((error: Error | null) => void) | undefined;
   private resolve!: (results: Result[]) => void;
   private reject!: (error: Error) => void;
   private readonly results: Result[] = [];
@@ -154,10 +160,13 @@ export class StatementBatch extends Query implements pg.Submittable {
       }
     }
     this.reject(error);
+    this.callback?.(error);
   }
 
   handleReadyForQuery(): void {
-    if (!this.failed) this.resolve(this.results);
+    if (this.failed) return;
+    this.resolve(this.results);
+    this.callback?.(null);
   }
 }
 
