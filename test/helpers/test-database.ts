@@ -46,8 +46,12 @@ export function urlFor(database: string, login?: string): string {
   return url.toString();
 }
 
-async function withMaintenanceClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+/** Runs `fn` with a client of its own connected to `url` (default: the server's maintenance database). */
+export async function withClient<T>(
+  fn: (client: pg.Client) => Promise<T>,
+  url: string = TEST_DATABASE_URL,
+): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     return await fn(client);
@@ -64,7 +68,7 @@ const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
  * error, and the template lock keeps two processes from granting at the same time.
  */
 export async function ensureLoginRole(login: string, groups: readonly string[]): Promise<void> {
-  await withMaintenanceClient(async (client) => {
+  await withClient(async (client) => {
     await client.query(TEMPLATE_LOCK);
     try {
       await client.query(`
@@ -91,7 +95,7 @@ export async function ensureLoginRole(login: string, groups: readonly string[]):
  */
 export async function ensureTemplate(): Promise<string> {
   const template = templateName();
-  await withMaintenanceClient(async (client) => {
+  await withClient(async (client) => {
     await client.query(TEMPLATE_LOCK);
     try {
       const exists = await client.query("select 1 from pg_database where datname = $1", [template]);
@@ -138,7 +142,7 @@ export interface TestDatabase {
 export async function createTestDatabase(): Promise<TestDatabase> {
   const template = templateName();
   const name = `${CLONE_PREFIX}${randomBytes(6).toString("hex")}`;
-  await withMaintenanceClient(async (client) => {
+  await withClient(async (client) => {
     for (let attempt = 1; ; attempt++) {
       try {
         await client.query(`create database "${name}" template "${template}"`);
@@ -159,7 +163,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     tenantUrl: urlFor(name, TEST_TENANT_LOGIN),
     systemUrl: urlFor(name, TEST_SYSTEM_LOGIN),
     drop: () =>
-      withMaintenanceClient(async (client) => {
+      withClient(async (client) => {
         await client.query(`drop database if exists "${name}" with (force)`);
       }),
   };

@@ -10,7 +10,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { claimEmbeddedDatabase } from "../../src/embedded-database.js";
 import { TEST_DATABASE_URL, testConfig } from "../helpers/app.js";
-import { urlFor } from "../helpers/test-database.js";
+import { urlFor, withClient } from "../helpers/test-database.js";
 
 /**
  * `npm run db:reset` on a throwaway database of the test server (made here with a random name,
@@ -31,25 +31,8 @@ const databaseUrl = urlFor(name);
 const server = `${new URL(TEST_DATABASE_URL).hostname}:${new URL(TEST_DATABASE_URL).port || "5432"}`;
 const folders: string[] = [];
 
-async function onServer(query: string): Promise<void> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    await client.query(query);
-  } finally {
-    await client.end();
-  }
-}
-
-async function inDatabase<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+const onServer = (query: string) => withClient((client) => client.query(query));
+const inDatabase = <T>(fn: (client: pg.Client) => Promise<T>) => withClient(fn, databaseUrl);
 
 /** The tables a test leaves behind to see whether the reset dropped them. */
 const hasLeftover = () =>
