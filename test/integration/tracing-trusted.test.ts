@@ -10,9 +10,11 @@ import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTracing, type TracingHandle } from "../../src/core/observability/tracing.js";
 import { testConfig } from "../helpers/config.js";
+import type { TestDatabase } from "../helpers/test-database.js";
 
 const exporter = new InMemorySpanExporter();
 let tracing: TracingHandle | undefined;
+let testDatabase: TestDatabase | undefined;
 let app: FastifyInstance;
 let baseUrl: string;
 
@@ -21,13 +23,20 @@ beforeAll(async () => {
   tracing = await startTracing(testConfig(settings), { role: "api", exporter });
   // The application only now, so that node:http, pg and ioredis load instrumented.
   const { buildTestApp } = await import("../helpers/app.js");
-  app = await buildTestApp(settings);
+  const { createTestDatabase } = await import("../helpers/test-database.js");
+  testDatabase = await createTestDatabase();
+  app = await buildTestApp({
+    ...settings,
+    DATABASE_URL: testDatabase.tenantUrl,
+    DATABASE_SYSTEM_URL: testDatabase.systemUrl,
+  });
   await app.listen({ host: "127.0.0.1", port: 0 });
   baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
   await app?.close();
+  await testDatabase?.drop();
   await tracing?.shutdown();
 });
 
@@ -58,5 +67,33 @@ describe("a trusted incoming traceparent", () => {
       .getFinishedSpans()
       .find((span) => span.kind === SpanKind.SERVER && span.spanContext().traceId === traceId);
     expect(request?.parentSpanContext).toBeUndefined();
+  });
+
+  it("is followed when it leaves the trace out: the id is answered, nothing is recorded", async () => {
+    const login = (traceId: string, flags: string) =>
+      fetch(`${baseUrl}/api/v1/auth/login`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          traceparent: `00-${traceId}-00f067aa0ba902b7-${flags}`,
+        },
+        // An unknown address: the sign-in reads the database, then refuses.
+        body: JSON.stringify({ email: "nobody@example.test", password: "not the password" }),
+      });
+    const sampledOut = "5bf92f3577b34da6a3ce929d0e0e4736";
+    const refused = await login(sampledOut, "00");
+    expect(refused.status, await refused.clone().text()).toBe(401);
+    expect(refused.headers.get("x-trace-id")).toBe(sampledOut);
+    expect(((await refused.json()) as { traceId: string }).traceId).toBe(sampledOut);
+    // The same request in a kept trace records its span and the database's, so the absence
+    // above is the sampler's decision followed, not a request that was never traced.
+    const kept = "6bf92f3577b34da6a3ce929d0e0e4736";
+    expect((await login(kept, "01")).status).toBe(401);
+    const traceOf = (traceId: string) =>
+      exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
+    expect(traceOf(kept).map((span) => span.kind)).toEqual(
+      expect.arrayContaining([SpanKind.SERVER, SpanKind.CLIENT]),
+    );
+    expect(traceOf(sampledOut)).toEqual([]);
   });
 });

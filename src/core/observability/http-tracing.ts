@@ -5,6 +5,9 @@ import { flushTracing, type RequestSpan, requestSpan, tracingDescription } from 
 /** The response header carrying the request's trace id (docs/observability.md). */
 const TRACE_ID_HEADER = "x-trace-id";
 
+/** Probes and scrapes arrive every few seconds and would bury the traces of people. */
+const UNTRACED_PATHS = /^\/(?:health\/|metrics(?:\?|$))/;
+
 declare module "fastify" {
   interface FastifyRequest {
     /** The trace id of this request's span while tracing is on (problems quote it). */
@@ -13,9 +16,11 @@ declare module "fastify" {
 }
 
 /**
- * The HTTP request's span, as the HTTP instrumentation started it: named by the route
- * template (never the raw URL), given the tenant and user ids once authentication has found
- * them, and its trace id echoed in X-Trace-Id. While tracing is off it registers nothing.
+ * The HTTP request's span, started here rather than by OpenTelemetry's HTTP instrumentation,
+ * which wraps every request in work before the sampler is asked: named by the route template
+ * (never the raw URL), given the tenant and user ids once authentication has found them, ended
+ * with the answer's status, and its trace id echoed in X-Trace-Id. A request the sampler leaves
+ * out gets its trace id and nothing else. While tracing is off it registers nothing.
  */
 export const httpTracingPlugin = fp(
   async (app: FastifyInstance) => {
@@ -26,21 +31,46 @@ export const httpTracingPlugin = fp(
     const spans = new WeakMap<object, RequestSpan>();
     app.decorateRequest("traceId", undefined);
     app.addHook("onRequest", (request, reply, done) => {
-      const span = requestSpan(request.is404 ? undefined : request.routeOptions.url);
-      if (span) {
-        spans.set(request, span);
-        request.traceId = span.traceId;
-        reply.header(TRACE_ID_HEADER, span.traceId);
+      const raw = request.raw;
+      const span = UNTRACED_PATHS.test(request.url)
+        ? undefined
+        : requestSpan({
+            method: request.method,
+            route: request.is404 ? undefined : request.routeOptions.url,
+            url: request.url,
+            headers: raw.headers,
+            httpVersion: raw.httpVersion,
+            scheme: () => request.protocol,
+          });
+      if (!span) return done();
+      spans.set(request, span);
+      request.traceId = span.traceId;
+      reply.header(TRACE_ID_HEADER, span.traceId);
+      span.run(done);
+    });
+    // Body parsing resumes in the socket's async context; enter the span's context again.
+    app.addHook("preValidation", (request, _reply, done) => {
+      const span = spans.get(request);
+      if (span) span.run(done);
+      else done();
+    });
+    app.addHook("onSend", (request, _reply, payload, done) => {
+      const span = spans.get(request);
+      if (span?.recording) {
+        span.setAttributes({
+          "tenant.id": request.context?.tenantId,
+          "user.id": request.context?.userId,
+        });
       }
+      done(null, payload);
+    });
+    app.addHook("onResponse", (request, reply, done) => {
+      spans.get(request)?.end(reply.statusCode);
       done();
     });
-    // Before the response is written, when the instrumentation ends the span.
-    app.addHook("onSend", (request, _reply, payload, done) => {
-      spans.get(request)?.setAttributes({
-        "tenant.id": request.context?.tenantId,
-        "user.id": request.context?.userId,
-      });
-      done(null, payload);
+    app.addHook("onRequestAbort", (request, done) => {
+      spans.get(request)?.end(undefined);
+      done();
     });
     app.addHook("onClose", async () => flushTracing());
   },

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import type { IncomingMessage } from "node:http";
 import { createRequire } from "node:module";
 import {
   type Attributes,
@@ -9,20 +8,13 @@ import {
   defaultTextMapSetter,
   isSpanContextValid,
   propagation,
+  ROOT_CONTEXT,
   type Span,
   SpanKind,
   SpanStatusCode,
-  type TextMapGetter,
-  type TextMapPropagator,
-  type TextMapSetter,
   trace,
 } from "@opentelemetry/api";
-import {
-  getRPCMetadata,
-  RPCType,
-  suppressTracing,
-  W3CTraceContextPropagator,
-} from "@opentelemetry/core";
+import { suppressTracing, W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { registerInstrumentations } from "@opentelemetry/instrumentation";
 import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
@@ -52,16 +44,24 @@ import packageJson from "../../../package.json" with { type: "json" };
 import type { Config, TracingSettings } from "../../config.js";
 import type {
   ActiveTracing,
+  IncomingRequest,
+  RequestSpan,
   SpanAttributes,
   StartTracingOptions,
   TraceCarrier,
 } from "./tracing-types.js";
 
 /**
- * The OpenTelemetry SDK as the kit runs it: spans of incoming HTTP requests (node:http), of
- * PostgreSQL (pg), Redis (ioredis) and outgoing fetch calls (undici: the OAuth providers), and
- * the kit's own (tenant statements, jobs, the outbox, mail), batched to an OTLP/HTTP endpoint.
- * Loaded only when tracing is on (tracing.ts).
+ * The OpenTelemetry SDK as the kit runs it: spans of incoming HTTP requests (started by the
+ * kit's Fastify hooks, http-tracing.ts), of PostgreSQL (pg), Redis (ioredis) and outgoing calls
+ * (undici's fetch: the OAuth providers; node:http), and the kit's own (tenant statements, jobs,
+ * the outbox, mail), batched to an OTLP/HTTP endpoint. Loaded only when tracing is on
+ * (tracing.ts).
+ *
+ * A trace the sampler leaves out costs next to nothing: its request span is a bare span context
+ * (ids for X-Trace-Id and the log lines, no attributes, no span processor), and everything below
+ * it runs with tracing suppressed, so the pg, ioredis and fetch instrumentations step aside
+ * instead of building spans nobody keeps.
  */
 
 const KINDS = {
@@ -71,34 +71,11 @@ const KINDS = {
   client: SpanKind.CLIENT,
 } as const;
 
-/** Probes and scrapes arrive every few seconds and would bury the traces of people. */
-const UNTRACED_PATHS = /^\/(?:health\/|metrics(?:\?|$))/;
-
 /**
- * The headers of incoming requests whose trace context is not trusted (TRUST_TRACEPARENT
- * unset): the HTTP instrumentation hands them to the global propagator, which then starts a
- * new trace instead of continuing the caller's. Anyone on the internet can send a traceparent;
+ * Job carriers are the kit's own data (outbox rows, job data): always continued. An incoming
+ * request's traceparent only with TRUST_TRACEPARENT: anyone on the internet can send one, and
  * continuing it would let them pick trace ids and sampling decisions.
  */
-const untrustedCarriers = new WeakSet<object>();
-
-class IncomingAwarePropagator implements TextMapPropagator {
-  constructor(private readonly inner: TextMapPropagator) {}
-  inject(context: Context, carrier: unknown, setter: TextMapSetter): void {
-    this.inner.inject(context, carrier, setter);
-  }
-  extract(context: Context, carrier: unknown, getter: TextMapGetter): Context {
-    if (typeof carrier === "object" && carrier !== null && untrustedCarriers.has(carrier)) {
-      return context;
-    }
-    return this.inner.extract(context, carrier, getter);
-  }
-  fields(): string[] {
-    return this.inner.fields();
-  }
-}
-
-/** Job carriers are the kit's own data (outbox rows, job data): always continued. */
 const carriers = new W3CTraceContextPropagator();
 
 function samplerOf(settings: TracingSettings): Sampler {
@@ -207,6 +184,26 @@ const definedAttributes = (attributes: SpanAttributes | undefined): Attributes =
   return result;
 };
 
+/**
+ * A kept request's attributes (OpenTelemetry's HTTP server conventions): no headers besides the
+ * user agent, no body, no client address; the query string's values are redacted here and,
+ * like everything else, scrubbed again before export.
+ */
+function requestAttributes(incoming: IncomingRequest): Attributes {
+  const mark = incoming.url.indexOf("?");
+  const attributes: Attributes = {
+    "http.request.method": incoming.method,
+    "url.scheme": incoming.scheme(),
+    "url.path": mark < 0 ? incoming.url : incoming.url.slice(0, mark),
+    "network.protocol.version": incoming.httpVersion,
+  };
+  if (mark >= 0) attributes["url.query"] = redactQuery(incoming.url.slice(mark + 1));
+  if (incoming.route) attributes["http.route"] = incoming.route;
+  const userAgent = incoming.headers["user-agent"];
+  if (typeof userAgent === "string") attributes["user_agent.original"] = userAgent.slice(0, 512);
+  return attributes;
+}
+
 /** A failure's kind, never its message (a driver's message may quote the values it refused). */
 function errorType(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
@@ -256,19 +253,16 @@ export function installTracing(
     sampler: samplerOf(settings),
     spanProcessors: [new ScrubbingProcessor(processor)],
   });
-  provider.register({ propagator: new IncomingAwarePropagator(new W3CTraceContextPropagator()) });
+  // The global propagator puts traceparent on outgoing calls (fetch, node:http).
+  provider.register({ propagator: new W3CTraceContextPropagator() });
 
   const unregister = registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
+      // Outgoing calls only: it would wrap every incoming request, kept or not, in about
+      // 100 µs of work before the sampler is asked; the kit's hooks start that span instead.
       new HttpInstrumentation({
-        ignoreIncomingRequestHook: (request: IncomingMessage) =>
-          UNTRACED_PATHS.test(request.url ?? ""),
-        // Runs before the instrumentation reads the request's trace context.
-        startIncomingSpanHook: (request: IncomingMessage) => {
-          if (!settings.trustTraceparent) untrustedCarriers.add(request.headers);
-          return {};
-        },
+        disableIncomingRequestInstrumentation: true,
         requireParentforOutgoingSpans: true,
       }),
       new UndiciInstrumentation({ requireParentforSpans: true }),
@@ -289,22 +283,73 @@ export function installTracing(
 
   const tracer = provider.getTracer("agency-saas-kit", packageJson.version);
 
+  /**
+   * The context below a span: the span active, and, when the sampler left it out, tracing
+   * suppressed, so that the instrumentations below do nothing at all. Every sampler the kit
+   * builds gives a child the decision of its parent (parent-based ones by rule, the ratio one
+   * because it decides from the trace id), so there is nothing they could have recorded.
+   */
+  const below = (parent: Context, span: Span): Context =>
+    span.isRecording() ? trace.setSpan(parent, span) : suppressTracing(trace.setSpan(parent, span));
+
+  // A carrier names the parent by itself: extracted into an empty context, not the active one
+  // (a sampled-out request's, which suppresses tracing, when a job runs in-process).
   const contextOf = (carrier: TraceCarrier | undefined): Context =>
-    carrier ? carriers.extract(context.active(), carrier, defaultTextMapGetter) : context.active();
+    carrier ? carriers.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter) : context.active();
+
+  const requestSpan = (incoming: IncomingRequest): RequestSpan => {
+    const parent = settings.trustTraceparent
+      ? carriers.extract(ROOT_CONTEXT, incoming.headers, defaultTextMapGetter)
+      : ROOT_CONTEXT;
+    const { method, route } = incoming;
+    // The sampler decides here, before any attribute is built; a span it leaves out is a bare
+    // span context that no span processor sees.
+    const span = tracer.startSpan(
+      route ? `${method} ${route}` : method,
+      { kind: SpanKind.SERVER },
+      parent,
+    );
+    const spanContext = below(parent, span);
+    const recording = span.isRecording();
+    if (recording) span.setAttributes(requestAttributes(incoming));
+    let ended = false;
+    return {
+      traceId: span.spanContext().traceId,
+      recording,
+      run: (fn) => context.with(spanContext, fn),
+      setAttributes(attributes) {
+        if (recording) span.setAttributes(definedAttributes(attributes));
+      },
+      end(statusCode) {
+        if (!recording || ended) return;
+        ended = true;
+        if (statusCode === undefined) {
+          span.setAttribute("error.type", "aborted");
+        } else {
+          span.setAttribute("http.response.status_code", statusCode);
+          // Only a 5xx is the server's failure; a 4xx is the client's.
+          if (statusCode >= 500) {
+            span.setAttribute("error.type", String(statusCode));
+            span.setStatus({ code: SpanStatusCode.ERROR });
+          }
+        }
+        span.end();
+      },
+    };
+  };
 
   const tracing: ActiveTracing = {
     async span(name, spanOptions, fn) {
       const parent = contextOf(spanOptions.parent);
-      const span = tracer.startSpan(
-        name,
-        {
-          kind: KINDS[spanOptions.kind ?? "internal"],
-          attributes: definedAttributes(spanOptions.attributes),
-        },
-        parent,
-      );
+      // Inside a trace the sampler left out (its context already suppresses tracing): nothing
+      // to record, and the trace id stays the one log lines and job carriers see.
+      const parentSpan = spanOptions.parent ? undefined : trace.getSpan(parent);
+      if (parentSpan && !parentSpan.isRecording()) return fn();
+      const span = tracer.startSpan(name, { kind: KINDS[spanOptions.kind ?? "internal"] }, parent);
+      if (!span.isRecording()) return context.with(below(parent, span), fn);
+      span.setAttributes(definedAttributes(spanOptions.attributes));
       try {
-        return await context.with(trace.setSpan(parent, span), fn);
+        return await context.with(below(parent, span), fn);
       } catch (error) {
         fail(span, error);
         throw error;
@@ -341,8 +386,12 @@ export function installTracing(
     },
 
     carrier() {
+      const span = trace.getSpan(context.active());
+      if (!span) return undefined;
+      // Injected from the span alone: the propagator injects nothing where tracing is
+      // suppressed, and a sampled-out trace's jobs must carry its decision along.
       const carrier: Record<string, string> = {};
-      carriers.inject(context.active(), carrier, defaultTextMapSetter);
+      carriers.inject(trace.setSpan(ROOT_CONTEXT, span), carrier, defaultTextMapSetter);
       if (!carrier.traceparent) return undefined;
       return carrier.tracestate
         ? { traceparent: carrier.traceparent, tracestate: carrier.tracestate }
@@ -355,18 +404,7 @@ export function installTracing(
       return { traceId: spanContext.traceId, spanId: spanContext.spanId };
     },
 
-    request(route) {
-      const active = context.active();
-      const span = trace.getSpan(active);
-      if (!span) return undefined;
-      // The instrumentation names the span and sets http.route from this when it ends.
-      const metadata = getRPCMetadata(active);
-      if (route && metadata?.type === RPCType.HTTP) metadata.route = route;
-      return {
-        traceId: span.spanContext().traceId,
-        setAttributes: (attributes) => span.setAttributes(definedAttributes(attributes)),
-      };
-    },
+    request: requestSpan,
 
     flush: () => provider.forceFlush(),
 

@@ -21,10 +21,32 @@ export interface SpanOptions {
   readonly parent?: TraceCarrier | undefined;
 }
 
-/** The span of the HTTP request being served, as the HTTP layer sees it. */
+/** What the HTTP layer knows of a request when it starts its span (http-tracing.ts). */
+export interface IncomingRequest {
+  readonly method: string;
+  /** The route template; undefined when no route matched (404, 405). */
+  readonly route: string | undefined;
+  /** The raw URL: path and query string. */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly httpVersion: string;
+  /** http or https; asked only of a request the sampler keeps. */
+  scheme(): string;
+}
+
+/**
+ * The span of the HTTP request being served. A request the sampler leaves out has one too
+ * (its trace id is still quoted in X-Trace-Id, problems and log lines), but nothing is recorded
+ * on it: `recording` is false and `setAttributes` and `end` return at once.
+ */
 export interface RequestSpan {
   readonly traceId: string;
+  readonly recording: boolean;
+  /** Runs `fn` (the rest of Fastify's hooks) with this span active. */
+  run(fn: () => void): void;
   setAttributes(attributes: SpanAttributes): void;
+  /** Ends the span with the answer's status (or none: the client went away first). */
+  end(statusCode: number | undefined): void;
 }
 
 /** What tracing-sdk.ts installs while tracing is on. */
@@ -33,7 +55,7 @@ export interface ActiveTracing {
   statement<T>(name: string, fn: () => Promise<T>): Promise<T>;
   carrier(): TraceCarrier | undefined;
   ids(): { traceId: string; spanId: string } | undefined;
-  request(route: string | undefined): RequestSpan | undefined;
+  request(incoming: IncomingRequest): RequestSpan;
   flush(): Promise<void>;
   /** What the start-up log says about it. */
   readonly description: Readonly<Record<string, string | number | boolean>>;

@@ -1,13 +1,14 @@
 import type { Config } from "../../config.js";
 import type {
   ActiveTracing,
+  IncomingRequest,
   RequestSpan,
   SpanOptions,
   StartTracingOptions,
   TraceCarrier,
 } from "./tracing-types.js";
 
-export type { RequestSpan, TraceCarrier } from "./tracing-types.js";
+export type { IncomingRequest, RequestSpan, TraceCarrier } from "./tracing-types.js";
 
 /**
  * Tracing's face to the rest of the kit. Nothing of OpenTelemetry is loaded unless tracing is
@@ -28,7 +29,8 @@ let active: ActiveTracing | undefined;
 /**
  * Turns tracing on when the configuration names an OTLP endpoint (or a test passes an
  * exporter); returns undefined otherwise. Call it before the application is imported: the
- * instrumentations patch node:http, pg and ioredis as they load (main.ts, worker.ts).
+ * instrumentations patch node:http (outgoing calls), pg and ioredis as they load (main.ts,
+ * worker.ts).
  */
 export async function startTracing(
   config: Config,
@@ -71,9 +73,12 @@ export const traceCarrier = (): TraceCarrier | undefined => active?.carrier();
 /** The active span's ids, for log lines; undefined while tracing is off or outside a span. */
 export const activeTraceIds = (): { traceId: string; spanId: string } | undefined => active?.ids();
 
-/** The span of the request being served, named by its route template. */
-export const requestSpan = (route: string | undefined): RequestSpan | undefined =>
-  active?.request(route);
+/**
+ * Starts the span of a request being served, named by its route template (http-tracing.ts);
+ * undefined while tracing is off.
+ */
+export const requestSpan = (incoming: IncomingRequest): RequestSpan | undefined =>
+  active?.request(incoming);
 
 /** Sends the spans still waiting in the batch (an app closing). */
 export const flushTracing = async (): Promise<void> => {
