@@ -4,6 +4,9 @@
  * Measures, in one run on one machine and the same database, with autocannon:
  *   baseline   bare Fastify + postgres.js, same item lookup, no auth, no RLS (bench/baseline-server.ts)
  *   get        the kit's GET /api/v1/items/:id with a valid access token of a live session
+ *   get-traced the same with tracing on as production would run it: OTLP/HTTP to a sink the
+ *              bench runs (it reads and drops what it is sent), parentbased_traceidratio at 0.1;
+ *              the gap to get is what tracing costs
  *   get-unguarded  the same with the session check switched off (bench/unguarded-server.ts: the
  *              same build, a session guard that lets every token through); the gap to get is
  *              the cost of the per-request session check
@@ -48,6 +51,8 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -75,6 +80,8 @@ const KIT_BENCH_ENV = {
   RATE_LIMIT_PRO: "1000000000",
   RATE_LIMIT_ENTERPRISE: "1000000000",
 };
+/** The share of traces get-traced keeps (OTEL_TRACES_SAMPLER_ARG). */
+const TRACED_RATIO = 0.1;
 /** Access tokens live 15 minutes; a target's are signed again once they are this old. */
 const TOKEN_RENEWAL_MS = 10 * 60_000;
 /**
@@ -93,6 +100,7 @@ const KIT_APPLICATION_NAME = "agency-kit";
 const TARGETS = [
   "baseline",
   "get",
+  "get-traced",
   "get-unguarded",
   "get-unchecked",
   "list",
@@ -257,6 +265,7 @@ async function main(): Promise<void> {
     Record<
       | "baseline"
       | "kit"
+      | "kitTraced"
       | "kitUnguarded"
       | "kitUnchecked"
       | "kitLarge"
@@ -328,6 +337,16 @@ async function main(): Promise<void> {
   }
   if (selected.has("get") || selected.has("list") || selected.has("post")) {
     servers.kit = await kitServer("kit", basePort + 1, small);
+  }
+  if (selected.has("get-traced")) {
+    // Tracing as production runs it, one trace in ten kept, exported to a local sink.
+    const sink = await startTraceSink();
+    servers.kitTraced = await kitServer("kit-traced", basePort + 7, small, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+      OTEL_SERVICE_NAME: "kit-bench",
+      OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+      OTEL_TRACES_SAMPLER_ARG: String(TRACED_RATIO),
+    });
   }
   if (selected.has("get-unguarded")) {
     // The same build as the kit's (the modules beside KIT_ENTRY), started by a bench-only entry
@@ -463,6 +482,15 @@ async function main(): Promise<void> {
         "get",
         servers.kit,
         "kit GET /api/v1/items/:id: bearer token verified, session checked (answer cached in the process), tenant transaction (role switch + enter_tenant + query, one Sync), RLS, Zod serialization",
+      ),
+    );
+  }
+  if (servers.kitTraced) {
+    targets.push(
+      await getTarget(
+        "get-traced",
+        servers.kitTraced,
+        `the same as get with tracing on: OTLP/HTTP to a local sink, parentbased_traceidratio ${TRACED_RATIO}; get-traced's gap to get is what tracing costs`,
       ),
     );
   }
@@ -941,6 +969,16 @@ function pairedCost(
   return ratios.length > 0 ? round3(1 - median(ratios)) : undefined;
 }
 
+/** The server's CPU per request of `target` over `reference`'s, minus 1. */
+function cpuIncrease(
+  target: TargetSummary | undefined,
+  reference: TargetSummary | undefined,
+): number | undefined {
+  const own = target?.cpuMicrosecondsPerRequest?.server;
+  const other = reference?.cpuMicrosecondsPerRequest?.server;
+  return own && other ? round3(own / other - 1) : undefined;
+}
+
 function evaluateGoals(
   summary: Partial<Record<TargetName, TargetSummary>>,
   runs: readonly RunResult[],
@@ -959,6 +997,9 @@ function evaluateGoals(
     summary.get && summary["get-unguarded"] ? pairedCost(runs, "get", "get-unguarded") : undefined;
   const permissionCheckCost =
     summary.get && summary["get-unchecked"] ? pairedCost(runs, "get", "get-unchecked") : undefined;
+  const tracingCost =
+    summary.get && summary["get-traced"] ? pairedCost(runs, "get-traced", "get") : undefined;
+  const tracingCpu = cpuIncrease(summary["get-traced"], summary.get);
   return {
     getThroughput: get && {
       goal: "kit GET req/s >= 0.55 x baseline (stretch 0.65)",
@@ -980,6 +1021,16 @@ function evaluateGoals(
       goal: "permission check costs < 5% of get-unchecked's req/s (median of paired rounds)",
       value: permissionCheckCost,
       met: permissionCheckCost < 0.05,
+    },
+    tracingCost: tracingCost !== undefined && {
+      goal: `tracing on (ratio ${TRACED_RATIO}) costs < 10% of get's req/s (median of paired rounds)`,
+      value: tracingCost,
+      met: tracingCost < 0.1,
+    },
+    tracingCpu: tracingCpu !== undefined && {
+      goal: `tracing on (ratio ${TRACED_RATIO}) adds < 10% server CPU per request to get's`,
+      value: tracingCpu,
+      met: tracingCpu < 0.1,
     },
     rateLimiterCost: limiterCost !== undefined && {
       goal: "rate limits + cached tenant lookup cost < 10% of get-redis-unlimited's req/s (median of paired rounds)",
@@ -1070,6 +1121,22 @@ function printTable(
 // ---- fixtures and machine facts -------------------------------------------------------------
 
 let monitor: pg.Client | undefined;
+
+/**
+ * An OTLP/HTTP receiver that reads each export and answers success, keeping nothing: the kit's
+ * exporter does all its work (batching, encoding, sending) and the sink costs the machine little.
+ */
+async function startTraceSink(): Promise<{ url: string }> {
+  const sink = http.createServer((request, response) => {
+    request.on("data", () => {});
+    request.on("end", () => {
+      response.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve));
+  sink.unref();
+  return { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}` };
+}
 
 /** Removes the items the post target created, so the seeded database stays as seeded. */
 async function deletePostedItems(): Promise<void> {
