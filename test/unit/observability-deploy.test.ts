@@ -1,8 +1,10 @@
 /**
- * deploy/observability/ is held to the code: every metric an alert rule or a dashboard panel
- * queries is one the kit exports (the API's /metrics: the HTTP metrics, the process defaults
- * and kit-metrics.ts, which a worker's /metrics serves too), so a renamed metric fails here
- * instead of silencing an alert. Prometheus scrapes the ports the processes listen on.
+ * deploy/observability/ and the operators' documents are held to the code: every metric an
+ * alert rule or a dashboard panel queries, and every metric docs/operations.md and
+ * docs/observability.md name, is one the kit exports (the API's /metrics: the HTTP metrics, the
+ * process defaults and kit-metrics.ts, which a worker's /metrics serves too), so a renamed
+ * metric fails here instead of silencing an alert or misleading whoever is on call.
+ * Prometheus scrapes the ports the processes listen on.
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -52,6 +54,33 @@ function dashboardExpressions(node: unknown): string[] {
   return Object.entries(node).flatMap(([key, value]) =>
     key === "expr" && typeof value === "string" ? [value] : dashboardExpressions(value),
   );
+}
+
+/** The families of metric names the kit exports: how a document's code span is told apart. */
+const METRIC_NAME =
+  /^(?:http|db|job|outbox|rate_limit|auth|readiness|nodejs|process)_[a-z0-9_]*\*?$/;
+/** Code spans of those families in the documents that are not metrics: a table's name. */
+const NOT_METRICS = new Set(["job_outbox"]);
+
+/**
+ * The metric names a Markdown document mentions: in its inline code spans (a name, a name with
+ * label matchers, or a PromQL expression) and its fenced promql blocks. `process_*` stands for
+ * a family, and is returned as it is.
+ */
+function documentedMetricNames(markdown: string): string[] {
+  const blocks = [...markdown.matchAll(/```promql\n([\s\S]*?)```/g)].map((match) =>
+    (match[1] as string)
+      .split("\n")
+      .filter((line) => !line.trimStart().startsWith("#"))
+      .join("\n"),
+  );
+  const withoutBlocks = markdown.replace(/```[\s\S]*?```/g, "");
+  const spans = [...withoutBlocks.matchAll(/`([^`\n]+)`/g)].map((match) => match[1] as string);
+  const names = [
+    ...spans.filter((span) => /^[a-z_]+\*$/.test(span)),
+    ...[...spans.filter((span) => !/^[a-z_]+\*$/.test(span)), ...blocks].flatMap(metricNamesIn),
+  ];
+  return [...new Set(names)].filter((name) => METRIC_NAME.test(name) && !NOT_METRICS.has(name));
 }
 
 const rules = asList(asMapping(parseYamlSubset(read("deploy/observability/alerts.yml"))).groups)
@@ -123,6 +152,50 @@ describe("the alert rules and the dashboard", () => {
       ),
     ).toEqual(["http_request_duration_seconds_bucket", "up"]);
     expect(metricNamesIn("time() - max(no_such_metric) > 120")).toEqual(["no_such_metric"]);
+  });
+});
+
+describe("the operators' documents", () => {
+  const known = (name: string) =>
+    name.endsWith("*")
+      ? [...exported].some((each) => each.startsWith(name.slice(0, -1)))
+      : exported.has(name) || PROMETHEUS_SERIES.has(name);
+
+  for (const document of ["docs/operations.md", "docs/observability.md"]) {
+    it(`${document} names only metrics the kit exports`, () => {
+      const names = documentedMetricNames(read(document));
+      expect(names.length, document).toBeGreaterThan(15);
+      expect(names.filter((name) => !known(name))).toEqual([]);
+    });
+  }
+
+  it("docs/operations.md names every metric an alert or a panel reads", () => {
+    const documented = new Set(documentedMetricNames(read("docs/operations.md")));
+    const queried = [...rules.map((rule) => String(rule.expr)), ...dashboardExpressions(dashboard)]
+      .flatMap(metricNamesIn)
+      .filter((name) => !PROMETHEUS_SERIES.has(name))
+      // A histogram is documented by its own name or by the series a query reads.
+      .map((name) => name.replace(/_(?:bucket|sum|count)$/, ""));
+    const missing = [...new Set(queried)].filter(
+      (name) =>
+        !documented.has(name) &&
+        !["_bucket", "_sum", "_count"].some((suffix) => documented.has(`${name}${suffix}`)),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it("are read with names the check itself finds", () => {
+    expect(
+      documentedMetricNames(
+        [
+          '`db_pool_connections{state="in_use"}` and `job_outbox`, `process_*`, `GET /x`,',
+          "```promql",
+          "# no_such_comment_metric",
+          "time() - max(outbox_no_such_metric)",
+          "```",
+        ].join("\n"),
+      ).sort(),
+    ).toEqual(["db_pool_connections", "outbox_no_such_metric", "process_*"]);
   });
 });
 
