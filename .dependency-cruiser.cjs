@@ -19,11 +19,14 @@ module.exports = {
       comment:
         "src/core/ is the cross-cutting layer every module builds on. It may not depend on a " +
         "feature module (src/modules/), on the root router (src/api/) or on the process entries " +
-        "and app composition (app.ts, main.ts, server.ts, worker.ts): pass what core needs in as " +
-        "a parameter (a callback, an interface) instead.",
+        "and the composition root (app.ts, app/, infrastructure.ts, background.ts, main.ts, " +
+        "server.ts, worker.ts): pass what core needs in as a parameter (a callback, an " +
+        "interface) instead.",
       severity: "error",
       from: { path: "^src/core/" },
-      to: { path: `^src/(?:modules/|api/|(?:app|main|server|worker)${SOURCE})` },
+      to: {
+        path: `^src/(?:modules/|api/|app/|(?:app|infrastructure|background|main|server|worker)${SOURCE})`,
+      },
     },
     {
       name: "routes-never-import-repositories",

@@ -117,9 +117,9 @@ const folders = (root: string, folder: string) =>
 /**
  * The README's project layout names every source file outside the feature modules (which
  * their generated table lists): the top-level files of src/, every file of each src/core/
- * folder and of src/api/, the scripts and the test helpers. A folder's entry names its files;
- * index.ts files, the folders' public faces, go without saying. The folders of scripts/lib/
- * need only an entry: they serve one script each.
+ * folder and of src/api/ and src/app/, the scripts and the test helpers. A folder's entry names
+ * its files; index.ts files, the folders' public faces, go without saying. The folders of
+ * scripts/lib/ need only an entry: they serve one script each.
  */
 export function layoutProblems(root: string, readme: string): string[] {
   const section = readme.slice(readme.indexOf("## Project layout"));
@@ -130,7 +130,7 @@ export function layoutProblems(root: string, readme: string): string[] {
   for (const file of sourceFiles(root, "src")) {
     if (!entries.has(`src/${file}`)) problems.push(`README's project layout lacks src/${file}`);
   }
-  const described = [...folders(root, "src/core"), "src/api", "scripts", "test/helpers"];
+  const described = [...folders(root, "src/core"), "src/api", "src/app", "scripts", "test/helpers"];
   for (const folder of [...described, ...folders(root, "scripts/lib")]) {
     const text = entries.get(`${folder}/`);
     if (text === undefined) {
