@@ -17,12 +17,10 @@ import { loadKitModule as load } from "./kit-build.js";
 
 const { loadProcessConfig } = await load<typeof import("../src/config.js")>("config.js");
 const { startServer } = await load<typeof import("../src/server.js")>("server.js");
-const { ALL_PERMISSIONS } = await load<typeof import("../src/core/permissions/index.js")>(
-  "core/permissions/index.js",
-);
+const { permissions } = await load<typeof import("../src/modules.js")>("modules.js");
 
 /** Lets every token through with every permission: no lookup, no cache, nothing to revoke. */
-const everything = { permissions: new Set(ALL_PERMISSIONS), grants: ["*"], platformAdmin: false };
+const everything = { permissions: new Set(permissions.all), grants: ["*"], platformAdmin: false };
 const alwaysLive: SessionGuard = {
   access: async () => everything,
   revoke: async () => {},

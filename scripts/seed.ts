@@ -35,6 +35,8 @@ import { hashPassword } from "../src/modules/auth/index.js";
 import { items } from "../src/modules/items/index.js";
 import { rolesSystemRepository } from "../src/modules/rbac/index.js";
 import { createTenantsService } from "../src/modules/tenants/index.js";
+// Installs the permission catalog: new tenants get their default roles from it.
+import "../src/modules.js";
 
 /** The domain of every seeded account: reserved for examples (RFC 2606), used by no doc. */
 const SEED_DOMAIN = "seed.example.com";

@@ -241,11 +241,12 @@ describe("login", () => {
     expect(again.json().tenant.id).toBe(second.tenant.id);
     const meThere = await me(ctx.app, again.json().accessToken);
     expect(meThere.json()).toMatchObject({ roles: ["member"] });
+    // In catalog order: the modules' order in src/modules.ts (rbac's members before items).
     expect(meThere.json().permissions).toEqual([
+      "members:read",
       "items:read",
       "items:create",
       "items:update",
-      "members:read",
     ]);
 
     const foreign = await ctx.newTenant();

@@ -40,13 +40,13 @@ const sourceFile = (root: string, path: string) =>
   ts.createSourceFile(path, readFileSync(join(root, path), "utf8"), ts.ScriptTarget.Latest, true);
 
 /**
- * The modules of `defaultModules` in mounting order, read from src/app.ts's source: each
+ * The modules of `defaultModules` in mounting order, read from src/modules.ts's source: each
  * element of the array, the `src/modules/<folder>/index.js` it is imported from, and the doc
  * comment on its export there. Read, not imported, so the check costs no application start-up.
  * A module folder that is not mounted fails: the README would list it as part of the kit.
  */
 export function defaultModuleEntries(root: string): ModuleEntry[] {
-  const app = sourceFile(root, "src/app.ts");
+  const app = sourceFile(root, "src/modules.ts");
   const importedFrom = new Map<string, string>();
   let elements: readonly ts.Expression[] | undefined;
   for (const statement of app.statements) {
@@ -60,18 +60,26 @@ export function defaultModuleEntries(root: string): ModuleEntry[] {
     }
     if (ts.isVariableStatement(statement)) {
       for (const declaration of statement.declarationList.declarations) {
+        // `[...] as const satisfies readonly AppModule[]`: the array inside.
+        let initializer = declaration.initializer;
+        while (
+          initializer &&
+          (ts.isSatisfiesExpression(initializer) || ts.isAsExpression(initializer))
+        ) {
+          initializer = initializer.expression;
+        }
         if (
           ts.isIdentifier(declaration.name) &&
           declaration.name.text === "defaultModules" &&
-          declaration.initializer &&
-          ts.isArrayLiteralExpression(declaration.initializer)
+          initializer &&
+          ts.isArrayLiteralExpression(initializer)
         ) {
-          elements = declaration.initializer.elements;
+          elements = initializer.elements;
         }
       }
     }
   }
-  if (!elements) throw new Error("src/app.ts no longer declares defaultModules as an array");
+  if (!elements) throw new Error("src/modules.ts no longer declares defaultModules as an array");
   const entries = elements.map((element) => {
     const name = element.getText(app);
     const folder = /^\.\/modules\/([\w-]+)\/index\.js$/.exec(importedFrom.get(name) ?? "")?.[1];
@@ -120,9 +128,9 @@ export function defaultModulesSnippet(entries: readonly ModuleEntry[], added: st
   const lines = [...entries.map((entry) => entry.exportName), added].map((name) => `  ${name},`);
   return [
     "```ts",
-    "export const defaultModules: readonly AppModule[] = [",
+    "export const defaultModules = [",
     ...lines,
-    "];",
+    "] as const satisfies readonly AppModule[];",
     "```",
   ].join("\n");
 }

@@ -1,18 +1,13 @@
-import {
-  ALL_PERMISSIONS,
-  DEFAULT_ROLES,
-  expandGrants,
-  PERMISSIONS,
-} from "../../../src/core/permissions/catalog.js";
+import { permissions as catalog } from "../../../src/modules.js";
 import { markdownTable } from "./markdown.js";
 
 const code = (value: string) => `\`${value}\``;
 
-/** docs/permissions.md's table of the default roles, as `DEFAULT_ROLES` defines them. */
+/** docs/permissions.md's table of the default roles, with the grants the modules declare. */
 export function defaultRolesTable(): string {
   return markdownTable(
     ["role", "description", "grants"],
-    DEFAULT_ROLES.map((role) => [
+    catalog.defaultRoles.map((role) => [
       code(role.name),
       role.description,
       role.grants.map(code).join(", "),
@@ -22,12 +17,12 @@ export function defaultRolesTable(): string {
 
 /** Every permission of the catalog, and which default roles hold it (wildcards expanded). */
 export function permissionsTable(): string {
-  const held = DEFAULT_ROLES.map((role) => new Set(expandGrants(role.grants)));
+  const held = catalog.defaultRoles.map((role) => new Set(catalog.expandGrants(role.grants)));
   return markdownTable(
-    ["permission", "allows", ...DEFAULT_ROLES.map((role) => code(role.name))],
-    ALL_PERMISSIONS.map((permission) => [
+    ["permission", "allows", ...catalog.defaultRoles.map((role) => code(role.name))],
+    [...catalog.permissions].map(([permission, allows]) => [
       code(permission),
-      PERMISSIONS[permission],
+      allows,
       ...held.map((permissions) => (permissions.has(permission) ? "yes" : "")),
     ]),
   );

@@ -6,6 +6,7 @@ import type { Cache, OneTimeStore } from "../cache/index.js";
 import type { Database } from "../database/index.js";
 import type { Jobs } from "../jobs/index.js";
 import type { SendEmailJob } from "../mail/index.js";
+import type { PermissionDeclarations } from "../permissions/index.js";
 import type { LimiterFactory } from "../rate-limit/index.js";
 
 /** What feature modules are given: their collaborators, passed explicitly. */
@@ -27,5 +28,22 @@ export interface ModuleDependencies {
   readonly sendEmail: SendEmailJob;
 }
 
-/** A feature module: a Fastify plugin mounted under /api/v1 (see docs/adding-a-module.md). */
-export type AppModule = FastifyPluginAsync<ModuleDependencies>;
+/**
+ * A feature module: a Fastify plugin mounted under /api/v1, carrying what it owns besides its
+ * routes (see docs/adding-a-module.md). A plain plugin is a module that declares nothing.
+ */
+export type AppModule = FastifyPluginAsync<ModuleDependencies> & {
+  /** The module's permissions and their default-role grants (`definePermissions`). */
+  readonly permissions?: PermissionDeclarations;
+};
+
+/**
+ * A module with its declarations attached, typed exactly, so the module list can assemble the
+ * permission catalog from it (src/modules.ts).
+ */
+export function defineModule<const P extends PermissionDeclarations>(
+  plugin: FastifyPluginAsync<ModuleDependencies>,
+  declarations: { readonly permissions: P },
+): FastifyPluginAsync<ModuleDependencies> & { readonly permissions: P } {
+  return Object.assign(plugin, { permissions: declarations.permissions });
+}

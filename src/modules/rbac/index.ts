@@ -1,4 +1,5 @@
-import type { AppModule } from "../../core/http/module.js";
+import { defineModule } from "../../core/http/module.js";
+import { rbacPermissions } from "./rbac.permissions.js";
 import { rbacRoutes } from "./rbac.routes.js";
 import { createRbacService } from "./rbac.service.js";
 
@@ -7,6 +8,9 @@ export { ensureHeld, grantsNotHeld } from "./rbac.service.js";
 export { type RoleSummary, rolesSystemRepository } from "./roles.repository.js";
 
 /** Roles and permissions: the catalog, the tenant's roles and its members. */
-export const rbacModule: AppModule = async (app, { sessions }) => {
-  await app.register(rbacRoutes, { rbac: createRbacService({ sessions }) });
-};
+export const rbacModule = defineModule(
+  async (app, { sessions }) => {
+    await app.register(rbacRoutes, { rbac: createRbacService({ sessions }) });
+  },
+  { permissions: rbacPermissions },
+);

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { accessOf } from "../../core/auth/index.js";
 import { signedIn } from "../../core/http/access.js";
 import { problemResponse } from "../../core/http/route-docs.js";
-import { PERMISSIONS, requirePermission } from "../../core/permissions/index.js";
+import { permissionCatalog, requirePermission } from "../../core/permissions/index.js";
 import {
   createRoleBody,
   listQuery,
@@ -19,15 +19,14 @@ import {
 } from "./rbac.schemas.js";
 import type { RbacService } from "./rbac.service.js";
 
-const catalog = {
-  items: Object.entries(PERMISSIONS).map(([permission, description]) => ({
-    permission,
-    description,
-  })),
-};
-
 /** The permission catalog, the tenant's roles and its members. */
 export const rbacRoutes: FastifyPluginAsyncZod<{ rbac: RbacService }> = async (app, { rbac }) => {
+  const catalog = {
+    items: [...permissionCatalog().permissions].map(([permission, description]) => ({
+      permission,
+      description,
+    })),
+  };
   app.get(
     "/permissions",
     {

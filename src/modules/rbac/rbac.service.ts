@@ -7,7 +7,7 @@ import {
 } from "../../core/database/index.js";
 import { AppError, conflict, forbidden, notFound } from "../../core/errors/index.js";
 import { idCursor, pageOf } from "../../core/http/cursor.js";
-import { DEFAULT_ROLES, expandGrants } from "../../core/permissions/index.js";
+import { DEFAULT_ROLE_NAMES, expandGrants } from "../../core/permissions/index.js";
 import { type MemberRecord, type RoleRecord, rbacRepository } from "./rbac.repository.js";
 import type { MemberResponse, RoleResponse } from "./rbac.schemas.js";
 
@@ -40,8 +40,8 @@ const roleNameTaken = () =>
 function ensureNotSystemRoleName(name: string | undefined) {
   if (name === undefined) return;
   const folded = name.normalize("NFKC").toLowerCase();
-  const system = DEFAULT_ROLES.find((role) => role.name === folded);
-  if (system) throw conflict(`The name ${name} belongs to the system role ${system.name}.`);
+  const system = DEFAULT_ROLE_NAMES.find((role) => role === folded);
+  if (system) throw conflict(`The name ${name} belongs to the system role ${system}.`);
 }
 const memberNotFound = () => notFound("The member does not exist.");
 

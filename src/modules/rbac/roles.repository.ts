@@ -1,6 +1,6 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { memberships, type SystemTx } from "../../core/database/index.js";
-import { DEFAULT_ROLES, type DefaultRoleName } from "../../core/permissions/index.js";
+import { type DefaultRoleName, permissionCatalog } from "../../core/permissions/index.js";
 import { type RoleRecord, roleColumns } from "./rbac.repository.js";
 import { memberRoles, rolePermissions, roles } from "./roles.table.js";
 
@@ -18,10 +18,11 @@ export function rolesSystemRepository(db: SystemTx) {
   return {
     /** Creates the default (system) roles of a new tenant. */
     async createDefaults(tenantId: string): Promise<RoleSummary[]> {
+      const { defaultRoles } = permissionCatalog();
       const created = await db
         .insert(roles)
         .values(
-          DEFAULT_ROLES.map((role) => ({
+          defaultRoles.map((role) => ({
             tenantId,
             name: role.name,
             description: role.description,
@@ -31,7 +32,7 @@ export function rolesSystemRepository(db: SystemTx) {
         .returning({ id: roles.id, name: roles.name });
       const idOf = new Map(created.map((role) => [role.name, role.id]));
       await db.insert(rolePermissions).values(
-        DEFAULT_ROLES.flatMap((role) =>
+        defaultRoles.flatMap((role) =>
           role.grants.map((permission) => ({
             tenantId,
             roleId: idOf.get(role.name) as string,

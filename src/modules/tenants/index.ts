@@ -1,4 +1,5 @@
-import type { AppModule } from "../../core/http/module.js";
+import { defineModule } from "../../core/http/module.js";
+import { tenantsPermissions } from "./tenants.permissions.js";
 import { tenantsRoutes } from "./tenants.routes.js";
 import { createTenantsService } from "./tenants.service.js";
 
@@ -11,12 +12,12 @@ export {
 } from "./tenants.service.js";
 
 /** Tenants: creating one, the current tenant's routes, and tenant creation for registration. */
-export const tenantsModule: AppModule = async (
-  app,
-  { config, database, cache, sessions, audit },
-) => {
-  await app.register(tenantsRoutes, {
-    tenants: createTenantsService({ database, cache, sessions, audit }),
-    creationsPerUserPerDay: config.tenantCreationsPerUserPerDay,
-  });
-};
+export const tenantsModule = defineModule(
+  async (app, { config, database, cache, sessions, audit }) => {
+    await app.register(tenantsRoutes, {
+      tenants: createTenantsService({ database, cache, sessions, audit }),
+      creationsPerUserPerDay: config.tenantCreationsPerUserPerDay,
+    });
+  },
+  { permissions: tenantsPermissions },
+);
