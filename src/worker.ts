@@ -1,4 +1,3 @@
-import type { Redis as RedisClient } from "ioredis";
 import { loadProcessConfig } from "./config.js";
 import { startTracing, tracingDescription } from "./core/observability/tracing.js";
 
@@ -15,20 +14,14 @@ const config = loadProcessConfig();
 const tracing = await startTracing(config, { role: "worker" });
 const [
   { default: closeWithGrace },
-  { Redis },
-  { createBackground },
-  { createRedis },
-  { openDatabase },
-  { bullmqTransport, createJobWorker, createOutboxRelay, scheduleCrons, settlesWithin },
+  { createInfrastructure },
+  { createJobWorker, scheduleCrons, settlesWithin },
   { createLogger },
   { observeQueue },
   { startMetricsServer },
 ] = await Promise.all([
   import("close-with-grace"),
-  import("ioredis"),
-  import("./background.js"),
-  import("./core/cache/index.js"),
-  import("./core/database/index.js"),
+  import("./infrastructure.js"),
   import("./core/jobs/index.js"),
   import("./core/logging/index.js"),
   import("./core/observability/kit-metrics.js"),
@@ -42,17 +35,8 @@ if (!config.redisUrl) {
   process.exit(78);
 }
 
-const database = await openDatabase(config, logger);
-const redis = createRedis(config, logger) as RedisClient;
-// BullMQ's worker blocks on its connection and must never give up on a command.
-const workerConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-const background = createBackground(config, logger);
-const transport = bullmqTransport({
-  connection: redis,
-  keyPrefix: config.redisKeyPrefix,
-  registry: background.registry,
-});
-const relay = createOutboxRelay({ database, transport, logger });
+const infrastructure = await createInfrastructure(config, { role: "worker", logger });
+const { background, database, relay, transport, workerConnection } = infrastructure;
 observeQueue(transport.queue);
 const metricsServer =
   config.workerMetricsPort === undefined
@@ -97,22 +81,17 @@ closeWithGrace({ delay: config.shutdownTimeoutMs + 5_000 }, async ({ signal, err
   else logger.info({ signal }, "worker shutting down");
   const deadline = Date.now() + config.shutdownTimeoutMs;
   const reserveMs = Math.min(2_000, config.shutdownTimeoutMs / 5);
-  await Promise.all([
-    relay.stop({ waitMs: Math.min(5_000, config.shutdownTimeoutMs / 2) }),
-    untilDeadline(
+  // The running jobs finish while the relay stops; then the queue, the mailer, the database
+  // and the Redis connections close, in that order (src/infrastructure.ts).
+  await infrastructure.close({
+    drain: untilDeadline(
       "the job worker's close",
       worker.close(config.shutdownTimeoutMs - reserveMs),
       deadline,
     ),
-  ]);
-  await untilDeadline("the queue's close", transport.close(), deadline);
-  await untilDeadline("the mailer's close", background.mailer.close(), deadline);
-  await untilDeadline("the database's close", database.close(), deadline);
-  await untilDeadline(
-    "the Redis connections' close",
-    Promise.allSettled([redis.quit(), workerConnection.quit()]),
-    deadline,
-  );
+    relayWaitMs: Math.min(5_000, config.shutdownTimeoutMs / 2),
+    step: (what, closing) => untilDeadline(what, closing, deadline),
+  });
   if (metricsServer)
     await untilDeadline("the metrics server's close", metricsServer.close(), deadline);
   // The last spans (the jobs that just ran) leave before the process does.
