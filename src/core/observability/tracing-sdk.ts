@@ -4,12 +4,14 @@ import {
   type Attributes,
   type Context,
   context,
+  createContextKey,
   defaultTextMapGetter,
   defaultTextMapSetter,
   isSpanContextValid,
   propagation,
   ROOT_CONTEXT,
   type Span,
+  type SpanContext,
   SpanKind,
   SpanStatusCode,
   trace,
@@ -59,8 +61,9 @@ import type {
  * (tracing.ts).
  *
  * A trace the sampler leaves out costs next to nothing: its request span is a bare span context
- * (ids for X-Trace-Id and the log lines, no attributes, no span processor), and everything below
- * it runs with tracing suppressed, so the pg, ioredis and fetch instrumentations step aside
+ * (ids for X-Trace-Id and the log lines, no attributes, no span processor), kept beside the
+ * context's span rather than as it, and everything below runs with tracing suppressed: the pg,
+ * ioredis, fetch and http instrumentations, which want a parent span, find none and step aside
  * instead of building spans nobody keeps.
  */
 
@@ -77,6 +80,12 @@ const KINDS = {
  * continuing it would let them pick trace ids and sampling decisions.
  */
 const carriers = new W3CTraceContextPropagator();
+
+/** The span context of a trace the sampler left out, where a kept trace has its active span. */
+const SAMPLED_OUT = createContextKey("agency-saas-kit sampled-out trace");
+
+const spanContextIn = (active: Context): SpanContext | undefined =>
+  trace.getSpanContext(active) ?? (active.getValue(SAMPLED_OUT) as SpanContext | undefined);
 
 function samplerOf(settings: TracingSettings): Sampler {
   const ratio = new TraceIdRatioBasedSampler(settings.samplerRatio);
@@ -284,13 +293,17 @@ export function installTracing(
   const tracer = provider.getTracer("agency-saas-kit", packageJson.version);
 
   /**
-   * The context below a span: the span active, and, when the sampler left it out, tracing
-   * suppressed, so that the instrumentations below do nothing at all. Every sampler the kit
-   * builds gives a child the decision of its parent (parent-based ones by rule, the ratio one
-   * because it decides from the trace id), so there is nothing they could have recorded.
+   * The context below a span: the span active; when the sampler left it out, no active span
+   * (the instrumentations' `requireParentSpan` then skips them at their first check, where a
+   * non-recording span would still have them build attributes and wrap callbacks), its ids
+   * under SAMPLED_OUT for log lines and job carriers, and tracing suppressed. Every sampler the
+   * kit builds gives a child the decision of its parent (parent-based ones by rule, the ratio
+   * one because it decides from the trace id), so there is nothing they could have recorded.
    */
   const below = (parent: Context, span: Span): Context =>
-    span.isRecording() ? trace.setSpan(parent, span) : suppressTracing(trace.setSpan(parent, span));
+    span.isRecording()
+      ? trace.setSpan(parent, span)
+      : suppressTracing(trace.deleteSpan(parent).setValue(SAMPLED_OUT, span.spanContext()));
 
   // A carrier names the parent by itself: extracted into an empty context, not the active one
   // (a sampled-out request's, which suppresses tracing, when a job runs in-process).
@@ -343,6 +356,7 @@ export function installTracing(
       const parent = contextOf(spanOptions.parent);
       // Inside a trace the sampler left out (its context already suppresses tracing): nothing
       // to record, and the trace id stays the one log lines and job carriers see.
+      if (!spanOptions.parent && parent.getValue(SAMPLED_OUT)) return fn();
       const parentSpan = spanOptions.parent ? undefined : trace.getSpan(parent);
       if (parentSpan && !parentSpan.isRecording()) return fn();
       const span = tracer.startSpan(name, { kind: KINDS[spanOptions.kind ?? "internal"] }, parent);
@@ -386,12 +400,16 @@ export function installTracing(
     },
 
     carrier() {
-      const span = trace.getSpan(context.active());
-      if (!span) return undefined;
-      // Injected from the span alone: the propagator injects nothing where tracing is
+      const spanContext = spanContextIn(context.active());
+      if (!spanContext) return undefined;
+      // Injected from the span context alone: the propagator injects nothing where tracing is
       // suppressed, and a sampled-out trace's jobs must carry its decision along.
       const carrier: Record<string, string> = {};
-      carriers.inject(trace.setSpan(ROOT_CONTEXT, span), carrier, defaultTextMapSetter);
+      carriers.inject(
+        trace.setSpanContext(ROOT_CONTEXT, spanContext),
+        carrier,
+        defaultTextMapSetter,
+      );
       if (!carrier.traceparent) return undefined;
       return carrier.tracestate
         ? { traceparent: carrier.traceparent, tracestate: carrier.tracestate }
@@ -399,7 +417,7 @@ export function installTracing(
     },
 
     ids() {
-      const spanContext = trace.getSpanContext(context.active());
+      const spanContext = spanContextIn(context.active());
       if (!spanContext || !isSpanContextValid(spanContext)) return undefined;
       return { traceId: spanContext.traceId, spanId: spanContext.spanId };
     },
