@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createItem } from "../helpers/factories.js";
 import { expectProblem } from "../helpers/problems.js";
 import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
 
@@ -53,15 +54,8 @@ describe("items", () => {
   });
 
   it("pages through a list newest first with an opaque cursor", async () => {
-    const { headers } = await ctx.newTenant();
-    for (let i = 1; i <= 5; i++) {
-      await ctx.app.inject({
-        method: "POST",
-        url: "/api/v1/items",
-        headers,
-        payload: { name: `n${i}` },
-      });
-    }
+    const { headers, tenant } = await ctx.newTenant();
+    for (let i = 1; i <= 5; i++) await createItem(ctx.database, tenant.id, { name: `n${i}` });
     const names: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
@@ -79,7 +73,7 @@ describe("items", () => {
   });
 
   it("rejects a forged cursor, a bad limit, a bad id and an empty update with 422", async () => {
-    const { headers } = await ctx.newTenant();
+    const { headers, tenant } = await ctx.newTenant();
     const forged = await ctx.app.inject({ url: "/api/v1/items?cursor=bm9wZQ", headers });
     expect(expectProblem(forged, "validation-failed").errors).toEqual([
       { field: "cursor", message: "is not a cursor from this list" },
@@ -88,14 +82,7 @@ describe("items", () => {
     expect(expectProblem(limit, "validation-failed").errors?.[0]?.field).toBe("limit");
     const id = await ctx.app.inject({ url: "/api/v1/items/not-a-uuid", headers });
     expect(expectProblem(id, "validation-failed").errors?.[0]?.field).toBe("id");
-    const item = (
-      await ctx.app.inject({
-        method: "POST",
-        url: "/api/v1/items",
-        headers,
-        payload: { name: "x" },
-      })
-    ).json();
+    const item = await createItem(ctx.database, tenant.id);
     const empty = await ctx.app.inject({
       method: "PATCH",
       url: `/api/v1/items/${item.id}`,

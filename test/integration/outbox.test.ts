@@ -23,8 +23,8 @@ import {
   sentOutboxCleanup,
 } from "../../src/core/jobs/index.js";
 import { createLogger, currentContext, runWithContext } from "../../src/core/logging/index.js";
-import { createTenantsService } from "../../src/modules/tenants/index.js";
 import { testConfig } from "../helpers/app.js";
+import { createTenant } from "../helpers/factories.js";
 import { createQueueHarness, type QueueHarness, sleep, waitFor } from "../helpers/jobs.js";
 import { LogCapture } from "../helpers/log-capture.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/test-database.js";
@@ -44,7 +44,7 @@ const logger = createLogger(testConfig({ LOG_LEVEL: "info" }), logs);
 beforeAll(async () => {
   testDatabase = await createTestDatabase();
   database = await openDatabase(testConfig({ DATABASE_URL: testDatabase.url }), logger);
-  const tenant = await createTenantsService({ database }).create({ name: "Outbox Tenant" });
+  const tenant = await createTenant(database);
   scope = { tenantId: tenant.id, userId: randomUUID(), requestId: "req-outbox" };
 });
 afterAll(async () => {

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { count, eq } from "drizzle-orm";
 import type { LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { memberships, newId, sessions, tenants, users } from "../../src/core/database/index.js";
+import { memberships, sessions, tenants } from "../../src/core/database/index.js";
 import {
   FROM_THE_APP,
   login,
@@ -13,9 +13,9 @@ import {
   type SignedInUser,
   signedInFrom,
   switchTenant,
-  uniqueEmail,
 } from "../helpers/auth.js";
-import { createSignedInMember, markEmailVerified } from "../helpers/identity.js";
+import { bearerFor, createMember, createSession, createUser } from "../helpers/factories.js";
+import { markEmailVerified } from "../helpers/identity.js";
 import { expectProblem } from "../helpers/problems.js";
 import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
 
@@ -79,26 +79,10 @@ const uniqueName = (prefix: string) => `${prefix} ${randomUUID().slice(0, 8)}`;
  * (as after their last tenant was deleted).
  */
 async function signedInWithoutTenant() {
-  const userId = newId();
-  const sessionId = newId();
-  const email = uniqueEmail();
-  await ctx.database.bypassTenantIsolation("test arrangement", async (db) => {
-    await db.insert(users).values({
-      id: userId,
-      email,
-      name: "Without Tenant",
-      passwordHash: null,
-      emailVerifiedAt: new Date(),
-    });
-    await db.insert(sessions).values({
-      id: sessionId,
-      userId,
-      currentTenantId: null,
-      expiresAt: new Date(Date.now() + 86_400_000),
-    });
-  });
-  const token = await ctx.tokens.signAccessToken({ sub: userId, tid: null, sid: sessionId });
-  return { userId, sessionId, email, headers: bearer(token) };
+  const user = await createUser(ctx.database, { name: "Without Tenant" });
+  const session = await createSession(ctx.database, user.id, { tenantId: null });
+  const headers = await bearerFor(ctx.tokens, session);
+  return { userId: user.id, sessionId: session.id, email: user.email, headers };
 }
 
 function tenantCount(): Promise<number> {
@@ -373,16 +357,9 @@ describe("a token without a tenant", () => {
 describe("POST /api/v1/tenants", () => {
   it("makes any member the owner of a new tenant with the default roles of registration", async () => {
     const home = await ctx.newTenant(uniqueName("Home"));
-    const viewer = await createSignedInMember(ctx.database, home.tenant.id, { role: "viewer" });
-    const caller = {
-      headers: bearer(
-        await ctx.tokens.signAccessToken({
-          sub: viewer.userId,
-          tid: home.tenant.id,
-          sid: viewer.sessionId,
-        }),
-      ),
-    };
+    const viewer = await createMember(ctx.database, { tenant: home.tenant, role: "viewer" });
+    const session = await createSession(ctx.database, viewer.user.id, { tenantId: home.tenant.id });
+    const caller = { headers: await bearerFor(ctx.tokens, session) };
     const name = uniqueName("Side Project");
     const created = await createTenant(caller, { name });
     expect(created.statusCode, created.body).toBe(201);
@@ -391,7 +368,7 @@ describe("POST /api/v1/tenants", () => {
     // Still a viewer at home, with the same token.
     const home2 = await send(caller, "GET", "/api/v1/tenants/current");
     expect(home2.json().id).toBe(home.tenant.id);
-    expect((await membershipsOf(viewer.userId)).map((row) => row.tenantId).sort()).toEqual(
+    expect((await membershipsOf(viewer.user.id)).map((row) => row.tenantId).sort()).toEqual(
       [home.tenant.id, tenant.id].sort(),
     );
 
