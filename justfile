@@ -103,6 +103,10 @@ seed *args:
 secret *args:
     @npm run secret -- "$@"
 
+# Start a client project: rename, .env with fresh secrets, optionally without the items example (npm run init)
+init *args:
+    @npm run init -- "$@"
+
 # Start PostgreSQL and Redis in Docker for development (npm run services)
 services *args:
     @npm run services -- "$@"

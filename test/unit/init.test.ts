@@ -1,0 +1,251 @@
+import { execFile } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { productionTestConfig } from "../helpers/app.js";
+
+/**
+ * `npm run init` on copies of this project (its files as git lists them, node_modules linked):
+ * the names, a .env production's configuration check accepts, refusals, a second run that
+ * changes nothing, and a copy that still type-checks and passes Biome; with --without-items, no
+ * trace of the example module in src/ and unit tests that still compile.
+ */
+
+const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+const run = promisify(execFile);
+const KIT_NAME: string = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")).name;
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function exec(cwd: string, file: string, args: string[]): Promise<Outcome> {
+  try {
+    const { stdout, stderr } = await run(file, args, {
+      cwd,
+      maxBuffer: 32 * 1024 * 1024,
+      env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.test" },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? 1, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
+  }
+}
+
+const git = (cwd: string, ...args: string[]) =>
+  exec(cwd, "git", ["-c", "user.name=t", "-c", "user.email=t@example.test", ...args]);
+const init = (cwd: string, ...args: string[]) =>
+  exec(cwd, process.execPath, ["--import", "tsx", "scripts/init.ts", ...args]);
+
+/** This project as git lists it, in a fresh repository of its own with one commit. */
+async function copyOfProject(): Promise<string> {
+  const copy = mkdtempSync(join(tmpdir(), "kit-init-"));
+  const { stdout } = await git(
+    repoRoot,
+    "ls-files",
+    "-z",
+    "--cached",
+    "--others",
+    "--exclude-standard",
+  );
+  for (const file of stdout.split("\0")) {
+    if (!file || !existsSync(join(repoRoot, file))) continue;
+    mkdirSync(dirname(join(copy, file)), { recursive: true });
+    cpSync(join(repoRoot, file), join(copy, file));
+  }
+  symlinkSync(join(repoRoot, "node_modules"), join(copy, "node_modules"));
+  await git(copy, "init", "-q");
+  // A link is not the directory .gitignore's `node_modules/` names.
+  writeFileSync(join(copy, ".git", "info", "exclude"), "node_modules\n");
+  await git(copy, "add", "-A");
+  await git(copy, "commit", "-q", "-m", "kit");
+  return copy;
+}
+
+/** Every text file git lists in `dir` (outside migrations/) that contains `needle`. */
+async function filesContaining(dir: string, needle: string): Promise<string[]> {
+  const { stdout } = await git(dir, "grep", "-l", "-F", "-I", needle, "--", ".", ":!migrations");
+  const { stdout: untracked } = await git(dir, "ls-files", "--others", "--exclude-standard");
+  const extra = untracked
+    .split("\n")
+    .filter((file) => file && readFileSync(join(dir, file), "utf8").includes(needle));
+  return [...stdout.split("\n").filter(Boolean), ...extra].filter(
+    (file) => !file.startsWith("migrations/") && file !== "scripts/init.ts",
+  );
+}
+
+const envOf = (dir: string): Record<string, string> =>
+  Object.fromEntries(
+    readFileSync(join(dir, ".env"), "utf8")
+      .split("\n")
+      .filter((line) => /^[A-Z_]+=/.test(line))
+      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+  );
+
+let plain: string;
+let withoutItems: string;
+let started: Outcome;
+let startedWithoutItems: Outcome;
+/** tsc over the whole plain copy, and over src/ and the unit tests of the other, at once. */
+let typeChecks: Promise<[Outcome, Outcome]>;
+
+beforeAll(async () => {
+  [plain, withoutItems] = await Promise.all([copyOfProject(), copyOfProject()]);
+  started = await init(plain, "--name", "acme-portal");
+  // The plain copy's type check runs while the other copy is started.
+  const plainTypes = exec(plain, process.execPath, ["node_modules/typescript/bin/tsc", "--noEmit"]);
+  startedWithoutItems = await init(withoutItems, "--name", "@acme/portal", "--without-items");
+  writeFileSync(
+    join(withoutItems, "tsconfig.unit.json"),
+    JSON.stringify({ extends: "./tsconfig.json", include: ["src", "test/unit"] }),
+  );
+  typeChecks = Promise.all([
+    plainTypes,
+    exec(withoutItems, process.execPath, [
+      "node_modules/typescript/bin/tsc",
+      "--noEmit",
+      "-p",
+      "tsconfig.unit.json",
+    ]),
+  ]);
+  // Nothing is left unhandled if a test fails before awaiting it.
+  typeChecks.catch(() => {});
+}, 60_000);
+
+afterAll(() => {
+  for (const dir of [plain, withoutItems]) if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("npm run init", { timeout: 60_000 }, () => {
+  it("refuses an invalid package name, changing nothing", async () => {
+    const copy = plain;
+    const names = ["Acme", "acme portal", "_acme", "@acme", "acme/portal", "a".repeat(215)];
+    const refusals = await Promise.all(names.map((name) => init(copy, "--name", name, "--force")));
+    for (const [i, refused] of refusals.entries()) {
+      expect(refused.code, names[i]).toBe(64);
+      expect(refused.stderr).toContain("--name");
+    }
+    expect(JSON.parse(readFileSync(join(copy, "package.json"), "utf8")).name).toBe("acme-portal");
+  });
+
+  it("renames the package, the lock file, images, compose projects and the rest", async () => {
+    expect(started.code, started.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(plain, "package.json"), "utf8")).name).toBe("acme-portal");
+    const lock = JSON.parse(readFileSync(join(plain, "package-lock.json"), "utf8"));
+    expect([lock.name, lock.packages[""].name]).toEqual(["acme-portal", "acme-portal"]);
+    expect(await filesContaining(plain, KIT_NAME)).toEqual([]);
+    const prod = readFileSync(join(plain, "deploy/docker-compose.prod.yml"), "utf8");
+    expect(prod).toMatch(/^name: acme-portal$/m);
+    expect(prod).toContain("image: acme-portal-api:latest");
+    expect(readFileSync(join(plain, "deploy/docker-compose.yml"), "utf8")).toMatch(
+      /^name: acme-portal-dev$/m,
+    );
+    expect(started.stdout).toContain("Next steps:");
+
+    // A scoped name is npm's; images and compose projects get it without @ and /.
+    expect(startedWithoutItems.code, startedWithoutItems.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(withoutItems, "package.json"), "utf8")).name).toBe(
+      "@acme/portal",
+    );
+    expect(readFileSync(join(withoutItems, "deploy/docker-compose.prod.yml"), "utf8")).toMatch(
+      /^name: acme-portal$/m,
+    );
+  });
+
+  it("writes a git-ignored .env whose secrets production's configuration accepts", async () => {
+    const env = envOf(plain);
+    expect(env.SECRET_KEY).toMatch(/^[\w-]{64}$/);
+    expect(env.METRICS_TOKEN).toMatch(/^[\w-]{43}$/);
+    expect(envOf(withoutItems).SECRET_KEY).not.toBe(env.SECRET_KEY);
+    const config = productionTestConfig({
+      DATABASE_URL: "postgres://kit_tenant@db.internal:5432/kit",
+      DATABASE_SYSTEM_URL: "postgres://kit_system@db.internal:5432/kit",
+      SECRET_KEY: env.SECRET_KEY,
+      METRICS_TOKEN: env.METRICS_TOKEN,
+    });
+    expect(config.secretKey).toBe(env.SECRET_KEY);
+    expect((await git(plain, "check-ignore", ".env")).code).toBe(0);
+  });
+
+  it("refuses a second run and a dirty tree, and with --force changes nothing more", async () => {
+    const again = await init(plain, "--name", "acme-portal");
+    expect(again.code).toBe(64);
+    expect(again.stderr).toContain("already started as acme-portal");
+
+    const fresh = await copyOfProject();
+    try {
+      writeFileSync(join(fresh, "notes.txt"), "work in progress\n");
+      const dirty = await init(fresh, "--name", "acme-portal");
+      expect(dirty.code).toBe(64);
+      expect(dirty.stderr).toContain("uncommitted changes");
+      expect(JSON.parse(readFileSync(join(fresh, "package.json"), "utf8")).name).toBe(KIT_NAME);
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
+
+    const env = readFileSync(join(plain, ".env"), "utf8");
+    const forced = await init(plain, "--name", "acme-portal", "--force");
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stdout).toContain(".env exists and was kept");
+    expect(forced.stdout).not.toContain("Changed:");
+    expect(readFileSync(join(plain, ".env"), "utf8")).toBe(env);
+  });
+
+  it("leaves a project that type-checks and passes Biome", async () => {
+    const [types] = await typeChecks;
+    expect(types.stdout + types.stderr).toBe("");
+    const biome = await exec(plain, process.execPath, [
+      "node_modules/@biomejs/biome/bin/biome",
+      "check",
+      ".",
+    ]);
+    expect(biome.code, biome.stdout + biome.stderr).toBe(0);
+  });
+
+  it("with --without-items removes the module from src/, its table in a new migration", async () => {
+    expect(existsSync(join(withoutItems, "src/modules/items"))).toBe(false);
+    expect(existsSync(join(withoutItems, "test/integration/items.test.ts"))).toBe(false);
+    const reference = /modules\/items|itemsModule|itemsPermissions|itemsService|ItemRow/;
+    const files = [
+      ...["src"].flatMap((top) =>
+        readdirSync(join(withoutItems, top), { recursive: true, encoding: "utf8" })
+          .filter((file) => file.endsWith(".ts"))
+          .map((file) => `${top}/${file}`),
+      ),
+      "test/helpers/factories.ts",
+    ];
+    expect(files.length).toBeGreaterThan(50);
+    // Unit tests that import the module's code go with it; the others must still compile (below).
+    expect(existsSync(join(withoutItems, "test/unit/response-serializer.test.ts"))).toBe(false);
+    expect(existsSync(join(withoutItems, "test/unit/permission-catalog.test.ts"))).toBe(false);
+    const left = files.filter((file) =>
+      reference.test(readFileSync(join(withoutItems, file), "utf8")),
+    );
+    expect(left).toEqual([]);
+    const drop = readdirSync(join(withoutItems, "migrations")).find((file) =>
+      file.endsWith("_drop_example_items.sql"),
+    );
+    expect(readFileSync(join(withoutItems, "migrations", drop ?? "missing"), "utf8")).toContain(
+      'DROP TABLE "items"',
+    );
+    expect(startedWithoutItems.stdout).toContain("adapt them to your first module");
+    const [, unitTypes] = await typeChecks;
+    expect(unitTypes.stdout + unitTypes.stderr).toBe("");
+  });
+});
