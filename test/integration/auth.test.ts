@@ -11,6 +11,7 @@ import { createLogger } from "../../src/core/logging/index.js";
 import { createLimiterFactory } from "../../src/core/rate-limit/index.js";
 import { createAuthService, createLoginThrottle } from "../../src/modules/auth/index.js";
 import { rolesSystemRepository } from "../../src/modules/rbac/index.js";
+import { permissions } from "../../src/modules.js";
 import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
 import {
   FROM_THE_APP,
@@ -28,6 +29,7 @@ import {
 import { waitFor } from "../helpers/jobs.js";
 import { LogCapture } from "../helpers/log-capture.js";
 import { expectProblem } from "../helpers/problems.js";
+import { expectedPermissionsOf, loadRouteExpectations } from "../helpers/route-expectations.js";
 import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
 
 /**
@@ -241,13 +243,10 @@ describe("login", () => {
     expect(again.json().tenant.id).toBe(second.tenant.id);
     const meThere = await me(ctx.app, again.json().accessToken);
     expect(meThere.json()).toMatchObject({ roles: ["member"] });
-    // In catalog order: the modules' order in src/modules.ts (rbac's members before items).
-    expect(meThere.json().permissions).toEqual([
-      "members:read",
-      "items:read",
-      "items:create",
-      "items:update",
-    ]);
+    // What the modules' expectations give `member`, in catalog order (the modules' order).
+    const member = expectedPermissionsOf(await loadRouteExpectations(), "member");
+    expect(meThere.json().permissions).toEqual(permissions.all.filter((p) => member.has(p)));
+    expect(new Set(meThere.json().permissions)).toEqual(member);
 
     const foreign = await ctx.newTenant();
     const refused = await login(ctx.app, {

@@ -6,6 +6,7 @@ import type { DefaultRoleName } from "../../src/core/permissions/index.js";
 import { invitations } from "../../src/modules/invitations/invitations.table.js";
 import { createSignedInMember } from "../helpers/identity.js";
 import { expectProblem } from "../helpers/problems.js";
+import { expectedGrantsOf, loadRouteExpectations } from "../helpers/route-expectations.js";
 import { setupTenancyTest, type TenancyTestContext, type TestTenant } from "../helpers/tenancy.js";
 
 /** Roles and members: the guard rails, and changes that apply on the member's next request. */
@@ -49,12 +50,15 @@ describe("roles", () => {
   it("a new tenant has the four system roles of the contract", async () => {
     const tenant = await ctx.newTenant();
     const roles = await rolesOf(tenant);
-    expect(roles.map((role) => [role.name, role.system, role.permissions])).toEqual([
-      ["owner", true, ["*"]],
-      ["admin", true, ["audit:*", "items:*", "members:*", "roles:*", "tenants:update"]],
-      ["member", true, ["items:create", "items:read", "items:update", "members:read"]],
-      ["viewer", true, ["items:read", "members:read"]],
-    ]);
+    // Each module's expected default grants (test/integration/modules/<module>/).
+    const expected = await loadRouteExpectations();
+    expect(roles.map((role) => [role.name, role.system, role.permissions])).toEqual(
+      (["owner", "admin", "member", "viewer"] as const).map((name) => [
+        name,
+        true,
+        expectedGrantsOf(expected, name),
+      ]),
+    );
   });
 
   it("creates, changes and deletes a custom role; system roles answer 409", async () => {
