@@ -6,14 +6,14 @@
  *   npm run platform-admin -- revoke <email>   unmake them
  * The change commits, then is published on the session revocation channel in Redis, so every
  * API process reads the user's access again on their next request. Exit codes: 0 done, 1 no
- * such user, 2 bad usage.
+ * such user (or the embedded database held by another process), 2 bad usage.
  */
 import { loadProcessConfig } from "../src/config.js";
 import { publishRevocation, type Revocation } from "../src/core/auth/index.js";
-import { createRedis, waitForRedis } from "../src/core/cache/index.js";
-import { openDatabase } from "../src/core/database/index.js";
 import { AppError } from "../src/core/errors/index.js";
 import { createLogger } from "../src/core/logging/index.js";
+import { EmbeddedDatabaseInUseError } from "../src/embedded-database.js";
+import { createInfrastructure, type Infrastructure } from "../src/infrastructure.js";
 import { createPlatformAdmins } from "../src/modules/admin/index.js";
 
 const USAGE = "usage: npm run platform-admin -- list | grant <email> | revoke <email>";
@@ -27,9 +27,15 @@ if (!(command === "list" || (changes && email && rest.length === 0))) {
 
 const config = loadProcessConfig({ LOG_LEVEL: "warn" });
 const logger = createLogger(config, undefined, "cli");
-const database = await openDatabase(config, logger);
-const redis = createRedis(config, logger);
-if (redis) await waitForRedis(redis, 3_000);
+let infrastructure: Infrastructure;
+try {
+  infrastructure = await createInfrastructure(config, { role: "cli", logger });
+} catch (error) {
+  if (!(error instanceof EmbeddedDatabaseInUseError)) throw error;
+  console.error(`npm run platform-admin: nothing was changed. ${error.message}`);
+  process.exit(1);
+}
+const { database, redis } = infrastructure;
 
 /** Tells every API process; a failure is reported, not fatal: the change itself committed. */
 async function publish(revocation: Revocation): Promise<void> {
@@ -65,6 +71,5 @@ try {
   console.error(error.message);
   process.exitCode = 1;
 } finally {
-  await database.close();
-  await redis?.quit().catch(() => redis.disconnect());
+  await infrastructure.close();
 }

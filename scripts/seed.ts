@@ -17,12 +17,11 @@
  */
 import { parseArgs } from "node:util";
 import { and, eq, inArray, like, sql } from "drizzle-orm";
-import { type Config, isStrictEnvironment, loadProcessConfig } from "../src/config.js";
-import { createTokenService } from "../src/core/auth/index.js";
+import { isStrictEnvironment, loadProcessConfig } from "../src/config.js";
+import type { TokenService } from "../src/core/auth/index.js";
 import {
   type Database,
   memberships,
-  openDatabase,
   sessions,
   type TenantRow,
   tenants,
@@ -30,7 +29,8 @@ import {
 } from "../src/core/database/index.js";
 import { createLogger } from "../src/core/logging/index.js";
 import type { DefaultRoleName } from "../src/core/permissions/index.js";
-import { claimEmbeddedDatabase, EmbeddedDatabaseInUseError } from "../src/embedded-database.js";
+import { EmbeddedDatabaseInUseError } from "../src/embedded-database.js";
+import { createInfrastructure, type Infrastructure } from "../src/infrastructure.js";
 import { hashPassword } from "../src/modules/auth/index.js";
 import { items } from "../src/modules/items/index.js";
 import { rolesSystemRepository } from "../src/modules/rbac/index.js";
@@ -179,12 +179,7 @@ async function addItems(
   }
 }
 
-async function seedDemo(database: Database, config: Config): Promise<void> {
-  const tokens = createTokenService({
-    secretKey: config.secretKey,
-    issuer: config.jwtIssuer,
-    audience: config.jwtAudience,
-  });
+async function seedDemo(database: Database, tokens: TokenService): Promise<void> {
   const user = await ensureUser(database, DEMO_USER, () => hashPassword(DEMO_USER.password));
   console.log(
     user.created ? `created user ${DEMO_USER.email}` : `user ${DEMO_USER.email} exists; kept`,
@@ -313,20 +308,24 @@ if (isStrictEnvironment(config.environment)) {
   process.exit(1);
 }
 
-let claim: ReturnType<typeof claimEmbeddedDatabase>;
+let infrastructure: Infrastructure;
 try {
-  claim = claimEmbeddedDatabase(config, (message) => console.log(message));
+  // The seed writes only to the database: no Redis connection.
+  infrastructure = await createInfrastructure(config, {
+    role: "cli",
+    logger: createLogger(config, undefined, "cli"),
+    announce: (message) => console.log(message),
+    withoutRedis: true,
+  });
 } catch (error) {
   if (!(error instanceof EmbeddedDatabaseInUseError)) throw error;
   console.error(`npm run seed: nothing was written. ${error.message}`);
   process.exit(1);
 }
-const database = await openDatabase(config, createLogger(config, undefined, "cli"));
-claim?.opened();
+const { database, tokens } = infrastructure;
 try {
-  if (command.scenario === "demo") await seedDemo(database, config);
+  if (command.scenario === "demo") await seedDemo(database, tokens);
   else await seedLoad(database, command);
 } finally {
-  await database.close();
-  claim?.release();
+  await infrastructure.close();
 }

@@ -1,13 +1,13 @@
 /**
  * A Node REPL on the kit as the API composes it (`npm run shell`): the configuration, the
  * application built by createApp (not listening), what every module receives (the database,
- * the cache, the job queue, the token service, ...), a Redis client, and each module's exports.
- * The app is built with one more module that only keeps the dependencies it is given, so the
- * shell holds the very objects the routes use, composed in one place (src/app.ts).
+ * the cache, the job queue, the token service, ...), the Redis client, and each module's exports.
+ * The shell builds the API's services (createInfrastructure, src/infrastructure.ts) and hands
+ * them to createApp, so it holds the very objects the routes use.
  *
- * Leaving (.exit, Ctrl+D, the end of piped input) closes the app (database pools, Redis
- * connections, the session guard, the mailer) and the shell's Redis client; nothing is left to
- * keep the process alive. With the embedded database, the shell holds it like `npm run dev`.
+ * Leaving (.exit, Ctrl+D, the end of piped input) closes the app and with it those services
+ * (database pools, Redis connections, the session guard, the mailer); nothing is left to keep
+ * the process alive. With the embedded database, the shell holds it like `npm run dev`.
  */
 import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -17,26 +17,19 @@ import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import packageJson from "../package.json" with { type: "json" };
-import { type AppModule, createApp, defaultModules, type ModuleDependencies } from "../src/app.js";
+import { createApp } from "../src/app.js";
 import { loadProcessConfig } from "../src/config.js";
-import { createRedis, waitForRedis } from "../src/core/cache/index.js";
 import { createLogger } from "../src/core/logging/index.js";
+import { createInfrastructure, moduleDependencies } from "../src/infrastructure.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 // Warnings and errors only: the REPL is the conversation.
 const config = loadProcessConfig({ LOG_LEVEL: "warn" });
 
-let dependencies: ModuleDependencies | undefined;
-/** Mounted last, with no routes: keeps what createApp gives every module. */
-const keepDependencies: AppModule = async (_app, given) => {
-  dependencies = given;
-};
-
-const app = await createApp(config, { modules: [...defaultModules, keepDependencies] });
-if (!dependencies) throw new Error("createApp did not mount the shell's module");
 const logger = createLogger(config, undefined, "cli");
-const redis = createRedis(config, logger);
-if (redis) await waitForRedis(redis, 3_000);
+const infrastructure = await createInfrastructure(config, { role: "api", logger });
+const app = await createApp(config, { infrastructure });
+const { redis } = infrastructure;
 
 /** Each feature module's exports, by folder: modules.items.itemsService, modules.auth.hashPassword. */
 const modules: Record<string, Record<string, unknown>> = {};
@@ -82,7 +75,7 @@ const server = repl.start({
   terminal: !piped && process.stdout.isTTY,
   useGlobal: false,
 });
-Object.assign(server.context, dependencies, { app, redis, modules, sql });
+Object.assign(server.context, moduleDependencies(infrastructure), { app, redis, modules, sql });
 if (piped) feedLineByLine(server, input as PassThrough);
 else {
   mkdirSync(join(root, ".data"), { recursive: true });
@@ -123,7 +116,7 @@ function feedLineByLine(server: repl.REPLServer, input: PassThrough): void {
 }
 
 server.on("exit", () => {
-  Promise.all([app.close(), redis?.quit().catch(() => redis.disconnect())]).then(
+  app.close().then(
     () => console.log("closed the app, its database and its Redis connections"),
     (error: unknown) => {
       console.error("closing failed:", error);

@@ -1,8 +1,8 @@
 /**
  * The embedded database as a developer meets it: `npm run dev` (src/main.ts, development, no
  * DATABASE_URL) on a folder of its own. The first start says what it is doing and where; while
- * the server holds the folder, `npm run seed` and a second server are refused with the holder's
- * name and write nothing; once it has stopped the seed works, twice, and the next server start
+ * the server holds the folder, `npm run seed`, `npm run migrate`, `npm run platform-admin` and a
+ * second server are refused with the holder's name and write nothing; once it has stopped the seed works, twice, and the next server start
  * serves what it wrote. A lock left by a killed process does not stand in the way.
  */
 import { execFile } from "node:child_process";
@@ -58,6 +58,20 @@ async function seedRefused(): Promise<{ code: unknown; stdout: string; stderr: s
   throw new Error("npm run seed succeeded while the server held the database");
 }
 
+/** How a command run while the server holds the database ended: its exit code and stderr. */
+async function commandRefused(...args: string[]): Promise<{ code: unknown; stderr: string }> {
+  try {
+    await run(process.execPath, ["--import", "tsx", ...args], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH ?? "", ...developmentEnv() },
+    });
+  } catch (error) {
+    const failed = error as { code?: unknown; stderr?: string };
+    return { code: failed.code, stderr: failed.stderr ?? "" };
+  }
+  throw new Error(`${args.join(" ")} succeeded while the server held the database`);
+}
+
 async function signIn(server: ServerProcess, password: string): Promise<number> {
   const response = await fetch(`http://127.0.0.1:${server.port}/api/v1/auth/login`, {
     method: "POST",
@@ -109,6 +123,15 @@ describe("the embedded database of npm run dev", () => {
       );
       expect(second).toMatch(/exited \(1\) before listening/);
       expect(second).toContain(`is in use by process ${server.child.pid}`);
+
+      // And the other commands that open it (src/infrastructure.ts claims it for each).
+      const holder = `The embedded database in ${dataDir} is in use by process ${server.child.pid} (`;
+      const migrate = await commandRefused("scripts/migrate.ts");
+      expect(migrate.code, migrate.stderr).toBe(1);
+      expect(migrate.stderr).toContain(`npm run migrate: nothing was applied. ${holder}`);
+      const admins = await commandRefused("scripts/platform-admin.ts", "list");
+      expect(admins.code, admins.stderr).toBe(1);
+      expect(admins.stderr).toContain(`npm run platform-admin: nothing was changed. ${holder}`);
 
       await stop(server);
       expect(existsSync(`${dataDir}.lock`)).toBe(false);
