@@ -2,9 +2,10 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { createApp } from "../../src/app.js";
 import type { Config } from "../../src/config.js";
-import { createTokenService, type TokenService } from "../../src/core/auth/index.js";
-import { type Database, openDatabase, type TenantRow } from "../../src/core/database/index.js";
+import type { TokenService } from "../../src/core/auth/index.js";
+import type { Database, TenantRow } from "../../src/core/database/index.js";
 import { createLogger } from "../../src/core/logging/index.js";
+import { createInfrastructure } from "../../src/infrastructure.js";
 import { createTenantsService } from "../../src/modules/tenants/index.js";
 import { TEST_REDIS_URL, testConfig } from "./app.js";
 import { createSignedInMember } from "./identity.js";
@@ -48,12 +49,13 @@ export async function setupTenancyTest(
     ...env,
   });
   const app = await createApp(config);
-  const database = await openDatabase(config, createLogger(config));
-  const tokens = createTokenService({
-    secretKey: config.secretKey,
-    issuer: config.jwtIssuer,
-    audience: config.jwtAudience,
+  // Built like a command's, apart from the app's: its database handle arranges and inspects.
+  const services = await createInfrastructure(config, {
+    role: "cli",
+    logger: createLogger(config),
+    withoutRedis: true,
   });
+  const { database, tokens } = services;
   const tenants = createTenantsService({ database });
   return {
     app,
@@ -69,7 +71,7 @@ export async function setupTenancyTest(
     },
     async close() {
       await app.close();
-      await database.close();
+      await services.close();
       await testDatabase.drop();
     },
   };
