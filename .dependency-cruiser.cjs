@@ -29,6 +29,19 @@ module.exports = {
       },
     },
     {
+      name: "modules-never-import-the-composition",
+      comment:
+        "The composition root (app.ts, app/, infrastructure.ts, background.ts) and the process " +
+        "entries (main.ts, server.ts, worker.ts) build the application from the modules, the " +
+        "root router and core; a module or src/api/ reaching back into them ties a feature to " +
+        "one way of composing it. Take what you need from ModuleDependencies or core instead.",
+      severity: "error",
+      from: { path: "^src/(?:modules|api)/" },
+      to: {
+        path: `^src/(?:app/|(?:app|infrastructure|background|main|server|worker)${SOURCE})`,
+      },
+    },
+    {
       name: "routes-never-import-repositories",
       comment:
         "A route handler talks to a service, never to a repository: the service is where tenant " +

@@ -54,6 +54,12 @@ describe("layer rules (dependency-cruiser)", () => {
         to: "src/modules/items/items.service.ts",
       },
       {
+        rule: "modules-never-import-the-composition",
+        severity: "error",
+        from: "src/modules/other/other.routes.ts",
+        to: "src/infrastructure.ts",
+      },
+      {
         rule: "modules-through-index",
         severity: "error",
         from: "src/modules/other/other.service.ts",
