@@ -81,7 +81,7 @@ export type ReadinessChecks = {
   readonly redis: (() => Promise<void>) | undefined;
 };
 
-export interface CloseOptions {
+interface CloseOptions {
   /**
    * Awaited alongside the relay's stop, before anything closes: the worker's running jobs,
    * which still use the database and Redis.
@@ -123,7 +123,7 @@ export interface ApiInfrastructure extends Infrastructure {
   readonly sessions: SessionGuard;
 }
 
-export interface WorkerInfrastructure extends Infrastructure {
+interface WorkerInfrastructure extends Infrastructure {
   readonly redis: Redis;
   /** For BullMQ's worker, which blocks on its connection and must never give up a command. */
   readonly workerConnection: Redis;

@@ -6,7 +6,7 @@ import { publicAccess } from "../core/http/access.js";
 import { declareThirdPartyRoutes } from "../core/http/route-standards.js";
 
 /** Response headers a browser's script may read on a cross-origin answer. */
-export const EXPOSED_HEADERS = [
+const EXPOSED_HEADERS = [
   "x-request-id",
   "x-trace-id",
   "retry-after",
