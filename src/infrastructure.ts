@@ -157,9 +157,9 @@ export async function createInfrastructure<R extends ProcessRole>(
   };
   async function closeAll({ drain, relayWaitMs, step }: CloseOptions): Promise<void> {
     const failures: unknown[] = [];
-    const run = async (what: string, closing: () => Promise<unknown> | undefined) => {
+    const run = async (what: string, start: () => Promise<unknown> | undefined) => {
       try {
-        const promise = closing();
+        const promise = start();
         if (promise) await (step ? step(what, promise) : promise);
       } catch (error) {
         failures.push(error);
