@@ -192,6 +192,9 @@ describe("the worker process", () => {
       await blocker.query("rollback").catch(() => {});
       await blocker.end();
     });
+    // Taken before the worker starts: its relay's first pass, at start-up, would otherwise race
+    // the lock, and a pass that wins relays the row before the test holds the table.
+    await blocker.query("begin; lock table job_outbox in access exclusive mode");
 
     const shutdownTimeoutMs = 2_000;
     const child = spawn(process.execPath, ["--import", "tsx", "src/worker.ts"], {
@@ -227,7 +230,6 @@ describe("the worker process", () => {
     await waitFor("the worker to start", () => output.includes('"msg":"worker started"'), {
       timeoutMs: 45_000,
     });
-    await blocker.query("begin; lock table job_outbox in access exclusive mode");
     await waitFor("the worker's relay to wait for the lock", async () => {
       const { rows } = await blocker.query<{ waiting: number }>(
         "select count(*)::int as waiting from pg_locks where not granted and relation = 'job_outbox'::regclass",
