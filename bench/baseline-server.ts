@@ -8,6 +8,10 @@
  * The tenant id travels in the path because the items primary key is (tenant_id, id): a lookup
  * by id alone cannot use it (PostgreSQL 15 has no skip scan) and would scan the whole index. With
  * both, the baseline reads the same row through the same index as the kit.
+ *
+ * GET /tenants/:tenantId/items?limit=20 is the list the kit's list target is measured against:
+ * the same keyset page (one extra row tells whether another follows), the same columns under
+ * the same JSON names, and a cursor, serialized by Fastify's default JSON.stringify.
  */
 import { parseArgs } from "node:util";
 import Fastify from "fastify";
@@ -50,6 +54,19 @@ app.get<{ Params: { tenantId: string; id: string } }>(
       await sql`select * from items where tenant_id = ${request.params.tenantId} and id = ${request.params.id}`;
     if (!row) return reply.code(404).send({ error: "not found" });
     return row;
+  },
+);
+
+app.get<{ Params: { tenantId: string }; Querystring: { limit?: string } }>(
+  "/tenants/:tenantId/items",
+  async (request) => {
+    const limit = Math.min(Number(request.query.limit ?? 20) || 20, 100);
+    const rows = await sql`select id, name, description, created_by as "createdBy",
+      created_at as "createdAt", updated_at as "updatedAt"
+      from items where tenant_id = ${request.params.tenantId}
+      order by id desc limit ${limit + 1}`;
+    const items = rows.slice(0, limit);
+    return { items, nextCursor: rows.length > limit ? (items.at(-1)?.id ?? null) : null };
   },
 );
 

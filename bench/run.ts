@@ -3,6 +3,8 @@
  *
  * Measures, in one run on one machine and the same database, with autocannon:
  *   baseline   bare Fastify + postgres.js, same item lookup, no auth, no RLS (bench/baseline-server.ts)
+ *   baseline-list  the same bare server's page of 20 items (same keyset query, same JSON names);
+ *              the list targets are measured against it, everything else against baseline
  *   get        the kit's GET /api/v1/items/:id with a valid access token of a live session
  *   get-traced the same with tracing on as production would run it: OTLP/HTTP to a sink the
  *              bench runs (it reads and drops what it is sent), parentbased_traceidratio at 0.1;
@@ -99,6 +101,7 @@ const KIT_APPLICATION_NAME = "agency-kit";
  */
 const TARGETS = [
   "baseline",
+  "baseline-list",
   "get",
   "get-traced",
   "get-unguarded",
@@ -314,7 +317,7 @@ async function main(): Promise<void> {
       logDir: workDir,
     });
   };
-  if (selected.has("baseline")) {
+  if (selected.has("baseline") || selected.has("baseline-list")) {
     servers.baseline = await startServer({
       name: "baseline",
       port: basePort,
@@ -436,7 +439,7 @@ async function main(): Promise<void> {
   };
   const itemIdOf = (request: autocannon.Request) => request.path?.split("/").at(-1) ?? "";
 
-  if (servers.baseline) {
+  if (servers.baseline && selected.has("baseline")) {
     targets.push({
       name: "baseline",
       description:
@@ -448,6 +451,20 @@ async function main(): Promise<void> {
         path: `/tenants/${tenantId}/items/${itemId}`,
       })),
       check: (status, body, request) => expectItem(itemIdOf(request))(status, body),
+    });
+  }
+  if (servers.baseline && selected.has("baseline-list")) {
+    const tenants = await tenantIds(small.ownerUrl, params.listTenants);
+    targets.push({
+      name: "baseline-list",
+      description: `bare Fastify + postgres.js, GET /tenants/:tenantId/items?limit=${LIST_LIMIT}, the same keyset page as the kit's list (limit + 1 rows, newest first), as the owner: no auth, no RLS; rotating through ${tenants.length} random tenants`,
+      server: servers.baseline,
+      backends: { database: small.name, applicationName: "kit-bench-baseline" },
+      requests: tenants.map((tenantId) => ({
+        method: "GET",
+        path: `/tenants/${tenantId}/items?limit=${LIST_LIMIT}`,
+      })),
+      check: (status, body) => expectPage(status, body),
     });
   }
   /** The kit's item read on `server`, rotating through the sampled (tenant, item) pairs. */
@@ -871,7 +888,7 @@ interface TargetSummary {
   maxOtherLoadShare?: number;
   /** Rounds kept although other processes loaded the machine (after the last retry). */
   noisyRounds?: number;
-  /** Per round, this target's req/s over the baseline's in the same round. */
+  /** Per round, this target's req/s over its baseline's (referenceOf) in the same round. */
   pairedRatios?: number[];
   /**
    * The server's resident memory (MB): before any load (idle, once started), the largest at
@@ -886,6 +903,20 @@ const memoryCell = (memory: TargetSummary["serverMemoryMb"]) =>
 
 /** Each server's resident memory (MB) before the load, by process id. */
 const idleMemoryMb = new Map<number, number>();
+
+/**
+ * The baseline a target is measured against: a list against the bare list when it ran, every
+ * other target (and a list without it) against the bare item read. None for a baseline itself.
+ */
+function referenceOf(
+  name: TargetName,
+  summary: Partial<Record<TargetName, TargetSummary>>,
+): TargetName | undefined {
+  if (name === "baseline") return undefined;
+  if (name === "baseline-list") return summary.baseline ? "baseline" : undefined;
+  if (name.startsWith("list") && summary["baseline-list"]) return "baseline-list";
+  return summary.baseline ? "baseline" : undefined;
+}
 
 /** Mean req/s over rounds; latency percentiles as the median of the rounds' percentiles. */
 function summarize(targets: readonly Target[], runs: readonly RunResult[]) {
@@ -925,22 +956,21 @@ function summarize(targets: readonly Target[], runs: readonly RunResult[]) {
       }
     }
   }
-  const baseline = summary.baseline;
-  if (baseline) {
-    const baselineRuns = measured("baseline");
-    for (const target of targets) {
-      const entry = summary[target.name];
-      if (!entry || target.name === "baseline") continue;
-      entry.vsBaseline = {
-        requestsPerSecond: round3(entry.requestsPerSecond / baseline.requestsPerSecond),
-        p50: round3(entry.p50Ms / baseline.p50Ms),
-        p99: round3(entry.p99Ms / baseline.p99Ms),
-      };
-      entry.pairedRatios = measured(target.name).map((run) => {
-        const pair = baselineRuns.find((candidate) => candidate.round === run.round);
-        return pair ? round3(run.requestsPerSecond / pair.requestsPerSecond) : Number.NaN;
-      });
-    }
+  for (const target of targets) {
+    const reference = referenceOf(target.name, summary);
+    const base = reference && summary[reference];
+    const entry = summary[target.name];
+    if (!entry || !reference || !base) continue;
+    const referenceRuns = measured(reference);
+    entry.vsBaseline = {
+      requestsPerSecond: round3(entry.requestsPerSecond / base.requestsPerSecond),
+      p50: round3(entry.p50Ms / base.p50Ms),
+      p99: round3(entry.p99Ms / base.p99Ms),
+    };
+    entry.pairedRatios = measured(target.name).map((run) => {
+      const pair = referenceRuns.find((candidate) => candidate.round === run.round);
+      return pair ? round3(run.requestsPerSecond / pair.requestsPerSecond) : Number.NaN;
+    });
   }
   return summary;
 }
@@ -986,6 +1016,7 @@ function evaluateGoals(
   const get = summary.get?.vsBaseline;
   const list = summary.list;
   const listLarge = summary["list-10k"];
+  const listVsBare = summary["baseline-list"] ? list?.vsBaseline : undefined;
   const listChange =
     list && listLarge ? round3(Math.abs(listLarge.p50Ms - list.p50Ms) / list.p50Ms) : undefined;
   const limited = summary["get-redis"];
@@ -1036,6 +1067,11 @@ function evaluateGoals(
       goal: "rate limits + cached tenant lookup cost < 10% of get-redis-unlimited's req/s (median of paired rounds)",
       value: limiterCost,
       met: limiterCost < 0.1,
+    },
+    listThroughput: listVsBare && {
+      goal: "kit list req/s >= 0.55 x baseline-list",
+      value: listVsBare.requestsPerSecond,
+      met: listVsBare.requestsPerSecond >= 0.55,
     },
     listScaling: listChange !== undefined && {
       goal: "list p50 at 10,000 and 1,000 tenants differ by < 20%",
