@@ -220,7 +220,7 @@ describe("npm run init", { timeout: 60_000 }, () => {
 
   it("with --without-items removes the module from src/, its table in a new migration", async () => {
     expect(existsSync(join(withoutItems, "src/modules/items"))).toBe(false);
-    expect(existsSync(join(withoutItems, "test/integration/items.test.ts"))).toBe(false);
+    expect(existsSync(join(withoutItems, "test/integration/modules/items"))).toBe(false);
     const reference = /modules\/items|itemsModule|itemsPermissions|itemsService|ItemRow/;
     const files = [
       ...["src"].flatMap((top) =>

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createItem } from "../helpers/factories.js";
-import { expectProblem } from "../helpers/problems.js";
-import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
+import { createItem } from "../../../helpers/factories.js";
+import { expectProblem } from "../../../helpers/problems.js";
+import { setupTenancyTest, type TenancyTestContext } from "../../../helpers/tenancy.js";
 
 let ctx: TenancyTestContext;
 beforeAll(async () => {
