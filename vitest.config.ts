@@ -14,8 +14,8 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
-          // PostgreSQL and Redis first (started here when installed but not running), then the
-          // template database.
+          // PostgreSQL and Redis first (started here when not running: installed, or in Docker),
+          // then the template database.
           globalSetup: ["test/local-services.ts", "test/global-setup.ts"],
           // Every answer of every app a test builds is checked against its OpenAPI document.
           setupFiles: ["test/helpers/contract.ts"],
