@@ -32,7 +32,7 @@ import type { DefaultRoleName } from "../src/core/permissions/index.js";
 import { EmbeddedDatabaseInUseError } from "../src/embedded-database.js";
 import { createInfrastructure, type Infrastructure } from "../src/infrastructure.js";
 import { hashPassword } from "../src/modules/auth/index.js";
-import { items } from "../src/modules/items/index.js";
+import { items } from "../src/modules/items/items.table.js";
 import { rolesSystemRepository } from "../src/modules/rbac/index.js";
 import { createTenantsService } from "../src/modules/tenants/index.js";
 // Installs the permission catalog: new tenants get their default roles from it.

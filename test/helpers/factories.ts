@@ -14,7 +14,7 @@ import {
 } from "../../src/core/database/index.js";
 import type { DefaultRoleName } from "../../src/core/permissions/index.js";
 // >>> items example
-import { type ItemRow, items } from "../../src/modules/items/index.js";
+import { type ItemRow, items } from "../../src/modules/items/items.table.js";
 // <<< items example
 import { rolesSystemRepository } from "../../src/modules/rbac/index.js";
 import { createTenantsService } from "../../src/modules/tenants/index.js";

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Config, ConfigError } from "../../src/config.js";
 import { type Database, openDatabase } from "../../src/core/database/index.js";
 import { createLogger } from "../../src/core/logging/index.js";
-import { items } from "../../src/modules/items/index.js";
+import { items } from "../../src/modules/items/items.table.js";
 import { productionTestConfig, testConfig } from "../helpers/app.js";
 import {
   connectToTestDatabase,

@@ -3,7 +3,7 @@ import { count, eq } from "drizzle-orm";
 import type { LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TenantRow, tenants } from "../../src/core/database/index.js";
-import { type ItemRow, items } from "../../src/modules/items/index.js";
+import { type ItemRow, items } from "../../src/modules/items/items.table.js";
 import { expectProblem } from "../helpers/problems.js";
 import { allRoutes, loadRouteExpectations } from "../helpers/route-expectations.js";
 import { setupTenancyTest, type TenancyTestContext, type TestTenant } from "../helpers/tenancy.js";

@@ -67,39 +67,38 @@ export interface ItemChanges {
   description?: string | null | undefined;
 }
 
-/** Items of the tenant that `db` is bound to; there is no way to name another tenant. */
-export function itemsRepository(db: TenantDatabase) {
-  return {
-    async findById(id: string): Promise<ItemRow | undefined> {
-      return (await db.rows(findById, { id }))[0];
-    },
-    /** Up to `limit` items older than `after` (all when undefined), newest first. */
-    list(limit: number, after: string | undefined): Promise<ItemRow[]> {
-      return after === undefined
-        ? db.rows(firstPage, { limit })
-        : db.rows(pageAfter, { limit, after });
-    },
-    async insert(values: {
-      id: string;
-      name: string;
-      description: string | null;
-      createdBy: string | null;
-    }): Promise<ItemRow> {
-      const [row] = await db.rows(insert, values);
-      return row as ItemRow;
-    },
-    async update(id: string, changes: ItemChanges): Promise<ItemRow | undefined> {
-      const rows = await db.rows(update, {
-        id,
-        setName: changes.name !== undefined,
-        name: changes.name ?? null,
-        setDescription: changes.description !== undefined,
-        description: changes.description ?? null,
-      });
-      return rows[0];
-    },
-    async remove(id: string): Promise<boolean> {
-      return (await db.rows(remove, { id })).length > 0;
-    },
-  };
-}
+/**
+ * Items of the tenant that `db` is bound to; there is no way to name another tenant. Built once
+ * (the statements above), called with the request's `TenantDatabase`.
+ */
+export const itemsRepository = {
+  async findById(db: TenantDatabase, id: string): Promise<ItemRow | undefined> {
+    return (await db.rows(findById, { id }))[0];
+  },
+  /** Up to `limit` items older than `after` (all when undefined), newest first. */
+  list(db: TenantDatabase, limit: number, after: string | undefined): Promise<ItemRow[]> {
+    return after === undefined
+      ? db.rows(firstPage, { limit })
+      : db.rows(pageAfter, { limit, after });
+  },
+  async insert(
+    db: TenantDatabase,
+    values: { id: string; name: string; description: string | null; createdBy: string | null },
+  ): Promise<ItemRow> {
+    const [row] = await db.rows(insert, values);
+    return row as ItemRow;
+  },
+  async update(db: TenantDatabase, id: string, changes: ItemChanges): Promise<ItemRow | undefined> {
+    const rows = await db.rows(update, {
+      id,
+      setName: changes.name !== undefined,
+      name: changes.name ?? null,
+      setDescription: changes.description !== undefined,
+      description: changes.description ?? null,
+    });
+    return rows[0];
+  },
+  async remove(db: TenantDatabase, id: string): Promise<boolean> {
+    return (await db.rows(remove, { id })).length > 0;
+  },
+};

@@ -9,10 +9,13 @@ import {
   listItemsQuery,
   updateItemBody,
 } from "./items.schemas.js";
-import { itemsService } from "./items.service.js";
+import type { ItemsService } from "./items.service.js";
 
 /** HTTP in, HTTP out: validation and documentation here, behaviour in items.service.ts. */
-export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
+export const itemsRoutes: FastifyPluginAsyncZod<{ items: ItemsService }> = async (
+  app,
+  { items },
+) => {
   app.get(
     "/items",
     {
@@ -26,8 +29,7 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: itemPageSchema },
       },
     },
-    async (request) =>
-      itemsService(request.tenantDb).list(request.query.limit, request.query.cursor),
+    async (request) => items.list(request.tenantDb, request.query.limit, request.query.cursor),
   );
 
   app.post(
@@ -44,7 +46,7 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await itemsService(request.tenantDb).create(request.body)),
+      reply.code(201).send(await items.create(request.tenantDb, request.body)),
   );
 
   app.get(
@@ -60,7 +62,7 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: itemSchema },
       },
     },
-    async (request) => itemsService(request.tenantDb).get(request.params.id),
+    async (request) => items.get(request.tenantDb, request.params.id),
   );
 
   app.patch(
@@ -77,7 +79,7 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: itemSchema },
       },
     },
-    async (request) => itemsService(request.tenantDb).update(request.params.id, request.body),
+    async (request) => items.update(request.tenantDb, request.params.id, request.body),
   );
 
   app.delete(
@@ -94,7 +96,7 @@ export const itemsRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      await itemsService(request.tenantDb).remove(request.params.id);
+      await items.remove(request.tenantDb, request.params.id);
       return reply.code(204).send(null);
     },
   );

@@ -21,27 +21,34 @@ const cursor = idCursor("i1");
 
 const itemNotFound = () => notFound("The item does not exist.");
 
-/** The item use cases, for the tenant (and user) that `db` is bound to. */
-export function itemsService(db: TenantDatabase) {
-  const repository = itemsRepository(db);
+/**
+ * The item use cases. Built once, when the module is registered; each call takes the tenant
+ * (and user) it acts for as `db`, the request's `TenantDatabase`. Items need none of the
+ * module dependencies: a service that does takes them here (`createRbacService({ sessions })`).
+ */
+export function createItemsService() {
   return {
-    async get(id: string): Promise<ItemResponse> {
-      const row = await repository.findById(id);
+    async get(db: TenantDatabase, id: string): Promise<ItemResponse> {
+      const row = await itemsRepository.findById(db, id);
       if (!row) throw itemNotFound();
       return toItemResponse(row);
     },
 
-    async list(limit: number, after: string | undefined) {
+    async list(db: TenantDatabase, limit: number, after: string | undefined) {
       // One extra row tells whether another page follows.
-      const rows = await repository.list(
+      const rows = await itemsRepository.list(
+        db,
         limit + 1,
         after === undefined ? undefined : cursor.decode(after),
       );
       return pageOf(rows, limit, toItemResponse, (row) => cursor.encode(row.id));
     },
 
-    async create(input: { name: string; description?: string | null | undefined }) {
-      const row = await repository.insert({
+    async create(
+      db: TenantDatabase,
+      input: { name: string; description?: string | null | undefined },
+    ): Promise<ItemResponse> {
+      const row = await itemsRepository.insert(db, {
         id: newId(),
         name: input.name,
         description: input.description ?? null,
@@ -50,14 +57,16 @@ export function itemsService(db: TenantDatabase) {
       return toItemResponse(row);
     },
 
-    async update(id: string, changes: ItemChanges): Promise<ItemResponse> {
-      const row = await repository.update(id, changes);
+    async update(db: TenantDatabase, id: string, changes: ItemChanges): Promise<ItemResponse> {
+      const row = await itemsRepository.update(db, id, changes);
       if (!row) throw itemNotFound();
       return toItemResponse(row);
     },
 
-    async remove(id: string): Promise<void> {
-      if (!(await repository.remove(id))) throw itemNotFound();
+    async remove(db: TenantDatabase, id: string): Promise<void> {
+      if (!(await itemsRepository.remove(db, id))) throw itemNotFound();
     },
   };
 }
+
+export type ItemsService = ReturnType<typeof createItemsService>;
