@@ -62,6 +62,8 @@ const remove = prepareStatement("items_delete", items, (db) =>
     .returning(),
 );
 
+export type { ItemRow };
+
 export interface ItemChanges {
   name?: string | undefined;
   description?: string | null | undefined;

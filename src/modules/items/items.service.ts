@@ -1,9 +1,8 @@
 import { newId, type TenantDatabase } from "../../core/database/index.js";
 import { notFound } from "../../core/errors/index.js";
 import { idCursor, pageOf } from "../../core/http/cursor.js";
-import { type ItemChanges, itemsRepository } from "./items.repository.js";
+import { type ItemChanges, type ItemRow, itemsRepository } from "./items.repository.js";
 import type { ItemResponse } from "./items.schemas.js";
-import type { ItemRow } from "./items.table.js";
 
 function toItemResponse(row: ItemRow): ItemResponse {
   return {
