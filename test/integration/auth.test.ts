@@ -9,7 +9,7 @@ import { createSessionGuard } from "../../src/core/auth/index.js";
 import { memberships, sessions, tenants, users } from "../../src/core/database/index.js";
 import { createLogger } from "../../src/core/logging/index.js";
 import { createLimiterFactory } from "../../src/core/rate-limit/index.js";
-import { createAuthService, createLoginThrottle } from "../../src/modules/auth/index.js";
+import { createAuthUseCases, createLoginThrottle } from "../../src/modules/auth/index.js";
 import { rolesSystemRepository } from "../../src/modules/rbac/index.js";
 import { permissions } from "../../src/modules.js";
 import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
@@ -480,7 +480,7 @@ describe("logout", () => {
 });
 
 describe("access ends at once", () => {
-  /** The auth service of a third process (a worker, an admin script) sharing Redis. */
+  /** The auth use cases of a third process (a worker, an admin script) sharing Redis. */
   async function elsewhere() {
     const config = testConfig({
       DATABASE_URL: ctx.testDatabase.url,
@@ -496,7 +496,7 @@ describe("access ends at once", () => {
       channel: `${config.redisKeyPrefix}session-revocations`,
       logger,
     });
-    const auth = createAuthService({
+    const { accounts } = createAuthUseCases({
       config,
       database: ctx.database,
       tokens: ctx.tokens,
@@ -508,7 +508,7 @@ describe("access ends at once", () => {
       logger,
     });
     return {
-      auth,
+      accounts,
       async close() {
         await guard.close();
         redis.disconnect();
@@ -521,7 +521,7 @@ describe("access ends at once", () => {
     expect((await me(ctx.app, user.accessToken)).statusCode).toBe(200);
     const third = await elsewhere();
     try {
-      expect(await third.auth.deactivateUser(user.body.user.id)).toBe(true);
+      expect(await third.accounts.deactivateUser(user.body.user.id)).toBe(true);
       await waitFor(
         "the app to refuse it",
         async () => {
@@ -548,7 +548,9 @@ describe("access ends at once", () => {
 
     const third = await elsewhere();
     try {
-      expect(await third.auth.removeMembership(user.body.tenant.id, user.body.user.id)).toBe(true);
+      expect(await third.accounts.removeMembership(user.body.tenant.id, user.body.user.id)).toBe(
+        true,
+      );
       await waitFor(
         "the app to refuse it",
         async () => {

@@ -1,11 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import type { AuditLog } from "../../src/core/audit/index.js";
 import type { OneTimeStore } from "../../src/core/cache/index.js";
-import type { Database } from "../../src/core/database/index.js";
 import { AppError } from "../../src/core/errors/index.js";
-import type { SessionOpener } from "../../src/modules/auth/index.js";
 import { createOAuthService } from "../../src/modules/oauth/oauth.service.js";
+import { createOAuthAttempts } from "../../src/modules/oauth/oauth-attempts.js";
 import type { OAuthProvider } from "../../src/modules/oauth/providers.js";
 
 /** The OAuth service when its state store is down: a 503 to retry, never a 500. */
@@ -29,17 +27,19 @@ const provider: OAuthProvider = {
   },
 };
 
+const notReached = async (): Promise<never> => {
+  throw new Error("not reached");
+};
+
+// Nothing but the state store is reached: neither the sign-in nor the links.
 const service = createOAuthService({
-  config: loadConfig({ ENVIRONMENT: "test" }),
-  // None is reached before the state store is.
-  database: {} as Database,
-  audit: {} as AuditLog,
-  opener: {} as SessionOpener,
-  mailOneTimeToken: async () => {
-    throw new Error("not reached");
-  },
-  oneTime: unreachable,
-  providers: new Map([["google", provider]]),
+  attempts: createOAuthAttempts({
+    config: loadConfig({ ENVIRONMENT: "test" }),
+    oneTime: unreachable,
+    providers: new Map([["google", provider]]),
+  }),
+  signInWith: notReached,
+  links: { link: notReached, list: notReached, unlink: notReached },
 });
 
 const expectUnavailable = async (promise: Promise<unknown>) => {

@@ -22,10 +22,16 @@ const SYSTEM_ACCESS: Readonly<Record<string, string>> = {
   "src/core/jobs/maintenance.ts": "the daily cleanup",
   // Registration, sign-in, refresh, sign-out, switch-tenant, password and email flows: before a
   // tenant is chosen, and on sessions and tokens, which app_tenant has no grant on.
-  "src/modules/auth/auth.service.ts": "sign-in and the account flows",
+  "src/modules/auth/sessions.service.ts": "sign-in, refresh, switch-tenant and sign-out",
+  "src/modules/auth/passwords.service.ts": "password change and reset",
+  "src/modules/auth/email-verification.service.ts": "email verification",
+  "src/modules/auth/accounts.service.ts": "registration, the current user, deactivation",
+  "src/modules/auth/account-audit.ts": "the tenants an account event is recorded in",
+  "src/modules/auth/failed-sign-ins.ts": "the account of a refused sign-in",
   "src/modules/auth/sign-in.ts": "opening a session at sign-in",
   // The OAuth sign-in and account links: as sign-in, before a tenant is chosen.
-  "src/modules/oauth/oauth.service.ts": "OAuth sign-in and links",
+  "src/modules/oauth/oauth-sign-in.ts": "OAuth sign-in",
+  "src/modules/oauth/account-links.ts": "OAuth account links",
   // A new tenant has no tenant scope yet.
   "src/modules/tenants/tenants.service.ts": "tenant creation",
   // GET and PATCH /users/me for a user with no active tenant.

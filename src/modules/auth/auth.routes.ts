@@ -6,6 +6,7 @@ import { bearerTokenOf, principalOf, type TokenService } from "../../core/auth/i
 import { publicAccess, signedInTenantOptional } from "../../core/http/access.js";
 import { problemResponse } from "../../core/http/route-docs.js";
 import type { LimiterFactory } from "../../core/rate-limit/index.js";
+import type { AccountsService } from "./accounts.service.js";
 import {
   changePasswordBody,
   forgotPasswordBody,
@@ -21,13 +22,18 @@ import {
   tokenResponseSchema,
   verifyEmailBody,
 } from "./auth.schemas.js";
-import type { AuthService } from "./auth.service.js";
 import { accountKey } from "./brute-force.js";
 import { createCsrfCheck, REFRESH_COOKIE, refreshCookie } from "./cookies.js";
+import type { EmailVerificationService } from "./email-verification.service.js";
+import type { PasswordsService } from "./passwords.service.js";
+import type { SessionsService } from "./sessions.service.js";
 import { clientOf, type SignedIn } from "./sign-in.js";
 
 export interface AuthRoutesOptions {
-  auth: AuthService;
+  sessions: SessionsService;
+  passwords: PasswordsService;
+  emailVerification: EmailVerificationService;
+  accounts: AccountsService;
   config: Config;
   tokens: TokenService;
   limiters: LimiterFactory;
@@ -39,9 +45,12 @@ const RESET_MAILS_PER_HOUR = 3;
 /** 202 answers carry no body. */
 const acceptedWithoutBody = z.undefined().optional();
 
-/** HTTP in, HTTP out for /auth: cookies, CSRF and limits here, behaviour in auth.service.ts. */
+/**
+ * HTTP in, HTTP out for /auth: cookies, CSRF and limits here, behaviour in the use cases
+ * (sessions, passwords, email verification, accounts).
+ */
 export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, options) => {
-  const { auth, config, tokens } = options;
+  const { sessions, passwords, emailVerification, accounts, config, tokens } = options;
   const cookie = refreshCookie(config);
   const checkCsrf = createCsrfCheck(config);
   const resetMails = options.limiters("password-reset-mails", RESET_MAILS_PER_HOUR, 3600);
@@ -71,7 +80,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
       },
     },
     async (request, reply) =>
-      reply.code(201).send(signIn(reply, await auth.register(request.body, clientOf(request)))),
+      reply.code(201).send(signIn(reply, await accounts.register(request.body, clientOf(request)))),
   );
 
   app.post(
@@ -98,7 +107,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
         responseHeaders: { 200: [refreshCookieSet] },
       },
     },
-    async (request, reply) => signIn(reply, await auth.login(request.body, clientOf(request))),
+    async (request, reply) => signIn(reply, await sessions.login(request.body, clientOf(request))),
   );
 
   app.post(
@@ -125,7 +134,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     async (request, reply) => {
       checkCsrf(request);
       try {
-        return signIn(reply, await auth.refresh(refreshTokenOf(request)));
+        return signIn(reply, await sessions.refresh(refreshTokenOf(request)));
       } catch (error) {
         cookie.clear(reply);
         throw error;
@@ -161,8 +170,8 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
       const refreshToken = refreshTokenOf(request);
       // The cookie is acted on only with the CSRF proof; the bearer token needs none.
       if (refreshToken) checkCsrf(request);
-      if (claims) await auth.logout({ sessionId: claims.sid });
-      if (refreshToken) await auth.logout({ refreshToken });
+      if (claims) await sessions.logout({ sessionId: claims.sid });
+      if (refreshToken) await sessions.logout({ refreshToken });
       cookie.clear(reply);
       return reply.code(204).send(null);
     },
@@ -183,7 +192,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
       },
     },
     async (request, reply) => {
-      await auth.logoutAll(principalOf(request));
+      await sessions.logoutAll(principalOf(request));
       cookie.clear(reply);
       return reply.code(204).send(null);
     },
@@ -202,7 +211,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
         response: { 200: meResponseSchema },
       },
     },
-    async (request) => auth.me(principalOf(request)),
+    async (request) => accounts.me(principalOf(request)),
   );
 
   app.post(
@@ -227,7 +236,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     async (request, reply) =>
       signIn(
         reply,
-        await auth.switchTenant(
+        await sessions.switchTenant(
           principalOf(request),
           request.body.tenantId,
           refreshTokenOf(request),
@@ -256,7 +265,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
       void resetMails
         .consume(accountKey(email))
         .then(
-          () => auth.requestPasswordReset(email),
+          () => passwords.requestPasswordReset(email),
           (rejection: unknown) => {
             if (rejection instanceof Error) throw rejection;
             log.info("password reset mails for this account are used up for the hour");
@@ -286,7 +295,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
       },
     },
     async (request, reply) => {
-      await auth.resetPassword(request.body.token, request.body.password, clientOf(request));
+      await passwords.resetPassword(request.body.token, request.body.password, clientOf(request));
       return reply.code(204).send(null);
     },
   );
@@ -309,7 +318,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     },
     async (request, reply) => {
       const { currentPassword, newPassword } = request.body;
-      await auth.changePassword(principalOf(request), currentPassword, newPassword);
+      await passwords.changePassword(principalOf(request), currentPassword, newPassword);
       return reply.code(204).send(null);
     },
   );
@@ -333,7 +342,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
       },
     },
     async (request, reply) => {
-      await auth.verifyEmail(request.body.token);
+      await emailVerification.verifyEmail(request.body.token);
       return reply.code(204).send(null);
     },
   );
@@ -354,7 +363,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
       },
     },
     async (request, reply) => {
-      await auth.resendVerification(principalOf(request));
+      await emailVerification.resendVerification(principalOf(request));
       return reply.code(202).send(undefined);
     },
   );

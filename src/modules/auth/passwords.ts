@@ -1,6 +1,7 @@
 import { hash, verify } from "@node-rs/argon2";
 import type { TranslationKeys, ZxcvbnFactory } from "@zxcvbn-ts/core";
 import { z } from "zod";
+import { AppError } from "../../core/errors/index.js";
 
 /**
  * Password hashing and the password policy.
@@ -224,4 +225,18 @@ function ownerWords(owner: PasswordOwner): string[] {
   const words = wholes.flatMap((whole) => whole.split(/[^\p{L}\p{N}]+/u));
   // Words of one or two letters would match everywhere and say nothing about the owner.
   return [...new Set([...wholes, ...words])].filter((word) => [...word].length >= 3);
+}
+
+/** A new password too easy to guess for its owner answers 422 on `field`, saying why. */
+export async function requireStrongPassword(
+  field: string,
+  password: string,
+  owner: PasswordOwner,
+): Promise<void> {
+  const weakness = await passwordWeakness(password, owner);
+  if (weakness) {
+    throw new AppError("validation-failed", `The password is too easy to guess. ${weakness}`, {
+      errors: [{ field, message: weakness }],
+    });
+  }
 }

@@ -4,12 +4,8 @@ import type { AuditLog } from "../../core/audit/index.js";
 import { ACCESS_TOKEN_TTL_SECONDS, type TokenService } from "../../core/auth/index.js";
 import type { Database, SessionRow, SystemTx, UserRow } from "../../core/database/index.js";
 import { notFound } from "../../core/errors/index.js";
-import { createOwnedTenantWithin } from "../tenants/index.js";
-import {
-  membershipsSystemRepository,
-  type UserTenant,
-  usersSystemRepository,
-} from "../users/index.js";
+import type { TenantsService } from "../tenants/index.js";
+import type { UsersService, UserTenant } from "../users/index.js";
 import type { TokenResponse } from "./auth.schemas.js";
 import { REFRESH_TOKEN_TTL_SECONDS } from "./cookies.js";
 import { hashOpaqueToken, newOpaqueToken } from "./opaque-tokens.js";
@@ -41,34 +37,46 @@ export interface SignedIn {
   readonly refreshToken: string | undefined;
 }
 
-/** Creates a user with a new tenant of which they are the owner, inside `db`'s transaction. */
-export async function createAccountWithin(
-  db: SystemTx,
-  input: {
-    email: string;
-    name: string;
-    passwordHash: string | null;
-    emailVerifiedAt: Date | null;
-    tenantName: string;
-  },
-): Promise<{ user: UserRow; tenant: UserTenant }> {
-  const user = await usersSystemRepository(db).insert({
-    email: input.email,
-    name: input.name,
-    passwordHash: input.passwordHash,
-    emailVerifiedAt: input.emailVerifiedAt,
-  });
-  const row = await createOwnedTenantWithin(db, user.id, { name: input.tenantName });
-  return { user, tenant: { id: row.id, name: row.name, slug: row.slug } };
+/** The one way every way of signing in creates an account. */
+export function createAccountCreator({
+  users,
+  tenants,
+}: {
+  users: UsersService;
+  tenants: TenantsService;
+}) {
+  /** Creates a user with a new tenant of which they are the owner, inside `db`'s transaction. */
+  return async function createAccountWithin(
+    db: SystemTx,
+    input: {
+      email: string;
+      name: string;
+      passwordHash: string | null;
+      emailVerifiedAt: Date | null;
+      tenantName: string;
+    },
+  ): Promise<{ user: UserRow; tenant: UserTenant }> {
+    const user = await users.create(db, {
+      email: input.email,
+      name: input.name,
+      passwordHash: input.passwordHash,
+      emailVerifiedAt: input.emailVerifiedAt,
+    });
+    const row = await tenants.createOwnedWithin(db, user.id, { name: input.tenantName });
+    return { user, tenant: { id: row.id, name: row.name, slug: row.slug } };
+  };
 }
+
+export type AccountCreator = ReturnType<typeof createAccountCreator>;
 
 export function createSessionOpener(options: {
   config: Config;
   database: Database;
   tokens: TokenService;
   audit: AuditLog;
+  users: UsersService;
 }) {
-  const { config, database, tokens, audit } = options;
+  const { config, database, tokens, audit, users } = options;
   const maxAgeMs = config.sessions.maxAgeDays * DAY_MS;
 
   /** A refresh token issued now for `session` ends in 7 days, or with the session if sooner. */
@@ -130,7 +138,7 @@ export function createSessionOpener(options: {
       tokenHash: hashOpaqueToken(refreshToken),
       expiresAt: session.expiresAt,
     });
-    if (tenant) await usersSystemRepository(db).setLastTenant(user.id, tenant.id);
+    if (tenant) await users.setLastTenant(db, user.id, tenant.id);
     return { session, refreshToken };
   }
 
@@ -152,15 +160,14 @@ export function createSessionOpener(options: {
       const { tenant, refreshToken, sessionId } = await database.bypassTenantIsolation(
         "sign-in",
         async (db) => {
-          const memberships = membershipsSystemRepository(db);
           let tenant: UserTenant | undefined;
           if (how.tenantId) {
-            tenant = await memberships.tenantOf(user.id, how.tenantId);
+            tenant = await users.tenantOf(db, user.id, how.tenantId);
             if (!tenant) throw notFound("You are not a member of this tenant.");
           } else {
             tenant =
-              (user.lastTenantId && (await memberships.tenantOf(user.id, user.lastTenantId))) ||
-              (await memberships.tenantsOf(user.id))[0];
+              (user.lastTenantId && (await users.tenantOf(db, user.id, user.lastTenantId))) ||
+              (await users.tenantsOf(db, user.id))[0];
           }
           const { session, refreshToken } = await openSession(db, user, tenant ?? null, client);
           return { tenant: tenant ?? null, refreshToken, sessionId: session.id };

@@ -1,7 +1,10 @@
 import type { AppModule } from "../../core/http/module.js";
-import { createOneTimeTokenMailer, createSessionOpener } from "../auth/index.js";
+import { createSignInSteps } from "../auth/index.js";
+import { createAccountLinks } from "./account-links.js";
 import { oauthRoutes } from "./oauth.routes.js";
 import { createOAuthService } from "./oauth.service.js";
+import { createOAuthAttempts } from "./oauth-attempts.js";
+import { createOAuthSignIn } from "./oauth-sign-in.js";
 import { createProviders } from "./providers.js";
 
 /**
@@ -10,11 +13,15 @@ import { createProviders } from "./providers.js";
  */
 export const oauthModule: AppModule = async (app, dependencies) => {
   const { config } = dependencies;
+  const steps = createSignInSteps(dependencies);
+  const links = createAccountLinks({ ...dependencies, users: steps.users });
   const oauth = createOAuthService({
-    ...dependencies,
-    opener: createSessionOpener(dependencies),
-    mailOneTimeToken: createOneTimeTokenMailer(dependencies),
-    providers: createProviders(config.oauth.providers, { timeoutMs: config.oauth.timeoutMs }),
+    attempts: createOAuthAttempts({
+      ...dependencies,
+      providers: createProviders(config.oauth.providers, { timeoutMs: config.oauth.timeoutMs }),
+    }),
+    signInWith: createOAuthSignIn({ ...dependencies, ...steps }),
+    links,
   });
-  await app.register(oauthRoutes, { oauth, config });
+  await app.register(oauthRoutes, { oauth, links, config });
 };

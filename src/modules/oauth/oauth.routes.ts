@@ -13,6 +13,7 @@ import {
   refreshCookieSet,
   tokenResponseSchema,
 } from "../auth/index.js";
+import type { AccountLinks } from "./account-links.js";
 import {
   authorizeQuery,
   bindingCookieDocs,
@@ -24,10 +25,12 @@ import {
   providerParams,
   providersResponseSchema,
 } from "./oauth.schemas.js";
-import { type OAuthService, STATE_TTL_SECONDS } from "./oauth.service.js";
+import type { OAuthService } from "./oauth.service.js";
+import { STATE_TTL_SECONDS } from "./oauth-attempts.js";
 
 export interface OAuthRoutesOptions {
   oauth: OAuthService;
+  links: AccountLinks;
   config: Config;
 }
 
@@ -56,9 +59,12 @@ const wantsJson = (request: FastifyRequest) => {
 
 const redirectSchema = z.null().describe("Redirect: see the Location header");
 
-/** HTTP in, HTTP out for OAuth sign-in and linked accounts; behaviour in oauth.service.ts. */
+/**
+ * HTTP in, HTTP out for OAuth sign-in and linked accounts; behaviour in oauth.service.ts (start
+ * and callback) and account-links.ts.
+ */
 export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app, options) => {
-  const { oauth, config } = options;
+  const { oauth, links, config } = options;
   const cookie = refreshCookie(config);
   const secure = cookiesAreSecure(config);
   const bindingCookie = bindingCookieOf(secure);
@@ -193,7 +199,7 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
         response: { 200: linkedAccountsResponseSchema },
       },
     },
-    async (request) => ({ items: await oauth.listAccounts(principalOf(request)) }),
+    async (request) => ({ items: await links.list(principalOf(request)) }),
   );
 
   app.post(
@@ -241,7 +247,7 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
       },
     },
     async (request, reply) => {
-      await oauth.unlink(principalOf(request), request.params.provider);
+      await links.unlink(principalOf(request), request.params.provider);
       return reply.code(204).send(null);
     },
   );

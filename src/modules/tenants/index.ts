@@ -3,13 +3,7 @@ import { tenantsPermissions } from "./tenants.permissions.js";
 import { tenantsRoutes } from "./tenants.routes.js";
 import { createTenantsService } from "./tenants.service.js";
 
-export { tenantSchema } from "./tenants.schemas.js";
-export {
-  createOwnedTenantWithin,
-  createTenantsService,
-  type TenantsService,
-  toTenantResponse,
-} from "./tenants.service.js";
+export { createTenantsService, type TenantsService } from "./tenants.service.js";
 
 /** Tenants: creating one, the current tenant's routes, and tenant creation for registration. */
 export const tenantsModule = defineModule(

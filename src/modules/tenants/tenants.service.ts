@@ -57,7 +57,7 @@ async function createTenantWithin(db: SystemTx, input: NewTenant): Promise<Tenan
  * the one way a user gets a tenant of their own, at registration, at a first OAuth sign-in
  * and through POST /tenants.
  */
-export async function createOwnedTenantWithin(
+async function createOwnedTenantWithin(
   db: SystemTx,
   ownerId: string,
   input: NewTenant,
@@ -110,6 +110,15 @@ export function createTenantsService({
         metadata: { name: tenant.name, slug: tenant.slug },
       });
       return tenant;
+    },
+
+    /**
+     * Creates a tenant owned by `ownerId` inside the caller's system transaction `db`: the
+     * account a registration or a first OAuth sign-in creates commits with its tenant or not at
+     * all. Not recorded in the audit log; the caller records what it did.
+     */
+    createOwnedWithin(db: SystemTx, ownerId: string, input: NewTenant): Promise<TenantRow> {
+      return createOwnedTenantWithin(db, ownerId, input);
     },
 
     async current(tenantDb: TenantDatabase): Promise<TenantRow> {

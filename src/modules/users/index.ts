@@ -1,15 +1,12 @@
 import type { AppModule } from "../../core/http/module.js";
 import { usersRoutes } from "./users.routes.js";
+import { createUsersService } from "./users.service.js";
 
-export {
-  membershipsSystemRepository,
-  type UserTenant,
-  usersSystemRepository,
-} from "./users.repository.js";
-export { type UserResponse, userNameSchema, userSchema } from "./users.schemas.js";
-export { toUserResponse } from "./users.service.js";
+export type { UserTenant } from "./users.repository.js";
+export { userNameSchema, userSchema } from "./users.schemas.js";
+export { createUsersService, toUserResponse, type UsersService } from "./users.service.js";
 
 /** Users: the signed-in user's own account (GET/PATCH /users/me). */
 export const usersModule: AppModule = async (app, { database }) => {
-  await app.register(usersRoutes, { database });
+  await app.register(usersRoutes, { users: createUsersService({ database }) });
 };

@@ -1,21 +1,20 @@
 import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { principalOf } from "../../core/auth/index.js";
-import type { Database } from "../../core/database/index.js";
 import { signedInTenantOptional } from "../../core/http/access.js";
 import { updateMeBody, userSchema } from "./users.schemas.js";
-import { usersService, usersServiceWithoutTenant } from "./users.service.js";
+import type { OwnAccount, UsersService } from "./users.service.js";
 
-export const usersRoutes: FastifyPluginAsyncZod<{ database: Database }> = async (
+export const usersRoutes: FastifyPluginAsyncZod<{ users: UsersService }> = async (
   app,
-  { database },
+  { users },
 ) => {
   /** Through the tenant scope, or by user id for a caller with no active tenant. */
-  const accountOf = (request: FastifyRequest) => {
+  const accountOf = (request: FastifyRequest): OwnAccount => {
     const principal = principalOf(request);
     return principal.tenantId === null
-      ? usersServiceWithoutTenant(database, principal.userId)
-      : usersService(request.tenantDb);
+      ? { userId: principal.userId }
+      : { tenantDb: request.tenantDb };
   };
 
   app.get(
@@ -30,7 +29,7 @@ export const usersRoutes: FastifyPluginAsyncZod<{ database: Database }> = async 
         response: { 200: userSchema },
       },
     },
-    async (request) => accountOf(request).me(),
+    async (request) => users.me(accountOf(request)),
   );
 
   app.patch(
@@ -46,6 +45,6 @@ export const usersRoutes: FastifyPluginAsyncZod<{ database: Database }> = async 
         response: { 200: userSchema },
       },
     },
-    async (request) => accountOf(request).update(request.body),
+    async (request) => users.update(accountOf(request), request.body),
   );
 };

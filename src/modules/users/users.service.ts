@@ -1,6 +1,11 @@
-import type { Database, TenantDatabase, UserRow } from "../../core/database/index.js";
+import type { Database, SystemTx, TenantDatabase, UserRow } from "../../core/database/index.js";
 import { unauthorized } from "../../core/errors/index.js";
-import { currentUserRepository, usersSystemRepository } from "./users.repository.js";
+import {
+  currentUserRepository,
+  membershipsSystemRepository,
+  type UserTenant,
+  usersSystemRepository,
+} from "./users.repository.js";
 import type { UserResponse } from "./users.schemas.js";
 
 export function toUserResponse(row: UserRow): UserResponse {
@@ -13,47 +18,80 @@ export function toUserResponse(row: UserRow): UserResponse {
   };
 }
 
-interface OwnRow {
-  find(): Promise<UserRow | undefined>;
-  rename(name: string): Promise<UserRow | undefined>;
-}
-
-/** The signed-in user's own account, read and changed through the tenant scope. */
-export function usersService(tenantDb: TenantDatabase) {
-  return ownAccount(currentUserRepository(tenantDb));
-}
+/**
+ * Whose account GET and PATCH /users/me act on: the tenant scope's user, or, for a signed-in
+ * user with no active tenant (no tenant to enter), the token's verified user id.
+ */
+export type OwnAccount = { readonly tenantDb: TenantDatabase } | { readonly userId: string };
 
 /**
- * The same for a signed-in user with no active tenant: with no tenant to enter, the row is
- * read and changed by the token's verified user id, around tenant isolation.
+ * Users: the signed-in user's own account, and for the sign-in flows of the auth and OAuth
+ * modules, users and their memberships across tenants. Those take the caller's system
+ * transaction (`bypassTenantIsolation`): the flows run before a tenant is chosen, and each does
+ * its reads and writes in one transaction of its own.
  */
-export function usersServiceWithoutTenant(database: Database, userId: string) {
-  return ownAccount({
-    find: () =>
-      database.bypassTenantIsolation("current user without a tenant", (db) =>
-        usersSystemRepository(db).findById(userId),
-      ),
-    rename: (name) =>
-      database.bypassTenantIsolation("current user without a tenant", (db) =>
-        usersSystemRepository(db).rename(userId, name),
-      ),
-  });
-}
-
-function ownAccount(repository: OwnRow) {
+export function createUsersService({ database }: { database: Database }) {
+  const withoutTenant = <T>(work: (db: SystemTx) => Promise<T>) =>
+    database.bypassTenantIsolation("current user without a tenant", work);
+  const ownRow = (account: OwnAccount) =>
+    "tenantDb" in account
+      ? currentUserRepository(account.tenantDb).find()
+      : withoutTenant((db) => usersSystemRepository(db).findById(account.userId));
+  const renameOwn = (account: OwnAccount, name: string) =>
+    "tenantDb" in account
+      ? currentUserRepository(account.tenantDb).rename(name)
+      : withoutTenant((db) => usersSystemRepository(db).rename(account.userId, name));
   const orGone = (row: UserRow | undefined) => {
     // The session guard let the token through a moment ago; the user was deleted since.
     if (!row) throw unauthorized("The account no longer exists.");
     return toUserResponse(row);
   };
+
   return {
-    async me(): Promise<UserResponse> {
-      return orGone(await repository.find());
+    async me(account: OwnAccount): Promise<UserResponse> {
+      return orGone(await ownRow(account));
     },
-    async update(input: { name?: string | undefined }): Promise<UserResponse> {
+    async update(account: OwnAccount, input: { name?: string | undefined }) {
       return orGone(
-        input.name === undefined ? await repository.find() : await repository.rename(input.name),
+        input.name === undefined ? await ownRow(account) : await renameOwn(account, input.name),
       );
     },
+
+    /** By email, compared case-insensitively (as the unique index does). */
+    findByEmail: (db: SystemTx, email: string) => usersSystemRepository(db).findByEmail(email),
+    findById: (db: SystemTx, id: string) => usersSystemRepository(db).findById(id),
+    /** The user's row, locked until `db`'s transaction ends (changes to the ways of signing in). */
+    lockById: (db: SystemTx, id: string) => usersSystemRepository(db).lockById(id),
+    create: (
+      db: SystemTx,
+      input: {
+        email: string;
+        name: string;
+        passwordHash: string | null;
+        emailVerifiedAt: Date | null;
+      },
+    ) => usersSystemRepository(db).insert(input),
+    setPasswordHash: (db: SystemTx, id: string, passwordHash: string) =>
+      usersSystemRepository(db).setPasswordHash(id, passwordHash),
+    /** Marks `email` verified, if it is still the user's address; false otherwise. */
+    markEmailVerified: (db: SystemTx, id: string, email: string) =>
+      usersSystemRepository(db).markEmailVerified(id, email),
+    /** The tenant a sign-in without a chosen tenant goes to next time. */
+    setLastTenant: (db: SystemTx, id: string, tenantId: string) =>
+      usersSystemRepository(db).setLastTenant(id, tenantId),
+    /** False when there is no such user. */
+    deactivate: (db: SystemTx, id: string) => usersSystemRepository(db).setActive(id, false),
+
+    /** The active tenants in which the user is an active member, oldest membership first. */
+    tenantsOf: (db: SystemTx, userId: string): Promise<UserTenant[]> =>
+      membershipsSystemRepository(db).tenantsOf(userId),
+    /** The tenant, if it is active and the user an active member of it. */
+    tenantOf: (db: SystemTx, userId: string, tenantId: string) =>
+      membershipsSystemRepository(db).tenantOf(userId, tenantId),
+    /** False when the user was not a member. */
+    removeMembership: (db: SystemTx, userId: string, tenantId: string) =>
+      membershipsSystemRepository(db).remove(userId, tenantId),
   };
 }
+
+export type UsersService = ReturnType<typeof createUsersService>;
