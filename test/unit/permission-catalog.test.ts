@@ -2,7 +2,10 @@ import { describe, expect, it } from "vitest";
 import {
   createPermissionCatalog,
   definePermissions,
+  requireAllPermissions,
+  requireAnyPermission,
   requirePermission,
+  satisfies,
 } from "../../src/core/permissions/index.js";
 import { permissions } from "../../src/modules.js";
 
@@ -28,6 +31,41 @@ describe("requirePermission's types", () => {
       // @ts-expect-error `fly` is not an action of `things`
       things: { actions: { read: "Read things" }, grants: { viewer: ["read", "fly"] } },
     });
+  });
+});
+
+describe("requireAnyPermission and requireAllPermissions", () => {
+  const granted = new Set(["items:read", "members:invite"]);
+  /** Whether the access check lets a caller holding `held` through `declaration`. */
+  const allows = (
+    declaration: ReturnType<typeof requireAnyPermission>,
+    held: ReadonlySet<string>,
+  ) => {
+    if (declaration.kind !== "permission") throw new Error(`a ${declaration.kind} declaration`);
+    return satisfies(declaration, held);
+  };
+
+  it("let a caller in with one of the permissions, or only with all of them", () => {
+    const any = requireAnyPermission("items:delete", "members:invite");
+    const all = requireAllPermissions("items:read", "items:delete");
+    expect(any).toEqual({
+      kind: "permission",
+      mode: "any",
+      permissions: ["items:delete", "members:invite"],
+    });
+    expect(allows(any, granted)).toBe(true);
+    expect(allows(all, granted)).toBe(false);
+    expect(allows(all, new Set([...granted, "items:delete"]))).toBe(true);
+    expect(allows(requireAnyPermission("items:delete"), granted)).toBe(false);
+    expect(Object.isFrozen(all)).toBe(true);
+  });
+
+  it("take only the catalog's permissions, and at least one", () => {
+    // Checked by `tsc --noEmit`, as above.
+    // @ts-expect-error a permission no registered module declares
+    requireAnyPermission("items:fly");
+    // @ts-expect-error no permission at all
+    requireAllPermissions();
   });
 });
 
