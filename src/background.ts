@@ -30,7 +30,7 @@ export interface Background {
   readonly sendEmail: SendEmailJob;
 }
 
-export function createMailer(config: Config, logger: FastifyBaseLogger): Mailer {
+function createMailer(config: Config, logger: FastifyBaseLogger): Mailer {
   if (config.smtpUrl) return smtpMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom });
   logger.warn("SMTP_URL is not set: emails are written to the log, not sent (development only)");
   return logMailer(logger);

@@ -27,7 +27,7 @@ const TRACE_SAMPLERS = [
   "parentbased_always_off",
   "parentbased_traceidratio",
 ] as const;
-export type TraceSampler = (typeof TRACE_SAMPLERS)[number];
+type TraceSampler = (typeof TRACE_SAMPLERS)[number];
 
 /** Values that appear in examples and tutorials; a production secret must never be one of them. */
 const PLACEHOLDER_SECRETS = [

@@ -10,7 +10,7 @@ import { ConfigError, loadConfig } from "../../src/config.js";
  * placeholder word such as "secret" in the random characters). Used by `npm run secret` and
  * `npm run init`.
  */
-export const SECRETS = [
+const SECRETS = [
   { variable: "SECRET_KEY", bytes: 48 },
   { variable: "METRICS_TOKEN", bytes: 32 },
 ] as const;

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { PROBLEM_CONTENT_TYPE, problemSchema } from "../core/errors/index.js";
 import { publicAccess } from "../core/http/access.js";
 
-export type ReadinessCheck = () => Promise<void>;
+type ReadinessCheck = () => Promise<void>;
 
 export interface HealthRoutesOptions {
   /** Backing services by name; Redis, when not configured, is reported as "disabled". */

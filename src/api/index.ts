@@ -1,2 +1,2 @@
-export { healthRoutes, type ReadinessCheck } from "./health.routes.js";
+export { healthRoutes } from "./health.routes.js";
 export { docsPage, docsSecurityHeaders, openApiPlugin } from "./openapi.js";

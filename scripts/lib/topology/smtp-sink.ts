@@ -8,7 +8,7 @@ import { createServer, type Socket } from "node:net";
  * authentication, and decodes the plain-text part of each message.
  */
 
-export interface CaughtMail {
+interface CaughtMail {
   readonly from: string;
   readonly to: readonly string[];
   readonly subject: string;

@@ -70,7 +70,7 @@ export interface TopologyOptions {
 }
 
 /** An API or worker process of the kit. */
-export interface KitProcess {
+interface KitProcess {
   readonly name: string;
   readonly kind: "api" | "worker";
   /** The API's port on 127.0.0.1 (the same on every start); undefined for a worker. */

@@ -16,9 +16,7 @@ export { createTenantLookup, TENANT_CACHE_NAMESPACE, type TenantLookup } from ".
 export { tenantScopePlugin } from "./tenant-scope.js";
 export {
   ACCESS_TOKEN_TTL_SECONDS,
-  type AccessTokenClaims,
   createTokenService,
   InvalidTokenError,
   type TokenService,
-  type VerifiedAccessToken,
 } from "./tokens.js";

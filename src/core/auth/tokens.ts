@@ -30,7 +30,7 @@ const SIGNATURE_SEGMENT = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 const REQUIRED_CLAIMS = ["sub", "tid", "sid", "jti", "iat", "exp", "iss", "aud"] as const;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-export interface AccessTokenClaims {
+interface AccessTokenClaims {
   /** User id. */
   readonly sub: string;
   /**
@@ -42,7 +42,7 @@ export interface AccessTokenClaims {
   readonly sid: string;
 }
 
-export interface VerifiedAccessToken extends AccessTokenClaims {
+interface VerifiedAccessToken extends AccessTokenClaims {
   readonly jti: string;
   readonly iat: number;
   readonly exp: number;

@@ -16,7 +16,7 @@ import type { CacheStore } from "./store.js";
  * - Values are serialised with the structured-clone format, so dates, maps and sets survive.
  * - An outage of the store degrades to calling `load`; it is logged, never a 500.
  */
-export interface CacheOptions {
+interface CacheOptions {
   /** Entries grouped for invalidation together. Default: "default". */
   namespace?: string;
   /** "tenant" (default): under the request's tenant when there is one. "global": shared. */

@@ -1,4 +1,4 @@
-export { type Cache, type CacheOptions, createCache } from "./cache.js";
+export { type Cache, createCache } from "./cache.js";
 export { memoryOneTimeStore, type OneTimeStore, redisOneTimeStore } from "./one-time-store.js";
 export { createRedis, pingRedis, waitForRedis } from "./redis.js";
-export { type CacheStore, memoryCacheStore, redisCacheStore } from "./store.js";
+export { memoryCacheStore, redisCacheStore } from "./store.js";

@@ -1,1 +1,1 @@
-export { createSealer, SealError, type Sealer } from "./seal.js";
+export { createSealer, SealError } from "./seal.js";

@@ -1,15 +1,13 @@
-export { id, newId, timestamps } from "./columns.js";
+export { newId } from "./columns.js";
 export type { Database, Db, TenantDatabase, TenantScope } from "./database.js";
 export { isUniqueViolation, sqlStateOf } from "./errors.js";
 export { type MembershipRow, memberships } from "./memberships.table.js";
 export { migrateDatabase } from "./migrations.js";
 export { openDatabase } from "./open.js";
 export { type SessionRow, sessions } from "./sessions.table.js";
-export { type PreparedStatement, param, prepareStatement } from "./statements.js";
-export { tenantId } from "./tenant-column.js";
+export { param, prepareStatement } from "./statements.js";
 export {
   TENANT_PLANS,
-  TENANT_STATUSES,
   type TenantPlan,
   type TenantRow,
   tenants,

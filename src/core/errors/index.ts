@@ -1,7 +1,6 @@
 export {
   AppError,
   conflict,
-  type FieldError,
   forbidden,
   notFound,
   unauthorized,
@@ -13,4 +12,4 @@ export {
   frameworkErrorResponder,
   sendProblem,
 } from "./error-handler.js";
-export { PROBLEM_CONTENT_TYPE, type Problem, problemSchema } from "./problem.js";
+export { PROBLEM_CONTENT_TYPE, problemSchema } from "./problem.js";

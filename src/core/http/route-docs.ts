@@ -17,12 +17,12 @@ export const BEARER_AUTH = "bearerAuth";
 export type SecurityRequirement = Readonly<Record<string, readonly string[]>>;
 
 /** `[]` for a public route; the bearer token for every other. */
-export function securityOf(access: AccessDeclaration): SecurityRequirement[] {
+function securityOf(access: AccessDeclaration): SecurityRequirement[] {
   return access.kind === "public" ? [] : [{ [BEARER_AUTH]: [] }];
 }
 
 /** A JSON Schema, as written into the document. */
-export type JsonSchema = Readonly<Record<string, unknown>>;
+type JsonSchema = Readonly<Record<string, unknown>>;
 
 /** A response header, documented once under `components.headers[component]`. */
 export interface HeaderDoc {
@@ -84,7 +84,7 @@ declare module "fastify" {
 const integer = { type: "integer", minimum: 0 } as const;
 
 /** The headers the kit sets, whatever the route. */
-export const kitHeaders = {
+const kitHeaders = {
   requestId: {
     component: "XRequestId",
     name: "X-Request-Id",
@@ -205,7 +205,7 @@ export interface RouteDocsSettings {
 }
 
 /** Whether a rate limit counts the route's requests: the general ones, or its own. */
-export const isRateLimited = (route: RouteOptions, settings: RouteDocsSettings): boolean =>
+const isRateLimited = (route: RouteOptions, settings: RouteDocsSettings): boolean =>
   settings.generalRateLimits || route.config?.rateLimit !== undefined;
 
 /** Whether every alternative of a security requirement names a credential. */

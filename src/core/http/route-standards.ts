@@ -20,7 +20,7 @@ import {
  * problem responses every route like it can give.
  */
 
-export class RouteStandardsError extends Error {
+class RouteStandardsError extends Error {
   constructor(readonly violations: readonly string[]) {
     super(
       `Routes do not meet the route standards:\n${violations.map((v) => `  - ${v}`).join("\n")}`,

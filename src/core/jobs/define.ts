@@ -3,7 +3,11 @@ import type { z } from "zod";
 import type { Database, TenantDatabase } from "../database/index.js";
 import type { TraceCarrier } from "../observability/tracing.js";
 
-/** What a handler gets besides its payload. */
+/**
+ * What a handler gets besides its payload; a module names it for a handler written apart from
+ * its `defineJob`.
+ * @public
+ */
 export interface JobContext {
   readonly jobId: string;
   /** 1 on the first run, 2 on the first retry, ... */

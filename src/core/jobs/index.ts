@@ -3,13 +3,11 @@ export {
   type CronDefinition,
   defineCron,
   defineJob,
+  /** @public The context a job's handler gets (docs/jobs.md). */
   type JobContext,
-  type JobDefinition,
-  type JobEnvelope,
   JobRegistry,
-  type PayloadSealing,
 } from "./define.js";
-export { createJobs, type EnqueueOptions, type Jobs, UnknownJobError } from "./jobs.js";
+export { createJobs, type Jobs, UnknownJobError } from "./jobs.js";
 export {
   createCleanupExpiredJob,
   type ExpiredRowsCleanup,
@@ -18,7 +16,7 @@ export {
 } from "./maintenance.js";
 export { jobOutbox } from "./outbox.table.js";
 export { createOutboxRelay, type OutboxRelay } from "./relay.js";
-export { InvalidJobPayloadError, JobTimeoutError } from "./run-job.js";
+export { JobTimeoutError } from "./run-job.js";
 export { settlesWithin } from "./settles-within.js";
 export {
   bullmqTransport,

@@ -8,7 +8,7 @@ import type { JobDefinition, JobEnvelope, JobRegistry } from "./define.js";
 import { jobOutbox } from "./outbox.table.js";
 import type { JobTransport } from "./transport.js";
 
-export interface EnqueueOptions {
+interface EnqueueOptions {
   /** Run no earlier than this many milliseconds from now. */
   delayMs?: number;
   /** Deduplicates: a second job with the same id is ignored while the first is kept. */

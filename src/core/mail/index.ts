@@ -9,6 +9,5 @@ export { createSendEmailJob, type SendEmailJob } from "./send-email.job.js";
 export {
   type EmailTemplate,
   emailTemplates,
-  type RenderedEmail,
   renderEmail,
 } from "./templates.js";

@@ -10,6 +10,7 @@
  * Filled in by the module list (src/modules.ts) through declaration merging:
  * `interface RegisteredModules { modules: typeof defaultModules }`. The catalog's types come
  * from there, so `requirePermission("items", "fly")` does not compile.
+ * @public (knip does not count a `declare module` augmentation as a use)
  */
 // biome-ignore lint/suspicious/noEmptyInterface: augmented by the module list
 export interface RegisteredModules {}
@@ -18,7 +19,7 @@ export interface RegisteredModules {}
 export const DEFAULT_ROLE_NAMES = ["owner", "admin", "member", "viewer"] as const;
 export type DefaultRoleName = (typeof DEFAULT_ROLE_NAMES)[number];
 /** Every default role but `owner`, which holds `*`: the ones a module grants its actions to. */
-export type GrantableRole = Exclude<DefaultRoleName, "owner">;
+type GrantableRole = Exclude<DefaultRoleName, "owner">;
 
 const DEFAULT_ROLE_DESCRIPTIONS: Record<DefaultRoleName, string> = {
   owner: "Everything, including deleting the tenant",
@@ -65,7 +66,7 @@ export type ActionOf<R extends Resource> = Permission extends infer P
     : never
   : never;
 
-export interface DefaultRole {
+interface DefaultRole {
   readonly name: DefaultRoleName;
   readonly description: string;
   readonly grants: readonly PermissionGrant[];

@@ -1,22 +1,20 @@
 export {
+  /** @public The actions of a resource: `requirePermission`'s second argument (docs/permissions.md). */
   type ActionOf,
   createPermissionCatalog,
   DEFAULT_ROLE_NAMES,
-  type DefaultRole,
   type DefaultRoleName,
   definePermissions,
   expandGrants,
-  type GrantableRole,
   installPermissionCatalog,
   isGrant,
   type Permission,
-  type PermissionCatalog,
   type PermissionDeclarations,
+  /** @public What a role may be granted: a permission, `resource:*` or `*`. */
   type PermissionGrant,
   permissionCatalog,
-  type RegisteredModules,
+  /** @public A resource of the catalog: `requirePermission`'s first argument. */
   type Resource,
-  type ResourceDeclaration,
 } from "./catalog.js";
 export {
   requireAllPermissions,

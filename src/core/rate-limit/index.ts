@@ -3,6 +3,4 @@ export {
   createRateLimiting,
   type LimiterFactory,
   type RateLimiting,
-  type RateLimitSettings,
-  type RouteRateLimit,
 } from "./rate-limit.js";

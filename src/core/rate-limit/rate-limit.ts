@@ -24,7 +24,7 @@ import { createBatchedLimiter, LimitExceeded, type LimitOutcome } from "./batche
  * count every request.
  */
 
-export interface RouteRateLimit {
+interface RouteRateLimit {
   /** Requests allowed per `durationSeconds`. */
   readonly points: number;
   readonly durationSeconds: number;
@@ -43,7 +43,7 @@ declare module "fastify" {
   }
 }
 
-export interface RateLimitSettings {
+interface RateLimitSettings {
   readonly enabled: boolean;
   readonly perIp: number;
   readonly perTenant: Readonly<Record<TenantPlan, number>>;
