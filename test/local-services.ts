@@ -412,7 +412,9 @@ export function dockerControl(
           ...spec.run,
         ],
         600_000,
-      );
+      ).catch((error: unknown) => {
+        throw new Error(dockerError(error));
+      });
       try {
         const published = await docker(["port", id, `${spec.containerPort}/tcp`]);
         const port = Number(/:(\d+)\s*$/m.exec(published)?.[1]);
@@ -458,6 +460,18 @@ export function dockerControl(
       });
     },
   };
+}
+
+/**
+ * The line of a failed docker command that says why: `docker run` prints the pull's progress
+ * first ("Unable to find image ... locally") and the daemon's error last.
+ */
+function dockerError(error: unknown): string {
+  const lines = `${(error as { stderr?: string }).stderr ?? ""}`
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "");
+  return lines.find((line) => /error/i.test(line)) ?? lines.at(-1) ?? firstLine(error);
 }
 
 function alive(pid: number): boolean {

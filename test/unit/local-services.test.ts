@@ -187,7 +187,13 @@ case "$1" in
     fi
     echo 27.3.1 ;;
   ps) [ -z "$FAKE_DOCKER_PS" ] || printf '%b\\n' "$FAKE_DOCKER_PS" ;;
-  run) case "$*" in *postgres:*) echo pg0123 ;; *) echo rd0123 ;; esac ;;
+  run)
+    if [ -n "$FAKE_DOCKER_OFFLINE" ]; then
+      echo "Unable to find image 'postgres:16-alpine' locally" >&2
+      echo 'docker: Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host.' >&2
+      exit 125
+    fi
+    case "$*" in *postgres:*) echo pg0123 ;; *) echo rd0123 ;; esac ;;
   port) if [ "$2" = pg0123 ]; then echo 127.0.0.1:49153; else echo 127.0.0.1:49154; fi ;;
   exec)
     counter="${folder}/probes-$2"
@@ -376,6 +382,19 @@ describe("ensureServices with Docker", () => {
       ["logs", "--tail", "1", "pg0123"],
       ["rm", "-f", "-v", "pg0123"],
     ]);
+  });
+
+  it("reports the daemon's error when an image cannot be pulled", async () => {
+    const docker = fakeDocker({ FAKE_DOCKER_OFFLINE: "1" });
+    const readiness = await ensureServices(
+      defaults,
+      fakeMachine({ up: ["Redis"] }),
+      docker.control,
+    );
+    expect(readiness.ready === false && readiness.message).toBe(
+      'Integration tests cannot run: PostgreSQL does not answer on 127.0.0.1:5432 and Docker could not start it (docker: Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host.). To fix: the cause in parentheses, or start them yourself (`npm run services` with Docker, then TEST_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres).',
+    );
+    expect(verbs(docker.calls())).toEqual(["info", "ps", "run"]);
   });
 
   it("removes the containers a killed run left behind, and only those", async () => {
