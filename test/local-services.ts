@@ -1,6 +1,7 @@
 import { execFile, execFileSync } from "node:child_process";
 import { accessSync, constants, readdirSync } from "node:fs";
 import { Socket } from "node:net";
+import { hostname } from "node:os";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -293,8 +294,13 @@ export const machine: ServiceControl = {
 
 /** The images: those of deploy/docker-compose.yml (`npm run services`) and CI. */
 export const IMAGES = { PostgreSQL: "postgres:16-alpine", Redis: "redis:7-alpine" } as const;
-/** Marks the containers the tests start, with the process that started them. */
-const LABEL = "kit.test-services.pid";
+/**
+ * Marks the containers the tests start with the machine and process that started them: a run
+ * removes those of a dead process of its own machine only (another container sharing the
+ * engine has processes of its own under the same numbers).
+ */
+const LABEL = "kit.test-services.owner";
+const owner = () => `${hostname()}/${process.pid}`;
 
 /** How to run a container for `service`, and how to ask it whether it answers yet. */
 export function containerSpec(service: Service): {
@@ -377,9 +383,10 @@ export function dockerControl(
     ]);
     const orphans = listed
       .split("\n")
-      .map((line) => line.trim().split(" "))
-      .filter(([id, pid]) => id && pid && Number(pid) !== process.pid && !alive(Number(pid)))
-      .map(([id]) => id as string);
+      .map((line) => /^(\S+) (.+)\/(\d+)$/.exec(line.trim()))
+      .filter((match) => match !== null)
+      .filter(([, , host, pid]) => host === hostname() && !alive(Number(pid)))
+      .map(([, id]) => id as string);
     if (orphans.length > 0) await docker(["rm", "-f", "-v", ...orphans]);
   }
 
@@ -406,7 +413,7 @@ export function dockerControl(
           "--name",
           name,
           "--label",
-          `${LABEL}=${process.pid}`,
+          `${LABEL}=${owner()}`,
           "-p",
           `127.0.0.1::${spec.containerPort}`,
           ...spec.run,

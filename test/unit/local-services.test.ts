@@ -1,6 +1,6 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -270,7 +270,7 @@ describe("ensureServices with Docker", () => {
       "--name",
       expect.stringMatching(new RegExp(`^kit-test-postgresql-${process.pid}-`)),
       "--label",
-      `kit.test-services.pid=${process.pid}`,
+      `kit.test-services.owner=${hostname()}/${process.pid}`,
       "-p",
       "127.0.0.1::5432",
       "-e",
@@ -397,9 +397,14 @@ describe("ensureServices with Docker", () => {
     expect(verbs(docker.calls())).toEqual(["info", "ps", "run"]);
   });
 
-  it("removes the containers a killed run left behind, and only those", async () => {
+  it("removes the containers a killed run of this machine left behind, and only those", async () => {
     const docker = fakeDocker({
-      FAKE_DOCKER_PS: `dead01 2147483646\nmine01 ${process.pid}\nlive01 ${process.ppid}`,
+      FAKE_DOCKER_PS: [
+        `dead01 ${hostname()}/2147483646`,
+        `mine01 ${hostname()}/${process.pid}`,
+        `live01 ${hostname()}/${process.ppid}`,
+        "else01 another-machine/2147483646",
+      ].join("\n"),
     });
     await ensureServices(
       defaults,
@@ -412,9 +417,9 @@ describe("ensureServices with Docker", () => {
         "ps",
         "-a",
         "--filter",
-        "label=kit.test-services.pid",
+        "label=kit.test-services.owner",
         "--format",
-        '{{.ID}} {{.Label "kit.test-services.pid"}}',
+        '{{.ID}} {{.Label "kit.test-services.owner"}}',
       ],
       ["rm", "-f", "-v", "dead01"],
     ]);
