@@ -103,7 +103,7 @@ export function createAccountsService(options: {
     async deactivateUser(userId: string): Promise<boolean> {
       const found = await database.bypassTenantIsolation("user deactivation", async (db) => {
         const changed = await users.deactivate(db, userId);
-        if (changed) await sessionsRepository(db).revokeAllOf(userId, "deactivated");
+        if (changed) await sessionsRepository.revokeAllOf(db, userId, "deactivated");
         return changed;
       });
       await sessions.revoke({ userId });

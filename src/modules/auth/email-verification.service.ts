@@ -23,7 +23,7 @@ export function createEmailVerificationService(options: {
     async verifyEmail(token: string): Promise<void> {
       const verified = await database.bypassTenantIsolation("email verification", async (db) => {
         const used = OPAQUE_TOKEN_PATTERN.test(token)
-          ? await oneTimeTokensRepository(db).consume(hashOpaqueToken(token), "email-verification")
+          ? await oneTimeTokensRepository.consume(db, hashOpaqueToken(token), "email-verification")
           : undefined;
         const marked = used?.email
           ? await users.markEmailVerified(db, used.userId, used.email)

@@ -1,6 +1,5 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { AppModule, ModuleDependencies } from "../../core/http/module.js";
-import type { ExpiredRowsCleanup } from "../../core/jobs/index.js";
 import { createTenantsService } from "../tenants/index.js";
 import { createUsersService } from "../users/index.js";
 import { createAccountAudit } from "./account-audit.js";
@@ -10,15 +9,14 @@ import { createLoginThrottle, type LoginThrottle } from "./brute-force.js";
 import { createEmailVerificationService } from "./email-verification.service.js";
 import { createFailedSignInLog } from "./failed-sign-ins.js";
 import { createOneTimeTokenMailer } from "./mailed-tokens.js";
-import { oneTimeTokensRepository } from "./one-time-tokens.repository.js";
 import { createPasswordsService } from "./passwords.service.js";
 import { createRefreshRotation } from "./refresh-rotation.js";
-import { sessionsRepository } from "./sessions.repository.js";
 import { createSessionsService } from "./sessions.service.js";
 import { createAccountCreator, createSessionOpener } from "./sign-in.js";
 
 export { refreshCookieSet, tokenResponseSchema } from "./auth.schemas.js";
 export { createLoginThrottle } from "./brute-force.js";
+export { authCleanups } from "./cleanups.js";
 export { cookiesAreSecure, refreshCookie } from "./cookies.js";
 export type { OneTimeTokenMailer } from "./mailed-tokens.js";
 export { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN_PATTERN } from "./opaque-tokens.js";
@@ -71,26 +69,6 @@ export function createAuthUseCases(
     accounts: createAccountsService(shared),
   };
 }
-
-/** Ended sessions and used tokens are kept this long (for investigating incidents). */
-const ENDED_RETENTION_DAYS = 7;
-const cutoff = (now: Date) => new Date(now.getTime() - ENDED_RETENTION_DAYS * 86_400_000);
-
-/** What the daily cleanup deletes for this module. */
-export const authCleanups: readonly ExpiredRowsCleanup[] = [
-  {
-    name: "ended sessions",
-    run: (db, now) => sessionsRepository(db).deleteEndedBefore(cutoff(now)),
-  },
-  {
-    name: "expired refresh tokens",
-    run: (db, now) => sessionsRepository(db).deleteRefreshTokensExpiredBefore(now),
-  },
-  {
-    name: "expired one-time tokens",
-    run: (db, now) => oneTimeTokensRepository(db).deleteEndedBefore(cutoff(now)),
-  },
-];
 
 /** Sign-up, sign-in, sessions, password and email flows under /auth. */
 export const authModule: AppModule = async (app, dependencies) => {

@@ -2,8 +2,7 @@ import type { Config } from "../../config.js";
 import type { SystemTx, UserRow } from "../../core/database/index.js";
 import type { Jobs } from "../../core/jobs/index.js";
 import type { SendEmailJob } from "../../core/mail/index.js";
-import { oneTimeTokensRepository } from "./one-time-tokens.repository.js";
-import type { OneTimeTokenPurpose } from "./one-time-tokens.table.js";
+import { type OneTimeTokenPurpose, oneTimeTokensRepository } from "./one-time-tokens.repository.js";
 import { hashOpaqueToken, newOpaqueToken } from "./opaque-tokens.js";
 
 const HOUR_MS = 3_600_000;
@@ -30,7 +29,7 @@ export function createOneTimeTokenMailer(options: {
     purpose: OneTimeTokenPurpose,
   ) {
     const token = newOpaqueToken();
-    await oneTimeTokensRepository(db).issue({
+    await oneTimeTokensRepository.issue(db, {
       userId: user.id,
       purpose,
       tokenHash: hashOpaqueToken(token),

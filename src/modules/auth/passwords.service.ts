@@ -49,19 +49,18 @@ export function createPasswordsService(options: {
       if (!OPAQUE_TOKEN_PATTERN.test(token)) throw invalidLink();
       const tokenHash = hashOpaqueToken(token);
       const owner = await database.bypassTenantIsolation("password reset", async (db) => {
-        const live = await oneTimeTokensRepository(db).findLive(tokenHash, "password-reset");
+        const live = await oneTimeTokensRepository.findLive(db, tokenHash, "password-reset");
         return live ? users.findById(db, live.userId) : undefined;
       });
       if (!owner) throw invalidLink();
       await requireStrongPassword("password", password, owner);
       const passwordHash = await hashPassword(password);
       const sessionsEnded = await database.bypassTenantIsolation("password reset", async (db) => {
-        const oneTimeTokens = oneTimeTokensRepository(db);
-        const used = await oneTimeTokens.consume(tokenHash, "password-reset");
+        const used = await oneTimeTokensRepository.consume(db, tokenHash, "password-reset");
         if (!used) return undefined;
-        await oneTimeTokens.retireUnused(used.userId, "password-reset");
+        await oneTimeTokensRepository.retireUnused(db, used.userId, "password-reset");
         await users.setPasswordHash(db, used.userId, passwordHash);
-        return sessionsRepository(db).revokeAllOf(used.userId, "password-reset");
+        return sessionsRepository.revokeAllOf(db, used.userId, "password-reset");
       });
       // Used in between by another request.
       if (sessionsEnded === undefined) throw invalidLink();
@@ -94,8 +93,8 @@ export function createPasswordsService(options: {
       const passwordHash = await hashPassword(next);
       const sessionsEnded = await database.bypassTenantIsolation("password change", async (db) => {
         await users.setPasswordHash(db, user.id, passwordHash);
-        await oneTimeTokensRepository(db).retireUnused(user.id, "password-reset");
-        return sessionsRepository(db).revokeAllOf(user.id, "password-change", principal.sessionId);
+        await oneTimeTokensRepository.retireUnused(db, user.id, "password-reset");
+        return sessionsRepository.revokeAllOf(db, user.id, "password-change", principal.sessionId);
       });
       await sessions.revoke({ userId: user.id });
       await recordForAccount(user.id, {

@@ -26,7 +26,7 @@ export const PASSWORD_MAX_LENGTH = 128;
  * accents typed as composed characters on one system and as decomposed ones on another
  * (macOS input methods, some Linux ones) is the same password.
  */
-export const normalizePassword = (password: string) => password.normalize("NFC");
+const normalizePassword = (password: string) => password.normalize("NFC");
 
 export function hashPassword(password: string): Promise<string> {
   return hash(normalizePassword(password), ARGON2_PARAMETERS);
@@ -78,7 +78,7 @@ const dummyHash = () => {
 };
 
 /** Whether a stored hash was made with other parameters than today's. */
-export function needsRehash(stored: string): boolean {
+function needsRehash(stored: string): boolean {
   const { memoryCost, timeCost, parallelism } = ARGON2_PARAMETERS;
   return !stored.startsWith(`$argon2id$v=19$m=${memoryCost},t=${timeCost},p=${parallelism}$`);
 }
@@ -109,7 +109,7 @@ const codePoints = (value: string) => [...normalizePassword(value)].length;
  * moderate protection from an offline slow-hash attack" (about 10^10 guesses), which is the
  * attack an argon2id hash has to withstand once a database leaks.
  */
-export const PASSWORD_MIN_SCORE = 3;
+const PASSWORD_MIN_SCORE = 3;
 
 /**
  * zxcvbn explores at most this many combinations of look-alike characters ("@" for "a", "0"

@@ -48,8 +48,7 @@ export function createRefreshRotation(options: {
   /** Rotates the refresh token `raw` inside `db`'s transaction, optionally into `switchTo`. */
   async function rotate(db: SystemTx, raw: string, switchTo?: string): Promise<Rotation> {
     if (!OPAQUE_TOKEN_PATTERN.test(raw)) return { kind: "refused" };
-    const repository = sessionsRepository(db);
-    const found = await repository.lockRefreshToken(hashOpaqueToken(raw));
+    const found = await sessionsRepository.lockRefreshToken(db, hashOpaqueToken(raw));
     if (!found) return { kind: "refused" };
     const { token, session } = found;
     const now = new Date();
@@ -59,16 +58,16 @@ export function createRefreshRotation(options: {
     if (token.rotatedAt) {
       const withinGrace = now.getTime() - token.rotatedAt.getTime() <= graceMs;
       const next = withinGrace
-        ? await repository.findRefreshToken(hashOpaqueToken(successor))
+        ? await sessionsRepository.findRefreshToken(db, hashOpaqueToken(successor))
         : undefined;
       if (!next || next.rotatedAt) {
-        await repository.revoke(session.id, "refresh-token-reuse");
+        await sessionsRepository.revoke(db, session.id, "refresh-token-reuse");
         return { kind: "reused", session };
       }
     } else {
       if (token.expiresAt <= now) return { kind: "refused" };
-      await repository.markRotated(token.id, now);
-      await repository.addRefreshToken({
+      await sessionsRepository.markRotated(db, token.id, now);
+      await sessionsRepository.addRefreshToken(db, {
         sessionId: session.id,
         tokenHash: hashOpaqueToken(successor),
         expiresAt: opener.refreshExpiry(session, now),
@@ -83,7 +82,7 @@ export function createRefreshRotation(options: {
     // Removed from the session's tenant since, or it was deleted: continue in another of the
     // user's tenants, or without a tenant when none is left.
     tenant ??= (await users.tenantsOf(db, user.id))[0];
-    await repository.touch(session.id, {
+    await sessionsRepository.touch(db, session.id, {
       expiresAt: opener.refreshExpiry(session, now),
       currentTenantId: tenant?.id ?? null,
       ip: session.ip,

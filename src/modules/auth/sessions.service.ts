@@ -85,9 +85,8 @@ export function createSessionsService(options: {
       raw: string | undefined,
     ): Promise<SignedIn> {
       const outcome = await database.bypassTenantIsolation("tenant switch", async (db) => {
-        const repository = sessionsRepository(db);
         if (raw && OPAQUE_TOKEN_PATTERN.test(raw)) {
-          const current = await repository.findRefreshToken(hashOpaqueToken(raw));
+          const current = await sessionsRepository.findRefreshToken(db, hashOpaqueToken(raw));
           if (current?.sessionId === principal.sessionId && !current.rotatedAt) {
             return rotation.rotate(db, raw, tenantId);
           }
@@ -95,9 +94,9 @@ export function createSessionsService(options: {
         const user = await users.findById(db, principal.userId);
         const tenant = await users.tenantOf(db, principal.userId, tenantId);
         if (!user || !tenant) throw notFound("You are not a member of this tenant.");
-        const session = await repository.find(principal.sessionId);
+        const session = await sessionsRepository.find(db, principal.sessionId);
         if (!session) return { kind: "refused" } as const;
-        await repository.touch(session.id, {
+        await sessionsRepository.touch(db, session.id, {
           expiresAt: session.expiresAt,
           currentTenantId: tenant.id,
           ip: session.ip,
@@ -117,14 +116,14 @@ export function createSessionsService(options: {
     /** Ends the session of a refresh token or of an access token; unknown ones are ignored. */
     async logout(target: { sessionId: string } | { refreshToken: string }): Promise<void> {
       const ended = await database.bypassTenantIsolation("sign-out", async (db) => {
-        const repository = sessionsRepository(db);
         let id: string | undefined;
         if ("sessionId" in target) {
           id = target.sessionId;
         } else if (OPAQUE_TOKEN_PATTERN.test(target.refreshToken)) {
-          id = (await repository.findRefreshToken(hashOpaqueToken(target.refreshToken)))?.sessionId;
+          id = (await sessionsRepository.findRefreshToken(db, hashOpaqueToken(target.refreshToken)))
+            ?.sessionId;
         }
-        return id ? repository.revoke(id, "logout") : undefined;
+        return id ? sessionsRepository.revoke(db, id, "logout") : undefined;
       });
       if (!ended) return;
       await sessions.revoke({ sessionId: ended.id });
@@ -141,7 +140,7 @@ export function createSessionsService(options: {
     async logoutAll(principal: Principal): Promise<void> {
       const reason = "logout-all";
       const ended = await database.bypassTenantIsolation(reason, (db) =>
-        sessionsRepository(db).revokeAllOf(principal.userId, reason),
+        sessionsRepository.revokeAllOf(db, principal.userId, reason),
       );
       await sessions.revoke({ userId: principal.userId });
       await recordForAccount(principal.userId, {

@@ -124,8 +124,7 @@ export function createSessionOpener(options: {
     client: Client,
   ) {
     const now = new Date();
-    const repository = sessionsRepository(db);
-    const session = await repository.create({
+    const session = await sessionsRepository.create(db, {
       userId: user.id,
       currentTenantId: tenant?.id ?? null,
       userAgent: client.userAgent?.slice(0, 512) ?? null,
@@ -133,7 +132,7 @@ export function createSessionOpener(options: {
       expiresAt: refreshExpiry({ createdAt: now }, now),
     });
     const refreshToken = newOpaqueToken();
-    await repository.addRefreshToken({
+    await sessionsRepository.addRefreshToken(db, {
       sessionId: session.id,
       tokenHash: hashOpaqueToken(refreshToken),
       expiresAt: session.expiresAt,

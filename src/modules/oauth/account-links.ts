@@ -4,8 +4,7 @@ import type { Database } from "../../core/database/index.js";
 import { conflict, forbidden, notFound } from "../../core/errors/index.js";
 import type { Principal } from "../../core/http/access.js";
 import type { UsersService } from "../users/index.js";
-import { oauthAccountsRepository } from "./oauth-accounts.repository.js";
-import type { OAuthAccountRow } from "./oauth-accounts.table.js";
+import { type OAuthAccountRow, oauthAccountsRepository } from "./oauth-accounts.repository.js";
 import type { AccountLinkRequest } from "./oauth-attempts.js";
 import type { ProviderIdentity } from "./providers.js";
 
@@ -43,19 +42,22 @@ export function createAccountLinks(options: {
         async (db) => {
           const user = await users.lockById(db, request.userId);
           if (!user?.isActive) throw forbidden("This account is deactivated.");
-          const accounts = oauthAccountsRepository(db);
-          const known = await accounts.find(name, identity.subject);
+          const known = await oauthAccountsRepository.find(db, name, identity.subject);
           if (known && known.userId !== request.userId) {
             throw conflict(`This ${name} account is linked to another user.`);
           }
           if (known) {
-            await accounts.touch(known.id);
+            await oauthAccountsRepository.touch(db, known.id);
             return { account: known, created: false };
           }
-          if ((await accounts.listOf(request.userId)).some((row) => row.provider === name)) {
+          if (
+            (await oauthAccountsRepository.listOf(db, request.userId)).some(
+              (row) => row.provider === name,
+            )
+          ) {
             throw conflict(`Another ${name} account is linked already; unlink it first.`);
           }
-          const inserted = await accounts.insert({
+          const inserted = await oauthAccountsRepository.insert(db, {
             userId: request.userId,
             provider: name,
             providerAccountId: identity.subject,
@@ -79,7 +81,7 @@ export function createAccountLinks(options: {
 
     async list(principal: Principal): Promise<LinkedAccount[]> {
       const rows = await database.bypassTenantIsolation("linked accounts", (db) =>
-        oauthAccountsRepository(db).listOf(principal.userId),
+        oauthAccountsRepository.listOf(db, principal.userId),
       );
       return rows.map(toLinkedAccount);
     },
@@ -89,8 +91,7 @@ export function createAccountLinks(options: {
       const removed = await database.bypassTenantIsolation("unlink account", async (db) => {
         // Locked, so two unlinks at once cannot both see "another way is left".
         const user = await users.lockById(db, principal.userId);
-        const accounts = oauthAccountsRepository(db);
-        const linked = await accounts.listOf(principal.userId);
+        const linked = await oauthAccountsRepository.listOf(db, principal.userId);
         const account = linked.find((row) => row.provider === provider);
         if (!user || !account) throw notFound(`No ${provider} account is linked.`);
         if (!user.passwordHash && linked.length === 1) {
@@ -98,7 +99,7 @@ export function createAccountLinks(options: {
             `${provider} is this account's only way to sign in. Set a password (through "forgot password") or link another provider first.`,
           );
         }
-        await accounts.remove(principal.userId, provider);
+        await oauthAccountsRepository.remove(db, principal.userId, provider);
         return account;
       });
       await audit.record({

@@ -11,8 +11,7 @@ import type {
   SignedIn,
 } from "../auth/index.js";
 import type { UsersService } from "../users/index.js";
-import { oauthAccountsRepository } from "./oauth-accounts.repository.js";
-import type { OAuthAccountRow } from "./oauth-accounts.table.js";
+import { type OAuthAccountRow, oauthAccountsRepository } from "./oauth-accounts.repository.js";
 import type { ProviderIdentity } from "./providers.js";
 
 /** How a provider's identity became a user of the kit. */
@@ -46,19 +45,23 @@ export function createOAuthSignIn(options: {
    */
   async function resolve(name: OAuthProviderName, identity: ProviderIdentity) {
     return database.bypassTenantIsolation("oauth sign-in", async (db): Promise<Resolution> => {
-      const accounts = oauthAccountsRepository(db);
       // The user by email before the account: a first sign-in racing this one commits both
       // together, so once its user is seen here, its account is seen by the next statement too.
       const existing = identity.email ? await users.findByEmail(db, identity.email) : undefined;
-      const known = await accounts.find(name, identity.subject);
+      const known = await oauthAccountsRepository.find(db, name, identity.subject);
       if (known) {
         const user = await users.findById(db, known.userId);
         if (!user) throw new Error(`oauth account ${known.id} has no user`);
-        await accounts.touch(known.id);
+        await oauthAccountsRepository.touch(db, known.id);
         return { kind: "returning", user, account: known };
       }
       const link = (userId: string, email: string) =>
-        accounts.insert({ userId, provider: name, providerAccountId: identity.subject, email });
+        oauthAccountsRepository.insert(db, {
+          userId,
+          provider: name,
+          providerAccountId: identity.subject,
+          email,
+        });
 
       if (existing && identity.email) {
         if (!identity.emailVerified || !identity.emailVouched) {
@@ -72,7 +75,11 @@ export function createOAuthSignIn(options: {
           );
         }
         if (!existing.isActive) throw forbidden("This account is deactivated.");
-        if ((await accounts.listOf(existing.id)).some((row) => row.provider === name)) {
+        if (
+          (await oauthAccountsRepository.listOf(db, existing.id)).some(
+            (row) => row.provider === name,
+          )
+        ) {
           throw conflict(
             `The account with this email is already linked to another ${name} account. Sign in with that one, or unlink it first.`,
           );

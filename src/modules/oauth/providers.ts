@@ -33,7 +33,7 @@ export interface ProviderIdentity {
 }
 
 /** What one sign-in attempt keeps between authorize and callback (in the state record). */
-export interface AttemptSecrets {
+interface AttemptSecrets {
   readonly state: string;
   readonly codeVerifier: string;
   /** OpenID Connect only: the ID token must carry it back. */

@@ -30,34 +30,30 @@ const deleteCurrent = prepareStatement("tenants_delete_current", tenants, (db) =
 );
 
 /** The caller's own tenant, through the tenant scope (row-level security applies). */
-export function currentTenantRepository(db: TenantDatabase) {
-  return {
-    async find(): Promise<TenantRow | undefined> {
-      return (await db.rows(findCurrent))[0];
-    },
-    async rename(name: string): Promise<TenantRow | undefined> {
-      return (await db.rows(renameCurrent, { name }))[0];
-    },
-    /** Deletes the tenant; foreign keys cascade to every row of the tenant. */
-    async remove(): Promise<boolean> {
-      return (await db.rows(deleteCurrent)).length > 0;
-    },
-  };
-}
+export const currentTenantRepository = {
+  async find(db: TenantDatabase): Promise<TenantRow | undefined> {
+    return (await db.rows(findCurrent))[0];
+  },
+  async rename(db: TenantDatabase, name: string): Promise<TenantRow | undefined> {
+    return (await db.rows(renameCurrent, { name }))[0];
+  },
+  /** Deletes the tenant; foreign keys cascade to every row of the tenant. */
+  async remove(db: TenantDatabase): Promise<boolean> {
+    return (await db.rows(deleteCurrent)).length > 0;
+  },
+};
 
 /** Tenant rows across tenants; only for code running in `bypassTenantIsolation`. */
-export function tenantsAdminRepository(db: SystemTx) {
-  return {
-    async slugsLike(base: string): Promise<Set<string>> {
-      const rows = await db
-        .select({ slug: tenants.slug })
-        .from(tenants)
-        .where(or(eq(tenants.slug, base), like(tenants.slug, `${base}-%`)));
-      return new Set(rows.map((row) => row.slug));
-    },
-    async insert(values: { name: string; slug: string; plan?: TenantRow["plan"] }) {
-      const [row] = await db.insert(tenants).values(values).returning();
-      return row as TenantRow;
-    },
-  };
-}
+export const tenantsAdminRepository = {
+  async slugsLike(db: SystemTx, base: string): Promise<Set<string>> {
+    const rows = await db
+      .select({ slug: tenants.slug })
+      .from(tenants)
+      .where(or(eq(tenants.slug, base), like(tenants.slug, `${base}-%`)));
+    return new Set(rows.map((row) => row.slug));
+  },
+  async insert(db: SystemTx, values: { name: string; slug: string; plan?: TenantRow["plan"] }) {
+    const [row] = await db.insert(tenants).values(values).returning();
+    return row as TenantRow;
+  },
+};

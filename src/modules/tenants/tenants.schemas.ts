@@ -15,7 +15,7 @@ export const tenantSchema = z
 export type TenantResponse = z.infer<typeof tenantSchema>;
 
 /** A tenant's display name, wherever one is given (creation, rename). */
-export const tenantNameSchema = displayName({ max: 200 });
+const tenantNameSchema = displayName({ max: 200 });
 
 export const renameTenantBody = z.strictObject({ name: tenantNameSchema.optional() });
 

@@ -33,17 +33,18 @@ type NewTenant = { name: string; plan?: TenantRow["plan"] };
  */
 async function createTenantWithin(db: SystemTx, input: NewTenant): Promise<TenantRow> {
   const base = slugify(input.name);
-  const repository = tenantsAdminRepository(db);
   for (let attempt = 1; ; attempt++) {
     // Tenants created at the same moment with the same name race for the next free slug; after
     // two lost races a random suffix makes the next try all but certain to win.
     const slug =
       attempt <= 2
-        ? nextFreeSlug(base, await repository.slugsLike(base))
+        ? nextFreeSlug(base, await tenantsAdminRepository.slugsLike(db, base))
         : `${base.slice(0, 40)}-${randomBytes(4).toString("hex")}`;
     try {
       // A savepoint, so a lost race for the slug does not abort the transaction.
-      const tenant = await db.transaction(() => repository.insert({ ...input, slug }));
+      const tenant = await db.transaction(() =>
+        tenantsAdminRepository.insert(db, { ...input, slug }),
+      );
       await rolesSystemRepository(db).createDefaults(tenant.id);
       return tenant;
     } catch (error) {
@@ -122,18 +123,20 @@ export function createTenantsService({
     },
 
     async current(tenantDb: TenantDatabase): Promise<TenantRow> {
-      return (await currentTenantRepository(tenantDb).find()) ?? throwNotFound();
+      return (await currentTenantRepository.find(tenantDb)) ?? throwNotFound();
     },
 
     async rename(tenantDb: TenantDatabase, name: string | undefined): Promise<TenantRow> {
-      const repository = currentTenantRepository(tenantDb);
-      const row = name === undefined ? await repository.find() : await repository.rename(name);
+      const row =
+        name === undefined
+          ? await currentTenantRepository.find(tenantDb)
+          : await currentTenantRepository.rename(tenantDb, name);
       if (name !== undefined) await forgetCachedTenant();
       return row ?? throwNotFound();
     },
 
     async remove(tenantDb: TenantDatabase): Promise<void> {
-      if (!(await currentTenantRepository(tenantDb).remove())) throwNotFound();
+      if (!(await currentTenantRepository.remove(tenantDb))) throwNotFound();
       await sessions?.revoke({ tenantId: tenantDb.scope.tenantId });
       await forgetCachedTenant();
     },

@@ -35,12 +35,12 @@ export function createUsersService({ database }: { database: Database }) {
     database.bypassTenantIsolation("current user without a tenant", work);
   const ownRow = (account: OwnAccount) =>
     "tenantDb" in account
-      ? currentUserRepository(account.tenantDb).find()
-      : withoutTenant((db) => usersSystemRepository(db).findById(account.userId));
+      ? currentUserRepository.find(account.tenantDb)
+      : withoutTenant((db) => usersSystemRepository.findById(db, account.userId));
   const renameOwn = (account: OwnAccount, name: string) =>
     "tenantDb" in account
-      ? currentUserRepository(account.tenantDb).rename(name)
-      : withoutTenant((db) => usersSystemRepository(db).rename(account.userId, name));
+      ? currentUserRepository.rename(account.tenantDb, name)
+      : withoutTenant((db) => usersSystemRepository.rename(db, account.userId, name));
   const orGone = (row: UserRow | undefined) => {
     // The session guard let the token through a moment ago; the user was deleted since.
     if (!row) throw unauthorized("The account no longer exists.");
@@ -58,10 +58,10 @@ export function createUsersService({ database }: { database: Database }) {
     },
 
     /** By email, compared case-insensitively (as the unique index does). */
-    findByEmail: (db: SystemTx, email: string) => usersSystemRepository(db).findByEmail(email),
-    findById: (db: SystemTx, id: string) => usersSystemRepository(db).findById(id),
+    findByEmail: (db: SystemTx, email: string) => usersSystemRepository.findByEmail(db, email),
+    findById: (db: SystemTx, id: string) => usersSystemRepository.findById(db, id),
     /** The user's row, locked until `db`'s transaction ends (changes to the ways of signing in). */
-    lockById: (db: SystemTx, id: string) => usersSystemRepository(db).lockById(id),
+    lockById: (db: SystemTx, id: string) => usersSystemRepository.lockById(db, id),
     create: (
       db: SystemTx,
       input: {
@@ -70,27 +70,27 @@ export function createUsersService({ database }: { database: Database }) {
         passwordHash: string | null;
         emailVerifiedAt: Date | null;
       },
-    ) => usersSystemRepository(db).insert(input),
+    ) => usersSystemRepository.insert(db, input),
     setPasswordHash: (db: SystemTx, id: string, passwordHash: string) =>
-      usersSystemRepository(db).setPasswordHash(id, passwordHash),
+      usersSystemRepository.setPasswordHash(db, id, passwordHash),
     /** Marks `email` verified, if it is still the user's address; false otherwise. */
     markEmailVerified: (db: SystemTx, id: string, email: string) =>
-      usersSystemRepository(db).markEmailVerified(id, email),
+      usersSystemRepository.markEmailVerified(db, id, email),
     /** The tenant a sign-in without a chosen tenant goes to next time. */
     setLastTenant: (db: SystemTx, id: string, tenantId: string) =>
-      usersSystemRepository(db).setLastTenant(id, tenantId),
+      usersSystemRepository.setLastTenant(db, id, tenantId),
     /** False when there is no such user. */
-    deactivate: (db: SystemTx, id: string) => usersSystemRepository(db).setActive(id, false),
+    deactivate: (db: SystemTx, id: string) => usersSystemRepository.setActive(db, id, false),
 
     /** The active tenants in which the user is an active member, oldest membership first. */
     tenantsOf: (db: SystemTx, userId: string): Promise<UserTenant[]> =>
-      membershipsSystemRepository(db).tenantsOf(userId),
+      membershipsSystemRepository.tenantsOf(db, userId),
     /** The tenant, if it is active and the user an active member of it. */
     tenantOf: (db: SystemTx, userId: string, tenantId: string) =>
-      membershipsSystemRepository(db).tenantOf(userId, tenantId),
+      membershipsSystemRepository.tenantOf(db, userId, tenantId),
     /** False when the user was not a member. */
     removeMembership: (db: SystemTx, userId: string, tenantId: string) =>
-      membershipsSystemRepository(db).remove(userId, tenantId),
+      membershipsSystemRepository.remove(db, userId, tenantId),
   };
 }
 
