@@ -3,9 +3,9 @@
 # `npx just <recipe>`, or plain `just` when node_modules/.bin is on PATH.
 # just recipe names cannot contain ':', so the npm scripts start:worker, test:unit,
 # test:integration, test:coverage, lint:openapi, db:generate, db:check, db:citus, db:reset,
-# docs:generate and docs:check are the recipes start-worker, test-unit, test-integration,
-# test-coverage, lint-openapi, db-generate, db-check, db-citus, db-reset, docs-generate,
-# docs-check.
+# docs:generate, docs:check and new:module are the recipes start-worker, test-unit,
+# test-integration, test-coverage, lint-openapi, db-generate, db-check, db-citus, db-reset,
+# docs-generate, docs-check and new-module.
 # Extra arguments go to the script's last command, exactly as with `npm run <script> -- args`.
 
 set shell := ["bash", "-cu"]
@@ -106,6 +106,10 @@ secret *args:
 # Start a client project: rename, .env with fresh secrets, optionally without the items example (npm run init)
 init *args:
     @npm run init -- "$@"
+
+# Write a tenant-scoped module with its migrations and tests, and register it (-- projects --fields name:text,done:boolean) (npm run new:module)
+new-module *args:
+    @npm run new:module -- "$@"
 
 # Start PostgreSQL and Redis in Docker for development (npm run services)
 services *args:

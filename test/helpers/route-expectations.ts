@@ -1,5 +1,6 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import type { InjectOptions, LightMyRequestResponse } from "fastify";
 import type { Permission } from "../../src/core/permissions/index.js";
 
 /**
@@ -18,8 +19,13 @@ export interface MatrixSetup {
   viewerRoleId: string;
   otherMemberId: string;
   invitationId: string;
+  /** What the route's module arranged (its `arrange`): ids by name. */
+  arranged: Readonly<Record<string, string>>;
   headers: { authorization: string };
 }
+
+/** A request to the app as the arranged tenant's owner. */
+export type OwnerRequest = (request: InjectOptions) => Promise<LightMyRequestResponse>;
 
 export type Requirement = "member" | "platform-admin" | Permission;
 
@@ -49,6 +55,11 @@ export interface ModuleExpectations {
   readonly defaultGrants: { readonly [role in GrantableRole]?: readonly string[] };
   /** Keyed `METHOD path` as /openapi.json writes it. */
   readonly routes: { readonly [route: string]: RouteExpectation };
+  /**
+   * Rows the module's routes need in the matrix's tenant, made by its owner before each call to
+   * one of them: their ids, by name, become `setup.arranged`.
+   */
+  readonly arrange?: (send: OwnerRequest) => Promise<Record<string, string>>;
 }
 
 export function defineRouteExpectations(expectations: ModuleExpectations): ModuleExpectations {

@@ -8,6 +8,7 @@ import {
   expectedPermissionsOf,
   loadRouteExpectations,
   type MatrixSetup,
+  type ModuleExpectations,
   type Requirement,
 } from "../helpers/route-expectations.js";
 import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
@@ -37,6 +38,8 @@ const ROLE_GRANTS = {
   viewer: expectedPermissionsOf(expectations, "viewer"),
 };
 
+type ModuleArrange = ModuleExpectations["arrange"];
+
 const CALLERS = ["owner", "admin", "member", "viewer", "platform admin", "non-member"] as const;
 type Caller = (typeof CALLERS)[number];
 
@@ -47,9 +50,17 @@ function allowed(caller: Caller, requires: Requirement): boolean {
   return ROLE_GRANTS[caller].has(requires);
 }
 
-/** A fresh tenant with an item, and a token for `caller` in it. */
-async function arrange(caller: Caller): Promise<MatrixSetup> {
+/**
+ * A fresh tenant with an item and what the route's module arranges (`arrange` of its
+ * expectations), and a token for `caller` in it.
+ */
+async function arrange(caller: Caller, arrangeModule?: ModuleArrange): Promise<MatrixSetup> {
   const tenant = await ctx.newTenant();
+  const arranged = arrangeModule
+    ? await arrangeModule((request) =>
+        ctx.app.inject({ ...request, headers: { ...request.headers, ...tenant.headers } }),
+      )
+    : {};
   const item = await ctx.app.inject({
     method: "POST",
     url: "/api/v1/items",
@@ -101,6 +112,7 @@ async function arrange(caller: Caller): Promise<MatrixSetup> {
     viewerRoleId: viewer?.id as string,
     otherMemberId: other.userId,
     invitationId: invitation.json().id,
+    arranged,
     headers: { authorization: `Bearer ${token}` },
   };
 }
@@ -118,11 +130,13 @@ describe("the role table", () => {
     expect(new Set(secured)).toEqual(new Set(ROUTES.keys()));
   });
 
-  const cases = [...ROUTES].flatMap(([route, spec]) =>
-    CALLERS.map((caller) => [route, caller, spec] as const),
+  const cases = [...expectations.values()].flatMap((module) =>
+    Object.entries(module.routes).flatMap(([route, spec]) =>
+      CALLERS.map((caller) => [route, caller, spec, module.arrange] as const),
+    ),
   );
-  it.each(cases)("%s as %s", async (route, caller, spec) => {
-    const setup = await arrange(caller);
+  it.each(cases)("%s as %s", async (route, caller, spec, arrangeModule) => {
+    const setup = await arrange(caller, arrangeModule);
     const [method, path] = route.split(" ") as [string, string];
     const response = await ctx.app.inject({
       method: method as "GET",

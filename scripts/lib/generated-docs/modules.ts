@@ -125,7 +125,9 @@ export function modulesTable(entries: readonly ModuleEntry[]): string {
 
 /** docs/adding-a-module.md's step 7: `defaultModules` as it is, with the new module last. */
 export function defaultModulesSnippet(entries: readonly ModuleEntry[], added: string): string {
-  const lines = [...entries.map((entry) => entry.exportName), added].map((name) => `  ${name},`);
+  const names = entries.map((entry) => entry.exportName);
+  // A project that has the doc's example module registered already shows it once.
+  const lines = [...names, ...(names.includes(added) ? [] : [added])].map((name) => `  ${name},`);
   return [
     "```ts",
     "export const defaultModules = [",
