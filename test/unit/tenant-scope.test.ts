@@ -35,6 +35,16 @@ const B = "00000000-0000-4000-8000-00000000000b";
 const USER = "00000000-0000-4000-8000-0000000000e1";
 const ROLE = "00000000-0000-4000-8000-0000000000f1";
 
+/** The scope (first parameter) every function of a repository takes, as one union. */
+type ScopeOf<Repository> = {
+  [Name in keyof Repository]: Repository[Name] extends (
+    scope: infer Scope,
+    ...rest: never[]
+  ) => unknown
+    ? Scope
+    : never;
+}[keyof Repository];
+
 const builder: Db = drizzle.mock();
 const tx = new TenantTx(builder, { tenantId: A, userId: USER });
 const system = builder as SystemTx;
@@ -139,25 +149,31 @@ describe("prepareStatement: the prepared path binds its scope too", () => {
 
 describe("the types keep tenant and system transactions apart", () => {
   it("lets the repositories of roles, members, invitations and the audit log take a TenantTx only", () => {
-    expectTypeOf(rbacRepository).parameters.toEqualTypeOf<[TenantTx]>();
-    expectTypeOf(invitationsRepository).parameters.toEqualTypeOf<[TenantTx]>();
-    expectTypeOf(auditRepository).parameters.toEqualTypeOf<[TenantTx]>();
+    expectTypeOf<ScopeOf<typeof rbacRepository>>().toEqualTypeOf<TenantTx>();
+    expectTypeOf<ScopeOf<typeof invitationsRepository>>().toEqualTypeOf<TenantTx>();
+    expectTypeOf<ScopeOf<typeof auditRepository>>().toEqualTypeOf<TenantTx>();
     expectTypeOf(rolesSystemRepository).parameters.toEqualTypeOf<[SystemTx]>();
-    expectTypeOf(invitationsSystemRepository).parameters.toEqualTypeOf<[SystemTx]>();
+    expectTypeOf<ScopeOf<typeof invitationsSystemRepository>>().toEqualTypeOf<SystemTx>();
     expectTypeOf<SystemTx>().not.toExtend<TenantTx>();
     expectTypeOf<Db>().not.toExtend<SystemTx>();
 
-    // Building a repository runs no query, so these calls are harmless at run time.
-    // @ts-expect-error a system transaction (bypassTenantIsolation) is not a tenant scope.
-    rbacRepository(system);
-    // @ts-expect-error nor is a raw Drizzle handle.
-    rbacRepository(builder);
-    // @ts-expect-error the tenant comes from the transaction, never as an argument.
-    invitationsRepository(tx, B);
-    // @ts-expect-error a system transaction is not a tenant scope.
-    invitationsRepository(system);
-    // @ts-expect-error a system transaction is not a tenant scope.
-    auditRepository(system);
+    // Never called (they would run queries): the compiler is what refuses them.
+    const refused = () => [
+      // @ts-expect-error a system transaction (bypassTenantIsolation) is not a tenant scope.
+      rbacRepository.findRole(system, ROLE),
+      // @ts-expect-error nor is a raw Drizzle handle.
+      rbacRepository.listMembers(builder, 10, undefined),
+      // @ts-expect-error the tenant comes from the transaction, never as an argument.
+      invitationsRepository.tenantName(tx, B),
+      // @ts-expect-error a system transaction is not a tenant scope.
+      invitationsRepository.listPending(system, 10, undefined),
+      // @ts-expect-error a system transaction is not a tenant scope.
+      auditRepository.list(system, { limit: 10 }),
+      // @ts-expect-error a system repository takes a system transaction, not a tenant one.
+      invitationsSystemRepository.user(tx, USER),
+    ];
+    expect(typeof refused).toBe("function");
+    // Building this one runs no query, so the call is harmless at run time.
     // @ts-expect-error a system repository takes a system transaction, not a tenant one.
     rolesSystemRepository(tx);
   });

@@ -35,7 +35,8 @@ export function createAdminService({
   return {
     async listTenants(limit: number, after: string | undefined) {
       const rows = await database.bypassTenantIsolation("platform admin: list tenants", (db) =>
-        platformTenantsRepository(db).list(
+        platformTenantsRepository.list(
+          db,
           limit + 1,
           after === undefined ? undefined : cursor.decode(after),
         ),
@@ -51,7 +52,7 @@ export function createAdminService({
     /** A suspended tenant's members get 403 on every tenant route from their next request. */
     async setStatus(id: string, status: TenantRow["status"]): Promise<PlatformTenant> {
       const row = await database.bypassTenantIsolation("platform admin: tenant status", (db) =>
-        platformTenantsRepository(db).setStatus(id, status),
+        platformTenantsRepository.setStatus(db, id, status),
       );
       if (!row) throw notFound("The tenant does not exist.");
       // The cached tenant record (plan, status) is dropped; every tenant query checks the

@@ -28,7 +28,7 @@ export function createPlatformAdmins({
   async function set(email: string, platformAdmin: boolean): Promise<PlatformAdmin> {
     const user = await database.bypassTenantIsolation(
       `platform admin: ${platformAdmin ? "grant" : "revoke"}`,
-      (db) => platformAdminsRepository(db).set(email, platformAdmin),
+      (db) => platformAdminsRepository.set(db, email, platformAdmin),
     );
     if (!user) throw notFound(`No user has the email ${email}.`);
     // Also when the flag already had this value: a change made by hand in SQL is then heard too.
@@ -39,7 +39,7 @@ export function createPlatformAdmins({
   return {
     list(): Promise<PlatformAdmin[]> {
       return database.bypassTenantIsolation("platform admin: list admins", (db) =>
-        platformAdminsRepository(db).list(),
+        platformAdminsRepository.list(db),
       );
     },
     grant: (email: string) => set(email, true),

@@ -1,9 +1,12 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { requirePermission } from "../../core/permissions/index.js";
 import { auditPageSchema, auditQuery } from "./audit.schemas.js";
-import { listAuditEntries } from "./audit.service.js";
+import type { AuditService } from "./audit.service.js";
 
-export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
+export const auditRoutes: FastifyPluginAsyncZod<{ auditLog: AuditService }> = async (
+  app,
+  { auditLog },
+) => {
   app.get(
     "/audit-logs",
     {
@@ -18,6 +21,6 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: auditPageSchema },
       },
     },
-    async (request) => listAuditEntries(request.tenantDb, request.query),
+    async (request) => auditLog.list(request.tenantDb, request.query),
   );
 };

@@ -10,19 +10,35 @@ import {
 import { AppError, conflict, forbidden, notFound } from "../../core/errors/index.js";
 import type { Principal } from "../../core/http/access.js";
 import { idCursor, pageOf } from "../../core/http/cursor.js";
-import type { Jobs } from "../../core/jobs/index.js";
+import type { ExpiredRowsCleanup, Jobs } from "../../core/jobs/index.js";
 import type { SendEmailJob } from "../../core/mail/index.js";
 import { expandGrants } from "../../core/permissions/index.js";
 import type { LimiterFactory } from "../../core/rate-limit/index.js";
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN_PATTERN } from "../auth/index.js";
-import { ensureHeld, grantsNotHeld, rbacRepository, rolesSystemRepository } from "../rbac/index.js";
+import { ensureHeld, grantsNotHeld, type RbacService } from "../rbac/index.js";
 import { createInvitationLimits } from "./invitation-limits.js";
-import { invitationsRepository, invitationsSystemRepository } from "./invitations.repository.js";
+import {
+  type InvitationRow,
+  invitationsRepository,
+  invitationsSystemRepository,
+} from "./invitations.repository.js";
 import type { InvitationResponse } from "./invitations.schemas.js";
-import type { InvitationRow } from "./invitations.table.js";
 
 /** An invitation is valid this long. */
 const INVITATION_TTL_MS = 7 * 24 * 3_600_000;
+/** Ended invitations are kept this long (who invited whom), then deleted by the daily cleanup. */
+const ENDED_RETENTION_DAYS = 30;
+
+export const invitationsCleanups: readonly ExpiredRowsCleanup[] = [
+  {
+    name: "ended invitations",
+    run: (db, now) =>
+      invitationsSystemRepository.deleteEndedBefore(
+        db,
+        new Date(now.getTime() - ENDED_RETENTION_DAYS * 86_400_000),
+      ),
+  },
+];
 const cursor = idCursor("v1");
 
 type RoleRef = { id: string; name: string };
@@ -53,38 +69,41 @@ export interface InvitationsServiceOptions {
   sessions: SessionGuard;
   audit: AuditLog;
   limiters: LimiterFactory;
+  /** The roles an invitation grants, and the inviter's (built from the same dependencies). */
+  rbac: RbacService;
 }
 
 /** The permission that lets a member invite. */
 const INVITE = "members:invite";
 
-/**
- * Whether the member who made `invitation` may still make it: an active user, an active member
- * of its tenant, holding `members:invite` and every permission its roles grant today, by the
- * rule of `ensureHeld` (so a platform admin who is still a member may).
- */
-async function inviterMayStillInvite(db: SystemTx, invitation: InvitationRow): Promise<boolean> {
-  const { tenantId, invitedBy } = invitation;
-  if (!invitedBy) return false;
-  const standing = await invitationsSystemRepository(db).memberStanding(tenantId, invitedBy);
-  if (!standing) return false;
-  const roleRepository = rolesSystemRepository(db);
-  const grants = (await roleRepository.ofMember(invitedBy, [tenantId])).get(tenantId)?.grants ?? [];
-  const inviter: Access = {
-    permissions: new Set(expandGrants(grants)),
-    grants,
-    platformAdmin: standing.platformAdmin,
-  };
-  const roles = await roleRepository.findRoles(tenantId, invitation.roleIds);
-  return (
-    grantsNotHeld(inviter, [INVITE, ...roles.flatMap((role) => role.permissions)]).length === 0
-  );
-}
-
 /** Invitations: created and mailed by members who may invite, accepted by the invitee. */
 export function createInvitationsService(options: InvitationsServiceOptions) {
-  const { config, database, jobs, sendEmail, sessions, audit } = options;
+  const { config, database, jobs, sendEmail, sessions, audit, rbac } = options;
   const limits = createInvitationLimits(options.limiters, config.invitations);
+
+  /**
+   * Whether the member who made `invitation` may still make it: an active user, an active
+   * member of its tenant, holding `members:invite` and every permission its roles grant today,
+   * by the rule of `ensureHeld` (so a platform admin who is still a member may).
+   */
+  async function inviterMayStillInvite(db: SystemTx, invitation: InvitationRow): Promise<boolean> {
+    const { tenantId, invitedBy } = invitation;
+    if (!invitedBy) return false;
+    const standing = await invitationsSystemRepository.memberStanding(db, tenantId, invitedBy);
+    if (!standing) return false;
+    const grants =
+      (await rbac.rolesOfMember(db, invitedBy, [tenantId])).get(tenantId)?.grants ?? [];
+    const inviter: Access = {
+      permissions: new Set(expandGrants(grants)),
+      grants,
+      platformAdmin: standing.platformAdmin,
+    };
+    const roles = await rbac.findTenantRoles(db, tenantId, invitation.roleIds);
+    return (
+      grantsNotHeld(inviter, [INVITE, ...roles.flatMap((role) => role.permissions)]).length === 0
+    );
+  }
+
   return {
     /**
      * Invites `email` with `roleIds`, replacing any open invitation to the same address. The
@@ -102,29 +121,28 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
       let counted = false;
       try {
         return await tenantDb.transaction(async (tx) => {
-          const repository = invitationsRepository(tx);
-          const inviter = await repository.inviter();
+          const inviter = await invitationsRepository.inviter(tx);
           if (!inviter?.emailVerified) {
             throw forbidden("Verify your email address before inviting anyone.");
           }
-          const roles = await rbacRepository(tx).findRoles(input.roleIds);
+          const roles = await rbac.findRoles(tx, input.roleIds);
           if (roles.length !== input.roleIds.length) throw invalidRoles();
           ensureHeld(
             access,
             roles.flatMap((role) => role.permissions),
           );
-          if (await repository.isMember(input.email)) {
+          if (await invitationsRepository.isMember(tx, input.email)) {
             throw conflict("This person is already a member of the tenant.");
           }
 
           counted = await limits.take(tenantId, inviterId, (since) =>
-            repository.countMadeSince(inviterId, since),
+            invitationsRepository.countMadeSince(tx, inviterId, since),
           );
           // One open invitation per address: this one replaces any earlier one.
-          await repository.lockAddress(input.email);
-          await repository.revokeOpenTo(input.email);
+          await invitationsRepository.lockAddress(tx, input.email);
+          await invitationsRepository.revokeOpenTo(tx, input.email);
           const token = newOpaqueToken();
-          const row = await repository.insert({
+          const row = await invitationsRepository.insert(tx, {
             email: input.email,
             roleIds: input.roleIds,
             tokenHash: hashOpaqueToken(token),
@@ -138,7 +156,7 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
               to: input.email,
               template: "invitation",
               data: {
-                tenantName: (await repository.tenantName()) ?? "a tenant",
+                tenantName: (await invitationsRepository.tenantName(tx)) ?? "a tenant",
                 inviterName: inviter.name,
                 link,
               },
@@ -160,12 +178,13 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
 
     async listPending(tenantDb: TenantDatabase, limit: number, after: string | undefined) {
       const { rows, names } = await tenantDb.transaction(async (tx) => {
-        const rows = await invitationsRepository(tx).listPending(
+        const rows = await invitationsRepository.listPending(
+          tx,
           limit + 1,
           after === undefined ? undefined : cursor.decode(after),
         );
         const ids = [...new Set(rows.flatMap((row) => row.roleIds))];
-        const roles = await rbacRepository(tx).findRoles(ids);
+        const roles = await rbac.findRoles(tx, ids);
         return { rows, names: new Map(roles.map((role) => [role.id, role.name])) };
       });
       return pageOf(
@@ -177,7 +196,7 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
     },
 
     async revoke(tenantDb: TenantDatabase, id: string): Promise<void> {
-      const revoked = await tenantDb.transaction((tx) => invitationsRepository(tx).revoke(id));
+      const revoked = await tenantDb.transaction((tx) => invitationsRepository.revoke(tx, id));
       if (!revoked) {
         throw notFound(
           "The invitation does not exist or is no longer pending (accepted, revoked or expired).",
@@ -192,14 +211,13 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
      */
     async accept(principal: Principal, token: string) {
       const outcome = await database.bypassTenantIsolation("invitation acceptance", async (db) => {
-        const system = invitationsSystemRepository(db);
-        const user = await system.user(principal.userId);
+        const user = await invitationsSystemRepository.user(db, principal.userId);
         if (!user) throw notFound("The account does not exist.");
         if (!user.emailVerified) {
           throw forbidden("Verify your email address before accepting an invitation.");
         }
         const invitation = OPAQUE_TOKEN_PATTERN.test(token)
-          ? await system.findPendingForUpdate(hashOpaqueToken(token))
+          ? await invitationsSystemRepository.findPendingForUpdate(db, hashOpaqueToken(token))
           : undefined;
         if (!invitation) {
           throw new AppError("bad-request", "The invitation is invalid, used, revoked or expired.");
@@ -210,23 +228,28 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
         const tenantId = invitation.tenantId;
         if (!(await inviterMayStillInvite(db, invitation))) {
           // Committed with the refusal: the invitation is dead for whoever holds it.
-          await system.revoke(tenantId, invitation.id);
+          await invitationsSystemRepository.revoke(db, tenantId, invitation.id);
           return { revoked: true } as const;
         }
-        const tenant = await system.tenant(tenantId);
+        const tenant = await invitationsSystemRepository.tenant(db, tenantId);
         if (!tenant) throw notFound("The tenant does not exist.");
         if (tenant.status !== "active") throw forbidden("This tenant is suspended.");
-        if (await system.isMember(tenantId, principal.userId)) {
+        if (await invitationsSystemRepository.isMember(db, tenantId, principal.userId)) {
           throw conflict("You are already a member of this tenant.");
         }
-        await system.markAccepted(tenantId, invitation.id, principal.userId);
-        await system.addMember(tenantId, principal.userId);
+        await invitationsSystemRepository.markAccepted(
+          db,
+          tenantId,
+          invitation.id,
+          principal.userId,
+        );
+        await invitationsSystemRepository.addMember(db, tenantId, principal.userId);
         // Roles deleted since the invitation was made are skipped.
-        const roleRepository = rolesSystemRepository(db);
-        const roles: RoleRef[] = (await roleRepository.findRoles(tenantId, invitation.roleIds)).map(
+        const roles: RoleRef[] = (await rbac.findTenantRoles(db, tenantId, invitation.roleIds)).map(
           ({ id, name }) => ({ id, name }),
         );
-        await roleRepository.grantRoles(
+        await rbac.grantRoles(
+          db,
           tenantId,
           principal.userId,
           roles.map((role) => role.id),

@@ -3,9 +3,13 @@ import { rbacPermissions } from "./rbac.permissions.js";
 import { rbacRoutes } from "./rbac.routes.js";
 import { createRbacService } from "./rbac.service.js";
 
-export { rbacRepository } from "./rbac.repository.js";
-export { ensureHeld, grantsNotHeld } from "./rbac.service.js";
-export { type RoleSummary, rolesSystemRepository } from "./roles.repository.js";
+export {
+  createRbacService,
+  ensureHeld,
+  grantsNotHeld,
+  type RbacService,
+} from "./rbac.service.js";
+export { rolesSystemRepository } from "./roles.repository.js";
 
 /** Roles and permissions: the catalog, the tenant's roles and its members. */
 export const rbacModule = defineModule(

@@ -46,122 +46,130 @@ const memberColumns = {
   roles: memberRolesOf,
 };
 
+// Other users' rows are reached from this tenant's memberships.
+const members = (tx: TenantTx, ...conditions: Condition[]) =>
+  tx
+    .select(memberColumns)
+    .from(memberships, ...conditions)
+    .innerJoin(users, eq(users.id, memberships.userId));
+
+async function setPermissions(tx: TenantTx, roleId: string, permissions: readonly string[]) {
+  await tx.delete(rolePermissions).where(eq(rolePermissions.roleId, roleId));
+  if (permissions.length > 0) {
+    await tx
+      .insert(rolePermissions)
+      .values(permissions.map((permission) => ({ roleId, permission })));
+  }
+}
+
 /**
  * Roles and members of the tenant `tx` was opened for. Every statement filters on that tenant
  * (the scoped builders of TenantTx), and row-level security filters again.
  */
-export function rbacRepository(tx: TenantTx) {
-  // Other users' rows are reached from this tenant's memberships.
-  const members = (...conditions: Condition[]) =>
-    tx
-      .select(memberColumns)
-      .from(memberships, ...conditions)
-      .innerJoin(users, eq(users.id, memberships.userId));
+export const rbacRepository = {
+  listRoles(tx: TenantTx, limit: number, after: string | undefined): Promise<RoleRecord[]> {
+    return tx
+      .select(roleColumns)
+      .from(roles, after ? gt(roles.id, after) : undefined)
+      .orderBy(asc(roles.id))
+      .limit(limit);
+  },
+  async findRole(tx: TenantTx, id: string): Promise<RoleRecord | undefined> {
+    return (await tx.select(roleColumns).from(roles, eq(roles.id, id)))[0];
+  },
+  async findRoles(tx: TenantTx, ids: readonly string[]): Promise<RoleRecord[]> {
+    if (ids.length === 0) return [];
+    return tx.select(roleColumns).from(roles, inArray(roles.id, [...ids]));
+  },
+  async insertRole(
+    tx: TenantTx,
+    input: { name: string; description: string; permissions: string[] },
+  ): Promise<string> {
+    const [row] = await tx
+      .insert(roles)
+      .values({ name: input.name, description: input.description })
+      .returning({ id: roles.id });
+    if (!row) throw new Error("insert returned no row");
+    await setPermissions(tx, row.id, input.permissions);
+    return row.id;
+  },
+  async updateRole(
+    tx: TenantTx,
+    id: string,
+    changes: { name?: string | undefined; description?: string | undefined },
+  ): Promise<void> {
+    const set = Object.fromEntries(
+      Object.entries(changes).filter(([, value]) => value !== undefined),
+    );
+    if (Object.keys(set).length > 0) await tx.update(roles).set(set).where(eq(roles.id, id));
+  },
+  setPermissions,
+  async deleteRole(tx: TenantTx, id: string): Promise<void> {
+    await tx.delete(roles).where(eq(roles.id, id));
+  },
 
-  return {
-    listRoles(limit: number, after: string | undefined): Promise<RoleRecord[]> {
-      return tx
-        .select(roleColumns)
-        .from(roles, after ? gt(roles.id, after) : undefined)
-        .orderBy(asc(roles.id))
-        .limit(limit);
-    },
-    async findRole(id: string): Promise<RoleRecord | undefined> {
-      return (await tx.select(roleColumns).from(roles, eq(roles.id, id)))[0];
-    },
-    async findRoles(ids: readonly string[]): Promise<RoleRecord[]> {
-      if (ids.length === 0) return [];
-      return tx.select(roleColumns).from(roles, inArray(roles.id, [...ids]));
-    },
-    async insertRole(input: { name: string; description: string; permissions: string[] }) {
-      const [row] = await tx
-        .insert(roles)
-        .values({ name: input.name, description: input.description })
-        .returning({ id: roles.id });
-      if (!row) throw new Error("insert returned no row");
-      await setPermissions(row.id, input.permissions);
-      return row.id;
-    },
-    async updateRole(
-      id: string,
-      changes: { name?: string | undefined; description?: string | undefined },
-    ) {
-      const set = Object.fromEntries(
-        Object.entries(changes).filter(([, value]) => value !== undefined),
+  listMembers(tx: TenantTx, limit: number, after: string | undefined): Promise<MemberRecord[]> {
+    return members(tx, after ? gt(memberships.userId, after) : undefined)
+      .orderBy(asc(memberships.userId))
+      .limit(limit);
+  },
+  async findMember(tx: TenantTx, userId: string): Promise<MemberRecord | undefined> {
+    return (await members(tx, eq(memberships.userId, userId)))[0];
+  },
+  /**
+   * Makes `roleIds` the member's roles. Only the roles taken away are deleted: deleting one
+   * revokes the member's pending invitations (a trigger of migration 0017), which keeping
+   * or adding a role must not do.
+   */
+  async setMemberRoles(tx: TenantTx, userId: string, roleIds: readonly string[]): Promise<void> {
+    await tx
+      .delete(memberRoles)
+      .where(
+        eq(memberRoles.userId, userId),
+        roleIds.length > 0 ? notInArray(memberRoles.roleId, [...roleIds]) : undefined,
       );
-      if (Object.keys(set).length > 0) await tx.update(roles).set(set).where(eq(roles.id, id));
-    },
-    setPermissions: (id: string, permissions: string[]) => setPermissions(id, permissions),
-    async deleteRole(id: string): Promise<void> {
-      await tx.delete(roles).where(eq(roles.id, id));
-    },
-
-    listMembers(limit: number, after: string | undefined): Promise<MemberRecord[]> {
-      return members(after ? gt(memberships.userId, after) : undefined)
-        .orderBy(asc(memberships.userId))
-        .limit(limit);
-    },
-    async findMember(userId: string): Promise<MemberRecord | undefined> {
-      return (await members(eq(memberships.userId, userId)))[0];
-    },
-    /**
-     * Makes `roleIds` the member's roles. Only the roles taken away are deleted: deleting one
-     * revokes the member's pending invitations (a trigger of migration 0017), which keeping
-     * or adding a role must not do.
-     */
-    async setMemberRoles(userId: string, roleIds: readonly string[]): Promise<void> {
+    if (roleIds.length > 0) {
       await tx
-        .delete(memberRoles)
-        .where(
-          eq(memberRoles.userId, userId),
-          roleIds.length > 0 ? notInArray(memberRoles.roleId, [...roleIds]) : undefined,
-        );
-      if (roleIds.length > 0) {
-        await tx
-          .insert(memberRoles)
-          .values(roleIds.map((roleId) => ({ userId, roleId })))
-          .onConflictDoNothing();
-      }
-    },
-    async removeMember(userId: string): Promise<boolean> {
-      const removed = await tx
-        .delete(memberships)
-        .where(eq(memberships.userId, userId))
-        .returning({ userId: memberships.userId });
-      return removed.length > 0;
-    },
-    /** Members holding the system owner role, other than `except`. */
-    async otherOwners(except: string): Promise<number> {
-      const [row] = await tx
-        .select({ n: count() })
-        .from(
-          memberRoles,
-          eq(roles.system, true),
-          eq(roles.name, "owner"),
-          eq(memberships.status, "active"),
-          sql`${memberRoles.userId} <> ${except}`,
-        )
-        .innerJoin(
-          roles,
-          and(eq(roles.tenantId, memberRoles.tenantId), eq(roles.id, memberRoles.roleId)),
-        )
-        .innerJoin(
-          memberships,
-          and(
-            eq(memberships.tenantId, memberRoles.tenantId),
-            eq(memberships.userId, memberRoles.userId),
-          ),
-        );
-      return Number(row?.n ?? 0);
-    },
-  };
-
-  async function setPermissions(roleId: string, permissions: readonly string[]) {
-    await tx.delete(rolePermissions).where(eq(rolePermissions.roleId, roleId));
-    if (permissions.length > 0) {
-      await tx
-        .insert(rolePermissions)
-        .values(permissions.map((permission) => ({ roleId, permission })));
+        .insert(memberRoles)
+        .values(roleIds.map((roleId) => ({ userId, roleId })))
+        .onConflictDoNothing();
     }
-  }
-}
+  },
+  async removeMember(tx: TenantTx, userId: string): Promise<boolean> {
+    const removed = await tx
+      .delete(memberships)
+      .where(eq(memberships.userId, userId))
+      .returning({ userId: memberships.userId });
+    return removed.length > 0;
+  },
+  /** Serialises the changes that must keep an owner, per tenant, until the transaction ends. */
+  async lockOwners(tx: TenantTx): Promise<void> {
+    await tx.execute(
+      sql`select pg_advisory_xact_lock(hashtext('owners:' || app.current_tenant_id()::text))`,
+    );
+  },
+  /** Members holding the system owner role, other than `except`. */
+  async otherOwners(tx: TenantTx, except: string): Promise<number> {
+    const [row] = await tx
+      .select({ n: count() })
+      .from(
+        memberRoles,
+        eq(roles.system, true),
+        eq(roles.name, "owner"),
+        eq(memberships.status, "active"),
+        sql`${memberRoles.userId} <> ${except}`,
+      )
+      .innerJoin(
+        roles,
+        and(eq(roles.tenantId, memberRoles.tenantId), eq(roles.id, memberRoles.roleId)),
+      )
+      .innerJoin(
+        memberships,
+        and(
+          eq(memberships.tenantId, memberRoles.tenantId),
+          eq(memberships.userId, memberRoles.userId),
+        ),
+      );
+    return Number(row?.n ?? 0);
+  },
+};

@@ -1,15 +1,20 @@
-import { sql } from "drizzle-orm";
 import type { Access, SessionGuard } from "../../core/auth/index.js";
 import {
   isUniqueViolation,
+  type SystemTx,
   type TenantDatabase,
   type TenantTx,
 } from "../../core/database/index.js";
 import { AppError, conflict, forbidden, notFound } from "../../core/errors/index.js";
 import { idCursor, pageOf } from "../../core/http/cursor.js";
-import { DEFAULT_ROLE_NAMES, expandGrants } from "../../core/permissions/index.js";
+import {
+  DEFAULT_ROLE_NAMES,
+  type DefaultRoleName,
+  expandGrants,
+} from "../../core/permissions/index.js";
 import { type MemberRecord, type RoleRecord, rbacRepository } from "./rbac.repository.js";
 import type { MemberResponse, RoleResponse } from "./rbac.schemas.js";
+import { type RoleSummary, rolesSystemRepository } from "./roles.repository.js";
 
 const roleCursor = idCursor("r1");
 const memberCursor = idCursor("m1");
@@ -68,22 +73,43 @@ export function grantsNotHeld(access: Access, grants: readonly string[]): string
   return [...new Set([...wildcards, ...missing])];
 }
 
-/** Serialises the changes that must keep an owner, per tenant, until the transaction ends. */
-const lockOwners = (tx: TenantTx) =>
-  tx.execute(
-    sql`select pg_advisory_xact_lock(hashtext('owners:' || app.current_tenant_id()::text))`,
-  );
-
 /**
  * Roles and members of the caller's tenant. Every change that alters what someone may do
- * tells the session guard, so it applies on their next request, in every process.
+ * tells the session guard, so it applies on their next request, in every process. Built once
+ * per module; other modules build theirs from their dependencies for the roles of a tenant
+ * they create or join (the `SystemTx` methods, inside `bypassTenantIsolation`) and of the
+ * tenant transaction they are in (`findRoles`).
  */
 export function createRbacService({ sessions }: { sessions: SessionGuard }) {
   return {
+    /** The roles of the transaction's tenant among `ids` (the others are left out). */
+    findRoles: (tx: TenantTx, ids: readonly string[]): Promise<RoleRecord[]> =>
+      rbacRepository.findRoles(tx, ids),
+
+    /** Creates the default (system) roles of a new tenant. */
+    createDefaultRoles: (db: SystemTx, tenantId: string): Promise<RoleSummary[]> =>
+      rolesSystemRepository(db).createDefaults(tenantId),
+
+    /** Adds `userId` to the tenant as an active member holding the named default role. */
+    addMember: (db: SystemTx, tenantId: string, userId: string, role: DefaultRoleName) =>
+      rolesSystemRepository(db).addMember(tenantId, userId, role),
+
+    /** The roles a user holds in each of `tenantIds`, and what they grant. */
+    rolesOfMember: (db: SystemTx, userId: string, tenantIds: readonly string[]) =>
+      rolesSystemRepository(db).ofMember(userId, tenantIds),
+
+    /** The roles of `tenantId` among `ids` (the others are left out). */
+    findTenantRoles: (db: SystemTx, tenantId: string, ids: readonly string[]) =>
+      rolesSystemRepository(db).findRoles(tenantId, ids),
+
+    /** Gives a member of `tenantId` these roles of that tenant, besides those they hold. */
+    grantRoles: (db: SystemTx, tenantId: string, userId: string, roleIds: readonly string[]) =>
+      rolesSystemRepository(db).grantRoles(tenantId, userId, roleIds),
+
     async listRoles(tenantDb: TenantDatabase, limit: number, cursor: string | undefined) {
       const after = cursor === undefined ? undefined : roleCursor.decode(cursor);
       const rows = await tenantDb.transaction((tx) =>
-        rbacRepository(tx).listRoles(limit + 1, after),
+        rbacRepository.listRoles(tx, limit + 1, after),
       );
       return pageOf(rows, limit, toRole, (row) => roleCursor.encode(row.id));
     },
@@ -97,13 +123,12 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
       ensureHeld(access, input.permissions);
       try {
         return await tenantDb.transaction(async (tx) => {
-          const repository = rbacRepository(tx);
-          const id = await repository.insertRole({
+          const id = await rbacRepository.insertRole(tx, {
             name: input.name,
             description: input.description ?? "",
             permissions: input.permissions,
           });
-          return toRole((await repository.findRole(id)) as RoleRecord);
+          return toRole((await rbacRepository.findRole(tx, id)) as RoleRecord);
         });
       } catch (error) {
         if (isUniqueViolation(error)) throw roleNameTaken();
@@ -125,15 +150,17 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
       if (changes.permissions) ensureHeld(access, changes.permissions);
       try {
         const role = await tenantDb.transaction(async (tx) => {
-          const repository = rbacRepository(tx);
-          const current = await repository.findRole(id);
+          const current = await rbacRepository.findRole(tx, id);
           if (!current) throw roleNotFound();
           if (current.system) throw conflict("System roles cannot be changed.");
           // Nobody changes a role that grants more than they hold.
           ensureHeld(access, current.permissions, "change a role granting");
-          await repository.updateRole(id, { name: changes.name, description: changes.description });
-          if (changes.permissions) await repository.setPermissions(id, changes.permissions);
-          return (await repository.findRole(id)) as RoleRecord;
+          await rbacRepository.updateRole(tx, id, {
+            name: changes.name,
+            description: changes.description,
+          });
+          if (changes.permissions) await rbacRepository.setPermissions(tx, id, changes.permissions);
+          return (await rbacRepository.findRole(tx, id)) as RoleRecord;
         });
         // Whoever holds the role may now do more or less: every member's next request re-reads.
         if (changes.permissions) await sessions.revoke({ tenantId: tenantDb.scope.tenantId });
@@ -146,12 +173,11 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
 
     async deleteRole(tenantDb: TenantDatabase, access: Access, id: string): Promise<void> {
       await tenantDb.transaction(async (tx) => {
-        const repository = rbacRepository(tx);
-        const current = await repository.findRole(id);
+        const current = await rbacRepository.findRole(tx, id);
         if (!current) throw roleNotFound();
         if (current.system) throw conflict("System roles cannot be deleted.");
         ensureHeld(access, current.permissions, "delete a role granting");
-        await repository.deleteRole(id);
+        await rbacRepository.deleteRole(tx, id);
       });
       await sessions.revoke({ tenantId: tenantDb.scope.tenantId });
     },
@@ -159,7 +185,7 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
     async listMembers(tenantDb: TenantDatabase, limit: number, cursor: string | undefined) {
       const after = cursor === undefined ? undefined : memberCursor.decode(cursor);
       const rows = await tenantDb.transaction((tx) =>
-        rbacRepository(tx).listMembers(limit + 1, after),
+        rbacRepository.listMembers(tx, limit + 1, after),
       );
       return pageOf(rows, limit, toMember, (row) => memberCursor.encode(row.userId));
     },
@@ -172,18 +198,20 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
     ): Promise<MemberResponse> {
       const tenantId = tenantDb.scope.tenantId;
       const member = await tenantDb.transaction(async (tx) => {
-        const repository = rbacRepository(tx);
-        await lockOwners(tx);
-        const current = await repository.findMember(userId);
+        await rbacRepository.lockOwners(tx);
+        const current = await rbacRepository.findMember(tx, userId);
         if (!current) throw memberNotFound();
         // Nobody changes someone who holds more than they do.
-        const held = await repository.findRoles(current.roles.map((role) => role.id));
+        const held = await rbacRepository.findRoles(
+          tx,
+          current.roles.map((role) => role.id),
+        );
         ensureHeld(
           access,
           held.flatMap((role) => role.permissions),
           "change a member holding",
         );
-        const wanted = await repository.findRoles(roleIds);
+        const wanted = await rbacRepository.findRoles(tx, roleIds);
         if (wanted.length !== roleIds.length) {
           throw new AppError(
             "validation-failed",
@@ -199,11 +227,11 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
         );
         const staysOwner = wanted.some((role) => role.system && role.name === "owner");
         const wasOwner = current.roles.some((role) => role.name === "owner");
-        if (wasOwner && !staysOwner && (await repository.otherOwners(userId)) === 0) {
+        if (wasOwner && !staysOwner && (await rbacRepository.otherOwners(tx, userId)) === 0) {
           throw conflict("The tenant must keep at least one owner.");
         }
-        await repository.setMemberRoles(userId, roleIds);
-        return (await repository.findMember(userId)) as MemberRecord;
+        await rbacRepository.setMemberRoles(tx, userId, roleIds);
+        return (await rbacRepository.findMember(tx, userId)) as MemberRecord;
       });
       await sessions.revoke({ userId, tenantId });
       return toMember(member);
@@ -212,21 +240,23 @@ export function createRbacService({ sessions }: { sessions: SessionGuard }) {
     async removeMember(tenantDb: TenantDatabase, access: Access, userId: string): Promise<void> {
       const tenantId = tenantDb.scope.tenantId;
       await tenantDb.transaction(async (tx) => {
-        const repository = rbacRepository(tx);
-        await lockOwners(tx);
-        const current = await repository.findMember(userId);
+        await rbacRepository.lockOwners(tx);
+        const current = await rbacRepository.findMember(tx, userId);
         if (!current) throw memberNotFound();
-        const held = await repository.findRoles(current.roles.map((role) => role.id));
+        const held = await rbacRepository.findRoles(
+          tx,
+          current.roles.map((role) => role.id),
+        );
         ensureHeld(
           access,
           held.flatMap((role) => role.permissions),
           "remove a member holding",
         );
         const isOwner = current.roles.some((role) => role.name === "owner");
-        if (isOwner && (await repository.otherOwners(userId)) === 0) {
+        if (isOwner && (await rbacRepository.otherOwners(tx, userId)) === 0) {
           throw conflict("The tenant must keep at least one owner.");
         }
-        await repository.removeMember(userId);
+        await rbacRepository.removeMember(tx, userId);
       });
       await sessions.revoke({ userId, tenantId });
     },
