@@ -45,22 +45,46 @@ const RESET_MAILS_PER_HOUR = 3;
 /** 202 answers carry no body. */
 const acceptedWithoutBody = z.undefined().optional();
 
+/** The Fastify instance the route groups add their routes to. */
+type App = Parameters<FastifyPluginAsyncZod>[0];
+
+/** What the route groups share: the refresh cookie, the CSRF check, the sign-in answer. */
+function createHttpHelpers(config: Config) {
+  const cookie = refreshCookie(config);
+  return {
+    cookie,
+    checkCsrf: createCsrfCheck(config),
+    /** Sets the refresh cookie when there is one to set; answers the token response. */
+    signIn(reply: FastifyReply, signedIn: SignedIn) {
+      if (signedIn.refreshToken) cookie.set(reply, signedIn.refreshToken);
+      return signedIn.response;
+    },
+    refreshTokenOf: (request: FastifyRequest) => request.cookies[REFRESH_COOKIE],
+  };
+}
+
+type HttpHelpers = ReturnType<typeof createHttpHelpers>;
+
 /**
  * HTTP in, HTTP out for /auth: cookies, CSRF and limits here, behaviour in the use cases
- * (sessions, passwords, email verification, accounts).
+ * (sessions, passwords, email verification, accounts). The groups are registered in this
+ * order, which is the order of the OpenAPI document's paths.
  */
 export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, options) => {
-  const { sessions, passwords, emailVerification, accounts, config, tokens } = options;
-  const cookie = refreshCookie(config);
-  const checkCsrf = createCsrfCheck(config);
-  const resetMails = options.limiters("password-reset-mails", RESET_MAILS_PER_HOUR, 3600);
+  const http = createHttpHelpers(options.config);
+  signUpAndSignInRoutes(app, options, http);
+  sessionRoutes(app, options, http);
+  passwordRoutes(app, options);
+  emailVerificationRoutes(app, options);
+};
 
-  const signIn = (reply: FastifyReply, signedIn: SignedIn) => {
-    if (signedIn.refreshToken) cookie.set(reply, signedIn.refreshToken);
-    return signedIn.response;
-  };
-  const refreshTokenOf = (request: FastifyRequest) => request.cookies[REFRESH_COOKIE];
-
+/** Registration and password sign-in: both answer a token response and set the cookie. */
+function signUpAndSignInRoutes(
+  app: App,
+  { accounts, sessions }: AuthRoutesOptions,
+  http: HttpHelpers,
+) {
+  const { signIn } = http;
   app.post(
     "/auth/register",
     {
@@ -109,7 +133,15 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     },
     async (request, reply) => signIn(reply, await sessions.login(request.body, clientOf(request))),
   );
+}
 
+/** The session's life after sign-in: refresh, sign-out, the current user, the tenant switch. */
+function sessionRoutes(
+  app: App,
+  { sessions, accounts, tokens }: AuthRoutesOptions,
+  http: HttpHelpers,
+) {
+  const { cookie, checkCsrf, signIn, refreshTokenOf } = http;
   app.post(
     "/auth/refresh",
     {
@@ -243,7 +275,11 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
         ),
       ),
   );
+}
 
+/** Forgotten, reset and changed passwords. */
+function passwordRoutes(app: App, { passwords, limiters }: AuthRoutesOptions) {
+  const resetMails = limiters("password-reset-mails", RESET_MAILS_PER_HOUR, 3600);
   app.post(
     "/auth/password/forgot",
     {
@@ -322,7 +358,10 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
       return reply.code(204).send(null);
     },
   );
+}
 
+/** The mailed email verification and its resend. */
+function emailVerificationRoutes(app: App, { emailVerification }: AuthRoutesOptions) {
   app.post(
     "/auth/email/verify",
     {
@@ -367,4 +406,4 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
       return reply.code(202).send(undefined);
     },
   );
-};
+}

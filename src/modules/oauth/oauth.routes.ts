@@ -59,45 +59,67 @@ const wantsJson = (request: FastifyRequest) => {
 
 const redirectSchema = z.null().describe("Redirect: see the Location header");
 
-/**
- * HTTP in, HTTP out for OAuth sign-in and linked accounts; behaviour in oauth.service.ts (start
- * and callback) and account-links.ts.
- */
-export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app, options) => {
-  const { oauth, links, config } = options;
-  const cookie = refreshCookie(config);
+/** The Fastify instance the route groups add their routes to. */
+type App = Parameters<FastifyPluginAsyncZod>[0];
+
+/** The browser binding cookie, and starting an attempt bound to it; shared by both groups. */
+function createBinding(config: Config) {
   const secure = cookiesAreSecure(config);
   const bindingCookie = bindingCookieOf(secure);
-  const binding = bindingCookieDocs(bindingCookie, secure, STATE_TTL_SECONDS);
-  const unreachable = problemResponse(
-    "The provider could not be reached, did not answer in time, or answered something unusable.",
-  );
 
   /** The browser's binding: the one it holds, else a new one. */
   const bindingOf = (request: FastifyRequest) =>
     request.cookies[bindingCookie.name] ?? newOpaqueToken();
 
-  /**
-   * Starts an attempt with the browser's binding, and sets the cookie only once the attempt
-   * exists: a refused start (unknown provider, bad redirectTo, provider down) sets nothing.
-   */
-  const startBound = async (
-    request: FastifyRequest,
-    reply: FastifyReply,
-    start: (binding: string) => Promise<URL>,
-  ) => {
-    const binding = bindingOf(request);
-    const url = await start(binding);
-    reply.setCookie(bindingCookie.name, binding, {
-      httpOnly: true,
-      sameSite: "lax",
-      path: bindingCookie.path,
-      maxAge: STATE_TTL_SECONDS,
-      secure,
-    });
-    return url;
+  return {
+    cookie: bindingCookie,
+    docs: bindingCookieDocs(bindingCookie, secure, STATE_TTL_SECONDS),
+    /**
+     * Starts an attempt with the browser's binding, and sets the cookie only once the attempt
+     * exists: a refused start (unknown provider, bad redirectTo, provider down) sets nothing.
+     */
+    async startBound(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      start: (binding: string) => Promise<URL>,
+    ) {
+      const binding = bindingOf(request);
+      const url = await start(binding);
+      reply.setCookie(bindingCookie.name, binding, {
+        httpOnly: true,
+        sameSite: "lax",
+        path: bindingCookie.path,
+        maxAge: STATE_TTL_SECONDS,
+        secure,
+      });
+      return url;
+    },
   };
+}
 
+type Binding = ReturnType<typeof createBinding>;
+
+/** Each route gets an entry of its own, as with its other responses. */
+const unreachable = () =>
+  problemResponse(
+    "The provider could not be reached, did not answer in time, or answered something unusable.",
+  );
+
+/**
+ * HTTP in, HTTP out for OAuth sign-in and linked accounts; behaviour in oauth.service.ts (start
+ * and callback) and account-links.ts. The groups are registered in this order, which is the
+ * order of the OpenAPI document's paths.
+ */
+export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app, options) => {
+  const binding = createBinding(options.config);
+  signInRoutes(app, options, binding);
+  linkedAccountRoutes(app, options, binding);
+};
+
+/** The providers, and a sign-in's start and callback (which also completes a link). */
+function signInRoutes(app: App, { oauth, config }: OAuthRoutesOptions, bound: Binding) {
+  const cookie = refreshCookie(config);
+  const { cookie: bindingCookie, docs: binding, startBound } = bound;
   app.get(
     "/auth/oauth/providers",
     {
@@ -125,7 +147,7 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
         tags: ["auth"],
         params: providerParams,
         querystring: authorizeQuery,
-        response: { 302: redirectSchema, 502: unreachable },
+        response: { 302: redirectSchema, 502: unreachable() },
         responseHeaders: { 302: [binding.set] },
       },
     },
@@ -162,7 +184,7 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
           409: problemResponse(
             "An account with the email exists but cannot be linked, or the provider account belongs to another user.",
           ),
-          502: unreachable,
+          502: unreachable(),
         },
         responseHeaders: { 200: [refreshCookieSet], 302: [refreshCookieSet] },
       },
@@ -186,7 +208,11 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
       return reply.redirect(outcome.redirectTo, 302);
     },
   );
+}
 
+/** The signed-in user's linked accounts: list, start a link, unlink. */
+function linkedAccountRoutes(app: App, { oauth, links }: OAuthRoutesOptions, bound: Binding) {
+  const { docs: binding, startBound } = bound;
   app.get(
     "/users/me/accounts",
     {
@@ -214,7 +240,7 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
         tags: ["users"],
         params: providerParams,
         body: linkBody,
-        response: { 200: linkStartSchema, 502: unreachable },
+        response: { 200: linkStartSchema, 502: unreachable() },
         responseHeaders: { 200: [binding.set] },
       },
     },
@@ -251,4 +277,4 @@ export const oauthRoutes: FastifyPluginAsyncZod<OAuthRoutesOptions> = async (app
       return reply.code(204).send(null);
     },
   );
-};
+}
