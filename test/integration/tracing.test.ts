@@ -338,6 +338,41 @@ describe("tenant reads", () => {
   });
 });
 
+describe("the context", () => {
+  it("is OpenTelemetry's and the request's in one AsyncLocalStorage, each kept when the other changes", async () => {
+    const { EventEmitter } = await import("node:events");
+    const { context, createContextKey, ROOT_CONTEXT } = await import("@opentelemetry/api");
+    const { currentContext, runWithContext } = await import("../../src/core/logging/index.js");
+    const { scopedTrace } = await import("../../src/core/logging/async-scope.js");
+    const key = createContextKey("test value");
+    const traced = ROOT_CONTEXT.setValue(key, "traced");
+    const request = { requestId: "context-test", ip: "127.0.0.1" };
+    const afterATurn = async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return {
+        trace: scopedTrace(),
+        value: context.active().getValue(key),
+        request: currentContext(),
+      };
+    };
+
+    // OpenTelemetry's context lives in the kit's store (a second one would leave it undefined).
+    const expected = { trace: traced, value: "traced", request };
+    expect(await context.with(traced, () => runWithContext(request, afterATurn))).toEqual(expected);
+    expect(await runWithContext(request, () => context.with(traced, afterATurn))).toEqual(expected);
+
+    // A listener bound to a context (the http instrumentation binds outgoing calls) runs in it.
+    const emitter = context.bind(traced, new EventEmitter());
+    const heard = new Promise((resolve) =>
+      emitter.on("event", () => resolve(context.active().getValue(key))),
+    );
+    runWithContext(request, () => emitter.emit("event"));
+    expect(await heard).toBe("traced");
+    expect(context.active().getValue(key)).toBeUndefined();
+    expect(currentContext()).toBeUndefined();
+  });
+});
+
 describe("problems and the incoming trace context", () => {
   const incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 

@@ -1,9 +1,10 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { activeTraceIds } from "../observability/tracing.js";
+import { runWithRequest, scopedRequest } from "./async-scope.js";
 
 /**
  * What every log line, audit row, cache key and job of a request needs to know about it.
- * It lives in AsyncLocalStorage so deep code reads it without threading it through every call.
+ * It lives in AsyncLocalStorage (async-scope.ts, shared with tracing) so deep code reads it
+ * without threading it through every call.
  */
 export interface RequestContext {
   readonly requestId: string;
@@ -13,12 +14,11 @@ export interface RequestContext {
   userId?: string;
 }
 
-const storage = new AsyncLocalStorage<RequestContext>();
-
 export const runWithContext = <T>(context: RequestContext, fn: () => T): T =>
-  storage.run(context, fn);
+  runWithRequest(context, fn);
 
-export const currentContext = (): RequestContext | undefined => storage.getStore();
+export const currentContext = (): RequestContext | undefined =>
+  scopedRequest() as RequestContext | undefined;
 
 /** Marks loggers that carry the request id as a binding already (Fastify's request loggers). */
 export const BOUND_TO_REQUEST = Symbol("boundToRequest");
@@ -35,7 +35,7 @@ export function contextLogFields(
 ): Record<string, string> {
   const ids = activeTraceIds();
   const fields: Record<string, string> = ids ? { traceId: ids.traceId, spanId: ids.spanId } : {};
-  const context = storage.getStore();
+  const context = currentContext();
   if (!context) return fields;
   if (!(logger && BOUND_TO_REQUEST in logger)) fields.requestId = context.requestId;
   if (context.tenantId) fields.tenantId = context.tenantId;

@@ -54,7 +54,9 @@ export const httpTracingPlugin = fp(
       if (span) span.run(done);
       else done();
     });
-    app.addHook("onSend", (request, _reply, payload, done) => {
+    // No onSend hook: one more hook for every request, kept or not, would run Fastify's onSend
+    // runner on each answer; the ids are set once the answer is out, before the span ends.
+    app.addHook("onResponse", (request, reply, done) => {
       const span = spans.get(request);
       if (span?.recording) {
         span.setAttributes({
@@ -62,10 +64,7 @@ export const httpTracingPlugin = fp(
           "user.id": request.context?.userId,
         });
       }
-      done(null, payload);
-    });
-    app.addHook("onResponse", (request, reply, done) => {
-      spans.get(request)?.end(reply.statusCode);
+      span?.end(reply.statusCode);
       done();
     });
     app.addHook("onRequestAbort", (request, done) => {

@@ -16,6 +16,7 @@ import {
   SpanStatusCode,
   trace,
 } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { suppressTracing, W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { registerInstrumentations } from "@opentelemetry/instrumentation";
@@ -44,6 +45,7 @@ import {
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import packageJson from "../../../package.json" with { type: "json" };
 import type { Config, TracingSettings } from "../../config.js";
+import { enterTrace, runWithTrace, scopedTrace } from "../logging/async-scope.js";
 import type {
   ActiveTracing,
   IncomingRequest,
@@ -83,6 +85,43 @@ const carriers = new W3CTraceContextPropagator();
 
 /** The span context of a trace the sampler left out, where a kept trace has its active span. */
 const SAMPLED_OUT = createContextKey("agency-saas-kit sampled-out trace");
+
+/**
+ * OpenTelemetry's context kept in the kit's own AsyncLocalStorage (async-scope.ts), beside the
+ * request's context, instead of in a second AsyncLocalStorage of its own: every store is copied
+ * onto each promise and callback of every request, kept or not. Binding callbacks and event
+ * emitters to a context is OpenTelemetry's, inherited; it goes through `with`.
+ */
+class SharedContextManager extends AsyncLocalStorageContextManager {
+  override active(): Context {
+    return (scopedTrace() as Context | undefined) ?? ROOT_CONTEXT;
+  }
+  override with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    active: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F> {
+    return runWithTrace(active, thisArg == null ? fn : fn.bind(thisArg), ...args);
+  }
+  override attach(active: Context): { dispose(): void } {
+    const leave = enterTrace(active);
+    let left = false;
+    return {
+      dispose() {
+        if (left) return;
+        left = true;
+        leave();
+      },
+    };
+  }
+  // The store is the kit's: it outlives tracing (a test turns tracing off and on again).
+  override disable(): this {
+    return this;
+  }
+}
+
+const SUPPRESSED_ROOT = suppressTracing(ROOT_CONTEXT);
 
 const spanContextIn = (active: Context): SpanContext | undefined =>
   trace.getSpanContext(active) ?? (active.getValue(SAMPLED_OUT) as SpanContext | undefined);
@@ -226,6 +265,20 @@ function fail(span: Span, error: unknown): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message: type });
 }
 
+/** Ends a kept span when its work settles, recording a failure by its kind. */
+async function recorded<T>(span: Span, work: Promise<T>, statement = false): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (statement && typeof code === "string") span.setAttribute("db.response.status_code", code);
+    fail(span, error);
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
 /** The endpoint as the start-up log shows it: no user or password from its URL. */
 function displayed(endpoint: string): string {
   const url = new URL(endpoint);
@@ -263,7 +316,10 @@ export function installTracing(
     spanProcessors: [new ScrubbingProcessor(processor)],
   });
   // The global propagator puts traceparent on outgoing calls (fetch, node:http).
-  provider.register({ propagator: new W3CTraceContextPropagator() });
+  provider.register({
+    propagator: new W3CTraceContextPropagator(),
+    contextManager: new SharedContextManager(),
+  });
 
   const unregister = registerInstrumentations({
     tracerProvider: provider,
@@ -300,10 +356,13 @@ export function installTracing(
    * kit builds gives a child the decision of its parent (parent-based ones by rule, the ratio
    * one because it decides from the trace id), so there is nothing they could have recorded.
    */
-  const below = (parent: Context, span: Span): Context =>
-    span.isRecording()
-      ? trace.setSpan(parent, span)
-      : suppressTracing(trace.deleteSpan(parent).setValue(SAMPLED_OUT, span.spanContext()));
+  const below = (parent: Context, span: Span): Context => {
+    if (span.isRecording()) return trace.setSpan(parent, span);
+    // An untrusted request's parent is the root: one context built, not three.
+    const suppressed =
+      parent === ROOT_CONTEXT ? SUPPRESSED_ROOT : suppressTracing(trace.deleteSpan(parent));
+    return suppressed.setValue(SAMPLED_OUT, span.spanContext());
+  };
 
   // A carrier names the parent by itself: extracted into an empty context, not the active one
   // (a sampled-out request's, which suppresses tracing, when a job runs in-process).
@@ -352,7 +411,9 @@ export function installTracing(
   };
 
   const tracing: ActiveTracing = {
-    async span(name, spanOptions, fn) {
+    // Not async functions: a span left out returns fn's own promise, as with tracing off,
+    // without one more promise and its turns of the microtask queue.
+    span(name, spanOptions, fn) {
       const parent = contextOf(spanOptions.parent);
       // Inside a trace the sampler left out (its context already suppresses tracing): nothing
       // to record, and the trace id stays the one log lines and job carriers see.
@@ -362,17 +423,10 @@ export function installTracing(
       const span = tracer.startSpan(name, { kind: KINDS[spanOptions.kind ?? "internal"] }, parent);
       if (!span.isRecording()) return context.with(below(parent, span), fn);
       span.setAttributes(definedAttributes(spanOptions.attributes));
-      try {
-        return await context.with(below(parent, span), fn);
-      } catch (error) {
-        fail(span, error);
-        throw error;
-      } finally {
-        span.end();
-      }
+      return recorded(span, context.with(below(parent, span), fn));
     },
 
-    async statement(name, fn) {
+    statement(name, fn) {
       const parent = context.active();
       // Like the pg instrumentation: no trace of its own for a statement outside a span, and
       // nothing to record in a trace the sampler left out.
@@ -385,18 +439,9 @@ export function installTracing(
         },
         parent,
       );
-      try {
-        // The batch goes through pg's Client.query, where the pg instrumentation would add a
-        // span of its own without a name or an end: suppressed below this one.
-        return await context.with(suppressTracing(trace.setSpan(parent, span)), fn);
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        if (typeof code === "string") span.setAttribute("db.response.status_code", code);
-        fail(span, error);
-        throw error;
-      } finally {
-        span.end();
-      }
+      // The batch goes through pg's Client.query, where the pg instrumentation would add a
+      // span of its own without a name or an end: suppressed below this one.
+      return recorded(span, context.with(suppressTracing(trace.setSpan(parent, span)), fn), true);
     },
 
     carrier() {
