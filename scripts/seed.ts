@@ -33,7 +33,7 @@ import { EmbeddedDatabaseInUseError } from "../src/embedded-database.js";
 import { createInfrastructure, type Infrastructure } from "../src/infrastructure.js";
 import { hashPassword } from "../src/modules/auth/index.js";
 import { items } from "../src/modules/items/items.table.js";
-import { rolesSystemRepository } from "../src/modules/rbac/index.js";
+import { createRolesService } from "../src/modules/rbac/index.js";
 import { createTenantsService } from "../src/modules/tenants/index.js";
 // Installs the permission catalog: new tenants get their default roles from it.
 import "../src/modules.js";
@@ -157,7 +157,7 @@ async function createTenantFor(
 ): Promise<TenantRow> {
   const tenant = await createTenantsService({ database }).create({ name });
   await database.bypassTenantIsolation("seed: membership", (db) =>
-    rolesSystemRepository(db).addMember(tenant.id, userId, role),
+    createRolesService().addMember(db, tenant.id, userId, role),
   );
   return tenant;
 }

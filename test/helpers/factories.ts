@@ -16,7 +16,7 @@ import type { DefaultRoleName } from "../../src/core/permissions/index.js";
 // >>> items example
 import { type ItemRow, items } from "../../src/modules/items/items.table.js";
 // <<< items example
-import { rolesSystemRepository } from "../../src/modules/rbac/index.js";
+import { createRolesService } from "../../src/modules/rbac/index.js";
 import { createTenantsService } from "../../src/modules/tenants/index.js";
 
 /*
@@ -27,6 +27,8 @@ import { createTenantsService } from "../../src/modules/tenants/index.js";
  */
 
 const REASON = "test arrangement";
+/** Members are added the way registration and invitations add them. */
+const roles = createRolesService();
 const DAY_MS = 86_400_000;
 
 /** A short random token for names and emails. */
@@ -115,7 +117,7 @@ export async function createMember(
       : (options.user ?? (await createUser(database, options.userOverrides)));
   if (!tenant || !user) throw new Error("createMember: no such tenant or user");
   const membership = await database.bypassTenantIsolation(REASON, async (db) => {
-    await rolesSystemRepository(db).addMember(tenant.id, user.id, role);
+    await roles.addMember(db, tenant.id, user.id, role);
     const [row] = await db
       .select()
       .from(memberships)

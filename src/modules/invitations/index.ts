@@ -1,5 +1,5 @@
 import type { AppModule } from "../../core/http/module.js";
-import { createRbacService } from "../rbac/index.js";
+import { createRolesService } from "../rbac/index.js";
 import { invitationsRoutes } from "./invitations.routes.js";
 import { createInvitationsService } from "./invitations.service.js";
 
@@ -10,7 +10,7 @@ export const invitationsModule: AppModule = async (app, dependencies) => {
   await app.register(invitationsRoutes, {
     invitations: createInvitationsService({
       ...dependencies,
-      rbac: createRbacService(dependencies),
+      tenantRoles: createRolesService(),
     }),
   });
 };

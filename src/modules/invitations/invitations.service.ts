@@ -15,7 +15,7 @@ import type { SendEmailJob } from "../../core/mail/index.js";
 import { expandGrants } from "../../core/permissions/index.js";
 import type { LimiterFactory } from "../../core/rate-limit/index.js";
 import { hashOpaqueToken, newOpaqueToken, OPAQUE_TOKEN_PATTERN } from "../auth/index.js";
-import { ensureHeld, grantsNotHeld, type RbacService } from "../rbac/index.js";
+import { ensureHeld, grantsNotHeld, type RolesService } from "../rbac/index.js";
 import { createInvitationLimits } from "./invitation-limits.js";
 import {
   type InvitationRow,
@@ -69,8 +69,8 @@ export interface InvitationsServiceOptions {
   sessions: SessionGuard;
   audit: AuditLog;
   limiters: LimiterFactory;
-  /** The roles an invitation grants, and the inviter's (built from the same dependencies). */
-  rbac: RbacService;
+  /** The roles an invitation grants, and the inviter's. */
+  tenantRoles: RolesService;
 }
 
 /** The permission that lets a member invite. */
@@ -78,7 +78,7 @@ const INVITE = "members:invite";
 
 /** Invitations: created and mailed by members who may invite, accepted by the invitee. */
 export function createInvitationsService(options: InvitationsServiceOptions) {
-  const { config, database, jobs, sendEmail, sessions, audit, rbac } = options;
+  const { config, database, jobs, sendEmail, sessions, audit, tenantRoles } = options;
   const limits = createInvitationLimits(options.limiters, config.invitations);
 
   /**
@@ -92,13 +92,13 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
     const standing = await invitationsSystemRepository.memberStanding(db, tenantId, invitedBy);
     if (!standing) return false;
     const grants =
-      (await rbac.rolesOfMember(db, invitedBy, [tenantId])).get(tenantId)?.grants ?? [];
+      (await tenantRoles.rolesOfMember(db, invitedBy, [tenantId])).get(tenantId)?.grants ?? [];
     const inviter: Access = {
       permissions: new Set(expandGrants(grants)),
       grants,
       platformAdmin: standing.platformAdmin,
     };
-    const roles = await rbac.findTenantRoles(db, tenantId, invitation.roleIds);
+    const roles = await tenantRoles.findTenantRoles(db, tenantId, invitation.roleIds);
     return (
       grantsNotHeld(inviter, [INVITE, ...roles.flatMap((role) => role.permissions)]).length === 0
     );
@@ -125,7 +125,7 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
           if (!inviter?.emailVerified) {
             throw forbidden("Verify your email address before inviting anyone.");
           }
-          const roles = await rbac.findRoles(tx, input.roleIds);
+          const roles = await tenantRoles.findRoles(tx, input.roleIds);
           if (roles.length !== input.roleIds.length) throw invalidRoles();
           ensureHeld(
             access,
@@ -184,7 +184,7 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
           after === undefined ? undefined : cursor.decode(after),
         );
         const ids = [...new Set(rows.flatMap((row) => row.roleIds))];
-        const roles = await rbac.findRoles(tx, ids);
+        const roles = await tenantRoles.findRoles(tx, ids);
         return { rows, names: new Map(roles.map((role) => [role.id, role.name])) };
       });
       return pageOf(
@@ -245,10 +245,10 @@ export function createInvitationsService(options: InvitationsServiceOptions) {
         );
         await invitationsSystemRepository.addMember(db, tenantId, principal.userId);
         // Roles deleted since the invitation was made are skipped.
-        const roles: RoleRef[] = (await rbac.findTenantRoles(db, tenantId, invitation.roleIds)).map(
-          ({ id, name }) => ({ id, name }),
-        );
-        await rbac.grantRoles(
+        const roles: RoleRef[] = (
+          await tenantRoles.findTenantRoles(db, tenantId, invitation.roleIds)
+        ).map(({ id, name }) => ({ id, name }));
+        await tenantRoles.grantRoles(
           db,
           tenantId,
           principal.userId,

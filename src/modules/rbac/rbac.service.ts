@@ -1,20 +1,10 @@
 import type { Access, SessionGuard } from "../../core/auth/index.js";
-import {
-  isUniqueViolation,
-  type SystemTx,
-  type TenantDatabase,
-  type TenantTx,
-} from "../../core/database/index.js";
+import { isUniqueViolation, type TenantDatabase } from "../../core/database/index.js";
 import { AppError, conflict, forbidden, notFound } from "../../core/errors/index.js";
 import { idCursor, pageOf } from "../../core/http/cursor.js";
-import {
-  DEFAULT_ROLE_NAMES,
-  type DefaultRoleName,
-  expandGrants,
-} from "../../core/permissions/index.js";
+import { DEFAULT_ROLE_NAMES, expandGrants } from "../../core/permissions/index.js";
 import { type MemberRecord, type RoleRecord, rbacRepository } from "./rbac.repository.js";
 import type { MemberResponse, RoleResponse } from "./rbac.schemas.js";
-import { type RoleSummary, rolesSystemRepository } from "./roles.repository.js";
 
 const roleCursor = idCursor("r1");
 const memberCursor = idCursor("m1");
@@ -75,37 +65,11 @@ export function grantsNotHeld(access: Access, grants: readonly string[]): string
 
 /**
  * Roles and members of the caller's tenant. Every change that alters what someone may do
- * tells the session guard, so it applies on their next request, in every process. Built once
- * per module; other modules build theirs from their dependencies for the roles of a tenant
- * they create or join (the `SystemTx` methods, inside `bypassTenantIsolation`) and of the
- * tenant transaction they are in (`findRoles`).
+ * tells the session guard, so it applies on their next request, in every process. (Other
+ * modules provision roles and members through RolesService, roles.service.ts.)
  */
 export function createRbacService({ sessions }: { sessions: SessionGuard }) {
   return {
-    /** The roles of the transaction's tenant among `ids` (the others are left out). */
-    findRoles: (tx: TenantTx, ids: readonly string[]): Promise<RoleRecord[]> =>
-      rbacRepository.findRoles(tx, ids),
-
-    /** Creates the default (system) roles of a new tenant. */
-    createDefaultRoles: (db: SystemTx, tenantId: string): Promise<RoleSummary[]> =>
-      rolesSystemRepository(db).createDefaults(tenantId),
-
-    /** Adds `userId` to the tenant as an active member holding the named default role. */
-    addMember: (db: SystemTx, tenantId: string, userId: string, role: DefaultRoleName) =>
-      rolesSystemRepository(db).addMember(tenantId, userId, role),
-
-    /** The roles a user holds in each of `tenantIds`, and what they grant. */
-    rolesOfMember: (db: SystemTx, userId: string, tenantIds: readonly string[]) =>
-      rolesSystemRepository(db).ofMember(userId, tenantIds),
-
-    /** The roles of `tenantId` among `ids` (the others are left out). */
-    findTenantRoles: (db: SystemTx, tenantId: string, ids: readonly string[]) =>
-      rolesSystemRepository(db).findRoles(tenantId, ids),
-
-    /** Gives a member of `tenantId` these roles of that tenant, besides those they hold. */
-    grantRoles: (db: SystemTx, tenantId: string, userId: string, roleIds: readonly string[]) =>
-      rolesSystemRepository(db).grantRoles(tenantId, userId, roleIds),
-
     async listRoles(tenantDb: TenantDatabase, limit: number, cursor: string | undefined) {
       const after = cursor === undefined ? undefined : roleCursor.decode(cursor);
       const rows = await tenantDb.transaction((tx) =>
