@@ -394,7 +394,7 @@ Next steps:
   2. npm run dev              (runs without services: embedded PostgreSQL, see .env)
      or: npm run services && set DATABASE_URL/REDIS_URL in .env, then npm run migrate
   3. npm run lint && npm test (the services of docs/configuration.md, "Tests only")
-  4. Add your first module: docs/adding-a-module.md
+  4. Add your first module: npm run new:module -- <name> --fields ... (docs/adding-a-module.md)
   5. Production: npm run -s secret >> .env.production, and docs/operations.md`);
 }
 

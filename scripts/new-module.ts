@@ -76,7 +76,9 @@ if (argv.includes("--help") || argv.includes("-h")) {
   try {
     const { spec, description } = specOf(argv);
     checkUnused(root, spec);
-    const written = await generateModule(root, spec, description);
+    const written = await generateModule(root, spec, description, (line) =>
+      console.error(`warning: ${line}`),
+    );
     console.log(`Wrote the ${spec.name} module:\n  ${written.join("\n  ")}`);
     console.log(`
 Next:

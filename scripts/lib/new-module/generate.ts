@@ -34,6 +34,7 @@ export async function generateModule(
   root: string,
   spec: ModuleSpec,
   description: string,
+  warn: (line: string) => void,
 ): Promise<string[]> {
   const drizzleKit = (...args: string[]) =>
     execFileSync(process.execPath, [join(root, "node_modules/drizzle-kit/bin.cjs"), ...args], {
@@ -91,9 +92,8 @@ export async function generateModule(
     // permissions, as `npm run docs:generate` writes them.
     const { differences, generateDocs } = await import("../generated-docs/index.js");
     const generated = await generateDocs(root);
-    if (generated.problems.length > 0) {
-      throw new Error(`npm run docs:generate finds: ${generated.problems.join("; ")}`);
-    }
+    // Hand-written references the docs check finds wrong are not the module's to fix: said, not fatal.
+    for (const problem of generated.problems) warn(`npm run docs:check: ${problem}`);
     for (const path of differences(root, generated)) {
       const content = generated.files.get(path);
       if (content === undefined) throw new Error(`npm run docs:generate would remove ${path}`);

@@ -218,8 +218,14 @@ function taken(root: string) {
     resources,
   );
   const routes = new Set<string>();
-  collect(join(root, "test"), ts, /\/api\/v1\/([a-z0-9-]+)/g, routes);
+  collect(
+    join(root, "test/integration/modules"),
+    (file) => file.endsWith(".routes-expectations.ts"),
+    /\/api\/v1\/([a-z0-9-]+)/g,
+    routes,
+  );
   collect(join(root, "src"), ts, /app\.(?:get|post|put|patch|delete)\(\s*"\/([a-z0-9-]+)/g, routes);
+  collect(join(root, "src"), ts, /prefix: "\/([a-z0-9-]+)/g, routes);
   const components = new Set<string>();
   collect(join(root, "src"), ts, /\.meta\(\{ id: "([^"]+)"/g, components);
   const operations = new Set<string>();

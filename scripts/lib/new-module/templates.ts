@@ -210,10 +210,10 @@ const remove = prepareStatement("${table}_delete", ${plural}, (db) =>
 export type { ${Singular}Row };
 
 /** What creating stores: the row without its tenant (the scope's) and its timestamps. */
-export type New${Singular} = Omit<${Singular}Row, "tenantId" | "createdAt" | "updatedAt">;
+type New${Singular} = Omit<${Singular}Row, "tenantId" | "createdAt" | "updatedAt">;
 
 /** The fields an update changes; one left undefined is kept. */
-export interface ${Singular}Changes {
+interface ${Singular}Changes {
 ${changes.join("\n")}
 }
 
@@ -589,8 +589,8 @@ ALTER TABLE public.${table} ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.${table} FORCE ROW LEVEL SECURITY;
 --> statement-breakpoint
 CREATE POLICY tenant_isolation ON public.${table}
-  USING (tenant_id = app.current_tenant_id())
-  WITH CHECK (tenant_id = app.current_tenant_id());
+  USING (tenant_id = (SELECT app.current_tenant_id()))
+  WITH CHECK (tenant_id = (SELECT app.current_tenant_id()));
 --> statement-breakpoint
 CREATE TRIGGER ${table}_touch_updated_at BEFORE UPDATE ON public.${table}
   FOR EACH ROW EXECUTE FUNCTION app.touch_updated_at();
@@ -699,7 +699,6 @@ export function testFile(spec: ModuleSpec): string {
   const created = samples(spec, "create");
   const changes = changeSamples(spec);
   const first = spec.fields[0] as Field;
-  const another = `another ${words.one}`;
   return `import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSignedInMember } from "../../../helpers/identity.js";
 import { expectProblem } from "../../../helpers/problems.js";
@@ -775,7 +774,7 @@ describe("${name}", () => {
     expect(next.json()).toMatchObject({ items: [{ id: ids[2] }], nextCursor: null });
   });
 
-  it("answers 404 for ${another} tenant's ${words.one} and changes nothing", async () => {
+  it("answers 404 for another tenant's ${words.one} and changes nothing", async () => {
     const a = await ctx.newTenant();
     const b = await ctx.newTenant();
     const own = await create(a);

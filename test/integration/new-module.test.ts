@@ -1,0 +1,239 @@
+import { execFile } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/**
+ * `npm run new:module` in a copy of this project (its files as git lists them, node_modules
+ * linked, a git repository of its own to see what changed): a bad field writes nothing; the
+ * module it writes passes, without a hand edit, tsc, Biome, dependency-cruiser, knip,
+ * db:check and docs:check, and in the copy (whose template database is migrated from its own
+ * migrations) the module's tests, the route x role matrix of its routes, tenant isolation, the
+ * schema guards and the default grants pass.
+ */
+
+const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+const run = promisify(execFile);
+
+interface Outcome {
+  code: number;
+  output: string;
+}
+
+/** The environment of a child run: this process's, without what Vitest set for its workers. */
+const childEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([key]) => !/^(VITEST|__VITEST|TINYPOOL)/.test(key)),
+);
+
+async function exec(cwd: string, args: string[]): Promise<Outcome> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, args, {
+      cwd,
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...childEnv, FORCE_COLOR: "0", NO_COLOR: "1" },
+    });
+    return { code: 0, output: `${stdout}${stderr}` };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return {
+      code: typeof failed.code === "number" ? failed.code : 1,
+      output: `${failed.stdout ?? ""}${failed.stderr ?? ""}`,
+    };
+  }
+}
+
+const git = async (cwd: string, ...args: string[]) => {
+  const { stdout } = await run(
+    "git",
+    ["-c", "user.name=t", "-c", "user.email=t@example.test", ...args],
+    { cwd, maxBuffer: 64 * 1024 * 1024 },
+  );
+  return stdout;
+};
+
+/** This project as git lists it (node_modules linked), committed in a repository of its own. */
+async function copyOfProject(): Promise<string> {
+  const copy = mkdtempSync(join(tmpdir(), "kit-new-module-"));
+  const listed = await git(
+    repoRoot,
+    "ls-files",
+    "-z",
+    "--cached",
+    "--others",
+    "--exclude-standard",
+  );
+  for (const file of listed.split("\0")) {
+    if (!file || !existsSync(join(repoRoot, file))) continue;
+    mkdirSync(dirname(join(copy, file)), { recursive: true });
+    cpSync(join(repoRoot, file), join(copy, file));
+  }
+  symlinkSync(join(repoRoot, "node_modules"), join(copy, "node_modules"));
+  await git(copy, "init", "-q");
+  // A link is not the directory .gitignore's `node_modules/` names.
+  writeFileSync(join(copy, ".git", "info", "exclude"), "node_modules\n");
+  await git(copy, "add", "-A");
+  await git(copy, "commit", "-q", "-m", "kit");
+  return copy;
+}
+
+const MODULE = "widgets";
+const FIELDS = "title:text,done:boolean,dueAt:timestamp?,estimate:integer,notes:text?";
+const bin = (path: string) => join("node_modules", path);
+
+let copy: string;
+let refused: Outcome;
+let refusedChanges: string;
+let generated: Outcome;
+let changes: string[];
+let checks: Record<string, Outcome>;
+let matrix: Outcome;
+let matrixReport: { testResults: { assertionResults: { title: string; status: string }[] }[] };
+
+beforeAll(async () => {
+  copy = await copyOfProject();
+  refused = await exec(copy, [
+    "--import",
+    "tsx",
+    "scripts/new-module.ts",
+    MODULE,
+    "--fields",
+    "title:txt",
+  ]);
+  refusedChanges = await git(copy, "status", "--porcelain");
+  generated = await exec(copy, [
+    "--import",
+    "tsx",
+    "scripts/new-module.ts",
+    MODULE,
+    "--fields",
+    FIELDS,
+  ]);
+  changes = (await git(copy, "status", "--porcelain", "--untracked-files=all"))
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => line.slice(3));
+  if (generated.code !== 0) return;
+  const vitest = [bin("vitest/vitest.mjs"), "run", "--project", "integration"];
+  // The checks run side by side: the type check is the longest.
+  const [tsc, biome, depcruise, knip, dbCheck, docsCheck, tests, matrixRun] = await Promise.all([
+    exec(copy, [bin("typescript/bin/tsc"), "--noEmit"]),
+    exec(copy, [bin("@biomejs/biome/bin/biome"), "check", "."]),
+    exec(copy, [
+      bin("dependency-cruiser/bin/dependency-cruise.mjs"),
+      "src",
+      "--config",
+      ".dependency-cruiser.cjs",
+    ]),
+    exec(copy, [bin("knip/bin/knip.js")]),
+    exec(copy, ["--import", "tsx", "scripts/db-check.ts"]),
+    exec(copy, ["--import", "tsx", "scripts/docs.ts", "--check"]),
+    exec(copy, [
+      ...vitest,
+      `test/integration/modules/${MODULE}/`,
+      "test/integration/tenant-isolation.test.ts",
+      "test/integration/schema-guards.test.ts",
+      "test/integration/default-grants.test.ts",
+    ]),
+    exec(copy, [
+      ...vitest,
+      "test/integration/permissions.test.ts",
+      "-t",
+      `/api/v1/${MODULE}|covers every`,
+      "--reporter=json",
+      "--outputFile=.data/matrix.json",
+    ]),
+  ]);
+  checks = { tsc, biome, depcruise, knip, dbCheck, docsCheck, tests };
+  matrix = matrixRun;
+  const report = join(copy, ".data/matrix.json");
+  if (existsSync(report)) matrixReport = JSON.parse(readFileSync(report, "utf8"));
+}, 300_000);
+
+afterAll(() => {
+  if (copy) rmSync(copy, { recursive: true, force: true });
+});
+
+describe("npm run new:module", () => {
+  it("refuses a bad field in one line and writes nothing", () => {
+    expect(refused.code).toBe(64);
+    expect(refused.output.trim()).toBe(
+      'new:module: field "title": unknown type "txt" (types: text, boolean, integer, timestamp)',
+    );
+    expect(refusedChanges).toBe("");
+  });
+
+  it("writes the module, its tests and migrations, its line in the module list and the docs", () => {
+    expect(generated.code, generated.output).toBe(0);
+    const module = [
+      "index.ts",
+      `${MODULE}.permissions.ts`,
+      `${MODULE}.repository.sql`,
+      `${MODULE}.repository.ts`,
+      `${MODULE}.routes.ts`,
+      `${MODULE}.schemas.ts`,
+      `${MODULE}.service.ts`,
+      `${MODULE}.table.ts`,
+    ].map((file) => `src/modules/${MODULE}/${file}`);
+    const tests = [`${MODULE}.routes-expectations.ts`, `${MODULE}.test.ts`].map(
+      (file) => `test/integration/modules/${MODULE}/${file}`,
+    );
+    expect(changes).toEqual(expect.arrayContaining([...module, ...tests, "src/modules.ts"]));
+    const migrations = changes.filter((path) => /^migrations\/\d{4}_.*\.sql$/.test(path));
+    expect(migrations.map((path) => path.replace(/\d{4}_/, "NNNN_"))).toEqual([
+      `migrations/NNNN_${MODULE}.sql`,
+      `migrations/NNNN_${MODULE}_security.sql`,
+    ]);
+    // Nothing else but the generated docs and drizzle-kit's journal and snapshots.
+    const others = changes.filter(
+      (path) =>
+        ![...module, ...tests, ...migrations, "src/modules.ts"].includes(path) &&
+        !/^(migrations\/meta\/|docs\/.*\.md$|README\.md$|AGENTS\.md$|llms\.txt$)/.test(path),
+    );
+    expect(others).toEqual([]);
+    const security = readFileSync(join(copy, migrations[1] as string), "utf8");
+    expect(security).toContain(`FORCE ROW LEVEL SECURITY`);
+    expect(security).toContain(`('member', '${MODULE}:create')`);
+  });
+
+  it.each([
+    ["tsc", "tsc"],
+    ["biome", "Biome"],
+    ["depcruise", "dependency-cruiser"],
+    ["knip", "knip"],
+    ["dbCheck", "db:check"],
+    ["docsCheck", "docs:check"],
+    ["tests", "the module's tests, tenant isolation, schema guards and default grants"],
+  ])("leaves a project that passes %s (%s)", (key) => {
+    const outcome = checks?.[key];
+    expect(outcome, "the generator failed").toBeDefined();
+    expect(outcome?.code, outcome?.output).toBe(0);
+  });
+
+  it("passes the route x role matrix: 200 with the permission, 403 without", () => {
+    expect(matrix?.code, matrix?.output).toBe(0);
+    const results = new Map(
+      matrixReport.testResults.flatMap((file) =>
+        file.assertionResults.map((result) => [result.title, result.status]),
+      ),
+    );
+    // The module's five routes for each of the six callers, and the coverage of every route.
+    const ran = [...results].filter(([title]) => title.includes(`/api/v1/${MODULE}`));
+    expect(ran).toHaveLength(5 * 6);
+    expect(ran.every(([, status]) => status === "passed")).toBe(true);
+    expect(results.get(`GET /api/v1/${MODULE}/{id} as viewer`)).toBe("passed");
+    expect(results.get(`DELETE /api/v1/${MODULE}/{id} as member`)).toBe("passed");
+    expect(results.get("covers every signed-in route the OpenAPI document lists")).toBe("passed");
+  });
+});
