@@ -10,7 +10,7 @@ import { memberships, sessions, tenants, users } from "../../src/core/database/i
 import { createLogger } from "../../src/core/logging/index.js";
 import { createLimiterFactory } from "../../src/core/rate-limit/index.js";
 import { createAuthUseCases, createLoginThrottle } from "../../src/modules/auth/index.js";
-import { rolesSystemRepository } from "../../src/modules/rbac/index.js";
+import { createRolesService } from "../../src/modules/rbac/index.js";
 import { permissions } from "../../src/modules.js";
 import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
 import {
@@ -39,6 +39,7 @@ import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js
  */
 
 let ctx: TenancyTestContext;
+const roles = createRolesService();
 /** A second process on the same database and Redis, logging, with a one-second grace window. */
 let other: FastifyInstance;
 const otherLogs = new LogCapture();
@@ -101,7 +102,7 @@ describe("register", () => {
     );
     expect(membership).toMatchObject({ tenantId: body.tenant.id, status: "active" });
     const held = await ctx.database.bypassTenantIsolation("test", (db) =>
-      rolesSystemRepository(db).ofMember(body.user.id, [body.tenant.id]),
+      roles.rolesOfMember(db, body.user.id, [body.tenant.id]),
     );
     expect(held.get(body.tenant.id)?.roles.map((role) => role.name)).toEqual(["owner"]);
 
@@ -229,7 +230,7 @@ describe("login", () => {
     const user = await register(ctx.app);
     const second = await ctx.newTenant("Second Co");
     await ctx.database.bypassTenantIsolation("test", (db) =>
-      rolesSystemRepository(db).addMember(second.tenant.id, user.body.user.id, "member"),
+      roles.addMember(db, second.tenant.id, user.body.user.id, "member"),
     );
     const chosen = await login(ctx.app, {
       email: user.email,
@@ -539,7 +540,7 @@ describe("access ends at once", () => {
     const user = await register(ctx.app);
     const second = await ctx.newTenant("Kept");
     await ctx.database.bypassTenantIsolation("test", (db) =>
-      rolesSystemRepository(db).addMember(second.tenant.id, user.body.user.id, "member"),
+      roles.addMember(db, second.tenant.id, user.body.user.id, "member"),
     );
     const inSecond = await switchTenant(ctx.app, user, second.tenant.id);
     expect(inSecond.statusCode, inSecond.body).toBe(200);
@@ -589,7 +590,7 @@ describe("switch-tenant", () => {
     const user = await register(ctx.app);
     const second = await ctx.newTenant("Elsewhere");
     await ctx.database.bypassTenantIsolation("test", (db) =>
-      rolesSystemRepository(db).addMember(second.tenant.id, user.body.user.id, "member"),
+      roles.addMember(db, second.tenant.id, user.body.user.id, "member"),
     );
     const response = await switchTenant(ctx.app, user, second.tenant.id, user.refreshToken);
     expect(response.statusCode, response.body).toBe(200);
@@ -881,7 +882,7 @@ describe("security trail", () => {
     const user = await register(ctx.app);
     const second = await ctx.newTenant("Second Home");
     await ctx.database.bypassTenantIsolation("test", (db) =>
-      rolesSystemRepository(db).addMember(second.tenant.id, user.body.user.id, "member"),
+      roles.addMember(db, second.tenant.id, user.body.user.id, "member"),
     );
     await signInAgain(ctx.app, user);
     const changed = await changePassword(user, PASSWORD, "a whole new passphrase");
