@@ -25,7 +25,7 @@ export interface MatrixSetup {
 }
 
 /** A request to the app as the arranged tenant's owner. */
-export type OwnerRequest = (request: InjectOptions) => Promise<LightMyRequestResponse>;
+type OwnerRequest = (request: InjectOptions) => Promise<LightMyRequestResponse>;
 
 export type Requirement = "member" | "platform-admin" | Permission;
 

@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
  * module it writes passes, without a hand edit, tsc, Biome, dependency-cruiser, knip,
  * db:check and docs:check, and in the copy (whose template database is migrated from its own
  * migrations) the module's tests, the route x role matrix of its routes, tenant isolation, the
- * schema guards and the default grants pass.
+ * schema guards, the default grants and the default roles pass.
  */
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
@@ -99,7 +99,9 @@ let generated: Outcome;
 let changes: string[];
 let checks: Record<string, Outcome>;
 let matrix: Outcome;
-let matrixReport: { testResults: { assertionResults: { title: string; status: string }[] }[] };
+let matrixReport: {
+  testResults: { name: string; assertionResults: { title: string; status: string }[] }[];
+};
 
 beforeAll(async () => {
   copy = await copyOfProject();
@@ -149,8 +151,11 @@ beforeAll(async () => {
     exec(copy, [
       ...vitest,
       "test/integration/permissions.test.ts",
+      "test/integration/rbac.test.ts",
+      "test/integration/auth.test.ts",
+      // The module's routes in the matrix, and the default roles' grants as new tenants get them.
       "-t",
-      `/api/v1/${MODULE}|covers every`,
+      `/api/v1/${MODULE}|covers every|system roles|enters the tenant asked for`,
       "--reporter=json",
       "--outputFile=.data/matrix.json",
     ]),
@@ -221,7 +226,7 @@ describe("npm run new:module", () => {
     expect(outcome?.code, outcome?.output).toBe(0);
   });
 
-  it("passes the route x role matrix: 200 with the permission, 403 without", () => {
+  it("passes the route x role matrix (200 with the permission, 403 without) and the default roles", () => {
     expect(matrix?.code, matrix?.output).toBe(0);
     const results = new Map(
       matrixReport.testResults.flatMap((file) =>
@@ -235,5 +240,13 @@ describe("npm run new:module", () => {
     expect(results.get(`GET /api/v1/${MODULE}/{id} as viewer`)).toBe("passed");
     expect(results.get(`DELETE /api/v1/${MODULE}/{id} as member`)).toBe("passed");
     expect(results.get("covers every signed-in route the OpenAPI document lists")).toBe("passed");
+    // rbac.test.ts and auth.test.ts: the default roles' grants with the module's among them.
+    for (const file of ["rbac.test.ts", "auth.test.ts"]) {
+      const statuses = matrixReport.testResults
+        .filter((result) => result.name.endsWith(file))
+        .flatMap((result) => result.assertionResults.map((test) => test.status));
+      expect(statuses, file).toContain("passed");
+      expect(statuses, file).not.toContain("failed");
+    }
   });
 });
