@@ -18,8 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 /**
  * `npm run new:module` in a copy of this project (its files as git lists them, node_modules
  * linked, a git repository of its own to see what changed): a bad field writes nothing; the
- * module it writes passes, without a hand edit, tsc, Biome, dependency-cruiser, knip,
- * db:check and docs:check, and in the copy (whose template database is migrated from its own
+ * module it writes passes, without a hand edit, tsc, Biome, dependency-cruiser, knip, the
+ * OpenAPI lint, db:check and docs:check, and in the copy (whose template database is migrated from its own
  * migrations) the module's tests, the route x role matrix of its routes, tenant isolation, the
  * schema guards, the default grants and the default roles pass.
  */
@@ -37,9 +37,9 @@ const childEnv = Object.fromEntries(
   Object.entries(process.env).filter(([key]) => !/^(VITEST|__VITEST|TINYPOOL)/.test(key)),
 );
 
-async function exec(cwd: string, args: string[]): Promise<Outcome> {
+async function exec(cwd: string, args: string[], file = process.execPath): Promise<Outcome> {
   try {
-    const { stdout, stderr } = await run(process.execPath, args, {
+    const { stdout, stderr } = await run(file, args, {
       cwd,
       maxBuffer: 64 * 1024 * 1024,
       env: { ...childEnv, FORCE_COLOR: "0", NO_COLOR: "1" },
@@ -129,38 +129,40 @@ beforeAll(async () => {
   if (generated.code !== 0) return;
   const vitest = [bin("vitest/vitest.mjs"), "run", "--project", "integration"];
   // The checks run side by side: the type check is the longest.
-  const [tsc, biome, depcruise, knip, dbCheck, docsCheck, tests, matrixRun] = await Promise.all([
-    exec(copy, [bin("typescript/bin/tsc"), "--noEmit"]),
-    exec(copy, [bin("@biomejs/biome/bin/biome"), "check", "."]),
-    exec(copy, [
-      bin("dependency-cruiser/bin/dependency-cruise.mjs"),
-      "src",
-      "--config",
-      ".dependency-cruiser.cjs",
-    ]),
-    exec(copy, [bin("knip/bin/knip.js")]),
-    exec(copy, ["--import", "tsx", "scripts/db-check.ts"]),
-    exec(copy, ["--import", "tsx", "scripts/docs.ts", "--check"]),
-    exec(copy, [
-      ...vitest,
-      `test/integration/modules/${MODULE}/`,
-      "test/integration/tenant-isolation.test.ts",
-      "test/integration/schema-guards.test.ts",
-      "test/integration/default-grants.test.ts",
-    ]),
-    exec(copy, [
-      ...vitest,
-      "test/integration/permissions.test.ts",
-      "test/integration/rbac.test.ts",
-      "test/integration/auth.test.ts",
-      // The module's routes in the matrix, and the default roles' grants as new tenants get them.
-      "-t",
-      `/api/v1/${MODULE}|covers every|system roles|enters the tenant asked for`,
-      "--reporter=json",
-      "--outputFile=.data/matrix.json",
-    ]),
-  ]);
-  checks = { tsc, biome, depcruise, knip, dbCheck, docsCheck, tests };
+  const [tsc, biome, depcruise, knip, openapi, dbCheck, docsCheck, tests, matrixRun] =
+    await Promise.all([
+      exec(copy, [bin("typescript/bin/tsc"), "--noEmit"]),
+      exec(copy, [bin("@biomejs/biome/bin/biome"), "check", "."]),
+      exec(copy, [
+        bin("dependency-cruiser/bin/dependency-cruise.mjs"),
+        "src",
+        "--config",
+        ".dependency-cruiser.cjs",
+      ]),
+      exec(copy, [bin("knip/bin/knip.js")]),
+      exec(copy, ["run", "-s", "lint:openapi"], "npm"),
+      exec(copy, ["--import", "tsx", "scripts/db-check.ts"]),
+      exec(copy, ["--import", "tsx", "scripts/docs.ts", "--check"]),
+      exec(copy, [
+        ...vitest,
+        `test/integration/modules/${MODULE}/`,
+        "test/integration/tenant-isolation.test.ts",
+        "test/integration/schema-guards.test.ts",
+        "test/integration/default-grants.test.ts",
+      ]),
+      exec(copy, [
+        ...vitest,
+        "test/integration/permissions.test.ts",
+        "test/integration/rbac.test.ts",
+        "test/integration/auth.test.ts",
+        // The module's routes in the matrix, and the default roles' grants as new tenants get them.
+        "-t",
+        `/api/v1/${MODULE}|covers every|system roles|enters the tenant asked for`,
+        "--reporter=json",
+        "--outputFile=.data/matrix.json",
+      ]),
+    ]);
+  checks = { tsc, biome, depcruise, knip, openapi, dbCheck, docsCheck, tests };
   matrix = matrixRun;
   const report = join(copy, ".data/matrix.json");
   if (existsSync(report)) matrixReport = JSON.parse(readFileSync(report, "utf8"));
@@ -194,7 +196,8 @@ describe("npm run new:module", () => {
     const tests = [`${MODULE}.routes-expectations.ts`, `${MODULE}.test.ts`].map(
       (file) => `test/integration/modules/${MODULE}/${file}`,
     );
-    expect(changes).toEqual(expect.arrayContaining([...module, ...tests, "src/modules.ts"]));
+    const registration = ["src/modules.ts", "src/api/openapi.ts"];
+    expect(changes).toEqual(expect.arrayContaining([...module, ...tests, ...registration]));
     const migrations = changes.filter((path) => /^migrations\/\d{4}_.*\.sql$/.test(path));
     expect(migrations.map((path) => path.replace(/\d{4}_/, "NNNN_"))).toEqual([
       `migrations/NNNN_${MODULE}.sql`,
@@ -203,7 +206,7 @@ describe("npm run new:module", () => {
     // Nothing else but the generated docs and drizzle-kit's journal and snapshots.
     const others = changes.filter(
       (path) =>
-        ![...module, ...tests, ...migrations, "src/modules.ts"].includes(path) &&
+        ![...module, ...tests, ...migrations, ...registration].includes(path) &&
         !/^(migrations\/meta\/|docs\/.*\.md$|README\.md$|AGENTS\.md$|llms\.txt$)/.test(path),
     );
     expect(others).toEqual([]);
@@ -217,6 +220,7 @@ describe("npm run new:module", () => {
     ["biome", "Biome"],
     ["depcruise", "dependency-cruiser"],
     ["knip", "knip"],
+    ["openapi", "the OpenAPI lint"],
     ["dbCheck", "db:check"],
     ["docsCheck", "docs:check"],
     ["tests", "the module's tests, tenant isolation, schema guards and default grants"],

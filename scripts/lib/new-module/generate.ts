@@ -62,6 +62,10 @@ export async function generateModule(
   try {
     for (const [path, content] of files) changes.write(path, content);
     changes.write("src/modules.ts", registered(changes.read("src/modules.ts"), spec));
+    changes.write(
+      "src/api/openapi.ts",
+      withTagDescription(changes.read("src/api/openapi.ts"), spec, description),
+    );
 
     // drizzle-kit writes the table's migration, its snapshot and the journal entry; then an
     // empty custom migration, filled in here.
@@ -81,7 +85,7 @@ export async function generateModule(
     }
     changes.write(sql, securityMigration(spec));
 
-    const biome = [...files.keys(), "src/modules.ts"];
+    const biome = [...files.keys(), "src/modules.ts", "src/api/openapi.ts"];
     execFileSync(
       process.execPath,
       [join(root, "node_modules/@biomejs/biome/bin/biome"), "check", "--write", ...biome],
@@ -145,6 +149,15 @@ function registered(source: string, spec: ModuleSpec): string {
   const afterImports = last.index + last[0].length + 1;
   const withImport = source.slice(0, afterImports) + line + source.slice(afterImports);
   return withImport.replace(end, `  ${spec.plural}Module,\n${end}`);
+}
+
+/** src/api/openapi.ts with the module's tag described: the OpenAPI lint wants every tag described. */
+function withTagDescription(source: string, spec: ModuleSpec, description: string): string {
+  const start = source.indexOf("const TAG_DESCRIPTIONS: Record<string, string> = {");
+  const end = start < 0 ? -1 : source.indexOf("\n};\n", start);
+  if (end < 0) throw new Error("src/api/openapi.ts: cannot find TAG_DESCRIPTIONS");
+  const line = `\n  ${JSON.stringify(spec.name)}: ${JSON.stringify(description)},`;
+  return source.slice(0, end) + line + source.slice(end);
 }
 
 /** The files a run writes, and how to put them back. */
