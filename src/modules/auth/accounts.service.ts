@@ -3,7 +3,7 @@ import { type Database, isUniqueViolation } from "../../core/database/index.js";
 import { conflict, unauthorized } from "../../core/errors/index.js";
 import type { Principal } from "../../core/http/access.js";
 import { expandGrants } from "../../core/permissions/index.js";
-import { rolesSystemRepository } from "../rbac/index.js";
+import type { RolesService } from "../rbac/index.js";
 import { toUserResponse, type UsersService, type UserTenant } from "../users/index.js";
 import type { MeResponse } from "./auth.schemas.js";
 import type { OneTimeTokenMailer } from "./mailed-tokens.js";
@@ -22,11 +22,13 @@ export function createAccountsService(options: {
   database: Database;
   sessions: SessionGuard;
   users: UsersService;
+  roles: RolesService;
   opener: SessionOpener;
   createAccountWithin: AccountCreator;
   mailOneTimeToken: OneTimeTokenMailer;
 }) {
-  const { database, sessions, users, opener, createAccountWithin, mailOneTimeToken } = options;
+  const { database, sessions, users, roles, opener, createAccountWithin, mailOneTimeToken } =
+    options;
 
   return {
     /** A user, their own tenant and a session in it; the verification link is mailed. */
@@ -77,7 +79,8 @@ export function createAccountsService(options: {
               ? null
               : tenants.find((candidate) => candidate.id === principal.tenantId);
           if (!user || tenant === undefined) throw unauthorized(SESSION_ENDED);
-          const access = await rolesSystemRepository(db).ofMember(
+          const access = await roles.rolesOfMember(
+            db,
             principal.userId,
             tenants.map((each) => each.id),
           );

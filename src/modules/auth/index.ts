@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { AppModule, ModuleDependencies } from "../../core/http/module.js";
+import { createRolesService } from "../rbac/index.js";
 import { createTenantsService } from "../tenants/index.js";
 import { createUsersService } from "../users/index.js";
 import { createAccountAudit } from "./account-audit.js";
@@ -66,7 +67,7 @@ export function createAuthUseCases(
     sessions: createSessionsService({ ...shared, rotation, noteFailedSignIn, recordForAccount }),
     passwords: createPasswordsService({ ...shared, recordForAccount }),
     emailVerification: createEmailVerificationService({ ...shared, recordForAccount }),
-    accounts: createAccountsService(shared),
+    accounts: createAccountsService({ ...shared, roles: createRolesService() }),
   };
 }
 

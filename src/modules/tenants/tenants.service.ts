@@ -10,7 +10,7 @@ import {
   type TenantRow,
 } from "../../core/database/index.js";
 import { notFound } from "../../core/errors/index.js";
-import { rolesSystemRepository } from "../rbac/index.js";
+import { createRolesService } from "../rbac/index.js";
 import { nextFreeSlug, slugify } from "./slug.js";
 import { currentTenantRepository, tenantsAdminRepository } from "./tenants.repository.js";
 import type { TenantResponse } from "./tenants.schemas.js";
@@ -26,6 +26,9 @@ export function toTenantResponse(row: TenantRow): TenantResponse {
 }
 
 type NewTenant = { name: string; plan?: TenantRow["plan"] };
+
+/** A new tenant's default roles and its owner's membership (needs no dependencies). */
+const roles = createRolesService();
 
 /**
  * Creates a tenant with a unique slug derived from its name, and its default roles, in a
@@ -45,7 +48,7 @@ async function createTenantWithin(db: SystemTx, input: NewTenant): Promise<Tenan
       const tenant = await db.transaction(() =>
         tenantsAdminRepository.insert(db, { ...input, slug }),
       );
-      await rolesSystemRepository(db).createDefaults(tenant.id);
+      await roles.createDefaultRoles(db, tenant.id);
       return tenant;
     } catch (error) {
       if (!isUniqueViolation(error, "tenants_slug_key") || attempt >= 6) throw error;
@@ -64,7 +67,7 @@ async function createOwnedTenantWithin(
   input: NewTenant,
 ): Promise<TenantRow> {
   const tenant = await createTenantWithin(db, input);
-  await rolesSystemRepository(db).addMember(tenant.id, ownerId, "owner");
+  await roles.addMember(db, tenant.id, ownerId, "owner");
   return tenant;
 }
 

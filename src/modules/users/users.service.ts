@@ -8,6 +8,8 @@ import {
 } from "./users.repository.js";
 import type { UserResponse } from "./users.schemas.js";
 
+export type { UserTenant };
+
 export function toUserResponse(row: UserRow): UserResponse {
   return {
     id: row.id,
