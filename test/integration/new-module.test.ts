@@ -103,6 +103,7 @@ let matrixReport: {
   testResults: { name: string; assertionResults: { title: string; status: string }[] }[];
 };
 
+// About two minutes on two free cores; up to four when the machine is busy.
 beforeAll(async () => {
   copy = await copyOfProject();
   refused = await exec(copy, [
@@ -166,7 +167,7 @@ beforeAll(async () => {
   matrix = matrixRun;
   const report = join(copy, ".data/matrix.json");
   if (existsSync(report)) matrixReport = JSON.parse(readFileSync(report, "utf8"));
-}, 300_000);
+}, 480_000);
 
 afterAll(() => {
   if (copy) rmSync(copy, { recursive: true, force: true });
