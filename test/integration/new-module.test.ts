@@ -129,42 +129,62 @@ beforeAll(async () => {
     .map((line) => line.slice(3));
   if (generated.code !== 0) return;
   const vitest = [bin("vitest/vitest.mjs"), "run", "--project", "integration"];
-  // The checks run side by side: the type check is the longest.
-  const [tsc, biome, depcruise, knip, openapi, dbCheck, docsCheck, tests, matrixRun] =
-    await Promise.all([
-      exec(copy, [bin("typescript/bin/tsc"), "--noEmit"]),
-      exec(copy, [bin("@biomejs/biome/bin/biome"), "check", "."]),
-      exec(copy, [
-        bin("dependency-cruiser/bin/dependency-cruise.mjs"),
-        "src",
-        "--config",
-        ".dependency-cruiser.cjs",
-      ]),
-      exec(copy, [bin("knip/bin/knip.js")]),
-      exec(copy, ["run", "-s", "lint:openapi"], "npm"),
-      exec(copy, ["--import", "tsx", "scripts/db-check.ts"]),
-      exec(copy, ["--import", "tsx", "scripts/docs.ts", "--check"]),
-      exec(copy, [
-        ...vitest,
-        `test/integration/modules/${MODULE}/`,
-        "test/integration/tenant-isolation.test.ts",
-        "test/integration/schema-guards.test.ts",
-        "test/integration/default-grants.test.ts",
-      ]),
-      exec(copy, [
-        ...vitest,
-        "test/integration/permissions.test.ts",
-        "test/integration/rbac.test.ts",
-        "test/integration/auth.test.ts",
-        // The module's routes in the matrix, and the default roles' grants as new tenants get them.
-        "-t",
-        `/api/v1/${MODULE}|covers every|system roles|enters the tenant asked for`,
-        "--reporter=json",
-        "--outputFile=.data/matrix.json",
-      ]),
-    ]);
-  checks = { tsc, biome, depcruise, knip, openapi, dbCheck, docsCheck, tests };
-  matrix = matrixRun;
+  /** Runs `steps` one after the other, each's outcome by name. */
+  const lane = async (steps: [string, string[], string?][]) => {
+    const outcomes: Record<string, Outcome> = {};
+    for (const [name, args, file] of steps) outcomes[name] = await exec(copy, args, file);
+    return outcomes;
+  };
+  // Two lanes side by side, the static checks and the tests: two cores busy, not nine, so
+  // the rest of the suite keeps its share of the machine.
+  const [staticChecks, testRuns] = await Promise.all([
+    lane([
+      ["tsc", [bin("typescript/bin/tsc"), "--noEmit"]],
+      ["biome", [bin("@biomejs/biome/bin/biome"), "check", "."]],
+      [
+        "depcruise",
+        [
+          bin("dependency-cruiser/bin/dependency-cruise.mjs"),
+          "src",
+          "--config",
+          ".dependency-cruiser.cjs",
+        ],
+      ],
+      ["knip", [bin("knip/bin/knip.js")]],
+      ["openapi", ["run", "-s", "lint:openapi"], "npm"],
+      ["dbCheck", ["--import", "tsx", "scripts/db-check.ts"]],
+      ["docsCheck", ["--import", "tsx", "scripts/docs.ts", "--check"]],
+    ]),
+    lane([
+      [
+        "tests",
+        [
+          ...vitest,
+          `test/integration/modules/${MODULE}/`,
+          "test/integration/tenant-isolation.test.ts",
+          "test/integration/schema-guards.test.ts",
+          "test/integration/default-grants.test.ts",
+        ],
+      ],
+      [
+        "matrix",
+        [
+          ...vitest,
+          "test/integration/permissions.test.ts",
+          "test/integration/rbac.test.ts",
+          "test/integration/auth.test.ts",
+          // The module's routes in the matrix, and the default roles' grants as new tenants get them.
+          "-t",
+          `/api/v1/${MODULE}|covers every|system roles|enters the tenant asked for`,
+          "--reporter=json",
+          "--outputFile=.data/matrix.json",
+        ],
+      ],
+    ]),
+  ]);
+  const { matrix: matrixRun, ...tests } = testRuns;
+  checks = { ...staticChecks, ...tests };
+  matrix = matrixRun as Outcome;
   const report = join(copy, ".data/matrix.json");
   if (existsSync(report)) matrixReport = JSON.parse(readFileSync(report, "utf8"));
 }, 480_000);
