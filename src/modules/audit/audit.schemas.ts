@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { pageQueryFields, pageSchemaOf } from "../../core/http/cursor.js";
 
-export const auditEntrySchema = z
+const auditEntrySchema = z
   .object({
     id: z.uuid(),
     action: z.string(),

@@ -3,7 +3,7 @@ import { pageQueryFields, pageSchemaOf } from "../../core/http/cursor.js";
 
 const roleRef = z.object({ id: z.uuid(), name: z.string() });
 
-export const invitationSchema = z
+const invitationSchema = z
   .object({
     id: z.uuid(),
     email: z.string(),
