@@ -9,6 +9,9 @@
  *   get-traced the same with tracing on as production would run it: OTLP/HTTP to a sink the
  *              bench runs (it reads and drops what it is sent), parentbased_traceidratio at 0.1;
  *              the gap to get is what tracing costs
+ *   get-reference  the same item read served by another build of the kit (--reference-entry: its
+ *              dist/src/main.js, e.g. a worktree of an earlier commit), tracing off; get's gap to
+ *              it is what the commits between the two cost on this path
  *   get-unguarded  the same with the session check switched off (bench/unguarded-server.ts: the
  *              same build, a session guard that lets every token through); the gap to get is
  *              the cost of the per-request session check
@@ -104,6 +107,7 @@ const TARGETS = [
   "baseline-list",
   "get",
   "get-traced",
+  "get-reference",
   "get-unguarded",
   "get-unchecked",
   "list",
@@ -137,6 +141,8 @@ const { values: args } = parseArgs({
     output: { type: "string" },
     "cpu-prof": { type: "boolean", default: false },
     "kit-entry": { type: "string" },
+    "reference-entry": { type: "string" },
+    rate: { type: "string" },
     "kit-env": { type: "string", multiple: true },
     note: { type: "string" },
     "max-other-load": { type: "string" },
@@ -154,6 +160,12 @@ const params = {
   warmupSeconds: positiveInteger(args.warmup, "warmup", 5),
   rounds: positiveInteger(args.rounds, "rounds", 3),
   connections: positiveInteger(args.connections, "connections", 50),
+  /**
+   * Requests per second for every target instead of as many as the server takes (--rate). On a
+   * machine others load, the CPU per request at a rate each server keeps up with compares
+   * builds: at saturation it also moves with how many requests share each wake-up.
+   */
+  rate: args.rate === undefined ? undefined : positiveInteger(args.rate, "rate", 1),
   pairs: positiveInteger(args.pairs, "pairs", 1000),
   /**
    * How many tenants the list targets rotate through, at both sizes (default 1,000), so the
@@ -199,6 +211,8 @@ if (params.quick) selected.delete("list-10k");
 const basePort = positiveInteger(args.port, "port", 3901);
 /** The built kit; another build (an experiment) can be measured with --kit-entry. */
 const KIT_ENTRY = resolve(ROOT, args["kit-entry"] ?? "dist/src/main.js");
+/** The build get-reference runs (--reference-entry). */
+const REFERENCE_ENTRY = args["reference-entry"] && resolve(ROOT, args["reference-entry"]);
 const outputFile = resolve(ROOT, args.output ?? "bench/results/latest.json");
 
 /** One load target: what autocannon sends, spread over many tenants. */
@@ -251,6 +265,9 @@ async function main(): Promise<void> {
   if (!existsSync(KIT_ENTRY)) {
     throw new Error(`${KIT_ENTRY} is missing: run \`npm run build\` (npm run bench does)`);
   }
+  if (selected.has("get-reference") && !(REFERENCE_ENTRY && existsSync(REFERENCE_ENTRY))) {
+    throw new Error("get-reference: --reference-entry names no built main.js");
+  }
   const startedAt = new Date();
   const loadAtStart = os.loadavg();
 
@@ -269,6 +286,7 @@ async function main(): Promise<void> {
       | "baseline"
       | "kit"
       | "kitTraced"
+      | "kitReference"
       | "kitUnguarded"
       | "kitUnchecked"
       | "kitLarge"
@@ -350,6 +368,11 @@ async function main(): Promise<void> {
       OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
       OTEL_TRACES_SAMPLER_ARG: String(TRACED_RATIO),
     });
+  }
+  if (selected.has("get-reference") && REFERENCE_ENTRY) {
+    servers.kitReference = await kitServer("kit-reference", basePort + 8, small, {}, [
+      REFERENCE_ENTRY,
+    ]);
   }
   if (selected.has("get-unguarded")) {
     // The same build as the kit's (the modules beside KIT_ENTRY), started by a bench-only entry
@@ -508,6 +531,15 @@ async function main(): Promise<void> {
         "get-traced",
         servers.kitTraced,
         `the same as get with tracing on: OTLP/HTTP to a local sink, parentbased_traceidratio ${TRACED_RATIO}; get-traced's gap to get is what tracing costs`,
+      ),
+    );
+  }
+  if (servers.kitReference) {
+    targets.push(
+      await getTarget(
+        "get-reference",
+        servers.kitReference,
+        `the same as get served by another build (${REFERENCE_ENTRY}), tracing off: get's gap to it is what the commits between the two builds cost`,
       ),
     );
   }
@@ -820,6 +852,7 @@ async function load(
         url: target.server.baseUrl,
         connections,
         duration: durationSeconds,
+        ...(params.rate ? { overallRate: params.rate } : {}),
         // A placeholder: setupClient gives each connection its share (each request built once).
         requests: requests.slice(0, 1),
         setupClient: (client) => {
@@ -1031,6 +1064,9 @@ function evaluateGoals(
   const tracingCost =
     summary.get && summary["get-traced"] ? pairedCost(runs, "get-traced", "get") : undefined;
   const tracingCpu = cpuIncrease(summary["get-traced"], summary.get);
+  const referenceCost =
+    summary.get && summary["get-reference"] ? pairedCost(runs, "get", "get-reference") : undefined;
+  const referenceCpu = cpuIncrease(summary.get, summary["get-reference"]);
   return {
     getThroughput: get && {
       goal: "kit GET req/s >= 0.55 x baseline (stretch 0.65)",
@@ -1062,6 +1098,18 @@ function evaluateGoals(
       goal: `tracing on (ratio ${TRACED_RATIO}) adds < 10% server CPU per request to get's`,
       value: tracingCpu,
       met: tracingCpu < 0.1,
+    },
+    // With --reference-entry naming a build from before tracing existed: what tracing's code
+    // costs while tracing is off.
+    referenceCost: referenceCost !== undefined && {
+      goal: "get costs < 2% of get-reference's req/s (median of paired rounds)",
+      value: referenceCost,
+      met: referenceCost < 0.02,
+    },
+    referenceCpu: referenceCpu !== undefined && {
+      goal: "get adds < 2% server CPU per request to get-reference's",
+      value: referenceCpu,
+      met: referenceCpu < 0.02,
     },
     rateLimiterCost: limiterCost !== undefined && {
       goal: "rate limits + cached tenant lookup cost < 10% of get-redis-unlimited's req/s (median of paired rounds)",
