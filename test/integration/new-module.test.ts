@@ -89,7 +89,9 @@ async function copyOfProject(): Promise<string> {
 }
 
 const MODULE = "widgets";
-const FIELDS = "title:text,done:boolean,dueAt:timestamp?,estimate:integer,notes:text?";
+// The first field is what the wrong-type test sends badly: a timestamp, the type with a refinement.
+const FIELDS =
+  "startsAt:timestamp,title:text,done:boolean,dueAt:timestamp?,estimate:integer,notes:text?";
 const bin = (path: string) => join("node_modules", path);
 
 let copy: string;

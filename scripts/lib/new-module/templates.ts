@@ -49,8 +49,9 @@ const instant = z.iso
   .datetime({ offset: true })
   .max(40)
   .refine((value) => {
+    // A value that is no date at all has its one error already, from the format.
     const year = new Date(value).getUTCFullYear();
-    return year >= 1000 && year <= 9999;
+    return Number.isNaN(year) || (year >= 1000 && year <= 9999);
   }, "must be within the years 1000 to 9999 in UTC");
 `;
 
