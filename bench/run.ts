@@ -34,7 +34,7 @@
  * answer other than 200, any socket error or timeout fails the run. Before the load, a token of
  * a session that does not exist must be refused by get and served by get-unguarded.
  *
- * The kit runs as built (`node --expose-gc --max-semi-space-size=8 dist/src/main.js`, as the
+ * The kit runs as built (`node --expose-gc --max-semi-space-size=8 --heap-growing-percent=75 dist/src/main.js`, as the
  * image runs it;
  * get-unguarded loads the same build's modules
  * through its own entry, run with tsx) with ENVIRONMENT=test: production and staging
@@ -144,6 +144,7 @@ const { values: args } = parseArgs({
     "reference-entry": { type: "string" },
     rate: { type: "string" },
     "kit-env": { type: "string", multiple: true },
+    "kit-node-flag": { type: "string", multiple: true },
     note: { type: "string" },
     "max-other-load": { type: "string" },
     "round-retries": { type: "string" },
@@ -190,6 +191,8 @@ const params = {
   maxOtherLoad: Number(args["max-other-load"] ?? 0.1),
   roundRetries: Number(args["round-retries"] ?? 2),
   quietWaitSeconds: Number(args["quiet-wait"] ?? 120),
+  /** Extra flags for the kit's node (after the image's own), for experiments with V8's heap. */
+  kitNodeFlags: args["kit-node-flag"] ?? [],
   /** Extra environment for the kit (NAME=value), for experiments. */
   kitEnv: Object.fromEntries(
     (args["kit-env"] ?? []).map((pair) => {
@@ -313,6 +316,8 @@ async function main(): Promise<void> {
         // As npm start and the image run it.
         "--expose-gc",
         "--max-semi-space-size=8",
+        "--heap-growing-percent=75",
+        ...params.kitNodeFlags,
         ...entry,
       ],
       cwd: workDir,
