@@ -152,7 +152,7 @@ describe("the types keep tenant and system transactions apart", () => {
     expectTypeOf<ScopeOf<typeof rbacRepository>>().toEqualTypeOf<TenantTx>();
     expectTypeOf<ScopeOf<typeof invitationsRepository>>().toEqualTypeOf<TenantTx>();
     expectTypeOf<ScopeOf<typeof auditRepository>>().toEqualTypeOf<TenantTx>();
-    expectTypeOf(rolesSystemRepository).parameters.toEqualTypeOf<[SystemTx]>();
+    expectTypeOf<ScopeOf<typeof rolesSystemRepository>>().toEqualTypeOf<SystemTx>();
     expectTypeOf<ScopeOf<typeof invitationsSystemRepository>>().toEqualTypeOf<SystemTx>();
     expectTypeOf<SystemTx>().not.toExtend<TenantTx>();
     expectTypeOf<Db>().not.toExtend<SystemTx>();
@@ -171,11 +171,10 @@ describe("the types keep tenant and system transactions apart", () => {
       auditRepository.list(system, { limit: 10 }),
       // @ts-expect-error a system repository takes a system transaction, not a tenant one.
       invitationsSystemRepository.user(tx, USER),
+      // @ts-expect-error a system repository takes a system transaction, not a tenant one.
+      rolesSystemRepository.ofMember(tx, USER, [A]),
     ];
     expect(typeof refused).toBe("function");
-    // Building this one runs no query, so the call is harmless at run time.
-    // @ts-expect-error a system repository takes a system transaction, not a tenant one.
-    rolesSystemRepository(tx);
   });
 
   it("has no query of a tenant table without the tenant predicate", () => {

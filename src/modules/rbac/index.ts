@@ -4,7 +4,6 @@ import { rbacRoutes } from "./rbac.routes.js";
 import { createRbacService } from "./rbac.service.js";
 
 export { ensureHeld, grantsNotHeld } from "./rbac.service.js";
-export { rolesSystemRepository } from "./roles.repository.js";
 export { createRolesService, type RolesService } from "./roles.service.js";
 
 /** Roles and permissions: the catalog, the tenant's roles and its members. */

@@ -18,7 +18,7 @@ export function createRolesService() {
 
     /** Creates the default (system) roles of a new tenant. */
     createDefaultRoles: (db: SystemTx, tenantId: string): Promise<RoleSummary[]> =>
-      rolesSystemRepository(db).createDefaults(tenantId),
+      rolesSystemRepository.createDefaults(db, tenantId),
 
     /** Adds `userId` to the tenant as an active member holding the named default role. */
     addMember: (
@@ -26,18 +26,18 @@ export function createRolesService() {
       tenantId: string,
       userId: string,
       role: DefaultRoleName,
-    ): Promise<void> => rolesSystemRepository(db).addMember(tenantId, userId, role),
+    ): Promise<void> => rolesSystemRepository.addMember(db, tenantId, userId, role),
 
     /** The roles a user holds in each of `tenantIds`, and what they grant. */
     rolesOfMember: (db: SystemTx, userId: string, tenantIds: readonly string[]) =>
-      rolesSystemRepository(db).ofMember(userId, tenantIds),
+      rolesSystemRepository.ofMember(db, userId, tenantIds),
 
     /** The roles of `tenantId` among `ids` (the others are left out). */
     findTenantRoles: (
       db: SystemTx,
       tenantId: string,
       ids: readonly string[],
-    ): Promise<RoleRecord[]> => rolesSystemRepository(db).findRoles(tenantId, ids),
+    ): Promise<RoleRecord[]> => rolesSystemRepository.findRoles(db, tenantId, ids),
 
     /** Gives a member of `tenantId` these roles of that tenant, besides those they hold. */
     grantRoles: (
@@ -45,7 +45,7 @@ export function createRolesService() {
       tenantId: string,
       userId: string,
       roleIds: readonly string[],
-    ): Promise<void> => rolesSystemRepository(db).grantRoles(tenantId, userId, roleIds),
+    ): Promise<void> => rolesSystemRepository.grantRoles(db, tenantId, userId, roleIds),
   };
 }
 
