@@ -76,6 +76,43 @@ module.exports = {
       },
     },
     {
+      name: "sql-only-in-repositories",
+      comment:
+        "A module's SQL lives in its repositories (*.repository.ts) and its tables (*.table.ts): " +
+        "a service, a route or any other file of a module never imports drizzle-orm (nor its " +
+        "`sql`), so every query of a module is found in one place, with its tenant predicate. " +
+        "Add a repository function and call it with the scope.",
+      severity: "error",
+      from: {
+        path: "^src/modules/",
+        pathNot: `[.](?:repository|table)${SOURCE}`,
+      },
+      to: { path: "(?:^|/)node_modules/drizzle-orm/" },
+    },
+    {
+      name: "tables-only-in-repositories",
+      comment:
+        "Only a repository (or another table, for a foreign key) imports a table definition " +
+        "(*.table.ts), types included: a service takes its row types from its repository " +
+        "(`export type { ItemRow }`), and no other module sees the table at all.",
+      severity: "error",
+      from: {
+        path: "^src/modules/",
+        pathNot: `[.](?:repository|table)${SOURCE}`,
+      },
+      to: { path: `[.]table${SOURCE}` },
+    },
+    {
+      name: "index-exposes-no-repository",
+      comment:
+        "A module's index.ts is what other modules may use: its module, its services (built " +
+        "with `create<Name>Service`) and the schemas and types it shares. Its repositories and " +
+        "tables stay private: give the other module a service method instead.",
+      severity: "error",
+      from: { path: `^src/modules/[^/]+/index${SOURCE}` },
+      to: { path: `[.](?:repository|table)${SOURCE}` },
+    },
+    {
       name: "not-to-test",
       comment:
         "Application code may not depend on tests, test helpers or fixtures: move what is shared " +
