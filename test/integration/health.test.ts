@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import packageJson from "../../package.json" with { type: "json" };
@@ -69,6 +71,8 @@ describe("health and info", () => {
       status: 200,
       body: { status: "ready", checks: { database: "ok", redis: "disabled" } },
     });
+    // The test environment's embedded database lives in memory, not in a folder named after it.
+    expect(existsSync(join(process.cwd(), "memory:"))).toBe(false);
   });
 
   it("answers 503 degraded and names the database when it refuses connections", async () => {

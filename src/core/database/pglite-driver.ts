@@ -21,7 +21,8 @@ export async function createPgliteDriver(
     import("drizzle-orm/pglite"),
     import("drizzle-orm/pglite/migrator"),
   ]);
-  mkdirSync(dataDir, { recursive: true });
+  // memory:// (the tests' embedded database) is no folder: creating it left a `memory:` folder.
+  if (!dataDir.startsWith("memory://")) mkdirSync(dataDir, { recursive: true });
   const client = new PGlite(dataDir);
   const db = drizzle({ client, logger: queryLogger(logger) });
   await migrate(db, {
