@@ -173,8 +173,8 @@ beforeAll(async () => {
         [
           ...vitest,
           "test/integration/permissions.test.ts",
-          "test/integration/rbac.test.ts",
-          "test/integration/auth.test.ts",
+          "test/integration/modules/rbac/rbac.test.ts",
+          "test/integration/modules/auth/auth.test.ts",
           // The module's routes in the matrix, and the default roles' grants as new tenants get them.
           "-t",
           `/api/v1/${MODULE}|covers every|system roles|enters the tenant asked for`,

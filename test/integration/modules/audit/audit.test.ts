@@ -1,9 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PASSWORD, register } from "../helpers/auth.js";
-import { expectProblem } from "../helpers/problems.js";
-import { setupTenancyTest, type TenancyTestContext, type TestTenant } from "../helpers/tenancy.js";
+import { PASSWORD, register } from "../../../helpers/auth.js";
+import { expectProblem } from "../../../helpers/problems.js";
+import {
+  setupTenancyTest,
+  type TenancyTestContext,
+  type TestTenant,
+} from "../../../helpers/tenancy.js";
 
 /** The audit log: row changes recorded by triggers, events, filters, and append-only rows. */
 

@@ -3,16 +3,16 @@ import { hash, verify } from "@node-rs/argon2";
 import { and, eq, sql } from "drizzle-orm";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp } from "../../src/app.js";
-import { auditLogs, createAuditLog } from "../../src/core/audit/index.js";
-import { createSessionGuard } from "../../src/core/auth/index.js";
-import { memberships, sessions, tenants, users } from "../../src/core/database/index.js";
-import { createLogger } from "../../src/core/logging/index.js";
-import { createLimiterFactory } from "../../src/core/rate-limit/index.js";
-import { createAuthUseCases, createLoginThrottle } from "../../src/modules/auth/index.js";
-import { createRolesService } from "../../src/modules/rbac/index.js";
-import { permissions } from "../../src/modules.js";
-import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
+import { createApp } from "../../../../src/app.js";
+import { auditLogs, createAuditLog } from "../../../../src/core/audit/index.js";
+import { createSessionGuard } from "../../../../src/core/auth/index.js";
+import { memberships, sessions, tenants, users } from "../../../../src/core/database/index.js";
+import { createLogger } from "../../../../src/core/logging/index.js";
+import { createLimiterFactory } from "../../../../src/core/rate-limit/index.js";
+import { createAuthUseCases, createLoginThrottle } from "../../../../src/modules/auth/index.js";
+import { createRolesService } from "../../../../src/modules/rbac/index.js";
+import { permissions } from "../../../../src/modules.js";
+import { TEST_REDIS_URL, testConfig } from "../../../helpers/app.js";
 import {
   FROM_THE_APP,
   login,
@@ -25,12 +25,15 @@ import {
   signInAgain,
   switchTenant,
   uniqueEmail,
-} from "../helpers/auth.js";
-import { waitFor } from "../helpers/jobs.js";
-import { LogCapture } from "../helpers/log-capture.js";
-import { expectProblem } from "../helpers/problems.js";
-import { expectedPermissionsOf, loadRouteExpectations } from "../helpers/route-expectations.js";
-import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
+} from "../../../helpers/auth.js";
+import { waitFor } from "../../../helpers/jobs.js";
+import { LogCapture } from "../../../helpers/log-capture.js";
+import { expectProblem } from "../../../helpers/problems.js";
+import {
+  expectedPermissionsOf,
+  loadRouteExpectations,
+} from "../../../helpers/route-expectations.js";
+import { setupTenancyTest, type TenancyTestContext } from "../../../helpers/tenancy.js";
 
 /**
  * Sign-up, sign-in and sessions over HTTP, against the real PostgreSQL and Redis: the token

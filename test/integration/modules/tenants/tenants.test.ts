@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { count, eq } from "drizzle-orm";
 import type { LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { memberships, sessions, tenants } from "../../src/core/database/index.js";
+import { memberships, sessions, tenants } from "../../../../src/core/database/index.js";
 import {
   FROM_THE_APP,
   login,
@@ -13,11 +13,11 @@ import {
   type SignedInUser,
   signedInFrom,
   switchTenant,
-} from "../helpers/auth.js";
-import { bearerFor, createMember, createSession, createUser } from "../helpers/factories.js";
-import { markEmailVerified } from "../helpers/identity.js";
-import { expectProblem } from "../helpers/problems.js";
-import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
+} from "../../../helpers/auth.js";
+import { bearerFor, createMember, createSession, createUser } from "../../../helpers/factories.js";
+import { markEmailVerified } from "../../../helpers/identity.js";
+import { expectProblem } from "../../../helpers/problems.js";
+import { setupTenancyTest, type TenancyTestContext } from "../../../helpers/tenancy.js";
 
 /**
  * Creating a tenant (POST /tenants), and a user with no active tenant: a sole owner who deleted

@@ -3,11 +3,11 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { users } from "../../src/core/database/index.js";
-import { TEST_REDIS_URL } from "../helpers/app.js";
-import { createSignedInMember } from "../helpers/identity.js";
-import { expectProblem } from "../helpers/problems.js";
-import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
+import { users } from "../../../../src/core/database/index.js";
+import { TEST_REDIS_URL } from "../../../helpers/app.js";
+import { createSignedInMember } from "../../../helpers/identity.js";
+import { expectProblem } from "../../../helpers/problems.js";
+import { setupTenancyTest, type TenancyTestContext } from "../../../helpers/tenancy.js";
 
 /**
  * Platform administration: every tenant, suspension and reactivation, each call audited; and
@@ -131,7 +131,7 @@ describe("platform administration", () => {
 });
 
 describe("granting and revoking platform administration", () => {
-  const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+  const repoRoot = fileURLToPath(new URL("../../../..", import.meta.url));
   const run = promisify(execFile);
 
   /** `npm run platform-admin -- <args>`, against this test's database and Redis keys. */

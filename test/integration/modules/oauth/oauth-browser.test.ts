@@ -4,10 +4,14 @@ import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createApp } from "../../src/app.js";
-import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
-import { OIDC_CLIENT, type OidcProvider, startOidcProvider } from "../helpers/oauth-providers.js";
-import { createTestDatabase, type TestDatabase } from "../helpers/test-database.js";
+import { createApp } from "../../../../src/app.js";
+import { TEST_REDIS_URL, testConfig } from "../../../helpers/app.js";
+import {
+  OIDC_CLIENT,
+  type OidcProvider,
+  startOidcProvider,
+} from "../../../helpers/oauth-providers.js";
+import { createTestDatabase, type TestDatabase } from "../../../helpers/test-database.js";
 
 /**
  * The OAuth sign-in in a real browser (Debian's headless Chromium, driven by playwright-core):

@@ -3,11 +3,11 @@ import { and, eq } from "drizzle-orm";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createApp } from "../../src/app.js";
-import { users } from "../../src/core/database/index.js";
-import { oneTimeTokens } from "../../src/modules/auth/one-time-tokens.table.js";
-import { oauthAccounts } from "../../src/modules/oauth/oauth-accounts.table.js";
-import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
+import { createApp } from "../../../../src/app.js";
+import { users } from "../../../../src/core/database/index.js";
+import { oneTimeTokens } from "../../../../src/modules/auth/one-time-tokens.table.js";
+import { oauthAccounts } from "../../../../src/modules/oauth/oauth-accounts.table.js";
+import { TEST_REDIS_URL, testConfig } from "../../../helpers/app.js";
 import {
   FROM_THE_APP,
   login,
@@ -18,10 +18,10 @@ import {
   register,
   type TokenBody,
   uniqueEmail,
-} from "../helpers/auth.js";
-import { markEmailVerified } from "../helpers/identity.js";
-import { waitFor } from "../helpers/jobs.js";
-import { LogCapture } from "../helpers/log-capture.js";
+} from "../../../helpers/auth.js";
+import { markEmailVerified } from "../../../helpers/identity.js";
+import { waitFor } from "../../../helpers/jobs.js";
+import { LogCapture } from "../../../helpers/log-capture.js";
 import {
   GITHUB_CLIENT,
   type GitHubStub,
@@ -30,9 +30,9 @@ import {
   type OidcProvider,
   startGitHubStub,
   startOidcProvider,
-} from "../helpers/oauth-providers.js";
-import { expectProblem } from "../helpers/problems.js";
-import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
+} from "../../../helpers/oauth-providers.js";
+import { expectProblem } from "../../../helpers/problems.js";
+import { setupTenancyTest, type TenancyTestContext } from "../../../helpers/tenancy.js";
 
 /**
  * OAuth sign-in end to end: the kit's authorize redirect goes to a real OpenID Connect server

@@ -1,13 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { memberships, users } from "../../src/core/database/index.js";
-import type { DefaultRoleName } from "../../src/core/permissions/index.js";
-import { invitations } from "../../src/modules/invitations/invitations.table.js";
-import { createSignedInMember } from "../helpers/identity.js";
-import { expectProblem } from "../helpers/problems.js";
-import { expectedGrantsOf, loadRouteExpectations } from "../helpers/route-expectations.js";
-import { setupTenancyTest, type TenancyTestContext, type TestTenant } from "../helpers/tenancy.js";
+import { memberships, users } from "../../../../src/core/database/index.js";
+import type { DefaultRoleName } from "../../../../src/core/permissions/index.js";
+import { invitations } from "../../../../src/modules/invitations/invitations.table.js";
+import { createSignedInMember } from "../../../helpers/identity.js";
+import { expectProblem } from "../../../helpers/problems.js";
+import { expectedGrantsOf, loadRouteExpectations } from "../../../helpers/route-expectations.js";
+import {
+  setupTenancyTest,
+  type TenancyTestContext,
+  type TestTenant,
+} from "../../../helpers/tenancy.js";
 
 /** Roles and members: the guard rails, and changes that apply on the member's next request. */
 

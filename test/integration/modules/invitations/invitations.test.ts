@@ -1,15 +1,19 @@
 import { randomUUID } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { users } from "../../src/core/database/index.js";
-import { jobOutbox } from "../../src/core/jobs/outbox.table.js";
-import { invitationsCleanups } from "../../src/modules/invitations/index.js";
-import { invitations } from "../../src/modules/invitations/invitations.table.js";
-import { register, type SignedInUser, switchTenant, uniqueEmail } from "../helpers/auth.js";
-import { createSignedInMember, markEmailVerified } from "../helpers/identity.js";
-import { waitFor } from "../helpers/jobs.js";
-import { expectProblem } from "../helpers/problems.js";
-import { setupTenancyTest, type TenancyTestContext, type TestTenant } from "../helpers/tenancy.js";
+import { users } from "../../../../src/core/database/index.js";
+import { jobOutbox } from "../../../../src/core/jobs/outbox.table.js";
+import { invitationsCleanups } from "../../../../src/modules/invitations/index.js";
+import { invitations } from "../../../../src/modules/invitations/invitations.table.js";
+import { register, type SignedInUser, switchTenant, uniqueEmail } from "../../../helpers/auth.js";
+import { createSignedInMember, markEmailVerified } from "../../../helpers/identity.js";
+import { waitFor } from "../../../helpers/jobs.js";
+import { expectProblem } from "../../../helpers/problems.js";
+import {
+  setupTenancyTest,
+  type TenancyTestContext,
+  type TestTenant,
+} from "../../../helpers/tenancy.js";
 
 /**
  * Invitations end to end: created by a member who may invite, mailed (jobs run in the process

@@ -1,13 +1,17 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBackground } from "../../src/background.js";
-import { auditLogs } from "../../src/core/audit/index.js";
-import { newId, sessions, users } from "../../src/core/database/index.js";
-import { createOutboxRelay, jobOutbox } from "../../src/core/jobs/index.js";
-import { authCleanups, hashOpaqueToken, newOpaqueToken } from "../../src/modules/auth/index.js";
-import { oneTimeTokens } from "../../src/modules/auth/one-time-tokens.table.js";
-import { refreshTokens } from "../../src/modules/auth/refresh-tokens.table.js";
+import { createBackground } from "../../../../src/background.js";
+import { auditLogs } from "../../../../src/core/audit/index.js";
+import { newId, sessions, users } from "../../../../src/core/database/index.js";
+import { createOutboxRelay, jobOutbox } from "../../../../src/core/jobs/index.js";
+import {
+  authCleanups,
+  hashOpaqueToken,
+  newOpaqueToken,
+} from "../../../../src/modules/auth/index.js";
+import { oneTimeTokens } from "../../../../src/modules/auth/one-time-tokens.table.js";
+import { refreshTokens } from "../../../../src/modules/auth/refresh-tokens.table.js";
 import {
   login,
   PASSWORD,
@@ -16,10 +20,10 @@ import {
   register,
   signInAgain,
   uniqueEmail,
-} from "../helpers/auth.js";
-import { createQueueHarness, sleep, waitFor } from "../helpers/jobs.js";
-import { expectProblem } from "../helpers/problems.js";
-import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
+} from "../../../helpers/auth.js";
+import { createQueueHarness, sleep, waitFor } from "../../../helpers/jobs.js";
+import { expectProblem } from "../../../helpers/problems.js";
+import { setupTenancyTest, type TenancyTestContext } from "../../../helpers/tenancy.js";
 
 /**
  * The mailed flows (email verification, password reset) end to end: the app runs its jobs in
