@@ -24,6 +24,15 @@ async function retireUnused(
   return retired.length;
 }
 
+/** The token of that hash and purpose, while unused and unexpired. */
+const liveToken = (tokenHash: string, purpose: OneTimeTokenPurpose) =>
+  and(
+    eq(oneTimeTokens.tokenHash, tokenHash),
+    eq(oneTimeTokens.purpose, purpose),
+    isNull(oneTimeTokens.usedAt),
+    gt(oneTimeTokens.expiresAt, sql`now()`),
+  );
+
 /** Mailed single-use tokens. Only inside `bypassTenantIsolation`. */
 export const oneTimeTokensRepository = {
   /** Stores a new token and retires the user's earlier unused ones of the same purpose. */
@@ -48,14 +57,7 @@ export const oneTimeTokensRepository = {
     const [row] = await db
       .select({ userId: oneTimeTokens.userId })
       .from(oneTimeTokens)
-      .where(
-        and(
-          eq(oneTimeTokens.tokenHash, tokenHash),
-          eq(oneTimeTokens.purpose, purpose),
-          isNull(oneTimeTokens.usedAt),
-          gt(oneTimeTokens.expiresAt, sql`now()`),
-        ),
-      );
+      .where(liveToken(tokenHash, purpose));
     return row;
   },
 
@@ -67,14 +69,7 @@ export const oneTimeTokensRepository = {
     const [row] = await db
       .update(oneTimeTokens)
       .set({ usedAt: sql`now()` })
-      .where(
-        and(
-          eq(oneTimeTokens.tokenHash, tokenHash),
-          eq(oneTimeTokens.purpose, purpose),
-          isNull(oneTimeTokens.usedAt),
-          gt(oneTimeTokens.expiresAt, sql`now()`),
-        ),
-      )
+      .where(liveToken(tokenHash, purpose))
       .returning({ userId: oneTimeTokens.userId, email: oneTimeTokens.email });
     return row;
   },
