@@ -64,6 +64,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import pg from "pg";
+import { API_COMMAND } from "../scripts/lib/topology/kit-env.js";
 import { createTokenService } from "../src/core/auth/tokens.js";
 import { positiveInteger } from "./common.js";
 import { type CpuUsage, machineBusyShare, memoryOf, startCpuAccounting } from "./cpu.js";
@@ -313,10 +314,8 @@ async function main(): Promise<void> {
       command: process.execPath,
       args: [
         ...(params.cpuProfile ? ["--cpu-prof", `--cpu-prof-dir=${join(workDir, "profiles")}`] : []),
-        // As npm start and the image run it.
-        "--expose-gc",
-        "--max-semi-space-size=8",
-        "--heap-growing-percent=75",
+        // The image's node flags (API_COMMAND between `node` and its entry), as npm start has them.
+        ...API_COMMAND.slice(1, -1),
         ...params.kitNodeFlags,
         ...entry,
       ],
