@@ -1,19 +1,9 @@
 import { execFile } from "node:child_process";
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { copyOfProject } from "../helpers/project-copy.js";
 
 /**
  * `npm run new:module` in a copy of this project (its files as git lists them, node_modules
@@ -24,7 +14,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
  * schema guards, the default grants and the default roles pass.
  */
 
-const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const run = promisify(execFile);
 
 interface Outcome {
@@ -63,31 +52,6 @@ const git = async (cwd: string, ...args: string[]) => {
   return stdout;
 };
 
-/** This project as git lists it (node_modules linked), committed in a repository of its own. */
-async function copyOfProject(): Promise<string> {
-  const copy = mkdtempSync(join(tmpdir(), "kit-new-module-"));
-  const listed = await git(
-    repoRoot,
-    "ls-files",
-    "-z",
-    "--cached",
-    "--others",
-    "--exclude-standard",
-  );
-  for (const file of listed.split("\0")) {
-    if (!file || !existsSync(join(repoRoot, file))) continue;
-    mkdirSync(dirname(join(copy, file)), { recursive: true });
-    cpSync(join(repoRoot, file), join(copy, file));
-  }
-  symlinkSync(join(repoRoot, "node_modules"), join(copy, "node_modules"));
-  await git(copy, "init", "-q");
-  // A link is not the directory .gitignore's `node_modules/` names.
-  writeFileSync(join(copy, ".git", "info", "exclude"), "node_modules\n");
-  await git(copy, "add", "-A");
-  await git(copy, "commit", "-q", "-m", "kit");
-  return copy;
-}
-
 const MODULE = "widgets";
 // The first field is what the wrong-type test sends badly: a timestamp, the type with a refinement.
 const FIELDS =
@@ -107,7 +71,7 @@ let matrixReport: {
 
 // About two minutes on two free cores; up to four when the machine is busy.
 beforeAll(async () => {
-  copy = await copyOfProject();
+  copy = await copyOfProject("kit-new-module-");
   refused = await exec(copy, [
     "--import",
     "tsx",

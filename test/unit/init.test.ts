@@ -1,21 +1,11 @@
 import { execFile } from "node:child_process";
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { productionTestConfig } from "../helpers/app.js";
+import { copyOfProject } from "../helpers/project-copy.js";
 
 /**
  * `npm run init` on copies of this project (its files as git lists them, node_modules linked):
@@ -53,31 +43,6 @@ const git = (cwd: string, ...args: string[]) =>
 const init = (cwd: string, ...args: string[]) =>
   exec(cwd, process.execPath, ["--import", "tsx", "scripts/init.ts", ...args]);
 
-/** This project as git lists it, in a fresh repository of its own with one commit. */
-async function copyOfProject(): Promise<string> {
-  const copy = mkdtempSync(join(tmpdir(), "kit-init-"));
-  const { stdout } = await git(
-    repoRoot,
-    "ls-files",
-    "-z",
-    "--cached",
-    "--others",
-    "--exclude-standard",
-  );
-  for (const file of stdout.split("\0")) {
-    if (!file || !existsSync(join(repoRoot, file))) continue;
-    mkdirSync(dirname(join(copy, file)), { recursive: true });
-    cpSync(join(repoRoot, file), join(copy, file));
-  }
-  symlinkSync(join(repoRoot, "node_modules"), join(copy, "node_modules"));
-  await git(copy, "init", "-q");
-  // A link is not the directory .gitignore's `node_modules/` names.
-  writeFileSync(join(copy, ".git", "info", "exclude"), "node_modules\n");
-  await git(copy, "add", "-A");
-  await git(copy, "commit", "-q", "-m", "kit");
-  return copy;
-}
-
 /** Every text file git lists in `dir` (outside migrations/) that contains `needle`. */
 async function filesContaining(dir: string, needle: string): Promise<string[]> {
   const { stdout } = await git(dir, "grep", "-l", "-F", "-I", needle, "--", ".", ":!migrations");
@@ -106,7 +71,10 @@ let startedWithoutItems: Outcome;
 let typeChecks: Promise<[Outcome, Outcome]>;
 
 beforeAll(async () => {
-  [plain, withoutItems] = await Promise.all([copyOfProject(), copyOfProject()]);
+  [plain, withoutItems] = await Promise.all([
+    copyOfProject("kit-init-"),
+    copyOfProject("kit-init-"),
+  ]);
   started = await init(plain, "--name", "acme-portal");
   // The plain copy's type check runs while the other copy is started.
   const plainTypes = exec(plain, process.execPath, ["node_modules/typescript/bin/tsc", "--noEmit"]);
@@ -188,7 +156,7 @@ describe("npm run init", { timeout: 60_000 }, () => {
     expect(again.code).toBe(64);
     expect(again.stderr).toContain("already started as acme-portal");
 
-    const fresh = await copyOfProject();
+    const fresh = await copyOfProject("kit-init-");
     try {
       writeFileSync(join(fresh, "notes.txt"), "work in progress\n");
       const dirty = await init(fresh, "--name", "acme-portal");
