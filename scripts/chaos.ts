@@ -82,7 +82,7 @@ try {
     RATE_LIMIT_IP: "10000000",
     RATE_LIMIT_FREE: "10000000",
   });
-  log("- preparing 3 tenants with 5 items each");
+  log("- preparing 3 tenants with 5 custom roles each");
   const tenants = [];
   for (let n = 0; n < 3; n += 1) tenants.push(await prepareTenant(topology, 5));
   const context: ScenarioContext = {

@@ -147,7 +147,8 @@ class VirtualUser {
   token = "";
   refreshCookie = "";
   memberRoleId = "";
-  itemIds: string[] = [];
+  /** The custom roles this user made and has not deleted yet. */
+  roleIds: string[] = [];
   invitationIds: string[] = [];
   lastInvitationAt = 0;
   iterations = 0;
@@ -221,53 +222,63 @@ class VirtualUser {
     if (n % 10 === 0) return this.refresh();
     if (Date.now() - this.lastInvitationAt > invitationGapMs) return this.invite();
     const pick = Math.random();
-    if (pick < 0.3) return this.createItem();
-    if (pick < 0.55) return this.listItems();
-    if (pick < 0.7) return this.readItem();
-    if (pick < 0.8) return this.updateItem();
-    if (pick < 0.9) return this.deleteItem();
+    if (pick < 0.3) return this.createRole();
+    if (pick < 0.55) return this.listRoles();
+    if (pick < 0.7) return this.listMembers();
+    if (pick < 0.8) return this.updateRole();
+    if (pick < 0.9) return this.deleteRole();
     await this.call("GET", pick < 0.95 ? "/api/v1/users/me" : "/api/v1/tenants/current");
   }
 
-  private async createItem() {
-    const answer = await this.call("POST", "/api/v1/items", {
-      body: { name: `item ${randomUUID().slice(0, 8)}`, description: "made by the soak" },
+  /**
+   * A custom role granting nothing: a tenant row (row-level security, audited) that every project
+   * keeps, and no change to what anyone may do.
+   */
+  private async createRole() {
+    const answer = await this.call("POST", "/api/v1/roles", {
+      body: {
+        name: `role ${randomUUID().slice(0, 8)}`,
+        description: "made by the soak",
+        permissions: [],
+      },
     });
-    if (answer.status === 201) this.itemIds.push((answer.body as { id: string }).id);
-    // Keeps each tenant's items bounded, so list pages cost the same at the end as at the start.
-    if (this.itemIds.length > 60) await this.deleteItem();
+    if (answer.status === 201) this.roleIds.push((answer.body as { id: string }).id);
+    // Keeps each tenant's roles bounded, so list pages cost the same at the end as at the start.
+    if (this.roleIds.length > 60) await this.deleteRole();
   }
 
   /** Up to three pages of 20, following nextCursor. */
-  private async listItems() {
+  private async listRoles() {
     let cursor: string | null = null;
     for (let page = 0; page < 3; page += 1) {
       const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
-      const answer = await this.call("GET", `/api/v1/items?limit=20${query}`);
+      const answer = await this.call("GET", `/api/v1/roles?limit=20${query}`);
       cursor = (answer.body as { nextCursor?: string | null } | undefined)?.nextCursor ?? null;
       if (answer.status !== 200 || !cursor) return;
     }
   }
 
-  private anyItem() {
-    return this.itemIds[Math.floor(Math.random() * this.itemIds.length)];
+  private async listMembers() {
+    await this.call("GET", "/api/v1/members?limit=20");
   }
 
-  private async readItem() {
-    const id = this.anyItem();
-    if (id) await this.call("GET", `/api/v1/items/${id}`);
-    else await this.createItem();
+  private anyRole() {
+    return this.roleIds[Math.floor(Math.random() * this.roleIds.length)];
   }
 
-  private async updateItem() {
-    const id = this.anyItem();
-    if (id) await this.call("PATCH", `/api/v1/items/${id}`, { body: { name: `renamed ${id}` } });
-    else await this.createItem();
+  /** Its description only: a change of permissions would also revoke the tenant's sessions. */
+  private async updateRole() {
+    const id = this.anyRole();
+    if (id) {
+      await this.call("PATCH", `/api/v1/roles/${id}`, {
+        body: { description: `changed ${randomUUID().slice(0, 8)}` },
+      });
+    } else await this.createRole();
   }
 
-  private async deleteItem() {
-    const id = this.itemIds.shift();
-    if (id) await this.call("DELETE", `/api/v1/items/${id}`);
+  private async deleteRole() {
+    const id = this.roleIds.shift();
+    if (id) await this.call("DELETE", `/api/v1/roles/${id}`);
   }
 
   private async refresh() {
@@ -467,7 +478,7 @@ const BOUNDED_TABLES = [
   "one_time_tokens",
   "job_outbox",
   "invitations",
-  "items",
+  "roles",
   "audit_logs",
 ] as const;
 

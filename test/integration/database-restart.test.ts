@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -74,13 +75,13 @@ describe("PostgreSQL restarted under load", { timeout: 120_000 }, () => {
       });
       expect(registered, JSON.stringify(registered)).toMatchObject({ status: 201 });
       const token = ((registered as Answer).body as { accessToken: string }).accessToken;
-      const first = await call(server, "/api/v1/items", {
+      // Custom roles are the tenant rows written and read: every project keeps them.
+      const first = await call(server, "/api/v1/roles", {
         method: "POST",
         token,
-        body: { name: "before the restart" },
+        body: { name: "before the restart", permissions: [] },
       });
       expect(first).toMatchObject({ status: 201 });
-      const itemId = ((first as Answer).body as { id: string }).id;
 
       const answers: (Answer | { error: string })[] = [];
       const created: string[] = [];
@@ -88,12 +89,13 @@ describe("PostgreSQL restarted under load", { timeout: 120_000 }, () => {
       const client = async (writer: boolean) => {
         while (!stop) {
           const answer = writer
-            ? await call(server, "/api/v1/items", {
+            ? await call(server, "/api/v1/roles", {
                 method: "POST",
                 token,
-                body: { name: `written ${answers.length}` },
+                // Role names are unique in a tenant, and two writers run at once.
+                body: { name: `written ${randomUUID()}`, permissions: [] },
               })
-            : await call(server, `/api/v1/items/${itemId}`, { token });
+            : await call(server, "/api/v1/roles?limit=20", { token });
           answers.push(answer);
           if ("status" in answer && answer.status === 201) {
             created.push((answer.body as { id: string }).id);
@@ -108,7 +110,7 @@ describe("PostgreSQL restarted under load", { timeout: 120_000 }, () => {
       const restartedAt = performance.now();
       let recovered: number | undefined;
       while (performance.now() - restartedAt < 20_000) {
-        const answer = await call(server, `/api/v1/items/${itemId}`, { token });
+        const answer = await call(server, "/api/v1/roles?limit=20", { token });
         if ("status" in answer && answer.status === 200) {
           recovered = performance.now() - restartedAt;
           break;
@@ -147,7 +149,7 @@ describe("PostgreSQL restarted under load", { timeout: 120_000 }, () => {
       await check.connect();
       try {
         const found = await check.query<{ id: string }>(
-          "select id from items where id = any($1::uuid[])",
+          "select id from roles where id = any($1::uuid[])",
           [created],
         );
         expect(found.rowCount).toBe(created.length);

@@ -60,7 +60,10 @@ interface Owner {
   email: string;
   token: string;
   tenantId: string;
-  itemIds: string[];
+  /** Every role of the tenant: its system roles and the custom ones made here. */
+  roleIds: string[];
+  /** The custom roles: system roles cannot be changed. */
+  customRoleIds: string[];
 }
 
 async function registerOwner(): Promise<Owner> {
@@ -71,7 +74,10 @@ async function registerOwner(): Promise<Owner> {
   });
   expect(answer.status, JSON.stringify(answer.body)).toBe(201);
   const body = answer.body as { accessToken: string; tenant: { id: string } };
-  return { email, token: body.accessToken, tenantId: body.tenant.id, itemIds: [] };
+  const roles = await call("/api/v1/roles", { token: body.accessToken });
+  expect(roles.status).toBe(200);
+  const roleIds = (roles.body as { items: { id: string }[] }).items.map((role) => role.id);
+  return { email, token: body.accessToken, tenantId: body.tenant.id, roleIds, customRoleIds: [] };
 }
 
 /** The token of the link to `page` in the last mail to `to` that has one. */
@@ -106,7 +112,9 @@ const shuffled = <T>(values: T[]) =>
 
 /**
  * Many requests of every tenant at once, in random order: each answer must be the caller's own
- * (its tenant, its items, and 404 for another tenant's item).
+ * (its tenant, its roles, and 404 for another tenant's role). There is no GET of one role: an
+ * empty PATCH changes nothing and answers the role as it is, or 404 where row-level security
+ * hides it.
  */
 async function concurrentReads(owners: Owner[], perTenant: number): Promise<number> {
   const checks = owners.flatMap((owner, index) => {
@@ -114,10 +122,10 @@ async function concurrentReads(owners: Owner[], perTenant: number): Promise<numb
     return Array.from({ length: perTenant }, (_, n) => async () => {
       switch (n % 4) {
         case 0: {
-          const answer = await call("/api/v1/items?limit=100", { token: owner.token });
+          const answer = await call("/api/v1/roles?limit=100", { token: owner.token });
           expect(answer.status).toBe(200);
-          const ids = (answer.body as { items: { id: string }[] }).items.map((item) => item.id);
-          expect(ids.sort()).toEqual([...owner.itemIds].sort());
+          const ids = (answer.body as { items: { id: string }[] }).items.map((role) => role.id);
+          expect(ids.sort()).toEqual([...owner.roleIds].sort());
           return;
         }
         case 1: {
@@ -127,15 +135,23 @@ async function concurrentReads(owners: Owner[], perTenant: number): Promise<numb
           return;
         }
         case 2: {
-          const id = owner.itemIds[n % owner.itemIds.length] as string;
-          const answer = await call(`/api/v1/items/${id}`, { token: owner.token });
+          const id = owner.customRoleIds[n % owner.customRoleIds.length] as string;
+          const answer = await call(`/api/v1/roles/${id}`, {
+            method: "PATCH",
+            token: owner.token,
+            body: {},
+          });
           expect(answer.status).toBe(200);
           expect((answer.body as { id: string }).id).toBe(id);
           return;
         }
         default: {
-          const id = other.itemIds[n % other.itemIds.length] as string;
-          const answer = await call(`/api/v1/items/${id}`, { token: owner.token });
+          const id = other.customRoleIds[n % other.customRoleIds.length] as string;
+          const answer = await call(`/api/v1/roles/${id}`, {
+            method: "PATCH",
+            token: owner.token,
+            body: {},
+          });
           expect(answer.status).toBe(404);
         }
       }
@@ -245,13 +261,15 @@ describe("the production topology on one machine", { timeout: 90_000 }, () => {
     for (let n = 0; n < 4; n += 1) owners.push(await registerOwner());
     for (const owner of owners) {
       for (let n = 0; n < 3; n += 1) {
-        const answer = await call("/api/v1/items", {
+        const answer = await call("/api/v1/roles", {
           method: "POST",
           token: owner.token,
-          body: { name: `item ${n} of ${owner.tenantId}` },
+          body: { name: `role ${n} of ${owner.tenantId}`, permissions: [] },
         });
         expect(answer.status, JSON.stringify(answer.body)).toBe(201);
-        owner.itemIds.push((answer.body as { id: string }).id);
+        const id = (answer.body as { id: string }).id;
+        owner.roleIds.push(id);
+        owner.customRoleIds.push(id);
       }
     }
     // Caddy replaces the header with the address it saw; the API trusts what Caddy sends.
@@ -297,7 +315,7 @@ describe("the production topology on one machine", { timeout: 90_000 }, () => {
     await Promise.all(topology.apis.map((api) => api.stop("SIGKILL")));
     try {
       // Caddy holds the request for lb_try_duration (10 s), then gives up with its own answer.
-      const answer = await call("/api/v1/items", { token: owners[0]?.token });
+      const answer = await call("/api/v1/roles", { token: owners[0]?.token });
       expect(answer.status).toBe(503);
       expect(answer.headers.get("retry-after")).toBe("2");
       expect(answer.headers.get("content-type")).toBe("application/problem+json");

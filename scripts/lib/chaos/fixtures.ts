@@ -3,14 +3,19 @@ import { FRONTEND_URL } from "../topology/kit-env.js";
 import type { Topology } from "../topology/topology.js";
 import { type PlannedRequest, send } from "./load.js";
 
-/** A tenant of the fault suite: its owner's token, its items and the id of its member role. */
+/**
+ * A tenant of the fault suite: its owner's token, the id of its member role, and custom roles
+ * made for the load. Roles are the tenant rows every project keeps (row-level security, audited),
+ * so the suite runs the same once the items example is removed.
+ */
 export interface Tenant {
   readonly email: string;
   /** Renewed before each scenario (signIn): access tokens live 15 minutes. */
   token: string;
   readonly tenantId: string;
   readonly memberRoleId: string;
-  readonly itemIds: string[];
+  /** Custom roles (granting nothing) the fixture made: the rows the scenarios change. */
+  readonly roleIds: string[];
 }
 
 export const OWNER_PASSWORD = "violet harbour quietly juggles seventeen lanterns";
@@ -33,7 +38,10 @@ async function json<T>(topology: Topology, path: string, token: string): Promise
   return (await response.json()) as T;
 }
 
-export async function prepareTenant(topology: Topology, items: number): Promise<Tenant> {
+/** A custom role granting nothing: a tenant row to write, and no change to anyone's access. */
+const roleBody = (name: string) => ({ name, permissions: [] });
+
+export async function prepareTenant(topology: Topology, customRoles: number): Promise<Tenant> {
   const email = `owner-${randomUUID()}@example.test`;
   const response = await fetch(`${topology.url}/api/v1/auth/register`, {
     method: "POST",
@@ -77,15 +85,15 @@ export async function prepareTenant(topology: Topology, items: number): Promise<
     token: body.accessToken,
     tenantId: body.tenant.id,
     memberRoleId: member.id,
-    itemIds: [],
+    roleIds: [],
   };
-  for (let n = 0; n < items; n += 1) {
+  for (let n = 0; n < customRoles; n += 1) {
     const created = await must(
       topology,
-      { method: "POST", path: "/api/v1/items", token: tenant.token, body: { name: `seed ${n}` } },
+      { method: "POST", path: "/api/v1/roles", token: tenant.token, body: roleBody(`seed ${n}`) },
       201,
     );
-    tenant.itemIds.push(created.createdId as string);
+    tenant.roleIds.push(created.createdId as string);
   }
   return tenant;
 }
@@ -103,43 +111,35 @@ export async function signIn(topology: Topology, tenant: Tenant): Promise<void> 
   tenant.token = ((await response.json()) as { accessToken: string }).accessToken;
 }
 
-/** Reads and writes of every tenant in turn: two reads, then a write. */
+/**
+ * Two reads of a tenant's rows under row-level security, in turn: a page of its roles, and a
+ * page of its members (memberships, their roles and their users joined).
+ */
+export function tenantRead(tenant: Tenant, n: number): PlannedRequest {
+  return n % 2 === 0
+    ? { method: "GET", path: "/api/v1/roles?limit=20", token: tenant.token }
+    : { method: "GET", path: "/api/v1/members?limit=20", token: tenant.token };
+}
+
+/** Reads and writes of every tenant in turn: two reads, then a write (a new custom role). */
 export function readWritePlan(tenants: readonly Tenant[]) {
   return (n: number): PlannedRequest => {
     const tenant = tenants[n % tenants.length] as Tenant;
-    switch (n % 3) {
-      case 0:
-        return {
-          method: "POST",
-          path: "/api/v1/items",
-          token: tenant.token,
-          body: { name: `chaos ${n}` },
-          write: true,
-        };
-      case 1:
-        return { method: "GET", path: "/api/v1/items?limit=20", token: tenant.token };
-      default:
-        return {
-          method: "GET",
-          path: `/api/v1/items/${tenant.itemIds[n % tenant.itemIds.length]}`,
-          token: tenant.token,
-        };
-    }
+    if (n % 3 !== 0) return tenantRead(tenant, n);
+    return {
+      method: "POST",
+      path: "/api/v1/roles",
+      token: tenant.token,
+      // Role names are unique in a tenant, and every scenario's load counts n from 0 again.
+      body: roleBody(`chaos ${randomUUID()}`),
+      write: true,
+    };
   };
 }
 
 /** Reads only (the Redis scenario: reads must keep working without Redis). */
 export function readPlan(tenants: readonly Tenant[]) {
-  return (n: number): PlannedRequest => {
-    const tenant = tenants[n % tenants.length] as Tenant;
-    return n % 2 === 0
-      ? { method: "GET", path: "/api/v1/items?limit=20", token: tenant.token }
-      : {
-          method: "GET",
-          path: `/api/v1/items/${tenant.itemIds[n % tenant.itemIds.length]}`,
-          token: tenant.token,
-        };
-  };
+  return (n: number): PlannedRequest => tenantRead(tenants[n % tenants.length] as Tenant, n);
 }
 
 export function invitation(tenant: Tenant, email: string): PlannedRequest {

@@ -2,7 +2,7 @@ import { connect, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
 import pg from "pg";
-import type { Tenant } from "./fixtures.js";
+import { type Tenant, tenantRead } from "./fixtures.js";
 import { type Outcome, type PlannedRequest, startLoad, summarize } from "./load.js";
 import { failureKinds, type ScenarioContext, type ScenarioResult } from "./scenarios.js";
 
@@ -99,16 +99,8 @@ async function paced(
 }
 
 /** Reads of the quiet tenants, in turn. */
-const quietReads = (tenants: readonly Tenant[]) => (n: number) => {
-  const tenant = tenants[n % tenants.length] as Tenant;
-  return n % 2 === 0
-    ? { method: "GET" as const, path: "/api/v1/items?limit=20", token: tenant.token }
-    : {
-        method: "GET" as const,
-        path: `/api/v1/items/${tenant.itemIds[n % tenant.itemIds.length]}`,
-        token: tenant.token,
-      };
-};
+const quietReads = (tenants: readonly Tenant[]) => (n: number) =>
+  tenantRead(tenants[n % tenants.length] as Tenant, n);
 
 /** Within twice the quiet figure, with 5 ms of slack for timer noise at small values. */
 const withinTwice = (during: number, quiet: number) => during <= 2 * quiet + 5;
@@ -123,12 +115,12 @@ function stalledClients(url: string, token: string, count: number): Socket[] {
       if (n % 2 === 0) {
         // A whole request for a large page; the answer is never read.
         socket.write(
-          `GET /api/v1/items?limit=100 HTTP/1.1\r\nhost: ${hostname}\r\nauthorization: Bearer ${token}\r\n\r\n`,
+          `GET /api/v1/roles?limit=100 HTTP/1.1\r\nhost: ${hostname}\r\nauthorization: Bearer ${token}\r\n\r\n`,
         );
         socket.pause();
       } else {
         // Headers begun and never finished.
-        socket.write(`GET /api/v1/items HTTP/1.1\r\nhost: ${hostname}\r\n`);
+        socket.write(`GET /api/v1/roles HTTP/1.1\r\nhost: ${hostname}\r\n`);
       }
     });
     return socket;
@@ -136,8 +128,8 @@ function stalledClients(url: string, token: string, count: number): Socket[] {
 }
 
 /**
- * One tenant's statements hang (another session holds its items' row locks) while it keeps
- * writing, and clients that never read or never finish a request hold connections: the slow
+ * One tenant's statements hang (another session holds its custom roles' row locks) while it keeps
+ * changing them, and clients that never read or never finish a request hold connections: the slow
  * tenant's requests end with 503 + Retry-After (statement timeout, or its share of the pool
  * used up), the other tenants' reads all answer 200 within twice their quiet latency.
  */
@@ -152,7 +144,10 @@ export async function slowDatabase(context: ScenarioContext): Promise<ScenarioRe
   const locker = new pg.Client({ connectionString: topology.ownerUrl });
   await locker.connect();
   await locker.query("begin");
-  await locker.query("select id from items where tenant_id = $1 for update", [slow.tenantId]);
+  await locker.query(
+    "select id from roles where tenant_id = $1 and id = any($2::uuid[]) for update",
+    [slow.tenantId, slow.roleIds],
+  );
   const stalled = stalledClients(topology.url, slow.token, 40);
   const faultStartedAt = Date.now();
   // Three times the slow tenant's share of both API processes' pools (5 each by default).
@@ -161,9 +156,10 @@ export async function slowDatabase(context: ScenarioContext): Promise<ScenarioRe
     concurrency: 30,
     plan: (n) => ({
       method: "PATCH",
-      path: `/api/v1/items/${slow.itemIds[n % slow.itemIds.length]}`,
+      path: `/api/v1/roles/${slow.roleIds[n % slow.roleIds.length]}`,
       token: slow.token,
-      body: { name: `slow ${n}` },
+      // The description only: a change of permissions would also revoke the tenant's sessions.
+      body: { description: `slow ${n}` },
     }),
     maxRequests: 2_000,
     requestTimeoutMs: timeoutMs,

@@ -52,7 +52,7 @@ async function rowsFound(topology: Topology, ids: readonly string[]): Promise<nu
   await client.connect();
   try {
     const { rows } = await client.query<{ count: number }>(
-      "select count(*)::int as count from items where id = any($1::uuid[])",
+      "select count(*)::int as count from roles where id = any($1::uuid[])",
       [ids],
     );
     return rows[0]?.count ?? 0;
@@ -290,7 +290,7 @@ export async function redisOutage(context: ScenarioContext): Promise<ScenarioRes
         revokedAnswers.push(
           await send(
             topology.url,
-            { method: "GET", path: "/api/v1/items?limit=1", token: second.token },
+            { method: "GET", path: "/api/v1/roles?limit=1", token: second.token },
             context.requestTimeoutMs,
           ),
         );
