@@ -1,12 +1,12 @@
 /**
  * Seed data for development and local benchmarks, in one of two scenarios:
  *
- *   npm run seed                  demo: two tenants with a few items each, and one user who owns
- *                                 the first and is a member of the second (to try switch-tenant),
- *                                 with the password and an access token per tenant printed
- *   npm run seed -- load [--tenants N] [--items N]
- *                                 load: N tenants (100) of N items each (50), each owned by its
- *                                 own user, for local benchmarks
+ *   npm run seed                  demo: two tenants and one user who owns the first and is a
+ *                                 member of the second (to try switch-tenant), with the password
+ *                                 and an access token per tenant printed
+ *   npm run seed -- load [--tenants N]
+ *                                 load: N tenants (100), each owned by its own user, for local
+ *                                 benchmarks
  *
  * Both are idempotent: a second run with the same options finds every row it would make and
  * adds nothing (the printed tokens are new; the demo sessions are reused). The accounts use
@@ -32,7 +32,9 @@ import type { DefaultRoleName } from "../src/core/permissions/index.js";
 import { EmbeddedDatabaseInUseError } from "../src/embedded-database.js";
 import { createInfrastructure, type Infrastructure } from "../src/infrastructure.js";
 import { hashPassword } from "../src/modules/auth/index.js";
+// >>> items example
 import { items } from "../src/modules/items/items.table.js";
+// <<< items example
 import { createRolesService } from "../src/modules/rbac/index.js";
 import { createTenantsService } from "../src/modules/tenants/index.js";
 // Installs the permission catalog: new tenants get their default roles from it.
@@ -41,13 +43,30 @@ import "../src/modules.js";
 /** The domain of every seeded account: reserved for examples (RFC 2606), used by no doc. */
 const SEED_DOMAIN = "seed.example.com";
 
-const DEMO_TENANTS: { name: string; role: DefaultRoleName; items: string[] }[] = [
+interface DemoTenant {
+  name: string;
+  /** The demo user's role in it. */
+  role: DefaultRoleName;
+  // >>> items example
+  items: string[];
+  // <<< items example
+}
+
+const DEMO_TENANTS: DemoTenant[] = [
   {
     name: "Acme Corporation",
     role: "owner",
+    // >>> items example
     items: ["Rocket skates", "Giant magnet", "Tornado seeds"],
+    // <<< items example
   },
-  { name: "Globex", role: "member", items: ["Doomsday device", "Hammock"] },
+  {
+    name: "Globex",
+    role: "member",
+    // >>> items example
+    items: ["Doomsday device", "Hammock"],
+    // <<< items example
+  },
 ];
 /** A development account only: the seed is refused outside development and test. */
 const DEMO_USER = {
@@ -59,29 +78,64 @@ const DEMO_USER = {
 const DEMO_SESSION_AGENT = "npm run seed";
 
 const LOAD_PASSWORD = "load password 1234";
-const LOAD_DEFAULTS = { tenants: 100, items: 50 };
-const LOAD_LIMITS = { tenants: 100_000, items: 10_000 };
+/** The load scenario's size: its options, their defaults and their limits. */
+interface LoadSize {
+  tenants: number;
+  // >>> items example
+  /** Items of each tenant. */
+  items: number;
+  // <<< items example
+}
+const LOAD_DEFAULTS: LoadSize = {
+  tenants: 100,
+  // >>> items example
+  items: 50,
+  // <<< items example
+};
+const LOAD_LIMITS: LoadSize = {
+  tenants: 100_000,
+  // >>> items example
+  items: 10_000,
+  // <<< items example
+};
+// >>> items example
 /** Rows per insert statement (well under PostgreSQL's 65,535 parameters). */
 const INSERT_CHUNK = 1_000;
+// <<< items example
 
-const USAGE = `usage: npm run seed [-- demo]
-       npm run seed -- load [--tenants N] [--items N]
-  demo   two tenants, a few items, one user in both (the default)
-  load   N tenants (default ${LOAD_DEFAULTS.tenants}, at most ${LOAD_LIMITS.tenants.toLocaleString("en")}) of N items each (default ${LOAD_DEFAULTS.items}, at most ${LOAD_LIMITS.items.toLocaleString("en")}), each with its owner`;
+const upTo = (option: keyof LoadSize) =>
+  `default ${LOAD_DEFAULTS[option]}, at most ${LOAD_LIMITS[option].toLocaleString("en")}`;
+const USAGE = [
+  "usage: npm run seed [-- demo]",
+  "       npm run seed -- load [options]",
+  "  demo          two tenants, one user in both (the default)",
+  "  load          N tenants, each with its owner",
+  `  --tenants N   load: how many tenants (${upTo("tenants")})`,
+  // >>> items example
+  `  --items N     load: items in each tenant (${upTo("items")}); the demo's tenants get a few`,
+  // <<< items example
+].join("\n");
 
-type Command = { scenario: "demo" } | { scenario: "load"; tenants: number; items: number };
+type Command = { scenario: "demo" } | ({ scenario: "load" } & LoadSize);
 
 function parseCommand(args: string[]): Command {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { tenants: { type: "string" }, items: { type: "string" } },
+    options: {
+      tenants: { type: "string" },
+      // >>> items example
+      items: { type: "string" },
+      // <<< items example
+    },
   });
   const [scenario = "demo", ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
   if (scenario === "demo") {
-    if (values.tenants !== undefined || values.items !== undefined) {
-      throw new UsageError("--tenants and --items are options of the load scenario");
+    const given = Object.keys(values).map((name) => `--${name}`);
+    if (given.length > 0) {
+      const are = given.length === 1 ? "is an option" : "are options";
+      throw new UsageError(`${given.join(" and ")} ${are} of the load scenario`);
     }
     return { scenario };
   }
@@ -89,7 +143,9 @@ function parseCommand(args: string[]): Command {
     return {
       scenario,
       tenants: count("--tenants", values.tenants, LOAD_DEFAULTS.tenants, LOAD_LIMITS.tenants),
+      // >>> items example
       items: count("--items", values.items, LOAD_DEFAULTS.items, LOAD_LIMITS.items),
+      // <<< items example
     };
   }
   throw new UsageError(`unknown scenario "${scenario}"`);
@@ -162,6 +218,7 @@ async function createTenantFor(
   return tenant;
 }
 
+// >>> items example
 /** Adds items named `names` to the tenant, as the tenant (row-level security applies). */
 async function addItems(
   database: Database,
@@ -179,6 +236,20 @@ async function addItems(
   }
 }
 
+/** The number of items of each of `tenantIds` that has any. */
+async function itemCounts(database: Database, tenantIds: string[]): Promise<Map<string, number>> {
+  if (tenantIds.length === 0) return new Map();
+  const counted = await database.bypassTenantIsolation("seed: count the load items", (db) =>
+    db
+      .select({ tenantId: items.tenantId, count: sql<number>`count(*)::int` })
+      .from(items)
+      .where(inArray(items.tenantId, tenantIds))
+      .groupBy(items.tenantId),
+  );
+  return new Map(counted.map((row) => [row.tenantId, row.count]));
+}
+// <<< items example
+
 async function seedDemo(database: Database, tokens: TokenService): Promise<void> {
   const user = await ensureUser(database, DEMO_USER, () => hashPassword(DEMO_USER.password));
   console.log(
@@ -192,8 +263,11 @@ async function seedDemo(database: Database, tokens: TokenService): Promise<void>
       console.log(`tenant ${tenant.name} exists; left as it is`);
     } else {
       tenant = await createTenantFor(database, demo.name, user.id, demo.role);
+      console.log(`created tenant ${tenant.name}`);
+      // >>> items example
       await addItems(database, tenant.id, user.id, demo.items);
-      console.log(`created tenant ${tenant.name} with ${demo.items.length} items`);
+      console.log(`  with ${demo.items.length} items`);
+      // <<< items example
     }
     const tenantId = tenant.id;
     // A session for the printed token (a sign-in makes its own), reused by later runs.
@@ -233,7 +307,7 @@ async function seedDemo(database: Database, tokens: TokenService): Promise<void>
   );
 }
 
-async function seedLoad(database: Database, size: { tenants: number; items: number }) {
+async function seedLoad(database: Database, size: LoadSize) {
   const startedAt = performance.now();
   let hash: Promise<string> | undefined;
   // One hash for every owner: they share the password, and argon2 is slow on purpose.
@@ -249,21 +323,15 @@ async function seedLoad(database: Database, size: { tenants: number; items: numb
   );
   const ownerIds = new Map(owners.map((owner) => [owner.email, owner.id]));
   const existing = await tenantsOf(database, [...ownerIds.values()]);
-  const loadTenantIds = [...existing.values()].map((tenant) => tenant.id);
-  const itemCounts = new Map<string, number>();
-  if (loadTenantIds.length > 0) {
-    const counted = await database.bypassTenantIsolation("seed: count the load items", (db) =>
-      db
-        .select({ tenantId: items.tenantId, count: sql<number>`count(*)::int` })
-        .from(items)
-        .where(inArray(items.tenantId, loadTenantIds))
-        .groupBy(items.tenantId),
-    );
-    for (const row of counted) itemCounts.set(row.tenantId, row.count);
-  }
+  // >>> items example
+  const itemsPresent = await itemCounts(
+    database,
+    [...existing.values()].map((tenant) => tenant.id),
+  );
+  let itemsAdded = 0;
+  // <<< items example
 
   let tenantsCreated = 0;
-  let itemsAdded = 0;
   for (let n = 1; n <= size.tenants; n++) {
     const email = loadOwnerEmail(n);
     const name = loadTenantName(n);
@@ -275,19 +343,22 @@ async function seedLoad(database: Database, size: { tenants: number; items: numb
       tenant = await createTenantFor(database, name, ownerId, "owner");
       tenantsCreated++;
     }
-    const present = itemCounts.get(tenant.id) ?? 0;
+    // >>> items example
+    const present = itemsPresent.get(tenant.id) ?? 0;
     const missing = Array.from(
       { length: Math.max(0, size.items - present) },
       (_, i) => `Item ${numbered(present + i + 1)}`,
     );
     await addItems(database, tenant.id, ownerId, missing);
     itemsAdded += missing.length;
+    // <<< items example
     if (n % 100 === 0 && n < size.tenants) console.log(`  ${n} of ${size.tenants} tenants`);
   }
   const seconds = Math.round((performance.now() - startedAt) / 100) / 10;
-  console.log(
-    `load: ${size.tenants} tenants (${tenantsCreated} created), ${size.items} items each (${itemsAdded} added), in ${seconds} s`,
-  );
+  console.log(`load: ${size.tenants} tenants (${tenantsCreated} created) in ${seconds} s`);
+  // >>> items example
+  console.log(`load: ${size.items} items each (${itemsAdded} added)`);
+  // <<< items example
   console.log(
     `owners: ${loadOwnerEmail(1)} to ${loadOwnerEmail(size.tenants)}, password "${LOAD_PASSWORD}"; each owns "${loadTenantName(1)}" and so on`,
   );

@@ -31,7 +31,7 @@ const infrastructure = await createInfrastructure(config, { role: "api", logger 
 const app = await createApp(config, { infrastructure });
 const { redis } = infrastructure;
 
-/** Each feature module's exports, by folder: modules.items.itemsModule, modules.auth.hashPassword. */
+/** Each feature module's exports, by folder: modules.rbac.rbacModule, modules.auth.hashPassword. */
 const modules: Record<string, Record<string, unknown>> = {};
 for (const entry of readdirSync(join(root, "src/modules"), { withFileTypes: true })) {
   if (!entry.isDirectory()) continue;
@@ -56,7 +56,7 @@ const banner = `${packageJson.name} ${packageJson.version} shell (${config.envir
               await database.bypassTenantIsolation("why", (tx) => tx.execute(sql\`...\`))
   redis       await redis.ping()   (undefined without REDIS_URL)
   cache, jobs, tokens, sessions, audit, limiters, oneTime, sendEmail: what every module receives
-  modules     each module's exports: modules.items.itemsModule, modules.auth.hashPassword
+  modules     each module's exports: modules.rbac.rbacModule, modules.auth.hashPassword
   sql         drizzle's sql template
   await works at the prompt; .help lists the REPL's commands; .exit or Ctrl+D closes and quits.
 `;

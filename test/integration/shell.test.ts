@@ -78,7 +78,7 @@ describe("npm run shell", () => {
         "  22",
         "'answer ' + x",
         "(await app.inject({ url: '/health/ready' })).json().status",
-        "Object.keys(modules).includes('items') && typeof modules.items.itemsModule",
+        "Object.keys(modules).includes('rbac') && typeof modules.rbac.rbacModule",
         "[typeof cache.getOrSet, typeof jobs.enqueue, typeof tokens.signAccessToken, config.environment].join(' ')",
         "",
       ].join("\n"),
