@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -12,12 +13,19 @@ import { createTestDatabase, type TestDatabase } from "../helpers/test-database.
 /**
  * `npm run seed` on a fresh database, through the kit's two logins as production connects:
  * the demo scenario a developer signs in to at once, the load scenario for benchmarks, both
- * idempotent, and accounts that never collide with the README's examples. What the seed puts
- * in the items example is checked with the example (test/integration/modules/items/).
+ * idempotent, and accounts that never collide with the README's examples.
  */
+// >>> items example
+// What the seed puts in the items example is checked with it: modules/items/items-seed.test.ts.
+// <<< items example
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const run = promisify(execFile);
+/**
+ * The key the printed tokens are signed with, given to the seed and to the app alike: the seed
+ * loads a local .env, which npm run init writes with a key of its own.
+ */
+const SECRET_KEY = randomBytes(36).toString("base64url");
 
 let testDatabase: TestDatabase;
 let owner: pg.Client;
@@ -31,6 +39,7 @@ beforeAll(async () => {
       DATABASE_URL: testDatabase.tenantUrl,
       DATABASE_SYSTEM_URL: testDatabase.systemUrl,
       REDIS_URL: "",
+      SECRET_KEY,
     }),
   );
 });
@@ -49,6 +58,7 @@ const seed = (...args: string[]) =>
       DATABASE_URL: testDatabase.tenantUrl,
       DATABASE_SYSTEM_URL: testDatabase.systemUrl,
       REDIS_URL: "",
+      SECRET_KEY,
     },
   });
 

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { FastifyInstance } from "fastify";
@@ -16,6 +17,11 @@ import { createTestDatabase, type TestDatabase } from "../../../helpers/test-dat
 
 const repoRoot = fileURLToPath(new URL("../../../..", import.meta.url));
 const run = promisify(execFile);
+/**
+ * The key the printed tokens are signed with, given to the seed and to the app alike: the seed
+ * loads a local .env, which npm run init writes with a key of its own.
+ */
+const SECRET_KEY = randomBytes(36).toString("base64url");
 
 let testDatabase: TestDatabase;
 let owner: pg.Client;
@@ -29,6 +35,7 @@ beforeAll(async () => {
       DATABASE_URL: testDatabase.tenantUrl,
       DATABASE_SYSTEM_URL: testDatabase.systemUrl,
       REDIS_URL: "",
+      SECRET_KEY,
     }),
   );
 });
@@ -47,6 +54,7 @@ const seed = (...args: string[]) =>
       DATABASE_URL: testDatabase.tenantUrl,
       DATABASE_SYSTEM_URL: testDatabase.systemUrl,
       REDIS_URL: "",
+      SECRET_KEY,
     },
   });
 
