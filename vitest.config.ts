@@ -17,8 +17,9 @@ export default defineConfig({
           // PostgreSQL and Redis first (started here when not running: installed, or in Docker),
           // then the template database.
           globalSetup: ["test/local-services.ts", "test/global-setup.ts"],
-          // Every answer of every app a test builds is checked against its OpenAPI document.
-          setupFiles: ["test/helpers/contract.ts"],
+          // Every answer of every app a test builds is checked against its OpenAPI document;
+          // the permission catalog is the test modules' (the kit's and the notes fixture).
+          setupFiles: ["test/helpers/contract.ts", "test/helpers/test-modules.ts"],
           environment: "node",
           testTimeout: 30_000,
           hookTimeout: 30_000,

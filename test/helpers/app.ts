@@ -4,6 +4,7 @@ import { type AppModule, createApp } from "../../src/app.js";
 import { type Config, loadConfig } from "../../src/config.js";
 
 import { isolatedRedisKeyPrefix, TEST_REDIS_URL, testConfig } from "./config.js";
+import { testModules } from "./test-modules.js";
 
 export {
   isolatedRedisKeyPrefix,
@@ -35,10 +36,13 @@ export function productionTestConfig(env: Record<string, string | undefined> = {
   });
 }
 
-/** Builds an app for a test; close it in afterAll/afterEach. */
+/**
+ * Builds an app for a test, with `testModules` (the kit's modules and the notes fixture) unless
+ * given `modules` (`defaultModules` for the kit's own app); close it in afterAll/afterEach.
+ */
 export function buildTestApp(
   env: Record<string, string | undefined> = {},
-  modules?: readonly AppModule[],
+  modules: readonly AppModule[] = testModules,
 ): Promise<FastifyInstance> {
-  return createApp(testConfig(env), modules ? { modules } : {});
+  return createApp(testConfig(env), { modules });
 }

@@ -18,6 +18,7 @@ import { type ItemRow, items } from "../../src/modules/items/items.table.js";
 // <<< items example
 import { createRolesService } from "../../src/modules/rbac/index.js";
 import { createTenantsService } from "../../src/modules/tenants/index.js";
+import { type NoteRow, notes } from "../fixtures/notes-module/notes.table.js";
 
 /*
  * Test data factories: rows in the real database, arranged directly (no HTTP, no password
@@ -160,6 +161,26 @@ export async function bearerFor(
     sid: session.id,
   });
   return { authorization: `Bearer ${token}` };
+}
+
+/**
+ * A note (the fixture module of test/fixtures/notes-module/) of `tenantId`, written as that
+ * tenant (row-level security applies), created by `createdBy` when given.
+ */
+export async function createNote(
+  database: Database,
+  tenantId: string,
+  overrides: Partial<Pick<NoteRow, "id" | "name" | "description" | "createdBy">> = {},
+): Promise<NoteRow> {
+  const [row] = await database
+    .forTenant({ tenantId, userId: overrides.createdBy ?? undefined })
+    .transaction((tx) =>
+      tx
+        .insert(notes)
+        .values({ name: `Note ${uniqueSuffix()}`, ...overrides })
+        .returning(),
+    );
+  return row as NoteRow;
 }
 
 // >>> items example

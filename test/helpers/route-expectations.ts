@@ -5,7 +5,8 @@ import type { Permission } from "../../src/core/permissions/index.js";
 
 /**
  * What each module's signed-in routes expect, declared beside the module's tests in
- * test/integration/modules/<module>/<module>.routes-expectations.ts and read here for the route
+ * test/integration/modules/<module>/<module>.routes-expectations.ts (and beside a fixture module,
+ * test/fixtures/<module>-module/<module>.routes-expectations.ts) and read here for the route
  * x role matrix (permissions.test.ts), tenant isolation (tenant-isolation.test.ts) and the
  * default roles (rbac.test.ts, auth.test.ts). Written from the HTTP contract by hand, never read
  * from the code they check.
@@ -39,9 +40,9 @@ export interface RouteExpectation {
   readonly payload?: (setup: MatrixSetup) => Record<string, unknown>;
   /** `tenant` for the tenant's data (refused for a suspended tenant), `account` for the user's. */
   readonly scope: "tenant" | "account";
-  /** The request tenant-isolation.test.ts sends; `itemId` names an item of the caller's tenant. */
+  /** The request tenant-isolation.test.ts sends; `noteId` names a note of the caller's tenant. */
   readonly isolation?: {
-    readonly url?: (itemId: string) => string;
+    readonly url?: (noteId: string) => string;
     readonly payload?: Record<string, unknown>;
   };
 }
@@ -68,20 +69,32 @@ export function defineRouteExpectations(expectations: ModuleExpectations): Modul
 
 const MODULE_TESTS = join(import.meta.dirname, "../integration/modules");
 const MODULE_SOURCES = join(import.meta.dirname, "../../src/modules");
+const FIXTURES = join(import.meta.dirname, "../fixtures");
+const FIXTURE_MODULE = /^([a-z][a-z0-9-]*)-module$/;
 
 /**
- * Every module's expectations, by module folder. A folder under test/integration/modules/ that
- * is not a module of src/modules/, or that has no expectations file, fails.
+ * Every module's expectations, by module name: the kit's modules' (a folder under
+ * test/integration/modules/ that is not a module of src/modules/, or that has no expectations
+ * file, fails), then the fixture modules' (test/fixtures/<module>-module/), which the apps of
+ * the tests register too (test-modules.ts).
  */
 export async function loadRouteExpectations(): Promise<Map<string, ModuleExpectations>> {
   const modules = new Set(readdirSync(MODULE_SOURCES));
-  const loaded = new Map<string, ModuleExpectations>();
+  const files: [string, string][] = [];
   for (const folder of readdirSync(MODULE_TESTS).sort()) {
     if (!modules.has(folder)) throw new Error(`test/integration/modules/${folder}: no such module`);
-    const file = join(MODULE_TESTS, folder, `${folder}.routes-expectations.ts`);
+    files.push([folder, join(MODULE_TESTS, folder, `${folder}.routes-expectations.ts`)]);
+  }
+  for (const folder of readdirSync(FIXTURES).sort()) {
+    const name = FIXTURE_MODULE.exec(folder)?.[1];
+    if (name) files.push([name, join(FIXTURES, folder, `${name}.routes-expectations.ts`)]);
+  }
+  const loaded = new Map<string, ModuleExpectations>();
+  for (const [name, file] of files) {
+    if (loaded.has(name)) throw new Error(`${file}: module ${name} has expectations already`);
     const { default: expectations } = (await import(file)) as { default: ModuleExpectations };
     if (!expectations) throw new Error(`${file}: needs a default export (defineRouteExpectations)`);
-    loaded.set(folder, expectations);
+    loaded.set(name, expectations);
   }
   return loaded;
 }

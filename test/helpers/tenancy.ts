@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { createApp } from "../../src/app.js";
+import { type AppModule, createApp } from "../../src/app.js";
 import type { Config } from "../../src/config.js";
 import type { TokenService } from "../../src/core/auth/index.js";
 import type { Database, TenantRow } from "../../src/core/database/index.js";
@@ -10,6 +10,7 @@ import { createTenantsService } from "../../src/modules/tenants/index.js";
 import { TEST_REDIS_URL, testConfig } from "./app.js";
 import { createSignedInMember } from "./identity.js";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
+import { testModules } from "./test-modules.js";
 
 export interface TestTenant {
   readonly tenant: TenantRow;
@@ -35,9 +36,13 @@ export interface TenancyTestContext {
   close(): Promise<void>;
 }
 
-/** An app on a fresh database cloned from the migrated template. Close it in afterAll. */
+/**
+ * An app on a fresh database cloned from the migrated template, with `testModules` (the kit's
+ * modules and the notes fixture) unless given `modules`. Close it in afterAll.
+ */
 export async function setupTenancyTest(
   env: Record<string, string | undefined> = {},
+  { modules = testModules }: { modules?: readonly AppModule[] } = {},
 ): Promise<TenancyTestContext> {
   const testDatabase = await createTestDatabase();
   // With Redis, as in production: no in-process job relay polls the database during a test.
@@ -48,7 +53,7 @@ export async function setupTenancyTest(
     REDIS_URL: TEST_REDIS_URL,
     ...env,
   });
-  const app = await createApp(config);
+  const app = await createApp(config, { modules });
   // Built like a command's, apart from the app's: its database handle arranges and inspects.
   const services = await createInfrastructure(config, {
     role: "cli",

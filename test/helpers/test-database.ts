@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { migrateDatabase } from "../../src/core/database/index.js";
 import { migrationsFolder } from "../../src/core/database/migrations.js";
@@ -24,7 +25,18 @@ export const TEST_SYSTEM_LOGIN = "kit_test_system";
 const TEMPLATE_LOCK = "select pg_advisory_lock(hashtext('agency-kit:test-template'))";
 const TEMPLATE_UNLOCK = "select pg_advisory_unlock(hashtext('agency-kit:test-template'))";
 
-/** The template's name changes whenever a migration does, so a stale template is never used. */
+/**
+ * The tables of the test fixtures (test/fixtures/notes-module/), applied after the migrations:
+ * test databases only, never a migration of the kit.
+ */
+const FIXTURE_SQL = [
+  fileURLToPath(new URL("../fixtures/notes-module/notes.sql", import.meta.url)),
+] as const;
+
+/**
+ * The template's name changes whenever a migration or a fixture's SQL does, so a stale
+ * template is never used.
+ */
 export function templateName(): string {
   const hash = createHash("sha256");
   for (const file of readdirSync(migrationsFolder())
@@ -32,7 +44,19 @@ export function templateName(): string {
     .sort()) {
     hash.update(file).update(readFileSync(join(migrationsFolder(), file)));
   }
+  for (const file of FIXTURE_SQL) hash.update(basename(file)).update(readFileSync(file));
   return `${TEMPLATE_PREFIX}${hash.digest("hex").slice(0, 16)}`;
+}
+
+/**
+ * Migrates the empty database at `url` (as its owner) and adds the fixtures' tables: what a
+ * test database holds. For a database a test makes outside the template (a cluster of its own).
+ */
+export async function migrateTestDatabase(url: string): Promise<void> {
+  await migrateDatabase(url);
+  await withClient(async (client) => {
+    for (const file of FIXTURE_SQL) await client.query(readFileSync(file, "utf8"));
+  }, url);
 }
 
 /** The URL of `database` on the test server, as `login` (default: TEST_DATABASE_URL's). */
@@ -90,8 +114,9 @@ export async function ensureLoginRole(login: string, groups: readonly string[]):
 }
 
 /**
- * Creates (once per migration set) and migrates the template, and makes the two test logins
- * (the migration makes the groups they are granted). Called by the global setup.
+ * Creates (once per migration set) and migrates the template, with the fixtures' tables, and
+ * makes the two test logins (the migration makes the groups they are granted). Called by the
+ * global setup.
  */
 export async function ensureTemplate(): Promise<string> {
   const template = templateName();
@@ -103,7 +128,7 @@ export async function ensureTemplate(): Promise<string> {
         const building = `${template}_building`;
         await client.query(`drop database if exists "${building}"`);
         await client.query(`create database "${building}"`);
-        await migrateDatabase(urlFor(building));
+        await migrateTestDatabase(urlFor(building));
         await client.query(`alter database "${building}" rename to "${template}"`);
       }
       // When it was last used, so that a template another checkout is still cloning from (with

@@ -158,16 +158,16 @@ describe("the check reads a changed live schema", () => {
   it("reports a foreign key between tenant tables without tenant_id", async () => {
     const violations = await violationsAfter([
       "create unique index items_id_key on items (id)",
-      `create table notes (
+      `create table comments (
          tenant_id uuid not null references tenants (id) on delete cascade,
          id uuid not null,
          item_id uuid references items (id),
          primary key (tenant_id, id))`,
     ]);
     expect(violations).toContainEqual({
-      table: "public.notes",
+      table: "public.comments",
       problem:
-        "foreign key notes_item_id_fkey to public.items does not pair tenant_id with tenant_id: the rows could be on different shards",
+        "foreign key comments_item_id_fkey to public.items does not pair tenant_id with tenant_id: the rows could be on different shards",
     });
   });
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { defaultModules } from "../../src/app.js";
 import { OAUTH_PROVIDERS } from "../../src/config.js";
 import { REFRESH_COOKIE } from "../../src/modules/auth/cookies.js";
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "../../src/modules/auth/passwords.js";
@@ -122,7 +123,7 @@ describe("the OpenAPI document of the kit's app", () => {
   let operations: ReturnType<typeof operationsOf>;
 
   beforeAll(async () => {
-    app = await buildTestApp();
+    app = await buildTestApp({}, defaultModules);
     document = await documentOf(app);
     operations = operationsOf(document);
   });
@@ -347,7 +348,10 @@ describe("the document of an app with the general rate limits off and a metrics 
   let document: Document;
 
   beforeAll(async () => {
-    app = await buildTestApp({ RATE_LIMIT_ENABLED: "false", METRICS_TOKEN: "scrape-token" });
+    app = await buildTestApp(
+      { RATE_LIMIT_ENABLED: "false", METRICS_TOKEN: "scrape-token" },
+      defaultModules,
+    );
     document = await documentOf(app);
   });
   afterAll(async () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Config, ConfigError } from "../../src/config.js";
 import { type Database, openDatabase } from "../../src/core/database/index.js";
 import { createLogger } from "../../src/core/logging/index.js";
-import { items } from "../../src/modules/items/items.table.js";
+import { notes } from "../fixtures/notes-module/notes.table.js";
 import { productionTestConfig, testConfig } from "../helpers/app.js";
 import {
   connectToTestDatabase,
@@ -16,9 +16,11 @@ import {
 
 /**
  * The second wall, on its own: PostgreSQL's row-level security, exercised with plain `pg` on a
- * migrated database and no application code at all. The rows are inserted by the connecting
- * role (the superuser that owns the tables); every check then switches to app_tenant the way
- * the application does, with a transaction-local `set_config('role', ...)`.
+ * migrated database and no application code at all, on `tenants` and on the notes fixture's
+ * table (test/fixtures/notes-module/notes.sql), a tenant table as a module's migrations make
+ * one. The rows are inserted by the connecting role (the superuser that owns the tables); every
+ * check then switches to app_tenant the way the application does, with a transaction-local
+ * `set_config('role', ...)`.
  *
  * Then the kit's own pools, logged in as production logs in (two non-superuser logins), against
  * what SQL injected into a tenant transaction could try: assume app_system, or leave a
@@ -28,8 +30,8 @@ import {
 const A = randomUUID();
 const B = randomUUID();
 const SUSPENDED = randomUUID();
-const aItems = [randomUUID(), randomUUID(), randomUUID()];
-const bItems = [randomUUID(), randomUUID()];
+const aNotes = [randomUUID(), randomUUID(), randomUUID()];
+const bNotes = [randomUUID(), randomUUID()];
 
 let connection: TestDatabaseClient | undefined;
 let client: pg.Client;
@@ -43,14 +45,14 @@ beforeAll(async () => {
     [A, B, SUSPENDED],
   );
   for (const [tenant, ids] of [
-    [A, aItems],
-    [B, bItems],
+    [A, aNotes],
+    [B, bNotes],
   ] as const) {
     for (const id of ids) {
-      await client.query("insert into items (tenant_id, id, name) values ($1, $2, $3)", [
+      await client.query("insert into notes (tenant_id, id, name) values ($1, $2, $3)", [
         tenant,
         id,
-        `item ${id}`,
+        `note ${id}`,
       ]);
     }
   }
@@ -74,11 +76,11 @@ const asTenantRole = () => client.query("select set_config('role', 'app_tenant',
 const ENTER = "select app.enter_tenant($1::uuid, null, null)";
 const enter = (tenant: string) => client.query(ENTER, [tenant]);
 
-async function visible(): Promise<{ items: string[]; tenants: string[] }> {
-  const items = await client.query<{ tenant_id: string }>("select tenant_id from items");
+async function visible(): Promise<{ notes: string[]; tenants: string[] }> {
+  const notes = await client.query<{ tenant_id: string }>("select tenant_id from notes");
   const tenants = await client.query<{ id: string }>("select id from tenants");
   return {
-    items: items.rows.map((row) => row.tenant_id),
+    notes: notes.rows.map((row) => row.tenant_id),
     tenants: tenants.rows.map((row) => row.id),
   };
 }
@@ -99,16 +101,16 @@ async function failure(
 describe("row-level security as app_tenant", () => {
   it("the owner sees every row (the rows exist)", async () => {
     const all = await visible();
-    expect(all.items).toHaveLength(5);
+    expect(all.notes).toHaveLength(5);
     expect(all.tenants).toHaveLength(3);
   });
 
-  it("sees no rows of items or tenants when no tenant is set", async () => {
+  it("sees no rows of notes or tenants when no tenant is set", async () => {
     await inTransaction(async () => {
       await asTenantRole();
       const { rows } = await client.query<{ role: string }>("select current_user as role");
       expect(rows[0]?.role).toBe("app_tenant");
-      expect(await visible()).toEqual({ items: [], tenants: [] });
+      expect(await visible()).toEqual({ notes: [], tenants: [] });
     });
   });
 
@@ -117,14 +119,14 @@ describe("row-level security as app_tenant", () => {
       await asTenantRole();
       await enter(A);
       const seen = await visible();
-      expect(seen.items).toEqual([A, A, A]);
+      expect(seen.notes).toEqual([A, A, A]);
       expect(seen.tenants).toEqual([A]);
-      const byId = await client.query("select id from items where id = any($1::uuid[])", [bItems]);
+      const byId = await client.query("select id from notes where id = any($1::uuid[])", [bNotes]);
       expect(byId.rowCount).toBe(0);
 
       // The pitfall: after a set_config the setting reads '' rather than NULL.
       await client.query("select set_config('app.tenant_id', '', true)");
-      expect(await visible()).toEqual({ items: [], tenants: [] });
+      expect(await visible()).toEqual({ notes: [], tenants: [] });
     });
   });
 
@@ -132,7 +134,7 @@ describe("row-level security as app_tenant", () => {
     await inTransaction(async () => {
       await asTenantRole();
       await enter(A);
-      const error = await failure("insert into items (tenant_id, id, name) values ($1, $2, 'x')", [
+      const error = await failure("insert into notes (tenant_id, id, name) values ($1, $2, 'x')", [
         B,
         randomUUID(),
       ]);
@@ -161,11 +163,11 @@ describe("row-level security as app_tenant", () => {
     await inTransaction(async () => {
       await asTenantRole();
       await enter(A);
-      const error = await failure("update items set tenant_id = $1 where id = $2", [B, aItems[0]]);
+      const error = await failure("update notes set tenant_id = $1 where id = $2", [B, aNotes[0]]);
       expect(error.code).toBe("42501");
       expect(error.message).toMatch(/new row violates row-level security policy/);
     });
-    const { rows } = await client.query("select tenant_id from items where id = $1", [aItems[0]]);
+    const { rows } = await client.query("select tenant_id from notes where id = $1", [aNotes[0]]);
     expect(rows[0]?.tenant_id).toBe(A);
   });
 
@@ -174,17 +176,17 @@ describe("row-level security as app_tenant", () => {
       await asTenantRole();
       await enter(A);
       const updated = await client.query(
-        "update items set name = 'hijacked' where tenant_id = $1",
+        "update notes set name = 'hijacked' where tenant_id = $1",
         [B],
       );
       expect(updated.rowCount).toBe(0);
-      const deleted = await client.query("delete from items where id = any($1::uuid[])", [bItems]);
+      const deleted = await client.query("delete from notes where id = any($1::uuid[])", [bNotes]);
       expect(deleted.rowCount).toBe(0);
       const renamed = await client.query("update tenants set name = 'hijacked' where id = $1", [B]);
       expect(renamed.rowCount).toBe(0);
     });
     const { rows } = await client.query(
-      "select count(*)::int as n from items where tenant_id = $1 and name <> 'hijacked'",
+      "select count(*)::int as n from notes where tenant_id = $1 and name <> 'hijacked'",
       [B],
     );
     expect(rows[0]?.n).toBe(2);
@@ -206,7 +208,7 @@ describe("row-level security as app_tenant", () => {
     await client.query("begin");
     await asTenantRole();
     await enter(A);
-    expect((await visible()).items).toHaveLength(3);
+    expect((await visible()).notes).toHaveLength(3);
     await client.query("commit");
 
     const after = await client.query<{ tenant: string | null; role: string }>(
@@ -217,7 +219,7 @@ describe("row-level security as app_tenant", () => {
 
     await inTransaction(async () => {
       await asTenantRole();
-      expect(await visible()).toEqual({ items: [], tenants: [] });
+      expect(await visible()).toEqual({ notes: [], tenants: [] });
     });
   });
 
@@ -252,12 +254,12 @@ describe("the tenant policy and the primary key", () => {
       [bulkTenants],
     );
     await client.query(
-      `insert into items (tenant_id, id, name)
+      `insert into notes (tenant_id, id, name)
          select t, gen_random_uuid(), 'bulk ' || n
            from unnest($1::uuid[]) as t, generate_series(1, $2::int) as n`,
       [bulkTenants, PER_TENANT],
     );
-    await client.query("analyze items");
+    await client.query("analyze notes");
     await client.query("analyze tenants");
   });
 
@@ -282,16 +284,16 @@ describe("the tenant policy and the primary key", () => {
     expect(nodes).toContainEqual(
       expect.objectContaining({
         "Node Type": expect.stringMatching(/^Index (Only )?Scan$/),
-        "Index Name": "items_pkey",
-        "Relation Name": "items",
+        "Index Name": "notes_pkey",
+        "Relation Name": "notes",
       }),
     );
   };
 
-  it("a lookup by (tenant_id, id) as app_tenant uses an index scan on items_pkey", async () => {
+  it("a lookup by (tenant_id, id) as app_tenant uses an index scan on notes_pkey", async () => {
     const tenant = bulkTenants[3] as string;
     const { rows } = await client.query<{ id: string }>(
-      "select id from items where tenant_id = $1 limit 1 offset 250",
+      "select id from notes where tenant_id = $1 limit 1 offset 250",
       [tenant],
     );
     const id = rows[0]?.id as string;
@@ -299,12 +301,12 @@ describe("the tenant policy and the primary key", () => {
       await asTenantRole();
       await enter(tenant);
       const nodes = await planNodes(
-        "explain (format json) select * from items where tenant_id = $1 and id = $2",
+        "explain (format json) select * from notes where tenant_id = $1 and id = $2",
         [tenant, id],
       );
       expectPrimaryKeyLookup(nodes);
       // And the lookup finds the row.
-      const found = await client.query("select * from items where tenant_id = $1 and id = $2", [
+      const found = await client.query("select * from notes where tenant_id = $1 and id = $2", [
         tenant,
         id,
       ]);
@@ -319,7 +321,7 @@ describe("the tenant policy and the primary key", () => {
       await enter(tenant);
       await client.query("set local plan_cache_mode = force_generic_plan");
       await client.query(
-        "prepare rls_lookup(uuid, uuid) as select * from items where tenant_id = $1 and id = $2",
+        "prepare rls_lookup(uuid, uuid) as select * from notes where tenant_id = $1 and id = $2",
       );
       try {
         const nodes = await planNodes(
@@ -332,12 +334,12 @@ describe("the tenant policy and the primary key", () => {
     });
   });
 
-  it("a lookup that forgets tenant_id still uses items_pkey, with the policy's tenant", async () => {
+  it("a lookup that forgets tenant_id still uses notes_pkey, with the policy's tenant", async () => {
     const tenant = bulkTenants[2] as string;
     await inTransaction(async () => {
       await asTenantRole();
       await enter(tenant);
-      const nodes = await planNodes("explain (format json) select * from items where id = $1", [
+      const nodes = await planNodes("explain (format json) select * from notes where id = $1", [
         randomUUID(),
       ]);
       expectPrimaryKeyLookup(nodes);
@@ -351,10 +353,10 @@ describe("the tenant policy and the primary key", () => {
       await client.query("set local enable_bitmapscan = off");
       await asTenantRole();
       await enter(tenant);
-      const nodes = await planNodes("explain (format json) select count(*) from items");
+      const nodes = await planNodes("explain (format json) select count(*) from notes");
       expect(nodes.map((node) => node["Node Type"])).toContain("Seq Scan");
       expect(nodes.map((node) => node["Parent Relationship"])).toContain("InitPlan");
-      const { rows } = await client.query<{ n: number }>("select count(*)::int as n from items");
+      const { rows } = await client.query<{ n: number }>("select count(*)::int as n from notes");
       expect(rows[0]?.n).toBe(PER_TENANT);
     });
   });
@@ -417,11 +419,11 @@ describe("the kit's two pools, as production logs in", () => {
     const read = await kitFailure(
       database.forTenant({ tenantId: A }).transaction(async (tx) => {
         await tx.execute(sql`reset role`);
-        return tx.execute(sql`select count(*) from items`);
+        return tx.execute(sql`select count(*) from notes`);
       }),
     );
     expect(read.code).toBe("42501");
-    expect(read.message).toMatch(/permission denied for table items/);
+    expect(read.message).toMatch(/permission denied for table notes/);
     const switched = await kitFailure(
       database.forTenant({ tenantId: A }).transaction(async (tx) => {
         await tx.execute(sql`reset role`);
@@ -432,7 +434,7 @@ describe("the kit's two pools, as production logs in", () => {
   });
 
   it("a tenant transaction cannot leave a temporary table to shadow a kit table (42501)", async () => {
-    const error = await kitFailure(inTenantA(sql`create temporary table items (id uuid)`));
+    const error = await kitFailure(inTenantA(sql`create temporary table notes (id uuid)`));
     expect(error.code).toBe("42501");
     expect(error.message).toMatch(/permission denied to create temporary tables/);
   });
@@ -442,7 +444,7 @@ describe("the kit's two pools, as production logs in", () => {
       const who = (await tx.execute(
         sql`select session_user as login, current_user as role`,
       )) as unknown as { rows: { login: string; role: string }[] };
-      const rows = await tx.select({ tenantId: items.tenantId }).from(items);
+      const rows = await tx.select({ tenantId: notes.tenantId }).from(notes);
       return { who: who.rows[0], tenants: new Set(rows.map((row) => row.tenantId)) };
     });
     expect(seen.who).toEqual({ login: "kit_test_system", role: "app_system" });

@@ -301,16 +301,16 @@ describe("the guards bite", () => {
   it("reports a new tenant table that was created without row-level security", async () => {
     await withSchemaChange(
       [
-        `create table notes (
+        `create table comments (
            tenant_id uuid not null references tenants (id) on delete cascade,
            id uuid not null,
            body text,
            primary key (tenant_id, id))`,
       ],
       async () => {
-        expect(await tenantTables(client)).toContain("notes");
+        expect(await tenantTables(client)).toContain("comments");
         const offences = await rowLevelSecurityOffences(client);
-        expect(offendingTables(offences)).toEqual(["notes"]);
+        expect(offendingTables(offences)).toEqual(["comments"]);
         expect(offences.map((offence) => offence.problem)).toEqual([
           "row-level security disabled",
           "row-level security not forced",
@@ -341,7 +341,7 @@ describe("the guards bite", () => {
     await withSchemaChange(
       [
         "create unique index items_id_key on items (id)",
-        `create table notes (
+        `create table comments (
            tenant_id uuid not null references tenants (id),
            id uuid not null,
            item_id uuid references items (id),
@@ -350,16 +350,16 @@ describe("the guards bite", () => {
       async () => {
         const offences = await citusKeyOffences(client);
         expect(offences).toContainEqual({
-          table: "notes",
+          table: "comments",
           problem: expect.stringMatching(/to items does not pair tenant_id/),
         });
-        expect(offendingTables(offences).sort()).toEqual(["items", "notes"]);
+        expect(offendingTables(offences).sort()).toEqual(["comments", "items"]);
       },
     );
     // The same reference through (tenant_id, item_id) is fine.
     await withSchemaChange(
       [
-        `create table notes (
+        `create table comments (
            tenant_id uuid not null references tenants (id),
            id uuid not null,
            item_id uuid,

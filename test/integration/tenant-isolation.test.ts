@@ -3,7 +3,7 @@ import { count, eq } from "drizzle-orm";
 import type { LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TenantRow, tenants } from "../../src/core/database/index.js";
-import { type ItemRow, items } from "../../src/modules/items/items.table.js";
+import { type NoteRow, notes } from "../fixtures/notes-module/notes.table.js";
 import { expectProblem } from "../helpers/problems.js";
 import { allRoutes, loadRouteExpectations } from "../helpers/route-expectations.js";
 import { setupTenancyTest, type TenancyTestContext, type TestTenant } from "../helpers/tenancy.js";
@@ -11,7 +11,9 @@ import { setupTenancyTest, type TenancyTestContext, type TestTenant } from "../h
 /**
  * Tenant isolation through the HTTP surface: with one tenant's token, nothing of another tenant
  * can be read, changed or deleted, and every failure looks exactly like a missing object. What
- * the API answers is checked against the rows themselves, read around the tenant isolation.
+ * the API answers is checked against the rows themselves, read around the tenant isolation. The
+ * tenant data is the notes fixture's (test/fixtures/notes-module/), so this holds for a project
+ * without the items example as well.
  */
 
 let ctx: TenancyTestContext;
@@ -26,13 +28,13 @@ interface RouteCase {
   readonly method: Method;
   /** The route as OpenAPI names it. */
   readonly route: string;
-  /** A valid request for the caller's own tenant; `itemId` names an item of that tenant. */
-  readonly url: (itemId: string) => string;
+  /** A valid request for the caller's own tenant; `noteId` names a note of that tenant. */
+  readonly url: (noteId: string) => string;
   readonly payload?: Record<string, unknown>;
   readonly scope: "tenant" | "account";
 }
 
-/** Every module's signed-in routes (test/integration/modules/<module>/), as requests to send. */
+/** Every module's signed-in routes (loadRouteExpectations), as requests to send. */
 const routeCases: RouteCase[] = [...allRoutes(await loadRouteExpectations())].map(
   ([key, expectation]) => {
     const [method, route] = key.split(" ") as [Method, string];
@@ -72,17 +74,17 @@ function send(
   });
 }
 
-async function createItem(tenant: TestTenant, name: string) {
-  const response = await send(tenant, "POST", "/api/v1/items", { name, description: `${name}!` });
+async function createNote(tenant: TestTenant, name: string) {
+  const response = await send(tenant, "POST", "/api/v1/notes", { name, description: `${name}!` });
   expect(response.statusCode, response.body).toBe(201);
   return response.json<{ id: string; name: string; description: string | null }>();
 }
 
 /** The row as stored, read around tenant isolation. */
-function itemRow(id: string): Promise<ItemRow | undefined> {
-  return ctx.database.bypassTenantIsolation("test: inspect an item", async (db) => {
-    const [row] = await db.select().from(items).where(eq(items.id, id));
-    return row as ItemRow | undefined;
+function noteRow(id: string): Promise<NoteRow | undefined> {
+  return ctx.database.bypassTenantIsolation("test: inspect a note", async (db) => {
+    const [row] = await db.select().from(notes).where(eq(notes.id, id));
+    return row as NoteRow | undefined;
   });
 }
 
@@ -93,20 +95,20 @@ function tenantRow(id: string): Promise<TenantRow | undefined> {
   });
 }
 
-/** Item rows per tenant id, for every tenant in the database. */
-function itemCounts(): Promise<Map<string, number>> {
-  return ctx.database.bypassTenantIsolation("test: count items", async (db) => {
+/** Note rows per tenant id, for every tenant in the database. */
+function noteCounts(): Promise<Map<string, number>> {
+  return ctx.database.bypassTenantIsolation("test: count notes", async (db) => {
     const rows = await db
-      .select({ tenantId: items.tenantId, n: count() })
-      .from(items)
-      .groupBy(items.tenantId);
+      .select({ tenantId: notes.tenantId, n: count() })
+      .from(notes)
+      .groupBy(notes.tenantId);
     return new Map(rows.map((row) => [row.tenantId, Number(row.n)]));
   });
 }
 
-function allItems(): Promise<ItemRow[]> {
-  return ctx.database.bypassTenantIsolation("test: snapshot items", async (db) =>
-    db.select().from(items).orderBy(items.tenantId, items.id),
+function allNotes(): Promise<NoteRow[]> {
+  return ctx.database.bypassTenantIsolation("test: snapshot notes", async (db) =>
+    db.select().from(notes).orderBy(notes.tenantId, notes.id),
   );
 }
 
@@ -140,26 +142,26 @@ describe("the route table", () => {
   });
 });
 
-describe("another tenant's items", () => {
+describe("another tenant's notes", () => {
   let a: TestTenant;
   let b: TestTenant;
-  let aItems: { id: string; name: string }[];
+  let aNotes: { id: string; name: string }[];
 
   beforeAll(async () => {
     a = await ctx.newTenant("Tenant A");
     b = await ctx.newTenant("Tenant B");
-    aItems = [await createItem(a, "a-1"), await createItem(a, "a-2")];
-    await createItem(b, "b-1");
+    aNotes = [await createNote(a, "a-1"), await createNote(a, "a-2")];
+    await createNote(b, "b-1");
   });
 
-  const crossTenant = tenantRoutes.filter((route) => route.route === "/api/v1/items/{id}");
+  const crossTenant = tenantRoutes.filter((route) => route.route === "/api/v1/notes/{id}");
 
   it.each(crossTenant.map((route) => [label(route), route] as const))(
-    "%s with B's token answers 404 like a missing item and changes nothing",
+    "%s with B's token answers 404 like a missing note and changes nothing",
     async (_, route) => {
-      const target = aItems[0]?.id as string;
-      const rowBefore = await itemRow(target);
-      const countsBefore = await itemCounts();
+      const target = aNotes[0]?.id as string;
+      const rowBefore = await noteRow(target);
+      const countsBefore = await noteCounts();
       expect(rowBefore).toBeDefined();
 
       const response = await send(b, route.method, route.url(target), route.payload);
@@ -175,9 +177,9 @@ describe("another tenant's items", () => {
         traceId: "",
       });
 
-      expect(await itemRow(target)).toEqual(rowBefore);
-      expect(await itemCounts()).toEqual(countsBefore);
-      const own = await send(a, "GET", `/api/v1/items/${target}`);
+      expect(await noteRow(target)).toEqual(rowBefore);
+      expect(await noteCounts()).toEqual(countsBefore);
+      const own = await send(a, "GET", `/api/v1/notes/${target}`);
       expect(own.statusCode).toBe(200);
       expect(own.json()).toMatchObject({
         id: target,
@@ -188,37 +190,37 @@ describe("another tenant's items", () => {
     },
   );
 
-  it("B's list never contains A's items, on any page or with a cursor made from A's item", async () => {
-    const response = await send(b, "GET", "/api/v1/items?limit=100");
+  it("B's list never contains A's notes, on any page or with a cursor made from A's note", async () => {
+    const response = await send(b, "GET", "/api/v1/notes?limit=100");
     expect(response.statusCode).toBe(200);
-    const listed = response.json<{ items: { id: string }[] }>().items.map((item) => item.id);
-    const bRows = (await allItems()).filter((row) => row.tenantId === b.tenant.id);
+    const listed = response.json<{ items: { id: string }[] }>().items.map((note) => note.id);
+    const bRows = (await allNotes()).filter((row) => row.tenantId === b.tenant.id);
     expect(new Set(listed)).toEqual(new Set(bRows.map((row) => row.id)));
-    for (const item of aItems) expect(listed).not.toContain(item.id);
+    for (const note of aNotes) expect(listed).not.toContain(note.id);
 
-    // A cursor is only an id: one made from A's newest item still pages through B's rows only.
-    const newestOfA = aItems.at(-1)?.id as string;
-    const cursor = Buffer.from(`i1:${newestOfA}`).toString("base64url");
-    const paged = await send(b, "GET", `/api/v1/items?limit=100&cursor=${cursor}`);
+    // A cursor is only an id: one made from A's newest note still pages through B's rows only.
+    const newestOfA = aNotes.at(-1)?.id as string;
+    const cursor = Buffer.from(`n1:${newestOfA}`).toString("base64url");
+    const paged = await send(b, "GET", `/api/v1/notes?limit=100&cursor=${cursor}`);
     expect(paged.statusCode).toBe(200);
-    const pagedIds = paged.json<{ items: { id: string }[] }>().items.map((item) => item.id);
+    const pagedIds = paged.json<{ items: { id: string }[] }>().items.map((note) => note.id);
     for (const id of pagedIds) expect(bRows.map((row) => row.id)).toContain(id);
-    for (const item of aItems) expect(pagedIds).not.toContain(item.id);
+    for (const note of aNotes) expect(pagedIds).not.toContain(note.id);
 
     // And A sees exactly its own.
-    const own = await send(a, "GET", "/api/v1/items?limit=100");
-    expect(new Set(own.json<{ items: { id: string }[] }>().items.map((item) => item.id))).toEqual(
-      new Set(aItems.map((item) => item.id)),
+    const own = await send(a, "GET", "/api/v1/notes?limit=100");
+    expect(new Set(own.json<{ items: { id: string }[] }>().items.map((note) => note.id))).toEqual(
+      new Set(aNotes.map((note) => note.id)),
     );
   });
 
-  it("B's POST creates the item in B, never in A", async () => {
-    const countsBefore = await itemCounts();
-    const created = await createItem(b, "b-new");
-    const row = await itemRow(created.id);
+  it("B's POST creates the note in B, never in A", async () => {
+    const countsBefore = await noteCounts();
+    const created = await createNote(b, "b-new");
+    const row = await noteRow(created.id);
     expect(row?.tenantId).toBe(b.tenant.id);
     expect(row?.createdBy).toBe(b.userId);
-    const countsAfter = await itemCounts();
+    const countsAfter = await noteCounts();
     expect(countsAfter.get(a.tenant.id)).toBe(countsBefore.get(a.tenant.id));
     expect(countsAfter.get(b.tenant.id)).toBe((countsBefore.get(b.tenant.id) ?? 0) + 1);
   });
@@ -227,56 +229,56 @@ describe("another tenant's items", () => {
 describe("a tenantId in a request body", () => {
   let a: TestTenant;
   let b: TestTenant;
-  let aItemId: string;
+  let aNoteId: string;
 
   beforeAll(async () => {
     a = await ctx.newTenant();
     b = await ctx.newTenant();
-    aItemId = (await createItem(a, "mine")).id;
+    aNoteId = (await createNote(a, "mine")).id;
   });
 
   const cases = () =>
     [
       [
-        "POST /items by A naming B",
+        "POST /notes by A naming B",
         a,
         "POST",
-        "/api/v1/items",
+        "/api/v1/notes",
         { name: "x", tenantId: b.tenant.id },
       ],
       [
-        "POST /items by B naming A",
+        "POST /notes by B naming A",
         b,
         "POST",
-        "/api/v1/items",
+        "/api/v1/notes",
         { name: "x", tenantId: a.tenant.id },
       ],
       [
-        "POST /items by A naming its own tenant",
+        "POST /notes by A naming its own tenant",
         a,
         "POST",
-        "/api/v1/items",
+        "/api/v1/notes",
         { name: "x", tenantId: a.tenant.id },
       ],
       [
-        "PATCH A's item by A naming B",
+        "PATCH A's note by A naming B",
         a,
         "PATCH",
-        `/api/v1/items/${aItemId}`,
+        `/api/v1/notes/${aNoteId}`,
         { name: "moved", tenantId: b.tenant.id },
       ],
       [
-        "PATCH A's item by B naming A",
+        "PATCH A's note by B naming A",
         b,
         "PATCH",
-        `/api/v1/items/${aItemId}`,
+        `/api/v1/notes/${aNoteId}`,
         { name: "stolen", tenantId: a.tenant.id },
       ],
       [
-        "PATCH A's item with only a tenantId",
+        "PATCH A's note with only a tenantId",
         a,
         "PATCH",
-        `/api/v1/items/${aItemId}`,
+        `/api/v1/notes/${aNoteId}`,
         { tenantId: b.tenant.id },
       ],
       [
@@ -290,7 +292,7 @@ describe("a tenantId in a request body", () => {
 
   it("is refused with 422 naming the field, and nothing is created or changed", async () => {
     for (const [name, caller, method, url, payload] of cases()) {
-      const itemsBefore = await allItems();
+      const notesBefore = await allNotes();
       const tenantsBefore = await allTenants();
       const response = await send(caller, method, url, payload);
       const problem = expectProblem(response, "validation-failed");
@@ -298,7 +300,7 @@ describe("a tenantId in a request body", () => {
         field: "tenantId",
         message: expect.any(String),
       });
-      expect(await allItems(), name).toEqual(itemsBefore);
+      expect(await allNotes(), name).toEqual(notesBefore);
       expect(await allTenants(), name).toEqual(tenantsBefore);
     }
   });
@@ -329,17 +331,17 @@ describe("tenants/current", () => {
     expect(aCurrent.json()).toMatchObject({ id: a.tenant.id, name: "Alpha Corp" });
   });
 
-  it("deleting a tenant removes all of its items and nothing of any other tenant", async () => {
+  it("deleting a tenant removes all of its notes and nothing of any other tenant", async () => {
     const doomed = await ctx.newTenant("Doomed");
     const neighbour = await ctx.newTenant("Neighbour");
-    const doomedItem = (await createItem(doomed, "d-1")).id;
-    await createItem(doomed, "d-2");
-    await createItem(doomed, "d-3");
-    await createItem(neighbour, "n-1");
-    await createItem(neighbour, "n-2");
+    const doomedNote = (await createNote(doomed, "d-1")).id;
+    await createNote(doomed, "d-2");
+    await createNote(doomed, "d-3");
+    await createNote(neighbour, "n-1");
+    await createNote(neighbour, "n-2");
 
-    const countsBefore = await itemCounts();
-    const itemsBefore = await allItems();
+    const countsBefore = await noteCounts();
+    const notesBefore = await allNotes();
     const tenantsBefore = await allTenants();
     expect(countsBefore.get(doomed.tenant.id)).toBe(3);
     expect(countsBefore.get(neighbour.tenant.id)).toBe(2);
@@ -348,23 +350,23 @@ describe("tenants/current", () => {
     expect(response.statusCode, response.body).toBe(204);
     expect(response.body).toBe("");
 
-    const countsAfter = await itemCounts();
+    const countsAfter = await noteCounts();
     expect(countsAfter.has(doomed.tenant.id)).toBe(false);
     const expected = new Map(countsBefore);
     expected.delete(doomed.tenant.id);
     expect(countsAfter).toEqual(expected);
-    expect(await allItems()).toEqual(
-      itemsBefore.filter((row) => row.tenantId !== doomed.tenant.id),
+    expect(await allNotes()).toEqual(
+      notesBefore.filter((row) => row.tenantId !== doomed.tenant.id),
     );
     expect(await allTenants()).toEqual(tenantsBefore.filter((row) => row.id !== doomed.tenant.id));
 
     // Its still-unexpired token now gets 401 everywhere, and writes nothing.
     for (const route of [...tenantRoutes, ...accountRoutes]) {
-      const answer = await send(doomed, route.method, route.url(doomedItem), route.payload);
+      const answer = await send(doomed, route.method, route.url(doomedNote), route.payload);
       expectProblem(answer, "unauthorized");
       expect(answer.headers["www-authenticate"], label(route)).toMatch(/^Bearer\b/);
     }
-    expect(await itemCounts()).toEqual(expected);
+    expect(await noteCounts()).toEqual(expected);
     expect(await tenantRow(doomed.tenant.id)).toBeUndefined();
   });
 });
@@ -372,23 +374,23 @@ describe("tenants/current", () => {
 describe("a suspended tenant", () => {
   it("gets 403 on every tenant route, writes included, and nothing is written", async () => {
     const suspended = await ctx.newTenant("Suspended Ltd");
-    const itemId = (await createItem(suspended, "s-1")).id;
-    await createItem(suspended, "s-2");
+    const noteId = (await createNote(suspended, "s-1")).id;
+    await createNote(suspended, "s-2");
     await ctx.database.bypassTenantIsolation("test: suspend a tenant", (db) =>
       db.update(tenants).set({ status: "suspended" }).where(eq(tenants.id, suspended.tenant.id)),
     );
-    const itemsBefore = await allItems();
+    const notesBefore = await allNotes();
     const tenantsBefore = await allTenants();
     expect(tenantsBefore.find((row) => row.id === suspended.tenant.id)?.status).toBe("suspended");
 
     for (const route of tenantRoutes) {
-      const response = await send(suspended, route.method, route.url(itemId), route.payload);
+      const response = await send(suspended, route.method, route.url(noteId), route.payload);
       const problem = expectProblem(response, "forbidden");
       expect(problem.detail, label(route)).toMatch(/suspended/i);
       expect(response.body, label(route)).not.toContain("s-1");
     }
 
-    expect(await allItems()).toEqual(itemsBefore);
+    expect(await allNotes()).toEqual(notesBefore);
     expect(await allTenants()).toEqual(tenantsBefore);
   });
 });

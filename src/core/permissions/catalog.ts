@@ -9,7 +9,8 @@
 /**
  * Filled in by the module list (src/modules.ts) through declaration merging:
  * `interface RegisteredModules { modules: typeof defaultModules }`. The catalog's types come
- * from there, so `requirePermission("items", "fly")` does not compile.
+ * from the modules of every key, so `requirePermission("items", "fly")` does not compile; the
+ * tests register their own list under another key (test/helpers/test-modules.ts).
  * @public (knip does not count a `declare module` augmentation as a use)
  */
 // biome-ignore lint/suspicious/noEmptyInterface: augmented by the module list
@@ -48,7 +49,10 @@ export function definePermissions<
   return declarations;
 }
 
-type Registered = RegisteredModules extends { modules: readonly (infer M)[] } ? M : never;
+/** Every module of every list registered: a test's own list may add modules to the kit's. */
+type Registered = {
+  [K in keyof RegisteredModules]: RegisteredModules[K] extends readonly (infer M)[] ? M : never;
+}[keyof RegisteredModules];
 type DeclarationsOf<M> = M extends { readonly permissions: infer D } ? D : never;
 type PermissionsOf<D> = D extends PermissionDeclarations
   ? { [R in keyof D & string]: `${R}:${keyof D[R]["actions"] & string}` }[keyof D & string]

@@ -11,7 +11,6 @@ import { createLogger } from "../../../../src/core/logging/index.js";
 import { createLimiterFactory } from "../../../../src/core/rate-limit/index.js";
 import { createAuthUseCases, createLoginThrottle } from "../../../../src/modules/auth/index.js";
 import { createRolesService } from "../../../../src/modules/rbac/index.js";
-import { permissions } from "../../../../src/modules.js";
 import { TEST_REDIS_URL, testConfig } from "../../../helpers/app.js";
 import {
   FROM_THE_APP,
@@ -34,6 +33,7 @@ import {
   loadRouteExpectations,
 } from "../../../helpers/route-expectations.js";
 import { setupTenancyTest, type TenancyTestContext } from "../../../helpers/tenancy.js";
+import { testPermissions } from "../../../helpers/test-modules.js";
 
 /**
  * Sign-up, sign-in and sessions over HTTP, against the real PostgreSQL and Redis: the token
@@ -249,7 +249,7 @@ describe("login", () => {
     expect(meThere.json()).toMatchObject({ roles: ["member"] });
     // What the modules' expectations give `member`, in catalog order (the modules' order).
     const member = expectedPermissionsOf(await loadRouteExpectations(), "member");
-    expect(meThere.json().permissions).toEqual(permissions.all.filter((p) => member.has(p)));
+    expect(meThere.json().permissions).toEqual(testPermissions.all.filter((p) => member.has(p)));
     expect(new Set(meThere.json().permissions)).toEqual(member);
 
     const foreign = await ctx.newTenant();
