@@ -12,16 +12,21 @@ declare module "fastify" {
      * one gets 403 here, should a route that accepts it reach for tenant data).
      */
     readonly tenantDb: TenantDatabase;
+    /** The tenant database once built: a field of the request, see tenantScopePlugin. */
+    [scopedDatabase]: TenantDatabase | null;
   }
 }
 
-const cache = new WeakMap<object, TenantDatabase>();
+const scopedDatabase = Symbol("tenantDb");
 
 export const tenantScopePlugin = fp<{ database: Database }>(
   async (app: FastifyInstance, { database }) => {
+    // Kept on the request itself rather than in a WeakMap keyed by it: a WeakMap entry per
+    // request is an ephemeron the collector processes on every collection.
+    app.decorateRequest(scopedDatabase, null);
     app.decorateRequest("tenantDb", {
       getter() {
-        let scoped = cache.get(this);
+        let scoped = this[scopedDatabase];
         if (scoped) return scoped;
         const principal = this.principal;
         if (!principal) throw unauthorized();
@@ -31,7 +36,7 @@ export const tenantScopePlugin = fp<{ database: Database }>(
           userId: principal.userId,
           requestId: this.id,
         });
-        cache.set(this, scoped);
+        this[scopedDatabase] = scoped;
         return scoped;
       },
     });

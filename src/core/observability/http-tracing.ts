@@ -12,8 +12,12 @@ declare module "fastify" {
   interface FastifyRequest {
     /** The trace id of this request's span while tracing is on (problems quote it). */
     traceId?: string;
+    /** This request's span while tracing is on, kept or not. */
+    [requestSpanOf]: RequestSpan | null;
   }
 }
+
+const requestSpanOf = Symbol("requestSpan");
 
 /**
  * The HTTP request's span, started here rather than by OpenTelemetry's HTTP instrumentation,
@@ -28,7 +32,9 @@ export const httpTracingPlugin = fp(
     app.log.info(description, description.tracing ? "tracing on" : "tracing off");
     if (!description.tracing) return;
 
-    const spans = new WeakMap<object, RequestSpan>();
+    // The span is a field of the request, not a WeakMap entry keyed by it, which the collector
+    // would process as an ephemeron on every collection.
+    app.decorateRequest(requestSpanOf, null);
     app.decorateRequest("traceId", undefined);
     app.addHook("onRequest", (request, reply, done) => {
       const raw = request.raw;
@@ -43,21 +49,21 @@ export const httpTracingPlugin = fp(
             scheme: () => request.protocol,
           });
       if (!span) return done();
-      spans.set(request, span);
+      request[requestSpanOf] = span;
       request.traceId = span.traceId;
       reply.header(TRACE_ID_HEADER, span.traceId);
       span.run(done);
     });
     // Body parsing resumes in the socket's async context; enter the span's context again.
     app.addHook("preValidation", (request, _reply, done) => {
-      const span = spans.get(request);
+      const span = request[requestSpanOf];
       if (span) span.run(done);
       else done();
     });
     // No onSend hook: one more hook for every request, kept or not, would run Fastify's onSend
     // runner on each answer; the ids are set once the answer is out, before the span ends.
     app.addHook("onResponse", (request, reply, done) => {
-      const span = spans.get(request);
+      const span = request[requestSpanOf];
       if (span?.recording) {
         span.setAttributes({
           "tenant.id": request.context?.tenantId,
@@ -68,7 +74,7 @@ export const httpTracingPlugin = fp(
       done();
     });
     app.addHook("onRequestAbort", (request, done) => {
-      spans.get(request)?.end(undefined);
+      request[requestSpanOf]?.end(undefined);
       done();
     });
     app.addHook("onClose", async () => flushTracing());

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { z } from "zod";
@@ -16,7 +16,13 @@ declare module "fastify" {
   interface FastifyInstance {
     metrics: Registry;
   }
+  interface FastifyRequest {
+    /** Whether http_requests_in_flight counts this request (until it completes or aborts). */
+    [countedInFlight]: boolean;
+  }
 }
+
+const countedInFlight = Symbol("countedInFlight");
 
 const UNMATCHED_ROUTE = "unmatched";
 
@@ -49,10 +55,14 @@ export const metricsPlugin = fp<MetricsOptions>(
     });
     app.decorate("metrics", registry);
 
-    // Decrement once per request, on completion or on abort, whichever comes first.
-    const active = new WeakSet<object>();
-    const settle = (request: object) => {
-      if (active.delete(request)) inFlight.dec();
+    // Decrement once per request, on completion or on abort, whichever comes first. A field
+    // of the request says whether it is counted (a WeakSet entry per request would be an
+    // ephemeron for the collector to process on every collection).
+    app.decorateRequest(countedInFlight, false);
+    const settle = (request: FastifyRequest) => {
+      if (!request[countedInFlight]) return;
+      request[countedInFlight] = false;
+      inFlight.dec();
     };
     // One labelled child per (method, route, status), looked up by a string key: cheaper than
     // prom-client hashing a label object on every observation.
@@ -67,7 +77,7 @@ export const metricsPlugin = fp<MetricsOptions>(
       return child;
     };
     app.addHook("onRequest", (request, _reply, done) => {
-      active.add(request);
+      request[countedInFlight] = true;
       inFlight.inc();
       done();
     });

@@ -41,7 +41,13 @@ declare module "fastify" {
   interface FastifyContextConfig {
     rateLimit?: RouteRateLimit;
   }
+  interface FastifyRequest {
+    /** The tightest limit seen so far, whose headers the answer carries. */
+    [tightestLimit]: LimitOutcome | null;
+  }
 }
+
+const tightestLimit = Symbol("tightestLimit");
 
 interface RateLimitSettings {
   readonly enabled: boolean;
@@ -96,15 +102,16 @@ function exactCounter(limiter: RateLimiterAbstract): Counter {
 }
 
 function setHeaders(reply: FastifyReply, outcome: LimitOutcome, resetSeconds: number): void {
+  const limit = String(outcome.limit);
+  const remaining = String(outcome.remaining);
   const reset = String(resetSeconds);
-  reply.headers({
-    "ratelimit-limit": String(outcome.limit),
-    "ratelimit-remaining": String(outcome.remaining),
-    "ratelimit-reset": reset,
-    "x-ratelimit-limit": String(outcome.limit),
-    "x-ratelimit-remaining": String(outcome.remaining),
-    "x-ratelimit-reset": reset,
-  });
+  reply
+    .header("ratelimit-limit", limit)
+    .header("ratelimit-remaining", remaining)
+    .header("ratelimit-reset", reset)
+    .header("x-ratelimit-limit", limit)
+    .header("x-ratelimit-remaining", remaining)
+    .header("x-ratelimit-reset", reset);
 }
 
 /** Makes a counter of `points` per `durationSeconds` under `name`, in the shared store. */
@@ -181,80 +188,85 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
     perRoute.set(name, exactCounter(create(name, declared.points, declared.durationSeconds)));
   });
 
-  /** The tightest limit seen so far for each request, for the response headers. */
-  const tightest = new WeakMap<FastifyRequest, LimitOutcome>();
+  // The tightest outcome is a field of every request rather than a WeakMap entry keyed by it,
+  // which the collector would process as an ephemeron on every collection.
+  app.decorateRequest(tightestLimit, null);
 
-  async function enforce(request: FastifyRequest, reply: FastifyReply, limits: Limit[]) {
-    for (const { name, counter, key, failClosed } of limits) {
-      let outcome: LimitOutcome;
-      try {
-        outcome = await counter.consume(key);
-      } catch (error) {
-        if (error instanceof LimitExceeded) {
-          countRateLimitRefusal(name);
-          const retryAfter = Math.max(1, Math.ceil(error.outcome.msBeforeReset / 1000));
-          setHeaders(reply, { ...error.outcome, remaining: 0 }, retryAfter);
-          throw new AppError("rate-limited", "Too many requests; retry after the delay given.", {
-            headers: { "retry-after": String(retryAfter) },
-          });
-        }
-        // The store is unreachable.
-        request.log.warn({ err: error }, "rate limiter unavailable");
-        if (failClosed) {
-          throw new AppError(
-            "service-unavailable",
-            "This request cannot be rate-limited right now; retry shortly.",
-            { headers: { "retry-after": "5" } },
-          );
-        }
-        continue;
+  /** Counts the request against one limit: sets the headers if it is the tightest, or refuses. */
+  async function enforce(request: FastifyRequest, reply: FastifyReply, limit: Limit) {
+    let outcome: LimitOutcome;
+    try {
+      outcome = await limit.counter.consume(limit.key);
+    } catch (error) {
+      if (error instanceof LimitExceeded) {
+        countRateLimitRefusal(limit.name);
+        const retryAfter = Math.max(1, Math.ceil(error.outcome.msBeforeReset / 1000));
+        setHeaders(reply, { ...error.outcome, remaining: 0 }, retryAfter);
+        throw new AppError("rate-limited", "Too many requests; retry after the delay given.", {
+          headers: { "retry-after": String(retryAfter) },
+        });
       }
-      const current = tightest.get(request);
-      if (!current || outcome.remaining < current.remaining) {
-        tightest.set(request, outcome);
-        setHeaders(reply, outcome, Math.ceil(outcome.msBeforeReset / 1000));
+      // The store is unreachable.
+      request.log.warn({ err: error }, "rate limiter unavailable");
+      if (limit.failClosed) {
+        throw new AppError(
+          "service-unavailable",
+          "This request cannot be rate-limited right now; retry shortly.",
+          { headers: { "retry-after": "5" } },
+        );
       }
+      return;
+    }
+    const current = request[tightestLimit];
+    if (!current || outcome.remaining < current.remaining) {
+      request[tightestLimit] = outcome;
+      setHeaders(reply, outcome, Math.ceil(outcome.msBeforeReset / 1000));
     }
   }
 
-  const declaredLimit = (request: FastifyRequest, by: "ip" | "user"): Limit[] => {
+  /** The route's own limit counted by `by`, if it declares one (login and password routes). */
+  const declaredLimit = (request: FastifyRequest, by: "ip" | "user"): Limit | undefined => {
     const declared = request.routeOptions.config.rateLimit;
-    if (!declared || (declared.by ?? "ip") !== by || !request.routeOptions.url) return [];
+    if (!declared || (declared.by ?? "ip") !== by || !request.routeOptions.url) return undefined;
     const name = routeName(request.routeOptions.method, request.routeOptions.url);
     const counter = perRoute.get(name);
     const key = by === "user" ? request.principal?.userId : request.ip;
-    return counter && key ? [{ name, counter, key, failClosed: declared.failClosed ?? true }] : [];
+    return counter && key
+      ? { name, counter, key, failClosed: declared.failClosed ?? true }
+      : undefined;
   };
 
   const generalFailClosed = !settings.failOpen;
+  // General limits first, then the route's own; no array per request.
   return {
     async beforeAuthentication(request, reply) {
       if (request.is404) return;
-      const limits = declaredLimit(request, "ip");
-      if (settings.enabled)
-        limits.unshift({
+      if (settings.enabled) {
+        await enforce(request, reply, {
           name: "ip",
           counter: perIp,
           key: request.ip,
           failClosed: generalFailClosed,
         });
-      await enforce(request, reply, limits);
+      }
+      const declared = declaredLimit(request, "ip");
+      if (declared) await enforce(request, reply, declared);
     },
     async afterAuthentication(request, reply) {
       if (request.is404) return;
-      const limits = declaredLimit(request, "user");
       const tenantId = request.principal?.tenantId;
       // A token without a tenant is counted per IP only: it reaches no tenant's data.
       if (settings.enabled && tenantId) {
         const plan = await options.planOf(request);
-        limits.unshift({
+        await enforce(request, reply, {
           name: `tenant:${plan}`,
           counter: perPlan[plan],
           key: tenantId,
           failClosed: generalFailClosed,
         });
       }
-      await enforce(request, reply, limits);
+      const declared = declaredLimit(request, "user");
+      if (declared) await enforce(request, reply, declared);
     },
   };
 }
