@@ -47,6 +47,9 @@
  * On a shared machine: each round waits for the machine to be quiet, CPU time is accounted per
  * part (load generator, server, its PostgreSQL backends, everything else) from /proc, and a round
  * in which other processes took more than --max-other-load of the machine is measured again.
+ * Each server's resident memory is read idle (left without requests for --idle-seconds, 15, as
+ * V8 returns start-up memory only after about 8 quiet seconds) before and after the load, at
+ * the end of each round, and at its peak.
  *
  * Writes bench/results/latest.json and prints a table.
  *
@@ -60,6 +63,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
@@ -150,6 +154,7 @@ const { values: args } = parseArgs({
     "max-other-load": { type: "string" },
     "round-retries": { type: "string" },
     "quiet-wait": { type: "string" },
+    "idle-seconds": { type: "string" },
   },
 });
 
@@ -192,6 +197,8 @@ const params = {
   maxOtherLoad: Number(args["max-other-load"] ?? 0.1),
   roundRetries: Number(args["round-retries"] ?? 2),
   quietWaitSeconds: Number(args["quiet-wait"] ?? 120),
+  /** How long the servers are left without requests before their idle memory is read (0: not). */
+  idleSeconds: Number(args["idle-seconds"] ?? 15),
   /** Extra flags for the kit's node (after the image's own), for experiments with V8's heap. */
   kitNodeFlags: args["kit-node-flag"] ?? [],
   /** Extra environment for the kit (NAME=value), for experiments. */
@@ -703,11 +710,13 @@ async function main(): Promise<void> {
   // The correctness check created a few; the last run may have been interrupted.
   await deletePostedItems();
   const runs: RunResult[] = [];
-  // Each server's memory before the load (after its start and the few correctness requests).
+  // Each server's memory before the load: just after its start and the few correctness
+  // requests, then once left alone for idleSeconds, as a process between bursts of traffic sits.
   for (const target of targets) {
     const memory = memoryOf(target.server.pid);
-    if (memory) idleMemoryMb.set(target.server.pid, memory.rssMb);
+    if (memory) startedMemoryMb.set(target.server.pid, memory.rssMb);
   }
+  await sampleIdleMemory(targets, idleMemoryMb);
   log(
     `\nwarm-up ${params.warmupSeconds} s per target, then ${params.rounds} rounds x ${params.durationSeconds} s, ${params.connections} connections`,
   );
@@ -736,6 +745,9 @@ async function main(): Promise<void> {
       runs.push(...roundRuns);
     }
   }
+
+  // And once the load is over: memory an idle server gives back, and what it keeps.
+  await sampleIdleMemory(targets, idleAfterLoadMemoryMb);
 
   const failures = runs.filter(
     (run) => run.autocannon.non2xx > 0 || run.autocannon.errors > 0 || run.autocannon.timeouts > 0,
@@ -928,18 +940,41 @@ interface TargetSummary {
   /** Per round, this target's req/s over its baseline's (referenceOf) in the same round. */
   pairedRatios?: number[];
   /**
-   * The server's resident memory (MB): before any load (idle, once started), the largest at
-   * the end of a measured round, and its peak over the whole run (VmHWM).
+   * The server's resident memory (MB): just after its start (and the correctness requests),
+   * idle (left alone for --idle-seconds before the load: V8 gives back what the start-up
+   * needed only once the process has been quiet for about 8 s), the largest at the end of a
+   * measured round, its peak over the whole run (VmHWM), and idle again after the load.
    */
-  serverMemoryMb?: { idle?: number; endOfRounds: number; peak: number };
+  serverMemoryMb?: {
+    started?: number;
+    idle?: number;
+    endOfRounds: number;
+    peak: number;
+    idleAfterLoad?: number;
+  };
   vsBaseline?: { requestsPerSecond: number; p50: number; p99: number };
 }
 
 const memoryCell = (memory: TargetSummary["serverMemoryMb"]) =>
-  memory ? `${memory.idle ?? "-"} / ${memory.endOfRounds} / ${memory.peak}` : "-";
+  memory
+    ? `${memory.idle ?? "-"} / ${memory.endOfRounds} / ${memory.peak} / ${memory.idleAfterLoad ?? "-"}`
+    : "-";
 
-/** Each server's resident memory (MB) before the load, by process id. */
+/** Each server's resident memory (MB) by process id: started, idle before and after the load. */
+const startedMemoryMb = new Map<number, number>();
 const idleMemoryMb = new Map<number, number>();
+const idleAfterLoadMemoryMb = new Map<number, number>();
+
+/** Leaves the servers without requests for idleSeconds, then records each one's RSS. */
+async function sampleIdleMemory(targets: readonly Target[], into: Map<number, number>) {
+  if (params.idleSeconds <= 0) return;
+  log(`leaving the servers idle for ${params.idleSeconds} s to read their memory`);
+  await delay(params.idleSeconds * 1000);
+  for (const target of targets) {
+    const memory = memoryOf(target.server.pid);
+    if (memory) into.set(target.server.pid, memory.rssMb);
+  }
+}
 
 /**
  * The baseline a target is measured against: a list against the bare list when it ran, every
@@ -971,11 +1006,16 @@ function summarize(targets: readonly Target[], runs: readonly RunResult[]) {
     const memory = own.flatMap((run) => (run.serverMemory ? [run.serverMemory] : []));
     const entryOf = summary[target.name];
     if (memory.length > 0 && entryOf) {
-      const idle = idleMemoryMb.get(target.server.pid);
+      const pid = target.server.pid;
+      const started = startedMemoryMb.get(pid);
+      const idle = idleMemoryMb.get(pid);
+      const idleAfterLoad = idleAfterLoadMemoryMb.get(pid);
       entryOf.serverMemoryMb = {
+        ...(started === undefined ? {} : { started }),
         ...(idle === undefined ? {} : { idle }),
         endOfRounds: Math.max(...memory.map((each) => each.rssMb)),
         peak: Math.max(...memory.map((each) => each.peakMb)),
+        ...(idleAfterLoad === undefined ? {} : { idleAfterLoad }),
       };
     }
     const cpu = own.flatMap((run) => (run.cpu ? [run.cpu] : []));
@@ -1175,7 +1215,7 @@ function printTable(
     const cpu = summary[name]?.cpuMicrosecondsPerRequest;
     if (!cpu) return [];
     return [
-      `| ${name.padEnd(NAME_WIDTH)} | ${String(cpu.server).padStart(6)} | ${String(cpu.postgres).padStart(8)} | ${String(cpu.loadgen).padStart(7)} | ${`${Math.round((summary[name]?.maxOtherLoadShare ?? 0) * 100)}%`.padStart(10)} | ${memoryCell(summary[name]?.serverMemoryMb).padStart(21)} |`,
+      `| ${name.padEnd(NAME_WIDTH)} | ${String(cpu.server).padStart(6)} | ${String(cpu.postgres).padStart(8)} | ${String(cpu.loadgen).padStart(7)} | ${`${Math.round((summary[name]?.maxOtherLoadShare ?? 0) * 100)}%`.padStart(10)} | ${memoryCell(summary[name]?.serverMemoryMb).padStart(28)} |`,
     ];
   });
   if (cpuRows.length > 0) {
@@ -1183,12 +1223,14 @@ function printTable(
       "\nCPU per request (us), mean over rounds; other load: largest share of the machine taken by",
     );
     log("processes outside the benchmark in any round (above ~10% the round is not trustworthy)");
-    log("and the server's resident memory (MB): before the load, at the end of a round, peak");
     log(
-      `| ${"target".padEnd(NAME_WIDTH)} | server | postgres | loadgen | other load | RSS idle / end / peak |`,
+      "and the server's resident memory (MB): idle before the load, at the end of a round, peak, idle after",
     );
     log(
-      `|${"-".repeat(NAME_WIDTH + 2)}|--------|----------|---------|------------|-----------------------|`,
+      `| ${"target".padEnd(NAME_WIDTH)} | server | postgres | loadgen | other load | RSS idle / end / peak / after |`,
+    );
+    log(
+      `|${"-".repeat(NAME_WIDTH + 2)}|--------|----------|---------|------------|------------------------------|`,
     );
     for (const row of cpuRows) log(row);
   }
