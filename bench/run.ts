@@ -34,7 +34,7 @@
  * answer other than 200, any socket error or timeout fails the run. Before the load, a token of
  * a session that does not exist must be refused by get and served by get-unguarded.
  *
- * The kit runs as built (`node --expose-gc --max-semi-space-size=8 --heap-growing-percent=75 dist/src/main.js`, as the
+ * The kit runs as built (`node --expose-gc --max-semi-space-size=8 --heap-growing-percent=75 --no-allocation-site-pretenuring dist/src/main.js`, as the
  * image runs it;
  * get-unguarded loads the same build's modules
  * through its own entry, run with tsx) with ENVIRONMENT=test: production and staging

@@ -26,14 +26,15 @@ export const STOP_GRACE_MS = 30_000;
 /** The commands of the image (deploy/Dockerfile) and of the compose file's services. */
 /**
  * The API runs with --expose-gc: it collects its start-up garbage before it listens (server.ts).
- * Both cap V8's young generation and slow its old generation's growth
- * (docs/operations.md#memory), as the image does.
+ * Both cap V8's young generation and slow its old generation's growth, and the API allocates
+ * nothing straight into the old generation (docs/operations.md#memory), as the image does.
  */
 export const API_COMMAND = [
   "node",
   "--expose-gc",
   "--max-semi-space-size=8",
   "--heap-growing-percent=75",
+  "--no-allocation-site-pretenuring",
   "dist/src/main.js",
 ] as const;
 export const WORKER_COMMAND = [
