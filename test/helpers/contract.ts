@@ -36,7 +36,7 @@ interface Answer {
 }
 interface OperationIndex {
   readonly document: Json;
-  /** `GET /api/v1/items/{id}` -> status (`200`, `4XX`, `default`) -> what it documents. */
+  /** `GET /api/v1/notes/{id}` -> status (`200`, `4XX`, `default`) -> what it documents. */
   readonly answers: Map<string, Map<string, Answer>>;
 }
 

@@ -56,18 +56,18 @@ describe("database metrics", () => {
 
   it("count tenant statements refused on entry, by reason", async () => {
     const tenant = await ctx.newTenant();
-    const items = () =>
+    const notes = () =>
       ctx.app.inject({
-        url: "/api/v1/items",
+        url: "/api/v1/notes",
         headers: tenant.headers,
         remoteAddress: randomAddress(),
       });
-    expect((await items()).statusCode).toBe(200);
+    expect((await notes()).statusCode).toBe(200);
     const before = await metric("db_tenant_entry_failures_total", { reason: "tenant_suspended" });
     await ctx.database.bypassTenantIsolation("test arrangement", (db) =>
       db.execute(sql`update tenants set status = 'suspended' where id = ${tenant.tenant.id}`),
     );
-    expect((await items()).statusCode).toBe(403);
+    expect((await notes()).statusCode).toBe(403);
     expect(
       await metric("db_tenant_entry_failures_total", { reason: "tenant_suspended" }),
     ).toBeGreaterThan(before);

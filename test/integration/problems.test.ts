@@ -905,9 +905,9 @@ describe("every route of the API, with the kit's modules on a real database", ()
     expect(cases.map((each) => each.name)).toEqual(
       expect.arrayContaining([
         "POST /api/v1/auth/register name",
-        "POST /api/v1/items name",
+        "POST /api/v1/notes name",
         "GET /api/v1/audit-logs query.action",
-        "GET /api/v1/items/{id} params.id",
+        "GET /api/v1/notes/{id} params.id",
       ]),
     );
     const answers: string[] = [];
@@ -931,12 +931,12 @@ describe("every route of the API, with the kit's modules on a real database", ()
     const document = (await ctx.app.inject({ method: "GET", url: "/openapi.json" })).json();
     const bodyOf = (path: string, method: string) =>
       document.paths[path][method].requestBody.content["application/json"].schema.properties;
-    expect(bodyOf("/api/v1/items", "post").name).toMatchObject({
+    expect(bodyOf("/api/v1/notes", "post").name).toMatchObject({
       type: "string",
       minLength: 1,
       maxLength: 200,
     });
-    expect(JSON.stringify(bodyOf("/api/v1/items", "post").description)).toContain(
+    expect(JSON.stringify(bodyOf("/api/v1/notes", "post").description)).toContain(
       '"maxLength":2000',
     );
     expect(bodyOf("/api/v1/roles", "post").name).toMatchObject({
@@ -1014,23 +1014,23 @@ describe("every route of the API, with the kit's modules on a real database", ()
         stored: (response) => response.json().name,
       },
       {
-        name: "POST /items name",
+        name: "POST /notes name",
         field: "name",
-        send: (value) => inject("POST", "/api/v1/items", { name: value }),
+        send: (value) => inject("POST", "/api/v1/notes", { name: value }),
         stored: (response) => response.json().name,
       },
       {
-        name: "POST /items description",
+        name: "POST /notes description",
         field: "description",
         multiline: true,
-        send: (value) => inject("POST", "/api/v1/items", { name: "Lamp", description: value }),
+        send: (value) => inject("POST", "/api/v1/notes", { name: "Lamp", description: value }),
         stored: (response) => response.json().description,
       },
       {
-        name: "PATCH /items/:id name",
+        name: "PATCH /notes/:id name",
         field: "name",
         send: async (value) =>
-          inject("PATCH", `/api/v1/items/${await created("/api/v1/items", { name: "Lamp" })}`, {
+          inject("PATCH", `/api/v1/notes/${await created("/api/v1/notes", { name: "Lamp" })}`, {
             name: value,
           }),
         stored: (response) => response.json().name,
@@ -1102,7 +1102,7 @@ describe("every route of the API, with the kit's modules on a real database", ()
   it("keeps line feeds in multi-line text, turning CR LF and CR into them", async () => {
     const response = await ctx.app.inject({
       method: "POST",
-      url: "/api/v1/items",
+      url: "/api/v1/notes",
       headers: owner.headers,
       payload: { name: "Lamp", description: " first\r\nsecond\rthird\n\nfourth " },
     });

@@ -5,8 +5,8 @@ import { z } from "zod";
 import { createApp } from "../../src/app.js";
 import { tenants } from "../../src/core/database/index.js";
 import { publicAccess } from "../../src/core/http/access.js";
-import { itemsModule } from "../../src/modules/items/index.js";
 import { tenantsModule } from "../../src/modules/tenants/index.js";
+import { notesModule } from "../fixtures/notes-module/index.js";
 import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
 import { expectProblem } from "../helpers/problems.js";
 import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
@@ -84,7 +84,7 @@ describe.each(backends)("rate limits on %s", (_name, backend) => {
       db.update(tenants).set({ plan: "pro" }).where(eq(tenants.id, pro.tenant.id)),
     );
     const list = (headers: { authorization: string }) =>
-      ctx.app.inject({ url: "/api/v1/items", headers });
+      ctx.app.inject({ url: "/api/v1/notes", headers });
 
     expect((await list(free.headers)).statusCode).toBe(200);
     const second = await list(free.headers);
@@ -99,7 +99,7 @@ describe.each(backends)("rate limits on %s", (_name, backend) => {
   it("keeps a route's own policy on when general limits are off", async () => {
     const ctx = await setup({ ...backend, RATE_LIMIT_ENABLED: "false", RATE_LIMIT_IP: "1" });
     const app = await createApp(ctx.config, {
-      modules: [tenantsModule, itemsModule, guardedModule],
+      modules: [tenantsModule, notesModule, guardedModule],
     });
     try {
       for (let i = 0; i < 5; i++) {

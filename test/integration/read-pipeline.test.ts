@@ -226,15 +226,15 @@ describe("the read pipeline", () => {
 
 describe("which statements are pipelined", () => {
   it("plain reads only: no writes, no reads that lock rows", () => {
-    expect(isPipelinable('select "id" from "items" where "id" = $1')).toBe(true);
-    expect(isPipelinable('  SELECT "id" FROM "items"')).toBe(true);
-    expect(isPipelinable('insert into "items" ("name") values ($1) returning "id"')).toBe(false);
-    expect(isPipelinable('update "items" set "name" = $1')).toBe(false);
-    expect(isPipelinable('delete from "items" where "id" = $1')).toBe(false);
-    expect(isPipelinable('with gone as (delete from "items") select 1')).toBe(false);
-    expect(isPipelinable('select "id" from "items" for update')).toBe(false);
-    expect(isPipelinable('select "id" from "items" for no key update')).toBe(false);
-    expect(isPipelinable('select "id" from "items" FOR SHARE')).toBe(false);
-    expect(isPipelinable('select "id" from "items" for key share skip locked')).toBe(false);
+    expect(isPipelinable('select "id" from "notes" where "id" = $1')).toBe(true);
+    expect(isPipelinable('  SELECT "id" FROM "notes"')).toBe(true);
+    expect(isPipelinable('insert into "notes" ("name") values ($1) returning "id"')).toBe(false);
+    expect(isPipelinable('update "notes" set "name" = $1')).toBe(false);
+    expect(isPipelinable('delete from "notes" where "id" = $1')).toBe(false);
+    expect(isPipelinable('with gone as (delete from "notes") select 1')).toBe(false);
+    expect(isPipelinable('select "id" from "notes" for update')).toBe(false);
+    expect(isPipelinable('select "id" from "notes" for no key update')).toBe(false);
+    expect(isPipelinable('select "id" from "notes" FOR SHARE')).toBe(false);
+    expect(isPipelinable('select "id" from "notes" for key share skip locked')).toBe(false);
   });
 });

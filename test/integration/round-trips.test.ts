@@ -16,6 +16,10 @@ import { setupTenancyTest, type TenancyTestContext, type TestTenant } from "../h
  * reuse the same idle client. A failed statement answers its request before its ReadyForQuery
  * arrives, so a measurement also counts the Syncs and simple queries sent and waits until each
  * has had its ReadyForQuery.
+ *
+ * The tenant-scoped routes measured are the notes fixture's (test/fixtures/notes-module/): a
+ * module's statements, run through the kit's tenant transactions and read pipeline as any
+ * module's are.
  */
 
 interface ClientInternals {
@@ -127,35 +131,35 @@ async function request(app: TenancyTestContext, options: InjectOptions, who = te
   return response;
 }
 
-async function createItem(app = ctx, who = tenant): Promise<string> {
+async function createNote(app = ctx, who = tenant): Promise<string> {
   const response = await request(
     app,
-    { method: "POST", url: "/api/v1/items", payload: { name: "counted" } },
+    { method: "POST", url: "/api/v1/notes", payload: { name: "counted" } },
     who,
   );
   return response.json<{ id: string }>().id;
 }
 
 describe("database round trips per request", () => {
-  let itemId: string;
+  let noteId: string;
 
   beforeAll(async () => {
     // Warm-up: opens the pool's connection, prepares every statement used below once and
     // fills whatever per-tenant cache the request path keeps.
-    itemId = await createItem();
-    await request(ctx, { url: `/api/v1/items/${itemId}` });
-    await request(ctx, { url: "/api/v1/items" });
+    noteId = await createNote();
+    await request(ctx, { url: `/api/v1/notes/${noteId}` });
+    await request(ctx, { url: "/api/v1/notes" });
     await request(ctx, { url: "/api/v1/tenants/current" });
   });
 
   it.each([
     {
-      route: "GET /api/v1/items/:id",
+      route: "GET /api/v1/notes/:id",
       today: 1,
       most: 1,
-      options: () => ({ url: `/api/v1/items/${itemId}` }),
+      options: () => ({ url: `/api/v1/notes/${noteId}` }),
     },
-    { route: "GET /api/v1/items", today: 1, most: 1, options: () => ({ url: "/api/v1/items" }) },
+    { route: "GET /api/v1/notes", today: 1, most: 1, options: () => ({ url: "/api/v1/notes" }) },
     {
       route: "GET /api/v1/tenants/current",
       today: 1,
@@ -163,12 +167,12 @@ describe("database round trips per request", () => {
       options: () => ({ url: "/api/v1/tenants/current" }),
     },
     {
-      route: "PATCH /api/v1/items/:id",
+      route: "PATCH /api/v1/notes/:id",
       today: 1,
       most: 2,
       options: () => ({
         method: "PATCH",
-        url: `/api/v1/items/${itemId}`,
+        url: `/api/v1/notes/${noteId}`,
         payload: { name: "renamed" },
       }),
     },
@@ -183,18 +187,18 @@ describe("database round trips per request", () => {
     },
   );
 
-  it("POST /api/v1/items takes 1 round trip (at most 2)", async () => {
+  it("POST /api/v1/notes takes 1 round trip (at most 2)", async () => {
     const { roundTrips } = await measure(async () => {
-      await createItem();
+      await createNote();
     });
     expect(roundTrips).toBeLessThanOrEqual(2);
     expect(roundTrips).toBe(1);
   });
 
-  it("DELETE /api/v1/items/:id takes 1 round trip (at most 2)", async () => {
-    const doomed = await createItem();
+  it("DELETE /api/v1/notes/:id takes 1 round trip (at most 2)", async () => {
+    const doomed = await createNote();
     const { roundTrips } = await measure(async () => {
-      await request(ctx, { method: "DELETE", url: `/api/v1/items/${doomed}` });
+      await request(ctx, { method: "DELETE", url: `/api/v1/notes/${doomed}` });
     });
     expect(roundTrips).toBeLessThanOrEqual(2);
     expect(roundTrips).toBe(1);
@@ -208,7 +212,7 @@ describe("database round trips per request", () => {
     });
     const { roundTrips } = await measure(async () => {
       const response = await ctx.app.inject({
-        url: `/api/v1/items/${itemId}`,
+        url: `/api/v1/notes/${noteId}`,
         headers: { authorization: `Bearer ${missing}` },
       });
       expect(response.statusCode).toBe(401);
@@ -222,8 +226,8 @@ describe("database round trips per request", () => {
     const other = await ctx.newTenant();
     clientsSeen.clear();
     const { roundTrips } = await measure(async () => {
-      await request(ctx, { url: "/api/v1/items" }, other);
-      await request(ctx, { url: `/api/v1/items/${itemId}` });
+      await request(ctx, { url: "/api/v1/notes" }, other);
+      await request(ctx, { url: `/api/v1/notes/${noteId}` });
     });
     expect(roundTrips).toBeGreaterThanOrEqual(3);
     const pools = [...clientsSeen].map((client) => client.connectionParameters.application_name);
@@ -234,13 +238,13 @@ describe("database round trips per request", () => {
 
 describe("prepared statements on the hot path", () => {
   it("named statements are prepared once per connection and reused", async () => {
-    const id = await createItem();
+    const id = await createNote();
     clientsSeen.clear();
     const first = await measure(async () => {
-      await request(ctx, { url: `/api/v1/items/${id}` });
+      await request(ctx, { url: `/api/v1/notes/${id}` });
     });
     const second = await measure(async () => {
-      await request(ctx, { url: `/api/v1/items/${id}` });
+      await request(ctx, { url: `/api/v1/notes/${id}` });
     });
     expect(first.roundTrips).toBe(1);
     expect(second.roundTrips).toBe(1);
@@ -250,7 +254,7 @@ describe("prepared statements on the hot path", () => {
 
     expect(clientsSeen.size).toBe(1);
     const names = preparedNames();
-    expect(names.some((name) => name.startsWith("items_find_by_id_"))).toBe(true);
+    expect(names.some((name) => name.startsWith("notes_find_by_id_"))).toBe(true);
     expect(names.some((name) => name.startsWith("enter_tenant_"))).toBe(true);
   });
 
@@ -259,16 +263,16 @@ describe("prepared statements on the hot path", () => {
     const fresh = await setupTenancyTest();
     try {
       const who = await fresh.newTenant();
-      const id = await createItem(fresh, who);
+      const id = await createNote(fresh, who);
       clientsSeen.clear();
       const first = await measure(async () => {
-        await request(fresh, { url: `/api/v1/items/${id}` }, who);
+        await request(fresh, { url: `/api/v1/notes/${id}` }, who);
       });
       expect(first.roundTrips).toBe(1);
       expect(first.parses).toHaveLength(1);
-      expect(first.parses[0]).toMatch(/^items_find_by_id_[0-9a-f]{16}$/);
+      expect(first.parses[0]).toMatch(/^notes_find_by_id_[0-9a-f]{16}$/);
       const second = await measure(async () => {
-        await request(fresh, { url: `/api/v1/items/${id}` }, who);
+        await request(fresh, { url: `/api/v1/notes/${id}` }, who);
       });
       expect(second.parses).toEqual([]);
     } finally {
@@ -283,11 +287,11 @@ describe("prepared statements on the hot path", () => {
       clientsSeen.clear();
       let id = "";
       const create = await measure(async () => {
-        id = await createItem(unnamed, who);
+        id = await createNote(unnamed, who);
       });
       const reads = await measure(async () => {
         for (let i = 0; i < 3; i++) {
-          const response = await request(unnamed, { url: `/api/v1/items/${id}` }, who);
+          const response = await request(unnamed, { url: `/api/v1/notes/${id}` }, who);
           expect(response.json()).toMatchObject({ id, name: "counted" });
         }
       });

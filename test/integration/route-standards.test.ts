@@ -168,7 +168,7 @@ describe("route standards", () => {
     ["a signed-in route declaring no security", signedIn, [], /does not require bearerAuth/],
     [
       "a permission route that also accepts no credential",
-      requirePermission("items", "read"),
+      requirePermission("notes", "read"),
       [{ bearerAuth: [] }, {}],
       /does not require bearerAuth/,
     ],

@@ -5,7 +5,7 @@ import { expectProblem } from "../helpers/problems.js";
 import { setupTenancyTest, type TenancyTestContext, type TestTenant } from "../helpers/tenancy.js";
 
 /**
- * A tenant whose statements hang (here: its item is locked by another session) must not take
+ * A tenant whose statements hang (here: its note is locked by another session) must not take
  * the pool from the others, and its own requests must end with a 503, not hang.
  */
 describe("a slow database for one tenant", () => {
@@ -25,10 +25,10 @@ describe("a slow database for one tenant", () => {
     await ctx?.close();
   });
 
-  const createItem = async (tenant: TestTenant, name: string) => {
+  const createNote = async (tenant: TestTenant, name: string) => {
     const created = await ctx.app.inject({
       method: "POST",
-      url: "/api/v1/items",
+      url: "/api/v1/notes",
       headers: tenant.headers,
       payload: { name },
     });
@@ -39,17 +39,17 @@ describe("a slow database for one tenant", () => {
   it("cancels the statement at DATABASE_STATEMENT_TIMEOUT_MS and keeps a connection for the others", async () => {
     const slow = await ctx.newTenant();
     const quiet = await ctx.newTenant();
-    const locked = await createItem(slow, "before");
-    const readable = await createItem(quiet, "quiet");
+    const locked = await createNote(slow, "before");
+    const readable = await createNote(quiet, "quiet");
 
     await owner.query("begin");
-    await owner.query("select id from items where id = $1 for update", [locked]);
+    await owner.query("select id from notes where id = $1 for update", [locked]);
     try {
       // Twice the pool: without the per-tenant cap these would hold every connection.
       const updates = Array.from({ length: 8 }, (_, n) =>
         ctx.app.inject({
           method: "PATCH",
-          url: `/api/v1/items/${locked}`,
+          url: `/api/v1/notes/${locked}`,
           headers: slow.headers,
           payload: { name: `after ${n}` },
         }),
@@ -57,7 +57,7 @@ describe("a slow database for one tenant", () => {
       await new Promise((resolve) => setTimeout(resolve, 200));
       const startedAt = performance.now();
       const read = await ctx.app.inject({
-        url: `/api/v1/items/${readable}`,
+        url: `/api/v1/notes/${readable}`,
         headers: quiet.headers,
       });
       const elapsed = performance.now() - startedAt;
@@ -73,7 +73,7 @@ describe("a slow database for one tenant", () => {
       await owner.query("rollback");
     }
     // Nothing changed, and the tenant is served again once the lock is gone.
-    const after = await ctx.app.inject({ url: `/api/v1/items/${locked}`, headers: slow.headers });
+    const after = await ctx.app.inject({ url: `/api/v1/notes/${locked}`, headers: slow.headers });
     expect(after.json()).toMatchObject({ name: "before" });
   });
 });

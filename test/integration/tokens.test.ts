@@ -18,9 +18,9 @@ beforeAll(async () => {
   // Data that must never show up in a rejected answer.
   const created = await ctx.app.inject({
     method: "POST",
-    url: "/api/v1/items",
+    url: "/api/v1/notes",
     headers: tenant.headers,
-    payload: { name: "secret-item" },
+    payload: { name: "secret-note" },
   });
   expect(created.statusCode).toBe(201);
 });
@@ -146,22 +146,22 @@ const rejected: [string, Authorization][] = [
   ],
 ];
 
-describe("GET /api/v1/items with a bad access token", () => {
+describe("GET /api/v1/notes with a bad access token", () => {
   it.each(rejected)("%s answers 401 with a challenge and no data", async (_, authorization) => {
     const value = await authorization();
     const response = await ctx.app.inject({
-      url: "/api/v1/items",
+      url: "/api/v1/notes",
       headers: value === undefined ? {} : { authorization: value },
     });
-    const problem = expectProblem(response, "unauthorized", { instance: "/api/v1/items" });
+    const problem = expectProblem(response, "unauthorized", { instance: "/api/v1/notes" });
     expect(response.headers["www-authenticate"]).toMatch(/^Bearer\b/);
     expect(problem).not.toHaveProperty("items");
-    expect(response.body).not.toContain("secret-item");
+    expect(response.body).not.toContain("secret-note");
     expect(response.body).not.toContain(tenant.tenant.id);
   });
 });
 
-describe("GET /api/v1/items with an acceptable access token", () => {
+describe("GET /api/v1/notes with an acceptable access token", () => {
   const accepted: [string, () => Promise<string>][] = [
     ["the test tenant's own token", async () => tenant.token],
     [
@@ -175,14 +175,14 @@ describe("GET /api/v1/items with an acceptable access token", () => {
     ["a hand-signed HS256 token with every claim", () => sign(claims())],
   ];
 
-  it.each(accepted)("%s answers 200 with the tenant's items", async (_, token) => {
+  it.each(accepted)("%s answers 200 with the tenant's notes", async (_, token) => {
     const response = await ctx.app.inject({
-      url: "/api/v1/items",
+      url: "/api/v1/notes",
       headers: { authorization: `Bearer ${await token()}` },
     });
     expect(response.statusCode, response.body).toBe(200);
-    expect(response.json<{ items: { name: string }[] }>().items.map((item) => item.name)).toEqual([
-      "secret-item",
+    expect(response.json<{ items: { name: string }[] }>().items.map((note) => note.name)).toEqual([
+      "secret-note",
     ]);
   });
 });
