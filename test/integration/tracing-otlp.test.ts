@@ -179,22 +179,23 @@ describe("OTLP/HTTP export from the API process", () => {
     expect(registered.status, registered.text).toBe(201);
     const authorization = { authorization: `Bearer ${registered.body.accessToken as string}` };
 
-    // The item's name is a statement parameter: it must reach the database, never a span.
+    // The kit's own tenant-scoped resource, which every app has: the tenant's new name is a
+    // statement parameter, so it must reach the database, never a span.
+    const tenantId = (registered.body.tenant as { id: string }).id;
     const secretName = `otlp-parameter-${randomUUID()}`;
-    const created = await call(
+    const renamed = await call(
       server,
-      "POST",
-      "/api/v1/items",
+      "PATCH",
+      "/api/v1/tenants/current",
       { name: secretName },
       authorization,
     );
-    expect(created.status, created.text).toBe(201);
-    const itemId = created.body.id as string;
-    const read = await call(server, "GET", `/api/v1/items/${itemId}`, undefined, authorization);
+    expect(renamed.status, renamed.text).toBe(200);
+    const read = await call(server, "GET", "/api/v1/tenants/current", undefined, authorization);
     expect(read.status, read.text).toBe(200);
     expect(read.body.name).toBe(secretName);
     expect(read.traceId).toMatch(/^[0-9a-f]{32}$/);
-    expect(read.traceId).not.toBe(created.traceId);
+    expect(read.traceId).not.toBe(renamed.traceId);
 
     const request = await receiver.waitFor(
       "server span",
@@ -211,38 +212,38 @@ describe("OTLP/HTTP export from the API process", () => {
     expect(receiver.contentTypes[0]).toMatch(/^application\/json/);
     expect(request.resource["service.name"]).toBe(SERVICE_NAME);
     expect(request.resource["deployment.environment.name"]).toBe("test");
-    expect(request.name).toBe("GET /api/v1/items/:id");
+    expect(request.name).toBe("GET /api/v1/tenants/current");
     expect(request.attributeMap).toMatchObject({
-      "http.route": "/api/v1/items/:id",
+      "http.route": "/api/v1/tenants/current",
       "http.request.method": "GET",
       "http.response.status_code": 200,
-      "tenant.id": registered.body.tenant && (registered.body.tenant as { id: string }).id,
+      "tenant.id": tenantId,
     });
     expect(request.parentSpanId ?? "").toBe("");
 
     // The tenant statement: named by the statement's label and the hash of its SQL, under the
     // request, and no value it was run with.
-    expect(statement.name).toMatch(/^items_find_by_id_[0-9a-f]{16}$/);
+    expect(statement.name).toMatch(/^tenants_find_current_[0-9a-f]{16}$/);
     expect(statement.parentSpanId).toBe(request.spanId);
     expect(statement.resource["service.name"]).toBe(SERVICE_NAME);
 
-    // The write's trace too: its insert span, and nowhere the parameter's value.
+    // The write's trace too: its update's span, and nowhere the parameter's value.
     await receiver.waitFor(
       "server span of the write",
-      created.traceId,
-      (span) => span.kind === SPAN_KIND_SERVER && span.name === "POST /api/v1/items",
+      renamed.traceId,
+      (span) => span.kind === SPAN_KIND_SERVER && span.name === "PATCH /api/v1/tenants/current",
     );
     const databaseSpans = receiver.spans.filter(
       (span) =>
         span.attributeMap["db.system.name"] === "postgresql" ||
         span.attributeMap["db.system"] === "postgresql",
     );
-    expect(databaseSpans.some((span) => span.traceId === created.traceId)).toBe(true);
+    expect(databaseSpans.some((span) => span.traceId === renamed.traceId)).toBe(true);
     for (const span of receiver.spans) {
       expect(JSON.stringify(span.attributes ?? []), span.name).not.toContain(secretName);
     }
     for (const span of databaseSpans) {
-      expect(JSON.stringify(span.attributes ?? []), span.name).not.toContain(itemId);
+      expect(JSON.stringify(span.attributes ?? []), span.name).not.toContain(tenantId);
     }
   }, 90_000);
 });

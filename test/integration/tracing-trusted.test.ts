@@ -44,7 +44,7 @@ describe("a trusted incoming traceparent", () => {
   it("is continued by the request's span, its problem and its X-Trace-Id", async () => {
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
     const parentId = "00f067aa0ba902b7";
-    const response = await fetch(`${baseUrl}/api/v1/items`, {
+    const response = await fetch(`${baseUrl}/api/v1/notes`, {
       headers: { traceparent: `00-${traceId}-${parentId}-01` },
     });
     expect(response.status).toBe(401);
@@ -53,13 +53,13 @@ describe("a trusted incoming traceparent", () => {
     const request = exporter
       .getFinishedSpans()
       .find((span) => span.kind === SpanKind.SERVER && span.spanContext().traceId === traceId);
-    expect(request?.name).toBe("GET /api/v1/items");
+    expect(request?.name).toBe("GET /api/v1/notes");
     expect(request?.parentSpanContext?.spanId).toBe(parentId);
     expect(request?.parentSpanContext?.isRemote).toBe(true);
   });
 
   it("is not needed: without one, a request starts its own trace", async () => {
-    const response = await fetch(`${baseUrl}/api/v1/items`);
+    const response = await fetch(`${baseUrl}/api/v1/notes`);
     const traceId = response.headers.get("x-trace-id") ?? "";
     expect(traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(((await response.json()) as { traceId: string }).traceId).toBe(traceId);

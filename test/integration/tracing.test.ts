@@ -56,6 +56,7 @@ beforeAll(async () => {
   const { createTestDatabase } = await import("../helpers/test-database.js");
   const { LogCapture } = await import("../helpers/log-capture.js");
   const { createApp } = await import("../../src/app.js");
+  const { testModules } = await import("../helpers/test-modules.js");
   const { createBackground } = await import("../../src/background.js");
   const { openDatabase } = await import("../../src/core/database/index.js");
   const { createLogger } = await import("../../src/core/logging/index.js");
@@ -73,7 +74,7 @@ beforeAll(async () => {
     LOG_LEVEL: "info",
   });
   logs = new LogCapture();
-  app = await createApp(config, { logStream: logs });
+  app = await createApp(config, { modules: testModules, logStream: logs });
   await app.listen({ host: "127.0.0.1", port: 0 });
   baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
@@ -293,7 +294,7 @@ describe("a request that writes and mails", () => {
       headers: { authorization: "" },
     });
     expect(signedIn.status).toBe(200);
-    const query = await call("GET", "/api/v1/items?limit=2&cursor=c2VjcmV0LWN1cnNvcg");
+    const query = await call("GET", "/api/v1/notes?limit=2&cursor=c2VjcmV0LWN1cnNvcg");
     const secrets = [
       owner.email,
       invitee,
@@ -322,13 +323,13 @@ describe("a request that writes and mails", () => {
 
 describe("tenant reads", () => {
   it("have a span per statement, named by the statement, and no pg span of their own", async () => {
-    const created = await call("POST", "/api/v1/items", { body: { name: "traced" } });
+    const created = await call("POST", "/api/v1/notes", { body: { name: "traced" } });
     expect(created.status).toBe(201);
-    const read = await call("GET", `/api/v1/items/${created.body.id}`);
+    const read = await call("GET", `/api/v1/notes/${created.body.id}`);
     expect(read.status).toBe(200);
     const request = serverSpan(read.traceId);
-    expect(request.name).toBe("GET /api/v1/items/:id");
-    const statement = childOf(request, /^items_find_by_id_[0-9a-f]{16}$/);
+    expect(request.name).toBe("GET /api/v1/notes/:id");
+    const statement = childOf(request, /^notes_find_by_id_[0-9a-f]{16}$/);
     expect(statement.kind).toBe(SpanKind.CLIENT);
     expect(statement.attributes).toMatchObject({
       "db.system": "postgresql",
@@ -377,7 +378,7 @@ describe("problems and the incoming trace context", () => {
   const incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
   it("carry the trace id in the body, the header and the log line", async () => {
-    const missing = await call("GET", "/api/v1/items/0190d1a2-0000-7000-8000-000000000000");
+    const missing = await call("GET", "/api/v1/notes/0190d1a2-0000-7000-8000-000000000000");
     expect(missing.status).toBe(404);
     expect(missing.body.traceId).toBe(missing.traceId);
     expect(serverSpan(missing.traceId).attributes["http.response.status_code"]).toBe(404);
@@ -388,7 +389,7 @@ describe("problems and the incoming trace context", () => {
   });
 
   it("start a trace of their own when the caller's traceparent is not trusted", async () => {
-    const answered = await call("GET", "/api/v1/items", { headers: { traceparent: incoming } });
+    const answered = await call("GET", "/api/v1/notes", { headers: { traceparent: incoming } });
     expect(answered.status).toBe(200);
     expect(answered.traceId).not.toBe("0af7651916cd43dd8448eb211c80319c");
     const request = serverSpan(answered.traceId);
