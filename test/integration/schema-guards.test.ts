@@ -14,7 +14,8 @@ import { connectToTestDatabase, type TestDatabaseClient } from "../helpers/test-
  *   carry tenant_id;
  * - the tenant role can neither bypass row-level security nor own a table.
  * The last block breaks the schema on purpose (inside a rolled-back transaction of this file's
- * own database) and shows the same check functions catching it.
+ * own database), on the notes fixture's table (test/fixtures/notes-module/notes.sql, a tenant
+ * table as a module's migrations make one), and shows the same check functions catching it.
  */
 
 type Queryable = Pick<pg.Client, "query">;
@@ -222,7 +223,7 @@ async function withSchemaChange<T>(ddl: string[], fn: () => Promise<T>): Promise
 describe("the migrated schema", () => {
   it("finds the tenant tables (the enumeration is not vacuous)", async () => {
     const tables = await tenantTables(client);
-    expect(tables).toContain("items");
+    expect(tables).toContain("roles");
     expect(tables).toContain("tenants");
   });
 
@@ -267,33 +268,33 @@ describe("the migrated schema", () => {
 
 describe("the guards bite", () => {
   it.each([
-    ["the policy is dropped", ["drop policy tenant_isolation on items"]],
-    ["row-level security is no longer forced", ["alter table items no force row level security"]],
-    ["row-level security is disabled", ["alter table items disable row level security"]],
+    ["the policy is dropped", ["drop policy tenant_isolation on notes"]],
+    ["row-level security is no longer forced", ["alter table notes no force row level security"]],
+    ["row-level security is disabled", ["alter table notes disable row level security"]],
     [
       "the policy lets every row through",
       [
-        "drop policy tenant_isolation on items",
-        "create policy tenant_isolation on items using (true) with check (true)",
+        "drop policy tenant_isolation on notes",
+        "create policy tenant_isolation on notes using (true) with check (true)",
       ],
     ],
     [
       "the policy has no WITH CHECK",
       [
-        "drop policy tenant_isolation on items",
-        "create policy tenant_isolation on items for select using (tenant_id = (select app.current_tenant_id()))",
+        "drop policy tenant_isolation on notes",
+        "create policy tenant_isolation on notes for select using (tenant_id = (select app.current_tenant_id()))",
       ],
     ],
     [
       "the policy calls app.current_tenant_id() for every row",
       [
-        "drop policy tenant_isolation on items",
-        "create policy tenant_isolation on items using (tenant_id = app.current_tenant_id()) with check (tenant_id = app.current_tenant_id())",
+        "drop policy tenant_isolation on notes",
+        "create policy tenant_isolation on notes using (tenant_id = app.current_tenant_id()) with check (tenant_id = app.current_tenant_id())",
       ],
     ],
-  ])("reports items when %s", async (_, ddl) => {
+  ])("reports notes when %s", async (_, ddl) => {
     await withSchemaChange(ddl, async () => {
-      expect(offendingTables(await rowLevelSecurityOffences(client))).toEqual(["items"]);
+      expect(offendingTables(await rowLevelSecurityOffences(client))).toEqual(["notes"]);
     });
     expect(await rowLevelSecurityOffences(client)).toEqual([]);
   });
@@ -323,48 +324,48 @@ describe("the guards bite", () => {
   });
 
   it.each([
-    ["a unique index without tenant_id", ["create unique index items_id_key on items (id)"]],
+    ["a unique index without tenant_id", ["create unique index notes_id_key on notes (id)"]],
     [
       "a primary key that does not lead with tenant_id",
       [
-        "alter table items drop constraint items_pkey",
-        "alter table items add constraint items_pkey primary key (id, tenant_id)",
+        "alter table notes drop constraint notes_pkey",
+        "alter table notes add constraint notes_pkey primary key (id, tenant_id)",
       ],
     ],
-  ])("reports items for %s", async (_, ddl) => {
+  ])("reports notes for %s", async (_, ddl) => {
     await withSchemaChange(ddl, async () => {
-      expect(offendingTables(await citusKeyOffences(client))).toEqual(["items"]);
+      expect(offendingTables(await citusKeyOffences(client))).toEqual(["notes"]);
     });
   });
 
   it("reports a foreign key between tenant tables that leaves tenant_id out", async () => {
     await withSchemaChange(
       [
-        "create unique index items_id_key on items (id)",
+        "create unique index notes_id_key on notes (id)",
         `create table comments (
            tenant_id uuid not null references tenants (id),
            id uuid not null,
-           item_id uuid references items (id),
+           note_id uuid references notes (id),
            primary key (tenant_id, id))`,
       ],
       async () => {
         const offences = await citusKeyOffences(client);
         expect(offences).toContainEqual({
           table: "comments",
-          problem: expect.stringMatching(/to items does not pair tenant_id/),
+          problem: expect.stringMatching(/to notes does not pair tenant_id/),
         });
-        expect(offendingTables(offences).sort()).toEqual(["comments", "items"]);
+        expect(offendingTables(offences).sort()).toEqual(["comments", "notes"]);
       },
     );
-    // The same reference through (tenant_id, item_id) is fine.
+    // The same reference through (tenant_id, note_id) is fine.
     await withSchemaChange(
       [
         `create table comments (
            tenant_id uuid not null references tenants (id),
            id uuid not null,
-           item_id uuid,
+           note_id uuid,
            primary key (tenant_id, id),
-           foreign key (tenant_id, item_id) references items (tenant_id, id))`,
+           foreign key (tenant_id, note_id) references notes (tenant_id, id))`,
       ],
       async () => {
         expect(await citusKeyOffences(client)).toEqual([]);
@@ -375,13 +376,13 @@ describe("the guards bite", () => {
   it("reports a reference to tenants through another column, and one from a global table", async () => {
     await withSchemaChange(
       [
-        "alter table items add column partner_tenant_id uuid references tenants (id)",
-        "create table countries (code text primary key, sample_item uuid, sample_tenant uuid)",
-        "alter table countries add foreign key (sample_tenant, sample_item) references items (tenant_id, id)",
+        "alter table notes add column partner_tenant_id uuid references tenants (id)",
+        "create table countries (code text primary key, sample_note uuid, sample_tenant uuid)",
+        "alter table countries add foreign key (sample_tenant, sample_note) references notes (tenant_id, id)",
       ],
       async () => {
         const offences = await citusKeyOffences(client);
-        expect(offendingTables(offences).sort()).toEqual(["countries", "items"]);
+        expect(offendingTables(offences).sort()).toEqual(["countries", "notes"]);
       },
     );
   });

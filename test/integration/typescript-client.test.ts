@@ -6,6 +6,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLIENT_FOLDER, clientTypesOf, SCHEMA_FILE } from "../../scripts/lib/client/generate.js";
+import { defaultModules } from "../../src/app.js";
 import { waitFor } from "../helpers/jobs.js";
 import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
 
@@ -123,8 +124,9 @@ describe("the TypeScript client against a running server", () => {
   let schema: string;
 
   beforeAll(async () => {
-    // Jobs in the process (no Redis): the mails stay in the mailer's outbox for the test.
-    ctx = await setupTenancyTest({ REDIS_URL: "" });
+    // Jobs in the process (no Redis): the mails stay in the mailer's outbox for the test. The
+    // kit's app alone: the client is generated from the document a project serves.
+    ctx = await setupTenancyTest({ REDIS_URL: "" }, { modules: defaultModules });
     await ctx.app.listen({ host: "127.0.0.1", port: 0 });
     baseUrl = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}`;
     const answer = await fetch(`${baseUrl}/openapi.json`);
