@@ -38,12 +38,12 @@ describe("platform administration", () => {
       tid: customer.tenant.id,
       sid: member.sessionId,
     });
-    const items = () =>
+    const notes = () =>
       ctx.app.inject({
-        url: "/api/v1/items",
+        url: "/api/v1/notes",
         headers: { authorization: `Bearer ${memberToken}` },
       });
-    expect((await items()).statusCode).toBe(200);
+    expect((await notes()).statusCode).toBe(200);
 
     const suspend = await ctx.app.inject({
       method: "PATCH",
@@ -53,7 +53,7 @@ describe("platform administration", () => {
     });
     expect(suspend.statusCode, suspend.body).toBe(200);
     expect(suspend.json()).toMatchObject({ id: customer.tenant.id, status: "suspended" });
-    expect(expectProblem(await items(), "forbidden").detail).toMatch(/suspended/);
+    expect(expectProblem(await notes(), "forbidden").detail).toMatch(/suspended/);
 
     const reactivate = await ctx.app.inject({
       method: "PATCH",
@@ -62,7 +62,7 @@ describe("platform administration", () => {
       payload: { status: "active" },
     });
     expect(reactivate.statusCode).toBe(200);
-    expect((await items()).statusCode).toBe(200);
+    expect((await notes()).statusCode).toBe(200);
 
     // Both changes are in the customer's audit log, with the administrator as actor.
     const log = await ctx.app.inject({

@@ -40,33 +40,33 @@ async function entries(tenant: { headers: { authorization: string } }, query = "
 }
 
 describe("row changes", () => {
-  it("records item create, update and delete with the changed fields, actor and request id", async () => {
+  it("records note create, update and delete with the changed fields, actor and request id", async () => {
     const tenant = await ctx.newTenant();
     const requestId = randomUUID();
     const created = await ctx.app.inject({
       method: "POST",
-      url: "/api/v1/items",
+      url: "/api/v1/notes",
       headers: { ...tenant.headers, "x-request-id": requestId },
       payload: { name: "first", description: "one" },
     });
     const id = created.json().id as string;
     await ctx.app.inject({
       method: "PATCH",
-      url: `/api/v1/items/${id}`,
+      url: `/api/v1/notes/${id}`,
       headers: tenant.headers,
       payload: { name: "renamed" },
     });
-    await ctx.app.inject({ method: "DELETE", url: `/api/v1/items/${id}`, headers: tenant.headers });
+    await ctx.app.inject({ method: "DELETE", url: `/api/v1/notes/${id}`, headers: tenant.headers });
 
-    const { items } = await entries(tenant, "?resourceType=item");
+    const { items } = await entries(tenant, "?resourceType=note");
     expect(items.map((entry) => entry.action)).toEqual([
-      "item.deleted",
-      "item.updated",
-      "item.created",
+      "note.deleted",
+      "note.updated",
+      "note.created",
     ]);
     const [deleted, updated, inserted] = items as [Entry, Entry, Entry];
     expect(inserted).toMatchObject({
-      resourceType: "item",
+      resourceType: "note",
       resourceId: id,
       actor: { id: tenant.userId },
       requestId,
@@ -100,7 +100,7 @@ describe("row changes", () => {
       method: "POST",
       url: "/api/v1/roles",
       headers: tenant.headers,
-      payload: { name: "Editors", permissions: ["items:*"] },
+      payload: { name: "Editors", permissions: ["notes:*"] },
     });
     expect(role.statusCode).toBe(201);
     const { items } = await entries(tenant);
@@ -139,25 +139,25 @@ describe("reading", () => {
     for (let i = 0; i < 3; i++) {
       await ctx.app.inject({
         method: "POST",
-        url: "/api/v1/items",
+        url: "/api/v1/notes",
         headers: a.headers,
         payload: { name: `a${i}` },
       });
     }
     await ctx.app.inject({
       method: "POST",
-      url: "/api/v1/items",
+      url: "/api/v1/notes",
       headers: b.headers,
       payload: { name: "b" },
     });
-    const first = await entries(a, "?action=item.created&limit=2");
+    const first = await entries(a, "?action=note.created&limit=2");
     expect(first.items).toHaveLength(2);
-    const second = await entries(a, `?action=item.created&limit=2&cursor=${first.nextCursor}`);
+    const second = await entries(a, `?action=note.created&limit=2&cursor=${first.nextCursor}`);
     expect(second.items).toHaveLength(1);
     expect(second.nextCursor).toBeNull();
     const all = [...first.items, ...second.items];
     expect(all.every((entry) => entry.actor?.id === a.userId)).toBe(true);
-    expect((await entries(b, "?action=item.created")).items).toHaveLength(1);
+    expect((await entries(b, "?action=note.created")).items).toHaveLength(1);
     expectProblem(
       await ctx.app.inject({ url: "/api/v1/audit-logs?cursor=nonsense", headers: a.headers }),
       "validation-failed",
@@ -170,7 +170,7 @@ describe("append-only", () => {
     const tenant: TestTenant = await ctx.newTenant();
     await ctx.app.inject({
       method: "POST",
-      url: "/api/v1/items",
+      url: "/api/v1/notes",
       headers: tenant.headers,
       payload: { name: "x" },
     });
@@ -184,6 +184,6 @@ describe("append-only", () => {
         .catch((caught: unknown) => caught);
       expect(String((error as { cause?: unknown }).cause ?? error)).toMatch(/permission denied/);
     }
-    expect((await entries(tenant, "?action=item.created")).items).toHaveLength(1);
+    expect((await entries(tenant, "?action=note.created")).items).toHaveLength(1);
   });
 });

@@ -33,7 +33,7 @@ import {
   loadRouteExpectations,
 } from "../../../helpers/route-expectations.js";
 import { setupTenancyTest, type TenancyTestContext } from "../../../helpers/tenancy.js";
-import { testPermissions } from "../../../helpers/test-modules.js";
+import { testModules, testPermissions } from "../../../helpers/test-modules.js";
 
 /**
  * Sign-up, sign-in and sessions over HTTP, against the real PostgreSQL and Redis: the token
@@ -581,7 +581,7 @@ describe("access ends at once", () => {
       )[0]?.id as string,
     });
     const response = await ctx.app.inject({
-      url: "/api/v1/items",
+      url: "/api/v1/notes",
       headers: { authorization: `Bearer ${forged}` },
     });
     expectProblem(response, "unauthorized");
@@ -599,8 +599,8 @@ describe("switch-tenant", () => {
     expect(response.statusCode, response.body).toBe(200);
     const switched = signedInFrom(response, user.email);
     expect(switched.body.tenant.id).toBe(second.tenant.id);
-    const items = await ctx.app.inject({ url: "/api/v1/items", headers: switched.headers });
-    expect(items.statusCode).toBe(200);
+    const notes = await ctx.app.inject({ url: "/api/v1/notes", headers: switched.headers });
+    expect(notes.statusCode).toBe(200);
     // The rotated cookie refreshes into the new tenant.
     const refreshed = await refresh(ctx.app, switched.refreshToken);
     expect(refreshed.json().tenant.id).toBe(second.tenant.id);
@@ -714,6 +714,7 @@ describe("when sessions cannot be checked", () => {
     const failing = await createApp(
       testConfig({ DATABASE_URL: ctx.testDatabase.url, REDIS_URL: "" }),
       {
+        modules: testModules,
         sessionGuard: {
           access: () => Promise.reject(new Error("connection terminated unexpectedly")),
           revoke: async () => {},
@@ -722,7 +723,7 @@ describe("when sessions cannot be checked", () => {
       },
     );
     try {
-      const response = await failing.inject({ url: "/api/v1/items", headers: user.headers });
+      const response = await failing.inject({ url: "/api/v1/notes", headers: user.headers });
       expectProblem(response, "service-unavailable");
       expect(response.headers["retry-after"]).toBe("5");
     } finally {

@@ -91,7 +91,7 @@ describe("invitations", () => {
     expect(switched.statusCode, switched.body).toBe(200);
     const created = await ctx.app.inject({
       method: "POST",
-      url: "/api/v1/items",
+      url: "/api/v1/notes",
       headers: { authorization: `Bearer ${switched.json().accessToken}` },
       payload: { name: "from the invitee" },
     });
@@ -245,14 +245,17 @@ async function pendingIds(tenant: TestTenant) {
 describe("the inviter, at acceptance", () => {
   it("must still hold members:invite and every permission granted, else 403 and the invitation is revoked", async () => {
     const tenant = await ctx.newTenant();
+    // What the viewer role grants, whichever modules give it something: the recruiter invites
+    // with it, so must hold all of it.
+    const viewerGrants = (await ctx.app.inject({ url: "/api/v1/roles", headers: tenant.headers }))
+      .json<{ items: { name: string; permissions: string[] }[] }>()
+      .items.find((role) => role.name === "viewer")?.permissions as string[];
+    expect(viewerGrants).toEqual(expect.arrayContaining(["members:read", "notes:read"]));
     const created = await ctx.app.inject({
       method: "POST",
       url: "/api/v1/roles",
       headers: tenant.headers,
-      payload: {
-        name: "Recruiters",
-        permissions: ["members:invite", "items:read", "members:read"],
-      },
+      payload: { name: "Recruiters", permissions: ["members:invite", ...viewerGrants] },
     });
     expect(created.statusCode, created.body).toBe(201);
     const recruiters = created.json<{ id: string }>().id;
@@ -280,7 +283,10 @@ describe("the inviter, at acceptance", () => {
     };
 
     // Still inviting, but no longer holding members:read, which the viewer role grants.
-    await setPermissions(["members:invite", "items:read"]);
+    await setPermissions([
+      "members:invite",
+      ...viewerGrants.filter((permission) => permission !== "members:read"),
+    ]);
     const firstInvitee = await verifiedUser(firstEmail);
     const refused = expectProblem(await accept(firstInvitee, first.token), "forbidden");
     expect(refused.detail).toMatch(/no longer/);
@@ -289,7 +295,7 @@ describe("the inviter, at acceptance", () => {
     expect(await pendingIds(tenant)).not.toContain(first.id);
 
     // Holding what the viewer role grants, but no longer members:invite.
-    await setPermissions(["items:read", "members:read"]);
+    await setPermissions(viewerGrants);
     const secondInvitee = await verifiedUser(secondEmail);
     expectProblem(await accept(secondInvitee, second.token), "forbidden");
     expectProblem(await accept(secondInvitee, second.token), "bad-request");

@@ -24,9 +24,9 @@ export default defineRouteExpectations({
     "POST /api/v1/roles": {
       requires: "roles:create",
       status: 201,
-      payload: () => ({ name: `role ${Math.random()}`, permissions: ["items:read"] }),
+      payload: () => ({ name: `role ${Math.random()}`, permissions: ["notes:read"] }),
       scope: "tenant",
-      isolation: { payload: { name: "Auditors", permissions: ["items:read"] } },
+      isolation: { payload: { name: "Auditors", permissions: ["notes:read"] } },
     },
     "PATCH /api/v1/roles/{id}": {
       requires: "roles:update",

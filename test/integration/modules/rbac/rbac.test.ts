@@ -54,7 +54,7 @@ describe("roles", () => {
   it("a new tenant has the four system roles of the contract", async () => {
     const tenant = await ctx.newTenant();
     const roles = await rolesOf(tenant);
-    // Each module's expected default grants (test/integration/modules/<module>/).
+    // Each module's expected default grants (its routes-expectations, the notes fixture's too).
     const expected = await loadRouteExpectations();
     expect(roles.map((role) => [role.name, role.system, role.permissions])).toEqual(
       (["owner", "admin", "member", "viewer"] as const).map((name) => [
@@ -73,8 +73,8 @@ describe("roles", () => {
       headers: tenant.headers,
       payload: {
         name: "Editors",
-        description: "Edit items",
-        permissions: ["items:*", "items:read"],
+        description: "Edit notes",
+        permissions: ["notes:*", "notes:read"],
       },
     });
     expect(created.statusCode, created.body).toBe(201);
@@ -82,7 +82,7 @@ describe("roles", () => {
     expect(role).toMatchObject({
       name: "Editors",
       system: false,
-      permissions: ["items:*", "items:read"],
+      permissions: ["notes:*", "notes:read"],
     });
 
     const duplicate = await ctx.app.inject({
@@ -97,10 +97,10 @@ describe("roles", () => {
       method: "PATCH",
       url: `/api/v1/roles/${role.id}`,
       headers: tenant.headers,
-      payload: { name: "Writers", permissions: ["items:create"] },
+      payload: { name: "Writers", permissions: ["notes:create"] },
     });
     expect(changed.statusCode, changed.body).toBe(200);
-    expect(changed.json()).toMatchObject({ name: "Writers", permissions: ["items:create"] });
+    expect(changed.json()).toMatchObject({ name: "Writers", permissions: ["notes:create"] });
 
     const owner = await roleNamed(tenant, "owner");
     for (const request of [
@@ -126,9 +126,9 @@ describe("roles", () => {
   });
 
   it.each([
-    ["an unknown permission", ["items:read", "items:fly"]],
+    ["an unknown permission", ["notes:read", "notes:fly"]],
     ["an unknown resource wildcard", ["spaceships:*"]],
-    ["a malformed permission", ["items"]],
+    ["a malformed permission", ["notes"]],
   ])("refuses %s with 422 and creates nothing", async (_, permissions) => {
     const tenant = await ctx.newTenant();
     const before = await rolesOf(tenant);
@@ -208,7 +208,7 @@ describe("who may change whom", () => {
       method: "PATCH",
       url: `/api/v1/roles/${role.id}`,
       headers: admin.headers,
-      payload: { permissions: ["items:read"] },
+      payload: { permissions: ["notes:read"] },
     });
     expectProblem(weaken, "forbidden");
     const remove = await ctx.app.inject({
@@ -265,7 +265,7 @@ describe("members", () => {
     const create = () =>
       ctx.app.inject({
         method: "POST",
-        url: "/api/v1/items",
+        url: "/api/v1/notes",
         headers: viewer.headers,
         payload: { name: "by the viewer" },
       });
@@ -286,7 +286,7 @@ describe("members", () => {
       method: "POST",
       url: "/api/v1/roles",
       headers: tenant.headers,
-      payload: { name: "Readers", permissions: ["items:read"] },
+      payload: { name: "Readers", permissions: ["notes:read"] },
     });
     const readers = changed.json<Role>();
     await ctx.app.inject({
@@ -300,7 +300,7 @@ describe("members", () => {
       method: "PATCH",
       url: `/api/v1/roles/${readers.id}`,
       headers: tenant.headers,
-      payload: { permissions: ["items:read", "items:create"] },
+      payload: { permissions: ["notes:read", "notes:create"] },
     });
     expect((await create()).statusCode).toBe(201);
   });
@@ -322,7 +322,7 @@ describe("members", () => {
     });
     expectProblem(remove, "conflict");
     expect(
-      (await ctx.app.inject({ url: "/api/v1/items", headers: tenant.headers })).statusCode,
+      (await ctx.app.inject({ url: "/api/v1/notes", headers: tenant.headers })).statusCode,
     ).toBe(200);
 
     // With a second owner, the first may go.
@@ -334,7 +334,7 @@ describe("members", () => {
     });
     expect(removed.statusCode).toBe(204);
     expectProblem(
-      await ctx.app.inject({ url: "/api/v1/items", headers: tenant.headers }),
+      await ctx.app.inject({ url: "/api/v1/notes", headers: tenant.headers }),
       "unauthorized",
     );
   });
@@ -371,7 +371,7 @@ describe("members", () => {
     });
     expectProblem(foreignRole, "validation-failed");
     expect(
-      (await ctx.app.inject({ url: "/api/v1/items", headers: bMember.headers })).statusCode,
+      (await ctx.app.inject({ url: "/api/v1/notes", headers: bMember.headers })).statusCode,
     ).toBe(200);
   });
 });
@@ -473,7 +473,7 @@ describe("role names", () => {
       method: "POST",
       url: "/api/v1/roles",
       headers: tenant.headers,
-      payload: { name, permissions: ["items:read"] },
+      payload: { name, permissions: ["notes:read"] },
     });
 
   it("are unique in the tenant whatever their case: 409 on create and on rename", async () => {

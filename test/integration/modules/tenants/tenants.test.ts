@@ -167,7 +167,7 @@ describe("a sole owner who deletes their only tenant", () => {
       await login(ctx.app, { email: owner.email, password: PASSWORD }),
       owner.email,
     );
-    for (const url of ["/api/v1/items", "/api/v1/tenants/current", "/api/v1/roles"]) {
+    for (const url of ["/api/v1/notes", "/api/v1/tenants/current", "/api/v1/roles"]) {
       const problem = expectProblem(await send(signedIn, "GET", url), "forbidden");
       expect(problem.detail, url).toMatch(NO_ACTIVE_TENANT);
       expect(problem.detail, url).toContain("POST /api/v1/tenants");
@@ -200,8 +200,8 @@ describe("a sole owner who deletes their only tenant", () => {
     expect(current.statusCode).toBe(200);
     // The same shape as GET /tenants/current.
     expect(current.json()).toEqual(tenant);
-    const items = await send(inside, "POST", "/api/v1/items", { name: "back in business" });
-    expect(items.statusCode, items.body).toBe(201);
+    const note = await send(inside, "POST", "/api/v1/notes", { name: "back in business" });
+    expect(note.statusCode, note.body).toBe(201);
   });
 });
 
@@ -233,17 +233,17 @@ describe("a member removed from their last tenant", () => {
       await switchTenant(ctx.app, afterDelete, team.tenant.id, afterDelete.refreshToken),
       user.email,
     );
-    expect((await send(joined, "GET", "/api/v1/items")).statusCode).toBe(200);
+    expect((await send(joined, "GET", "/api/v1/notes")).statusCode).toBe(200);
 
     const removed = await send(team, "DELETE", `/api/v1/members/${user.body.user.id}`);
     expect(removed.statusCode, removed.body).toBe(204);
-    expectProblem(await send(joined, "GET", "/api/v1/items"), "unauthorized");
+    expectProblem(await send(joined, "GET", "/api/v1/notes"), "unauthorized");
 
     const continued = await refresh(ctx.app, joined.refreshToken);
     expect(continued.statusCode, continued.body).toBe(200);
     expect(continued.json().tenant).toBeNull();
     const without = signedInFrom(continued, user.email);
-    expect(expectProblem(await send(without, "GET", "/api/v1/items"), "forbidden").detail).toMatch(
+    expect(expectProblem(await send(without, "GET", "/api/v1/notes"), "forbidden").detail).toMatch(
       NO_ACTIVE_TENANT,
     );
 
