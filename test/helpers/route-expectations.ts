@@ -15,7 +15,6 @@ import type { Permission } from "../../src/core/permissions/index.js";
 /** What `arrange` in permissions.test.ts made: a fresh tenant and a token for the caller. */
 export interface MatrixSetup {
   tenantId: string;
-  itemId: string;
   customRoleId: string;
   viewerRoleId: string;
   otherMemberId: string;
@@ -35,7 +34,7 @@ export interface RouteExpectation {
   readonly requires: Requirement;
   /** The answer when allowed. */
   readonly status: number;
-  /** The path to call in the matrix; without it `{id}` is the arranged item's id. */
+  /** The path to call in the matrix, required when the route has a path parameter. */
   readonly url?: (setup: MatrixSetup) => string;
   readonly payload?: (setup: MatrixSetup) => Record<string, unknown>;
   /** `tenant` for the tenant's data (refused for a suspended tenant), `account` for the user's. */
@@ -52,7 +51,7 @@ type GrantableRole = "admin" | "member" | "viewer";
 export interface ModuleExpectations {
   /** Every permission the module declares, in its declaration order. */
   readonly permissions: readonly Permission[];
-  /** The default roles' grants as stored (`items:*`), per role; `owner` holds `*`. */
+  /** The default roles' grants as stored (`notes:*`), per role; `owner` holds `*`. */
   readonly defaultGrants: { readonly [role in GrantableRole]?: readonly string[] };
   /** Keyed `METHOD path` as /openapi.json writes it. */
   readonly routes: { readonly [route: string]: RouteExpectation };
