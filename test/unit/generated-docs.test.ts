@@ -55,7 +55,7 @@ describe("docs generated from the code", () => {
     const snapshots = [...generated.files.keys()].filter((path) => path.endsWith(".sql"));
     expect(snapshots).toEqual(
       expect.arrayContaining([
-        "src/modules/items/items.repository.sql",
+        "src/modules/tenants/tenants.repository.sql",
         "src/core/auth/tenant-lookup.sql",
         "src/core/database/database.sql",
       ]),
@@ -67,9 +67,9 @@ describe("docs generated from the code", () => {
   });
 
   it("the snapshots hold the statements as sent, with what fills each parameter", () => {
-    const items = generated.files.get("src/modules/items/items.repository.sql") ?? "";
-    expect(items).toContain(
-      '-- items_find_by_id\n-- $1 :tenantId, $2 :id\nselect "tenant_id", "id", "name", "description", "created_by", "created_at", "updated_at" from "items" where ("items"."tenant_id" = $1 and "items"."id" = $2);',
+    const tenants = generated.files.get("src/modules/tenants/tenants.repository.sql") ?? "";
+    expect(tenants).toContain(
+      '-- tenants_rename_current\n-- $1 :name, $2 :tenantId\nupdate "tenants" set "name" = $1 where "tenants"."id" = $2 returning "id", "name", "slug", "plan", "status", "created_at", "updated_at";',
     );
     expect(generated.files.get("src/core/database/database.sql")).toContain(
       "select set_config('role', 'app_tenant', true), app.enter_tenant($1::uuid",

@@ -59,7 +59,7 @@ describe("new:module names the project has", () => {
   const spec = (name: string) => ({ ...moduleNames(name), fields: parseFields("name:text") });
 
   it.each([
-    ["items", 'the module "src/modules/items" exists already'],
+    ["tenants", 'the module "src/modules/tenants" exists already'],
     ["roles", 'the table "roles" exists already'],
     ["permissions", 'the route "/api/v1/permissions" exists already'],
     ["members", 'the permission resource "members" exists already'],

@@ -1,3 +1,5 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   createPermissionCatalog,
@@ -8,20 +10,25 @@ import {
   satisfies,
 } from "../../src/core/permissions/index.js";
 import { permissions } from "../../src/modules.js";
+import { loadRouteExpectations } from "../helpers/route-expectations.js";
 
-/** The catalog assembled from modules' declarations, and the types it gives requirePermission. */
+/**
+ * The catalog assembled from modules' declarations, and the types it gives requirePermission.
+ * `notes` is the tests' fixture module (test/fixtures/notes-module/), registered for the types
+ * of test code by test/helpers/test-modules.ts, so these hold whichever modules a project has.
+ */
 
 describe("requirePermission's types", () => {
   it("accept the registered modules' permissions and refuse anything else", () => {
-    expect(requirePermission("items", "read")).toMatchObject({ permissions: ["items:read"] });
+    expect(requirePermission("notes", "read")).toMatchObject({ permissions: ["notes:read"] });
     expect(requirePermission("members", "invite")).toMatchObject({
       permissions: ["members:invite"],
     });
     // Checked by `tsc --noEmit`: each line fails to compile without its directive.
-    // @ts-expect-error an action items does not declare
-    requirePermission("items", "fly");
+    // @ts-expect-error an action notes does not declare
+    requirePermission("notes", "fly");
     // @ts-expect-error a resource no registered module declares
-    requirePermission("itemz", "read");
+    requirePermission("notez", "read");
     // @ts-expect-error an action of another resource
     requirePermission("audit", "delete");
   });
@@ -35,7 +42,7 @@ describe("requirePermission's types", () => {
 });
 
 describe("requireAnyPermission and requireAllPermissions", () => {
-  const granted = new Set(["items:read", "members:invite"]);
+  const granted = new Set(["notes:read", "members:invite"]);
   /** Whether the access check lets a caller holding `held` through `declaration`. */
   const allows = (
     declaration: ReturnType<typeof requireAnyPermission>,
@@ -46,24 +53,24 @@ describe("requireAnyPermission and requireAllPermissions", () => {
   };
 
   it("let a caller in with one of the permissions, or only with all of them", () => {
-    const any = requireAnyPermission("items:delete", "members:invite");
-    const all = requireAllPermissions("items:read", "items:delete");
+    const any = requireAnyPermission("notes:delete", "members:invite");
+    const all = requireAllPermissions("notes:read", "notes:delete");
     expect(any).toEqual({
       kind: "permission",
       mode: "any",
-      permissions: ["items:delete", "members:invite"],
+      permissions: ["notes:delete", "members:invite"],
     });
     expect(allows(any, granted)).toBe(true);
     expect(allows(all, granted)).toBe(false);
-    expect(allows(all, new Set([...granted, "items:delete"]))).toBe(true);
-    expect(allows(requireAnyPermission("items:delete"), granted)).toBe(false);
+    expect(allows(all, new Set([...granted, "notes:delete"]))).toBe(true);
+    expect(allows(requireAnyPermission("notes:delete"), granted)).toBe(false);
     expect(Object.isFrozen(all)).toBe(true);
   });
 
   it("take only the catalog's permissions, and at least one", () => {
     // Checked by `tsc --noEmit`, as above.
     // @ts-expect-error a permission no registered module declares
-    requireAnyPermission("items:fly");
+    requireAnyPermission("notes:fly");
     // @ts-expect-error no permission at all
     requireAllPermissions();
   });
@@ -95,7 +102,7 @@ describe("createPermissionCatalog", () => {
     ]);
     expect(catalog.expandGrants(["things:*"])).toEqual(["things:read", "things:write"]);
     expect(catalog.isGrant("notes:*")).toBe(true);
-    expect(catalog.isGrant("items:read")).toBe(false);
+    expect(catalog.isGrant("members:read")).toBe(false);
   });
 
   it("refuses a resource two modules declare", () => {
@@ -115,23 +122,16 @@ describe("createPermissionCatalog", () => {
 });
 
 describe("the kit's catalog", () => {
-  it("is what the module list installs", () => {
-    expect(permissions.all).toEqual([
-      "members:read",
-      "members:invite",
-      "members:update",
-      "members:delete",
-      "roles:read",
-      "roles:create",
-      "roles:update",
-      "roles:delete",
-      "tenants:update",
-      "tenants:delete",
-      "items:read",
-      "items:create",
-      "items:update",
-      "items:delete",
-      "audit:read",
-    ]);
+  it("is what the module list installs: each module's permissions, as its expectations list them", async () => {
+    // The kit's modules' expectations (test/integration/modules/<module>/), not the fixtures'.
+    const kitModules = new Set(readdirSync(join(import.meta.dirname, "../../src/modules")));
+    const declared = [...(await loadRouteExpectations())]
+      .filter(([name]) => kitModules.has(name))
+      .map(([, module]) => module.permissions);
+    expect(new Set(permissions.all)).toEqual(new Set(declared.flat()));
+    expect(permissions.all).toContain("members:invite");
+    for (const own of declared) {
+      expect(permissions.all.filter((permission) => own.includes(permission))).toEqual(own);
+    }
   });
 });

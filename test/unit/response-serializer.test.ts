@@ -3,15 +3,16 @@ import { serializerCompiler as zodSerializerCompiler } from "fastify-type-provid
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { responseSerializerCompiler } from "../../src/core/http/response-serializer.js";
-import { itemPageSchema } from "../../src/modules/items/items.schemas.js";
+import { notePageSchema } from "../fixtures/notes-module/notes.schemas.js";
 
 type Serialize = (data: unknown) => string;
 const compile = (compiler: unknown, schema: z.ZodType): Serialize =>
   (compiler as (route: object) => Serialize)({ schema, method: "GET", url: "/test" });
 
-const item = (index: number) => ({
+/** A note of the tests' fixture module (test/fixtures/notes-module/): a module's page schema. */
+const note = (index: number) => ({
   id: randomUUID(),
-  name: `item ${index} "quoted" \u2028 and \\ escaped`,
+  name: `note ${index} "quoted" \u2028 and \\ escaped`,
   description: index % 2 ? null : "a description\nover two lines",
   createdBy: index % 3 ? randomUUID() : null,
   createdAt: new Date(Date.UTC(2026, 11, 2, 10, index)).toISOString(),
@@ -19,11 +20,11 @@ const item = (index: number) => ({
 });
 
 describe("the response serializer", () => {
-  it("writes what Zod's serializer writes for a page of items", () => {
-    const page = { items: Array.from({ length: 20 }, (_, index) => item(index)), nextCursor: "c" };
-    const fast = compile(responseSerializerCompiler, itemPageSchema)(page);
+  it("writes what Zod's serializer writes for a page of notes", () => {
+    const page = { items: Array.from({ length: 20 }, (_, index) => note(index)), nextCursor: "c" };
+    const fast = compile(responseSerializerCompiler, notePageSchema)(page);
     expect(JSON.parse(fast)).toEqual(
-      JSON.parse(compile(zodSerializerCompiler, itemPageSchema)(page)),
+      JSON.parse(compile(zodSerializerCompiler, notePageSchema)(page)),
     );
     expect(JSON.parse(fast)).toEqual(page);
   });

@@ -103,14 +103,14 @@ describe("system access (bypassTenantIsolation) is allowed in the listed files o
   it("catches a new call site, however it is written, and not a mention in a comment", () => {
     const newCallSites: [string, string][] = [
       [
-        "src/modules/items/items.service.ts",
-        'await database.bypassTenantIsolation("items", (db) => db.select().from(items));',
+        "src/modules/projects/projects.service.ts",
+        'await database.bypassTenantIsolation("projects", (db) => db.select().from(projects));',
       ],
-      ["src/modules/items/items.routes.ts", "const { bypassTenantIsolation: b } = database;"],
+      ["src/modules/projects/projects.routes.ts", "const { bypassTenantIsolation: b } = database;"],
       ["src/core/cache/cache.ts", 'const open = database["bypassTenantIsolation"];'],
     ];
     const mentionOnly: [string, string] = [
-      "src/modules/items/items.repository.ts",
+      "src/modules/projects/projects.repository.ts",
       '// never bypassTenantIsolation here\nconst note = "use bypassTenantIsolation sparingly";',
     ];
     expect(unlisted([...kitSources(), ...newCallSites, mentionOnly])).toEqual(
