@@ -1,18 +1,18 @@
 import { type components, type KitClient, ProblemError, unwrap } from "../src/index.js";
 
-type Item = components["schemas"]["Item"];
+type Role = components["schemas"]["Role"];
 
 /**
  * Every error is an RFC 9457 problem: `status`, a `type` ending in its code
  * (`validation-failed`, `not-found`, `forbidden`, ...), a `detail` to show, `errors` naming
  * each invalid field of a 422, and the `traceId` to quote to support.
  */
-export async function createItemFromForm(
+export async function createRoleFromForm(
   api: KitClient,
-  form: { name: string; description?: string },
-): Promise<{ item: Item } | { fieldErrors: Record<string, string> }> {
+  form: { name: string; description?: string; permissions: string[] },
+): Promise<{ role: Role } | { fieldErrors: Record<string, string> }> {
   try {
-    return { item: await unwrap(api.api.POST("/api/v1/items", { body: form })) };
+    return { role: await unwrap(api.api.POST("/api/v1/roles", { body: form })) };
   } catch (error) {
     if (error instanceof ProblemError && error.code === "validation-failed") {
       return { fieldErrors: error.fieldErrors };
@@ -21,10 +21,15 @@ export async function createItemFromForm(
   }
 }
 
-/** Without exceptions: `error` is typed as the problem; another tenant's item is a 404 too. */
-export async function findItem(api: KitClient, id: string): Promise<Item | null> {
-  const { data, error, response } = await api.api.GET("/api/v1/items/{id}", {
+/** Without exceptions: `error` is typed as the problem; another tenant's role is a 404 too. */
+export async function describeRole(
+  api: KitClient,
+  id: string,
+  description: string,
+): Promise<Role | null> {
+  const { data, error, response } = await api.api.PATCH("/api/v1/roles/{id}", {
     params: { path: { id } },
+    body: { description },
   });
   if (error) {
     if (response.status === 404) return null;

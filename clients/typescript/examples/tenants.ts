@@ -18,7 +18,10 @@ export async function switchTenant(api: KitClient, tenantId: string) {
   return session.tenant;
 }
 
-/** Invites someone with one of the tenant's roles (`member`, `viewer`, ...); needs `members:invite`. */
+/**
+ * Invites someone with one of the tenant's roles, a system role (`member`, `viewer`, ...) or one
+ * of its own; needs `members:invite`.
+ */
 export async function invite(api: KitClient, email: string, roleName: string) {
   const roles = await unwrap(api.api.GET("/api/v1/roles", { params: { query: { limit: 100 } } }));
   const role = roles.items.find((each) => each.name === roleName);

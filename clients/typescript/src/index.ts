@@ -104,7 +104,7 @@ export async function unwrap<A extends Answer>(answer: A | Promise<A>): Promise<
 
 /**
  * Every item of a keyset list, fetching page after page as the loop asks for more:
- * `for await (const item of paginate((cursor) => api.GET("/api/v1/items", { params: { query: { cursor } } })))`.
+ * `for await (const role of paginate((cursor) => api.GET("/api/v1/roles", { params: { query: { cursor } } })))`.
  */
 export async function* paginate<Item>(
   fetchPage: (cursor: string | undefined) => Promise<{ data?: Page<Item>; response: Response }>,

@@ -1,13 +1,14 @@
 /**
  * A front end's first day with the API, through the client and the guide's examples alone:
- * sign up, verify, sign in, reload the page, refresh, create and page items, survive an expired
- * access token, invite a member who accepts and switches tenant, handle problems, sign out.
+ * sign up, verify, sign in, reload the page, refresh, create custom roles and page the tenant's
+ * roles, survive an expired access token, invite a member who accepts and switches tenant,
+ * handle problems, sign out. It uses only routes every project of the kit serves.
  * The kit's test (test/integration/typescript-client.test.ts) compiles this file with the
  * client against the document of a running server, with `tsc --strict`, then runs it there.
  */
 import { createApi } from "../examples/client.js";
-import { createItemFromForm, describeProblem, findItem } from "../examples/errors.js";
-import { allItems, itemsPage } from "../examples/pagination.js";
+import { createRoleFromForm, describeProblem, describeRole } from "../examples/errors.js";
+import { allRoles, rolesPage } from "../examples/pagination.js";
 import { signIn, signOut, signUp, startSession, verifyEmail } from "../examples/session.js";
 import { createApiWithSignInRedirect, refreshNow } from "../examples/silent-refresh.js";
 import { acceptInvitation, invite, switchTenant, tenantPicker } from "../examples/tenants.js";
@@ -34,6 +35,20 @@ export interface World {
 }
 
 const PASSWORD = "correct horse battery staple";
+
+/**
+ * The owner's custom roles, made in this order after the tenant's four system roles. The member
+ * is invited as a Curator: they read the roles and change them, never delete one.
+ */
+const CUSTOM_ROLES = [
+  { name: "Auditor", permissions: ["audit:read", "members:read"] },
+  { name: "Billing", permissions: ["members:read"] },
+  { name: "Curator", permissions: ["roles:read", "roles:update"] },
+  { name: "Designer", permissions: ["members:read"] },
+  { name: "Editor", permissions: ["members:read", "members:invite"] },
+];
+
+const names = (roles: { name: string }[]) => roles.map((role) => role.name);
 
 /** Every step's outcome, for the test to check. */
 export async function walkthrough(world: World) {
@@ -65,12 +80,12 @@ export async function walkthrough(world: World) {
   const restored = await startSession(reloaded);
   const refreshedToken = await refreshNow(reloaded);
 
-  // Items, and pages of them.
-  for (const name of ["Anvil", "Bellows", "Chisel", "Drill", "Emery"]) {
-    await unwrap(reloaded.api.POST("/api/v1/items", { body: { name } }));
+  // Custom roles, and pages of the tenant's roles: one page of 20, then pages of 2.
+  for (const role of CUSTOM_ROLES) {
+    await unwrap(reloaded.api.POST("/api/v1/roles", { body: role }));
   }
-  const firstPage = await itemsPage(reloaded);
-  const everyItem = await allItems(reloaded, 2);
+  const firstPage = await rolesPage(reloaded);
+  const everyRole = await allRoles(reloaded, 2);
 
   // The access token expires: three requests at once fail with 401, one refresh, three answers.
   const redirects: string[] = [];
@@ -83,7 +98,7 @@ export async function walkthrough(world: World) {
   const refreshesBefore = ownerBrowser.refreshes();
   ownerBrowser.expire(tabSession.accessToken);
   const concurrent = await Promise.all([
-    itemsPage(tab),
+    rolesPage(tab),
     tab.me(),
     unwrap(tab.api.GET("/api/v1/tenants/current")),
   ]);
@@ -93,7 +108,7 @@ export async function walkthrough(world: World) {
 
   // A member: invited, signs up in another browser, verifies, accepts and switches tenant.
   const memberEmail = world.email("member");
-  const invitation = await invite(tab, memberEmail, "member");
+  const invitation = await invite(tab, memberEmail, "Curator");
   const memberBrowser = world.browser();
   const member = createApi(world.baseUrl, { fetch: memberBrowser.fetch });
   const memberOwnTenant = (
@@ -108,20 +123,24 @@ export async function walkthrough(world: World) {
   const mailedInvitation = await world.mailedToken(memberEmail, "invitations/accept");
   const joined = await acceptInvitation(member, mailedInvitation);
   const picker = await tenantPicker(member);
-  const itemsSeenByMember = (await allItems(member)).map((item) => item.name);
+  const rolesSeenByMember = names(await allRoles(member));
   const switchedBack = await switchTenant(member, memberOwnTenant?.id ?? "");
-  const itemsInOwnTenant = await allItems(member);
+  const rolesInOwnTenant = names(await allRoles(member));
 
-  // Problems: a field error, another tenant's item, a permission the member lacks.
-  const invalid = await createItemFromForm(tab, { name: "   " });
-  const created = await createItemFromForm(tab, { name: "Forge", description: "Hot" });
-  const forgeId = "item" in created ? created.item.id : "";
-  const missing = await findItem(member, forgeId);
+  // Problems: a field error, another tenant's role, a permission the member lacks.
+  const invalid = await createRoleFromForm(tab, { name: "   ", permissions: [] });
+  const created = await createRoleFromForm(tab, {
+    name: "Support",
+    description: "Answers customers",
+    permissions: ["roles:read"],
+  });
+  const supportId = "role" in created ? created.role.id : "";
+  const missing = await describeRole(member, supportId, "Seen from another tenant");
   await switchTenant(member, joined?.id ?? "");
-  const foundByMember = await findItem(member, forgeId);
+  const foundByMember = await describeRole(member, supportId, "Answers customers by mail");
   let forbidden: { status: number; code: string; message: string } | undefined;
-  const removal = await member.api.DELETE("/api/v1/items/{id}", {
-    params: { path: { id: forgeId } },
+  const removal = await member.api.DELETE("/api/v1/roles/{id}", {
+    params: { path: { id: supportId } },
   });
   if (removal.error) {
     const problem = new ProblemError(removal.error);
@@ -143,10 +162,10 @@ export async function walkthrough(world: World) {
     signedIn: signedIn?.user.emailVerified,
     restored: restored?.user.email,
     refreshed: refreshedToken !== restored?.accessToken,
-    firstPage: { names: firstPage.items.map((item) => item.name), next: firstPage.nextCursor },
-    everyItem: everyItem.map((item) => item.name),
+    firstPage: { names: names(firstPage.items), next: firstPage.nextCursor },
+    everyRole: names(everyRole),
     concurrent: {
-      items: concurrent[0].items.length,
+      roles: concurrent[0].items.length,
       me: concurrent[1].user.email,
       tenant: concurrent[2].name,
     },
@@ -157,13 +176,16 @@ export async function walkthrough(world: World) {
     invitation: { email: invitation.email, roles: invitation.roles.map((role) => role.name) },
     joined: joined?.name,
     picker: { current: picker.current, tenants: picker.tenants.map((t) => t.name).sort() },
-    itemsSeenByMember,
+    rolesSeenByMember,
     switchedBack: switchedBack?.name,
-    itemsInOwnTenant: itemsInOwnTenant.length,
+    rolesInOwnTenant,
     invalid,
-    created: "item" in created ? created.item.name : undefined,
+    created: "role" in created ? created.role.name : undefined,
     missing,
-    foundByMember: foundByMember?.name,
+    foundByMember: foundByMember && {
+      name: foundByMember.name,
+      description: foundByMember.description,
+    },
     forbidden,
     afterSignOut,
     oldTokenStatus: oldTokenAnswer.status,
