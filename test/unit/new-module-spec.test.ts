@@ -68,6 +68,19 @@ describe("new:module names the project has", () => {
     expect(() => checkUnused(repoRoot, spec(name))).toThrow(message);
   });
 
+  it("refuses the name of a test fixture module, whose table and routes every test database has", () => {
+    expect(() => checkUnused(repoRoot, spec("notes"))).toThrow(
+      'module "notes": the tests\' fixture module test/fixtures/notes-module/ has this name',
+    );
+  });
+
+  it("refuses the names a test fixture module's code uses, under another module name", () => {
+    const jottings = { ...moduleNames("jottings", "note"), fields: parseFields("name:text") };
+    expect(() => checkUnused(repoRoot, jottings)).toThrow(
+      'the OpenAPI schema "Note" exists already',
+    );
+  });
+
   it("accepts a new one", () => {
     expect(() => checkUnused(repoRoot, spec("projects"))).not.toThrow();
   });

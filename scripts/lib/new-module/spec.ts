@@ -200,44 +200,68 @@ function collect(
   }
 }
 
+/** Where the tests' fixture modules live: `test/fixtures/<name>-module/`. */
+const FIXTURES = "test/fixtures";
+const FIXTURE_MODULE = /^(.+)-module$/;
+
 /**
- * What the project has already, that a new module's names must not meet: module folders,
- * tables, permission resources, first segments of /api/v1 routes, OpenAPI component names,
- * operationIds and audit resource types.
+ * The test fixture modules (test/fixtures/notes-module/ is `notes`), by name. The tests mount
+ * them beside the project's modules and create their tables in the test databases, so a module
+ * of the same name would meet them there: the same table, permission resource and routes.
+ */
+function fixtureModules(root: string): Map<string, string> {
+  const folder = join(root, FIXTURES);
+  const fixtures = new Map<string, string>();
+  if (!existsSync(folder)) return fixtures;
+  for (const entry of readdirSync(folder, { withFileTypes: true })) {
+    const name = entry.isDirectory() ? FIXTURE_MODULE.exec(entry.name)?.[1] : undefined;
+    if (name) fixtures.set(name, `${FIXTURES}/${entry.name}`);
+  }
+  return fixtures;
+}
+
+/**
+ * What the project has already, that a new module's names must not meet: module folders (the
+ * test fixture modules' too), tables, permission resources, first segments of /api/v1 routes,
+ * OpenAPI component names, operationIds and audit resource types, of the project's modules and
+ * of the test fixture modules.
  */
 function taken(root: string) {
   const ts = (file: string) => file.endsWith(".ts");
+  const sql = (file: string) => file.endsWith(".sql");
   const modules = new Set(readdirSync(join(root, "src/modules")));
+  const fixtures = fixtureModules(root);
+  const fixtureFolders = [...fixtures.values()].map((folder) => join(root, folder));
+  // Where modules' code is: src/ and each fixture module's folder.
+  const code = [join(root, "src"), ...fixtureFolders];
+  const each = (keep: (file: string) => boolean, pattern: RegExp, into: Set<string>) => {
+    for (const folder of code) collect(folder, keep, pattern, into);
+  };
   const tables = new Set<string>();
-  collect(join(root, "src"), ts, /pgTable\(\s*"([^"]+)"/g, tables);
+  each(ts, /pgTable\(\s*"([^"]+)"/g, tables);
   const resources = new Set<string>();
-  collect(
-    join(root, "src/modules"),
-    (file) => file.endsWith(".permissions.ts"),
-    /^ {2}"?([a-z][a-z0-9-]*)"?: \{$/gm,
-    resources,
-  );
+  each((file) => file.endsWith(".permissions.ts"), /^ {2}"?([a-z][a-z0-9-]*)"?: \{$/gm, resources);
   const routes = new Set<string>();
-  collect(
-    join(root, "test/integration/modules"),
-    (file) => file.endsWith(".routes-expectations.ts"),
-    /\/api\/v1\/([a-z0-9-]+)/g,
-    routes,
-  );
-  collect(join(root, "src"), ts, /app\.(?:get|post|put|patch|delete)\(\s*"\/([a-z0-9-]+)/g, routes);
-  collect(join(root, "src"), ts, /prefix: "\/([a-z0-9-]+)/g, routes);
+  for (const folder of [join(root, "test/integration/modules"), ...code]) {
+    collect(
+      folder,
+      (file) => file.endsWith(".routes-expectations.ts"),
+      /\/api\/v1\/([a-z0-9-]+)/g,
+      routes,
+    );
+  }
+  each(ts, /app\.(?:get|post|put|patch|delete)\(\s*"\/([a-z0-9-]+)/g, routes);
+  each(ts, /prefix: "\/([a-z0-9-]+)/g, routes);
   const components = new Set<string>();
-  collect(join(root, "src"), ts, /\.meta\(\{ id: "([^"]+)"/g, components);
+  each(ts, /\.meta\(\{ id: "([^"]+)"/g, components);
   const operations = new Set<string>();
-  collect(join(root, "src"), ts, /operationId: "([^"]+)"/g, operations);
+  each(ts, /operationId: "([^"]+)"/g, operations);
   const auditTypes = new Set<string>();
-  collect(
-    join(root, "migrations"),
-    (file) => file.endsWith(".sql"),
-    /audit_change\('([^']+)'/g,
-    auditTypes,
-  );
-  return { modules, tables, resources, routes, components, operations, auditTypes };
+  // The migrations', and each fixture's own SQL.
+  for (const folder of [join(root, "migrations"), ...fixtureFolders]) {
+    collect(folder, sql, /audit_change\('([^']+)'/g, auditTypes);
+  }
+  return { modules, fixtures, tables, resources, routes, components, operations, auditTypes };
 }
 
 /** The operationIds a module gets. */
@@ -260,6 +284,12 @@ export function checkUnused(root: string, spec: ModuleSpec): void {
   }
   if (existsSync(join(root, "test/integration/modules", spec.name))) {
     clash("the test folder", `test/integration/modules/${spec.name}`);
+  }
+  const fixture = have.fixtures.get(spec.name);
+  if (fixture) {
+    throw new SpecError(
+      `module "${spec.name}": the tests' fixture module ${fixture}/ has this name (its table, permissions and routes are in every test database); choose another name`,
+    );
   }
   if (have.tables.has(spec.table)) clash("the table", spec.table);
   if (have.resources.has(spec.name)) clash("the permission resource", spec.name);
