@@ -70,7 +70,7 @@ import autocannon from "autocannon";
 import pg from "pg";
 import { API_COMMAND } from "../scripts/lib/topology/kit-env.js";
 import { createTokenService } from "../src/core/auth/tokens.js";
-import { positiveInteger } from "./common.js";
+import { BENCH_SERVER_URL, positiveInteger } from "./common.js";
 import { type CpuUsage, machineBusyShare, memoryOf, startCpuAccounting } from "./cpu.js";
 import { type SeededDatabase, seedBenchDatabase, seededSessions } from "./seed.js";
 import { type ServerProcess, startServer, stopAllServers, tail } from "./servers.js";
@@ -279,6 +279,7 @@ async function main(): Promise<void> {
   if (selected.has("get-reference") && !(REFERENCE_ENTRY && existsSync(REFERENCE_ENTRY))) {
     throw new Error("get-reference: --reference-entry names no built main.js");
   }
+  await takeBenchLock();
   const startedAt = new Date();
   const loadAtStart = os.loadavg();
 
@@ -1251,6 +1252,30 @@ function printTable(
 // ---- fixtures and machine facts -------------------------------------------------------------
 
 let monitor: pg.Client | undefined;
+/** Holds the bench's advisory lock for the whole run (released when it disconnects). */
+let benchLock: pg.Client | undefined;
+
+/**
+ * Two runs at once on one PostgreSQL would share the kit_bench_* databases (one deletes the
+ * items the other posted, or reseeds under it) and each other's CPU: the second one refuses.
+ */
+async function takeBenchLock(): Promise<void> {
+  const client = new pg.Client({
+    connectionString: BENCH_SERVER_URL,
+    application_name: "kit-bench",
+  });
+  await client.connect();
+  const { rows } = await client.query<{ granted: boolean }>(
+    "select pg_try_advisory_lock(hashtext('agency-kit:bench')) as granted",
+  );
+  if (!rows[0]?.granted) {
+    await client.end();
+    throw new Error(
+      "another benchmark run holds the bench lock on this PostgreSQL; wait for it to finish (two runs at once share the kit_bench_* databases)",
+    );
+  }
+  benchLock = client;
+}
 
 /**
  * An OTLP/HTTP receiver that reads each export and answers success, keeping nothing: the kit's
@@ -1413,4 +1438,5 @@ try {
   await deletePostedItems().catch((error: unknown) => console.error(error));
   await monitor?.end().catch(() => {});
   await stopAllServers();
+  await benchLock?.end().catch(() => {});
 }
