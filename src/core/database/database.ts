@@ -34,6 +34,11 @@ export interface DatabaseDriver {
     statement: PreparedStatement<unknown>,
     values: unknown[],
   ): Promise<Record<string, unknown>[]>;
+  /**
+   * `fn` in a transaction on one connection, which goes back to the pool however it ends, and
+   * is closed instead when it failed or its transaction could not be ended.
+   */
+  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -183,7 +188,7 @@ export function createDatabase(
       if (pendingCheck) await pendingCheck;
       try {
         return await bulkhead.run(scope.tenantId, () =>
-          driver.db.transaction(async (tx) => {
+          driver.transaction(async (tx) => {
             await tx.execute(
               enterTenant(scope.tenantId, scope.userId ?? null, scope.requestId ?? null, timeout),
             );
@@ -204,7 +209,7 @@ export function createDatabase(
       logger[options.logLevel ?? "info"]({ reason }, "bypassing tenant isolation");
       // The request's user and id reach the audit trigger, as in tenant transactions.
       const context = currentContext();
-      return system.db.transaction(async (tx) => {
+      return system.transaction(async (tx) => {
         await tx.execute(
           sql`select set_config('role', 'app_system', true), ${timeLimits(timeout)}, set_config('app.user_id', ${context?.userId ?? ""}, true), set_config('app.request_id', ${context?.requestId ?? ""}, true)`,
         );

@@ -1,6 +1,7 @@
 import { drizzle } from "drizzle-orm/node-postgres";
 import type { FastifyBaseLogger } from "fastify";
 import pg from "pg";
+import { isServiceUnavailable } from "../errors/unavailable.js";
 import { observePool } from "../observability/kit-metrics.js";
 import { traceStatement } from "../observability/tracing.js";
 import { CONNECTION_WAIT_MS, type DatabaseDriver, ENTER_TENANT_SQL } from "./database.js";
@@ -13,6 +14,7 @@ import {
   statementName,
 } from "./pg-statement-batch.js";
 import { isDebug, queryLogger } from "./query-logger.js";
+import type { Db } from "./transactions.js";
 
 export interface PgDriverOptions {
   url: string;
@@ -65,7 +67,10 @@ export function createPgDriver(
       logger.warn({ err: error }, "database connection failed while in use");
     });
   });
-  const db = drizzle({ client: pool, logger: queryLogger(logger) });
+  const statementLogger = queryLogger(logger);
+  const db = drizzle({ client: pool, logger: statementLogger });
+  /** A Drizzle handle on each pooled connection, for the transactions run on it. */
+  const onClient = new WeakMap<pg.PoolClient, Db>();
   const enterName = options.preparedStatements
     ? statementName("enter_tenant", ENTER_TENANT_SQL)
     : "";
@@ -112,6 +117,34 @@ export function createPgDriver(
           client.release();
         }
       });
+    },
+    async transaction(fn) {
+      // Drizzle's transaction on a pool sends BEGIN before the try whose finally releases the
+      // connection, so a BEGIN that fails keeps its connection checked out for good. It fails
+      // whenever the server went away while the connection sat idle: behind PgBouncer a
+      // PostgreSQL restart answers it with a FATAL error, and a handful of those emptied the pool.
+      // The checkout is made here instead, Drizzle runs on that one connection, and every path
+      // gives it back.
+      const client = await pool.connect();
+      let failure: unknown;
+      try {
+        let handle = onClient.get(client);
+        if (!handle) {
+          handle = drizzle({ client, logger: statementLogger });
+          onClient.set(client, handle);
+        }
+        return await handle.transaction(fn);
+      } catch (error) {
+        failure = error;
+        throw error;
+      } finally {
+        // A connection that failed, or whose transaction is still open because its rollback
+        // did not get through, is closed rather than handed to the next request.
+        const broken = isServiceUnavailable(failure) || client.getTransactionStatus() !== "I";
+        client.release(
+          broken ? new Error("database connection unusable after a transaction") : undefined,
+        );
+      }
     },
     async ping() {
       await pool.query("select 1");

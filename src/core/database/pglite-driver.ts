@@ -40,6 +40,8 @@ export async function createPgliteDriver(
         return result.rows;
       });
     },
+    // One in-process connection: nothing to check out or give back.
+    transaction: (fn) => db.transaction(fn),
     async ping() {
       await client.query("select 1");
     },
