@@ -10,12 +10,13 @@ import { copyOfProject } from "../helpers/project-copy.js";
  * `npm run init -- --without-items` in a copy of this project (its files as git lists them,
  * node_modules linked, a git repository of its own), then its first commit as CI checks it,
  * without a hand edit: tsc, Biome, dependency-cruiser, knip, the OpenAPI lint, db:check (with
- * the drop migration drizzle-kit wrote) and docs:check; the unit tests; and, against a template
- * database migrated from the copy's own migrations, the integration tests that need a
- * tenant-scoped module (tenant isolation, row-level security, the route x role matrix, the
- * schema guards, problems, tokens, the default grants, the rbac and audit modules). The rest of
- * the integration suite runs in the kit itself; test/unit/init.test.ts covers the rename, the
- * .env and the refusals. In a project already started, the copy is started again with --force.
+ * the migrations init added) and docs:check; the unit tests; and, against a template database
+ * migrated from the copy's own migrations, the integration tests that need a tenant-scoped
+ * module (tenant isolation, row-level security, the route x role matrix, the schema guards,
+ * problems, tokens, the default grants, the Citus readiness of the tenant tables, the rbac and
+ * audit modules). The rest of the integration suite runs in the kit itself; init.test.ts covers
+ * the rename, the .env and the refusals. In a project already started, the copy is started
+ * again with --force.
  */
 
 const run = promisify(execFile);
@@ -69,6 +70,7 @@ const INTEGRATION_TESTS = [
   "test/integration/problems.test.ts",
   "test/integration/tokens.test.ts",
   "test/integration/default-grants.test.ts",
+  "test/integration/citus-readiness.test.ts",
   "test/integration/modules/rbac/rbac.test.ts",
   "test/integration/modules/audit/audit.test.ts",
 ];
