@@ -1,14 +1,6 @@
-import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import type { FastifyInstance } from "fastify";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp } from "../../src/app.js";
-import { testConfig } from "../helpers/app.js";
-import { createTestDatabase, type TestDatabase } from "../helpers/test-database.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { repoRoot, setupSeedTest } from "../helpers/seed-run.js";
 
 /**
  * `npm run seed` on a fresh database, through the kit's two logins as production connects:
@@ -19,48 +11,8 @@ import { createTestDatabase, type TestDatabase } from "../helpers/test-database.
 // What the seed puts in the items example is checked with it: modules/items/items-seed.test.ts.
 // <<< items example
 
-const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const run = promisify(execFile);
-/**
- * The key the printed tokens are signed with, given to the seed and to the app alike: the seed
- * loads a local .env, which npm run init writes with a key of its own.
- */
-const SECRET_KEY = randomBytes(36).toString("base64url");
-
-let testDatabase: TestDatabase;
-let owner: pg.Client;
-let app: FastifyInstance;
-beforeAll(async () => {
-  testDatabase = await createTestDatabase();
-  owner = new pg.Client({ connectionString: testDatabase.url });
-  await owner.connect();
-  app = await createApp(
-    testConfig({
-      DATABASE_URL: testDatabase.tenantUrl,
-      DATABASE_SYSTEM_URL: testDatabase.systemUrl,
-      REDIS_URL: "",
-      SECRET_KEY,
-    }),
-  );
-});
-afterAll(async () => {
-  await app?.close();
-  await owner?.end();
-  await testDatabase?.drop();
-});
-
-const seed = (...args: string[]) =>
-  run(process.execPath, ["--import", "tsx", "scripts/seed.ts", ...args], {
-    cwd: repoRoot,
-    env: {
-      PATH: process.env.PATH ?? "",
-      ENVIRONMENT: "test",
-      DATABASE_URL: testDatabase.tenantUrl,
-      DATABASE_SYSTEM_URL: testDatabase.systemUrl,
-      REDIS_URL: "",
-      SECRET_KEY,
-    },
-  });
+const seeding = setupSeedTest();
+const { seed } = seeding;
 
 /** How a failed run ended: its exit code and what it printed on stderr. */
 async function refused(...args: string[]): Promise<{ code: unknown; stderr: string }> {
@@ -75,7 +27,7 @@ async function refused(...args: string[]): Promise<{ code: unknown; stderr: stri
 
 /** Every row the seed makes or touches, in a comparable form (ids resolved to names). */
 async function snapshot(): Promise<Record<string, unknown[]>> {
-  const rows = async (query: string) => (await owner.query(query)).rows;
+  const rows = async (query: string) => (await seeding.owner.query(query)).rows;
   return {
     users: await rows(
       "select email, name, password_hash is not null as password from users order by email",
@@ -96,7 +48,7 @@ async function snapshot(): Promise<Record<string, unknown[]>> {
   };
 }
 
-const count = async (query: string) => Number((await owner.query(query)).rows[0].count);
+const count = async (query: string) => Number((await seeding.owner.query(query)).rows[0].count);
 
 describe("npm run seed (the demo scenario)", () => {
   let first: { stdout: string };
@@ -125,13 +77,13 @@ describe("npm run seed (the demo scenario)", () => {
   it("creates a user who signs in to both demo tenants with the printed password", async () => {
     const password = /"password": "([^"]+)"/.exec(second.stdout)?.[1];
     expect(password).toBeTruthy();
-    const login = await app.inject({
+    const login = await seeding.app.inject({
       method: "POST",
       url: "/api/v1/auth/login",
       payload: { email: "demo@seed.example.com", password },
     });
     expect(login.statusCode, login.body).toBe(200);
-    const me = await app.inject({
+    const me = await seeding.app.inject({
       url: "/api/v1/auth/me",
       headers: { authorization: `Bearer ${login.json().accessToken}` },
     });
@@ -146,7 +98,7 @@ describe("npm run seed (the demo scenario)", () => {
       const token = new RegExp(`access token for ${slug} \\(15 minutes\\): (\\S+)`).exec(
         second.stdout,
       )?.[1];
-      const current = await app.inject({
+      const current = await seeding.app.inject({
         url: "/api/v1/tenants/current",
         headers: { authorization: `Bearer ${token}` },
       });
@@ -161,13 +113,13 @@ describe("npm run seed (the demo scenario)", () => {
     const register = /-d '(\{"email":"[^']+","tenantName":[^']+\})'/.exec(readme)?.[1];
     const login = /auth\/login[^\n]*\n\s*-d '(\{[^']+\})'/.exec(readme)?.[1];
     expect(register && login, "the README's register and login examples").toBeTruthy();
-    const registered = await app.inject({
+    const registered = await seeding.app.inject({
       method: "POST",
       url: "/api/v1/auth/register",
       payload: JSON.parse(register as string),
     });
     expect(registered.statusCode, registered.body).toBe(201);
-    const signedIn = await app.inject({
+    const signedIn = await seeding.app.inject({
       method: "POST",
       url: "/api/v1/auth/login",
       payload: JSON.parse(login as string),
@@ -181,7 +133,7 @@ describe("npm run seed -- load", () => {
   /** Each load tenant's members and their roles. */
   const loadMembers = async () =>
     (
-      await owner.query(
+      await seeding.owner.query(
         `select t.name, u.email, r.name as role from memberships m
            join tenants t on t.id = m.tenant_id join users u on u.id = m.user_id
            join member_roles mr on mr.tenant_id = m.tenant_id and mr.user_id = m.user_id
@@ -218,13 +170,13 @@ describe("npm run seed -- load", () => {
   it("gives each owner the printed password and their tenant", async () => {
     const { stdout } = await seed("load", "--tenants", "4");
     const password = /password "([^"]+)"/.exec(stdout)?.[1];
-    const login = await app.inject({
+    const login = await seeding.app.inject({
       method: "POST",
       url: "/api/v1/auth/login",
       payload: { email: "load-0002@seed.example.com", password },
     });
     expect(login.statusCode, login.body).toBe(200);
-    const current = await app.inject({
+    const current = await seeding.app.inject({
       url: "/api/v1/tenants/current",
       headers: { authorization: `Bearer ${login.json().accessToken}` },
     });

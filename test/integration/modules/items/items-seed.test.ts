@@ -1,13 +1,5 @@
-import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import type { FastifyInstance } from "fastify";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp } from "../../../../src/app.js";
-import { testConfig } from "../../../helpers/app.js";
-import { createTestDatabase, type TestDatabase } from "../../../helpers/test-database.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { setupSeedTest } from "../../../helpers/seed-run.js";
 
 /**
  * What `npm run seed` puts in the items example: a few items in each demo tenant, `--items N`
@@ -15,60 +7,20 @@ import { createTestDatabase, type TestDatabase } from "../../../helpers/test-dat
  * users and sessions are checked by test/integration/seed.test.ts.
  */
 
-const repoRoot = fileURLToPath(new URL("../../../..", import.meta.url));
-const run = promisify(execFile);
-/**
- * The key the printed tokens are signed with, given to the seed and to the app alike: the seed
- * loads a local .env, which npm run init writes with a key of its own.
- */
-const SECRET_KEY = randomBytes(36).toString("base64url");
-
-let testDatabase: TestDatabase;
-let owner: pg.Client;
-let app: FastifyInstance;
-beforeAll(async () => {
-  testDatabase = await createTestDatabase();
-  owner = new pg.Client({ connectionString: testDatabase.url });
-  await owner.connect();
-  app = await createApp(
-    testConfig({
-      DATABASE_URL: testDatabase.tenantUrl,
-      DATABASE_SYSTEM_URL: testDatabase.systemUrl,
-      REDIS_URL: "",
-      SECRET_KEY,
-    }),
-  );
-});
-afterAll(async () => {
-  await app?.close();
-  await owner?.end();
-  await testDatabase?.drop();
-});
-
-const seed = (...args: string[]) =>
-  run(process.execPath, ["--import", "tsx", "scripts/seed.ts", ...args], {
-    cwd: repoRoot,
-    env: {
-      PATH: process.env.PATH ?? "",
-      ENVIRONMENT: "test",
-      DATABASE_URL: testDatabase.tenantUrl,
-      DATABASE_SYSTEM_URL: testDatabase.systemUrl,
-      REDIS_URL: "",
-      SECRET_KEY,
-    },
-  });
+const seeding = setupSeedTest();
+const { seed } = seeding;
 
 /** Every item, by its tenant's slug, with who made it. */
 const allItems = async () =>
   (
-    await owner.query(
+    await seeding.owner.query(
       `select t.slug, i.name, u.email as "createdBy" from items i
          join tenants t on t.id = i.tenant_id left join users u on u.id = i.created_by
        order by t.slug, i.name`,
     )
   ).rows;
 
-const count = async (query: string) => Number((await owner.query(query)).rows[0].count);
+const count = async (query: string) => Number((await seeding.owner.query(query)).rows[0].count);
 
 describe("npm run seed: the demo's items", () => {
   let first: { stdout: string };
@@ -98,7 +50,7 @@ describe("npm run seed: the demo's items", () => {
 
   it("lists them with the printed access token", async () => {
     const token = /access token for globex \(15 minutes\): (\S+)/.exec(second.stdout)?.[1];
-    const listed = await app.inject({
+    const listed = await seeding.app.inject({
       url: "/api/v1/items",
       headers: { authorization: `Bearer ${token}` },
     });
@@ -132,7 +84,7 @@ describe("npm run seed -- load --items", () => {
     // One new tenant of 6 items, and 2 more in each of the 3 there were.
     expect(grown.stdout).toMatch(/load: 6 items each \(12 added\)/);
     expect(await count(loadItems)).toBe(24);
-    const perTenant = await owner.query(
+    const perTenant = await seeding.owner.query(
       `select t.name, count(i.*)::int as items from tenants t left join items i on i.tenant_id = t.id
        where t.name like 'Load tenant %' group by t.name order by t.name`,
     );
@@ -144,13 +96,13 @@ describe("npm run seed -- load --items", () => {
   it("lets each owner list their tenant's items", async () => {
     const { stdout } = await seed("load", "--tenants", "4", "--items", "6");
     const password = /password "([^"]+)"/.exec(stdout)?.[1];
-    const login = await app.inject({
+    const login = await seeding.app.inject({
       method: "POST",
       url: "/api/v1/auth/login",
       payload: { email: "load-0002@seed.example.com", password },
     });
     expect(login.statusCode, login.body).toBe(200);
-    const listed = await app.inject({
+    const listed = await seeding.app.inject({
       url: "/api/v1/items?limit=100",
       headers: { authorization: `Bearer ${login.json().accessToken}` },
     });
