@@ -34,8 +34,8 @@ const FIXTURE_SQL = [
 ] as const;
 
 /**
- * The template's name changes whenever a migration or a fixture's SQL does, so a stale
- * template is never used.
+ * The template's name changes whenever a migration, the migrations' journal (the timestamps
+ * the migrator records them under) or a fixture's SQL does, so a stale template is never used.
  */
 export function templateName(): string {
   const hash = createHash("sha256");
@@ -44,6 +44,7 @@ export function templateName(): string {
     .sort()) {
     hash.update(file).update(readFileSync(join(migrationsFolder(), file)));
   }
+  hash.update(readFileSync(join(migrationsFolder(), "meta", "_journal.json")));
   for (const file of FIXTURE_SQL) hash.update(basename(file)).update(readFileSync(file));
   return `${TEMPLATE_PREFIX}${hash.digest("hex").slice(0, 16)}`;
 }

@@ -57,15 +57,15 @@ describe("the migrated schema's catalog", () => {
   it("lists the kit's tables, keys and foreign keys (the check is not vacuous)", () => {
     const names = catalog.tables.map((table) => table.name);
     expect(names).toEqual(
-      expect.arrayContaining(["public.tenants", "public.users", "public.items", "public.roles"]),
+      expect.arrayContaining(["public.tenants", "public.users", "public.notes", "public.roles"]),
     );
     expect(names.some((name) => name.startsWith("drizzle."))).toBe(false);
     expect(tenantTables()).toEqual(
-      expect.arrayContaining(["public.items", "public.memberships", "public.member_roles"]),
+      expect.arrayContaining(["public.notes", "public.memberships", "public.member_roles"]),
     );
     expect(catalog.keys).toContainEqual({
-      table: "public.items",
-      name: "items_pkey",
+      table: "public.notes",
+      name: "notes_pkey",
       kind: "primary key",
       columns: ["tenant_id", "id"],
     });
@@ -132,11 +132,11 @@ describe("Citus readiness of the migrated schema", () => {
 
 describe("the check reads a changed live schema", () => {
   it("reports a unique index on a tenant table without tenant_id", async () => {
-    expect(await violationsAfter(["create unique index items_id_key on items (id)"])).toEqual([
+    expect(await violationsAfter(["create unique index notes_id_key on notes (id)"])).toEqual([
       {
-        table: "public.items",
+        table: "public.notes",
         problem:
-          "unique index items_id_key does not include tenant_id: Citus enforces it only within one shard",
+          "unique index notes_id_key does not include tenant_id: Citus enforces it only within one shard",
       },
     ]);
   });
@@ -157,44 +157,44 @@ describe("the check reads a changed live schema", () => {
 
   it("reports a foreign key between tenant tables without tenant_id", async () => {
     const violations = await violationsAfter([
-      "create unique index items_id_key on items (id)",
+      "create unique index notes_id_key on notes (id)",
       `create table comments (
          tenant_id uuid not null references tenants (id) on delete cascade,
          id uuid not null,
-         item_id uuid references items (id),
+         note_id uuid references notes (id),
          primary key (tenant_id, id))`,
     ]);
     expect(violations).toContainEqual({
       table: "public.comments",
       problem:
-        "foreign key comments_item_id_fkey to public.items does not pair tenant_id with tenant_id: the rows could be on different shards",
+        "foreign key comments_note_id_fkey to public.notes does not pair tenant_id with tenant_id: the rows could be on different shards",
     });
   });
 
   it("reports a global table that references a tenant table", async () => {
     const violations = await violationsAfter([
-      "alter table users add column favourite_item_id uuid",
-      `alter table users add constraint users_favourite_item_fkey
-         foreign key (last_tenant_id, favourite_item_id) references items (tenant_id, id)`,
+      "alter table users add column favourite_note_id uuid",
+      `alter table users add constraint users_favourite_note_fkey
+         foreign key (last_tenant_id, favourite_note_id) references notes (tenant_id, id)`,
     ]);
     expect(violations).toContainEqual({
       table: "public.users",
       problem:
-        "foreign key users_favourite_item_fkey references distributed table public.items: a reference table can reference only reference tables",
+        "foreign key users_favourite_note_fkey references distributed table public.notes: a reference table can reference only reference tables",
     });
   });
 
   it("reports a tenant foreign key that sets tenant_id to NULL", async () => {
     const violations = await violationsAfter([
-      "alter table items drop constraint items_tenant_id_tenants_id_fk",
-      `alter table items add constraint items_tenant_id_tenants_id_fk
+      "alter table notes drop constraint notes_tenant_id_tenants_id_fk",
+      `alter table notes add constraint notes_tenant_id_tenants_id_fk
          foreign key (tenant_id) references tenants (id) on delete set null`,
     ]);
     expect(violations).toEqual([
       {
-        table: "public.items",
+        table: "public.notes",
         problem:
-          "foreign key items_tenant_id_tenants_id_fk includes tenant_id and is ON DELETE SET NULL: Citus never changes a distribution column",
+          "foreign key notes_tenant_id_tenants_id_fk includes tenant_id and is ON DELETE SET NULL: Citus never changes a distribution column",
       },
     ]);
   });
