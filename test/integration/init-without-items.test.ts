@@ -1,10 +1,15 @@
-import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyOfProject } from "../helpers/project-copy.js";
+import {
+  bin,
+  copyOfProject,
+  type Outcome,
+  runInCopy,
+  runSteps,
+  STATIC_CHECKS,
+} from "../helpers/project-copy.js";
 
 /**
  * `npm run init -- --without-items` in a copy of this project (its files as git lists them,
@@ -19,39 +24,8 @@ import { copyOfProject } from "../helpers/project-copy.js";
  * again with --force.
  */
 
-const run = promisify(execFile);
-
-interface Outcome {
-  code: number;
-  output: string;
-}
-
-/** The environment of a child run: this process's, without what Vitest set for its workers. */
-const childEnv = Object.fromEntries(
-  Object.entries(process.env).filter(([key]) => !/^(VITEST|__VITEST|TINYPOOL)/.test(key)),
-);
-
-async function exec(cwd: string, args: string[], file = process.execPath): Promise<Outcome> {
-  try {
-    const { stdout, stderr } = await run(file, args, {
-      cwd,
-      maxBuffer: 64 * 1024 * 1024,
-      env: { ...childEnv, FORCE_COLOR: "0", NO_COLOR: "1" },
-    });
-    return { code: 0, output: `${stdout}${stderr}` };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof failed.code === "number" ? failed.code : 1,
-      output: `${failed.stdout ?? ""}${failed.stderr ?? ""}`,
-    };
-  }
-}
-
 const git = (cwd: string, ...args: string[]) =>
-  exec(cwd, ["-c", "user.name=t", "-c", "user.email=t@example.test", ...args], "git");
-
-const bin = (path: string) => join("node_modules", path);
+  runInCopy(cwd, ["-c", "user.name=t", "-c", "user.email=t@example.test", ...args], "git");
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 /** In a project already started from the kit (scripts/init.ts keeps the kit's name), --force. */
@@ -92,7 +66,7 @@ let againChanges: Outcome | undefined;
 // About two minutes on two free cores, like the new:module test; more when the machine is busy.
 beforeAll(async () => {
   copy = await copyOfProject("kit-init-without-items-");
-  started = await exec(copy, [
+  started = await runInCopy(copy, [
     "--import",
     "tsx",
     "scripts/init.ts",
@@ -105,33 +79,11 @@ beforeAll(async () => {
   // The project's first commit, as the next steps say; .env stays out (git-ignored).
   committed = await git(copy, "add", "-A");
   if (committed.code === 0) committed = await git(copy, "commit", "-q", "-m", "Start");
-  /** Runs `steps` one after the other, each's outcome by name. */
-  const lane = async (steps: [string, string[], string?][]) => {
-    const outcomes: Record<string, Outcome> = {};
-    for (const [name, args, file] of steps) outcomes[name] = await exec(copy, args, file);
-    return outcomes;
-  };
   // Two lanes side by side, the static checks and the tests: two cores busy, so the rest of the
   // suite keeps its share of the machine.
   const [staticChecks, testRuns] = await Promise.all([
-    lane([
-      ["tsc", [bin("typescript/bin/tsc"), "--noEmit"]],
-      ["biome", [bin("@biomejs/biome/bin/biome"), "check", "."]],
-      [
-        "depcruise",
-        [
-          bin("dependency-cruiser/bin/dependency-cruise.mjs"),
-          "src",
-          "--config",
-          ".dependency-cruiser.cjs",
-        ],
-      ],
-      ["knip", [bin("knip/bin/knip.js")]],
-      ["openapi", ["run", "-s", "lint:openapi"], "npm"],
-      ["dbCheck", ["--import", "tsx", "scripts/db-check.ts"]],
-      ["docsCheck", ["--import", "tsx", "scripts/docs.ts", "--check"]],
-    ]),
-    lane([
+    runSteps(copy, STATIC_CHECKS),
+    runSteps(copy, [
       [
         "tests",
         [
@@ -151,7 +103,7 @@ beforeAll(async () => {
   const report = join(copy, ".data/init-tests.json");
   if (existsSync(report)) testReport = JSON.parse(readFileSync(report, "utf8"));
   // Run again, forced, on the started project: nothing left to change, no third migration.
-  again = await exec(copy, [
+  again = await runInCopy(copy, [
     "--import",
     "tsx",
     "scripts/init.ts",

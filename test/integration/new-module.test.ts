@@ -3,7 +3,14 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyOfProject } from "../helpers/project-copy.js";
+import {
+  bin,
+  copyOfProject,
+  type Outcome,
+  runInCopy,
+  runSteps,
+  STATIC_CHECKS,
+} from "../helpers/project-copy.js";
 
 /**
  * `npm run new:module` in a copy of this project (its files as git lists them, node_modules
@@ -15,33 +22,6 @@ import { copyOfProject } from "../helpers/project-copy.js";
  */
 
 const run = promisify(execFile);
-
-interface Outcome {
-  code: number;
-  output: string;
-}
-
-/** The environment of a child run: this process's, without what Vitest set for its workers. */
-const childEnv = Object.fromEntries(
-  Object.entries(process.env).filter(([key]) => !/^(VITEST|__VITEST|TINYPOOL)/.test(key)),
-);
-
-async function exec(cwd: string, args: string[], file = process.execPath): Promise<Outcome> {
-  try {
-    const { stdout, stderr } = await run(file, args, {
-      cwd,
-      maxBuffer: 64 * 1024 * 1024,
-      env: { ...childEnv, FORCE_COLOR: "0", NO_COLOR: "1" },
-    });
-    return { code: 0, output: `${stdout}${stderr}` };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof failed.code === "number" ? failed.code : 1,
-      output: `${failed.stdout ?? ""}${failed.stderr ?? ""}`,
-    };
-  }
-}
 
 const git = async (cwd: string, ...args: string[]) => {
   const { stdout } = await run(
@@ -56,7 +36,6 @@ const MODULE = "widgets";
 // The first field is what the wrong-type test sends badly: a timestamp, the type with a refinement.
 const FIELDS =
   "startsAt:timestamp,title:text,done:boolean,dueAt:timestamp?,estimate:integer,notes:text?";
-const bin = (path: string) => join("node_modules", path);
 
 let copy: string;
 let refused: Outcome;
@@ -72,7 +51,7 @@ let matrixReport: {
 // About two minutes on two free cores; up to four when the machine is busy.
 beforeAll(async () => {
   copy = await copyOfProject("kit-new-module-");
-  refused = await exec(copy, [
+  refused = await runInCopy(copy, [
     "--import",
     "tsx",
     "scripts/new-module.ts",
@@ -81,7 +60,7 @@ beforeAll(async () => {
     "title:txt",
   ]);
   refusedChanges = await git(copy, "status", "--porcelain");
-  generated = await exec(copy, [
+  generated = await runInCopy(copy, [
     "--import",
     "tsx",
     "scripts/new-module.ts",
@@ -95,33 +74,11 @@ beforeAll(async () => {
     .map((line) => line.slice(3));
   if (generated.code !== 0) return;
   const vitest = [bin("vitest/vitest.mjs"), "run", "--project", "integration"];
-  /** Runs `steps` one after the other, each's outcome by name. */
-  const lane = async (steps: [string, string[], string?][]) => {
-    const outcomes: Record<string, Outcome> = {};
-    for (const [name, args, file] of steps) outcomes[name] = await exec(copy, args, file);
-    return outcomes;
-  };
   // Two lanes side by side, the static checks and the tests: two cores busy, not nine, so
   // the rest of the suite keeps its share of the machine.
   const [staticChecks, testRuns] = await Promise.all([
-    lane([
-      ["tsc", [bin("typescript/bin/tsc"), "--noEmit"]],
-      ["biome", [bin("@biomejs/biome/bin/biome"), "check", "."]],
-      [
-        "depcruise",
-        [
-          bin("dependency-cruiser/bin/dependency-cruise.mjs"),
-          "src",
-          "--config",
-          ".dependency-cruiser.cjs",
-        ],
-      ],
-      ["knip", [bin("knip/bin/knip.js")]],
-      ["openapi", ["run", "-s", "lint:openapi"], "npm"],
-      ["dbCheck", ["--import", "tsx", "scripts/db-check.ts"]],
-      ["docsCheck", ["--import", "tsx", "scripts/docs.ts", "--check"]],
-    ]),
-    lane([
+    runSteps(copy, STATIC_CHECKS),
+    runSteps(copy, [
       [
         "tests",
         [
