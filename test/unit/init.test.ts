@@ -25,6 +25,11 @@ const KIT_NAME = /const KIT_NAME = "([^"]+)";/.exec(
   readFileSync(join(repoRoot, "scripts/init.ts"), "utf8"),
 )?.[1];
 const force = CURRENT_NAME === KIT_NAME ? [] : ["--force"];
+/** The names the copies are started as: never this project's own, so each start renames. */
+const [NAME, SCOPED_NAME, SCOPED_SLUG] =
+  CURRENT_NAME === "acme-portal"
+    ? ["acme-intranet", "@acme/intranet", "acme-intranet"]
+    : ["acme-portal", "@acme/portal", "acme-portal"];
 
 interface Outcome {
   code: number;
@@ -80,12 +85,12 @@ let typeCheck: Promise<Outcome>;
 
 beforeAll(async () => {
   [plain, scoped] = await Promise.all([copyOfProject("kit-init-"), copyOfProject("kit-init-")]);
-  started = await init(plain, "--name", "acme-portal", ...force);
+  started = await init(plain, "--name", NAME, ...force);
   // The plain copy's type check runs while the other copy is started.
   typeCheck = exec(plain, process.execPath, ["node_modules/typescript/bin/tsc", "--noEmit"]);
   // Nothing is left unhandled if a test fails before awaiting it.
   typeCheck.catch(() => {});
-  startedScoped = await init(scoped, "--name", "@acme/portal", ...force);
+  startedScoped = await init(scoped, "--name", SCOPED_NAME, ...force);
 }, 60_000);
 
 afterAll(() => {
@@ -101,30 +106,28 @@ describe("npm run init", { timeout: 60_000 }, () => {
       expect(refused.code, names[i]).toBe(64);
       expect(refused.stderr).toContain("--name");
     }
-    expect(JSON.parse(readFileSync(join(copy, "package.json"), "utf8")).name).toBe("acme-portal");
+    expect(JSON.parse(readFileSync(join(copy, "package.json"), "utf8")).name).toBe(NAME);
   });
 
   it("renames the package, the lock file, images, compose projects and the rest", async () => {
     expect(started.code, started.stderr).toBe(0);
-    expect(JSON.parse(readFileSync(join(plain, "package.json"), "utf8")).name).toBe("acme-portal");
+    expect(JSON.parse(readFileSync(join(plain, "package.json"), "utf8")).name).toBe(NAME);
     const lock = JSON.parse(readFileSync(join(plain, "package-lock.json"), "utf8"));
-    expect([lock.name, lock.packages[""].name]).toEqual(["acme-portal", "acme-portal"]);
+    expect([lock.name, lock.packages[""].name]).toEqual([NAME, NAME]);
     expect(await filesContaining(plain, CURRENT_NAME)).toEqual([]);
     const prod = readFileSync(join(plain, "deploy/docker-compose.prod.yml"), "utf8");
-    expect(prod).toMatch(/^name: acme-portal$/m);
-    expect(prod).toContain("image: acme-portal-api:latest");
+    expect(prod).toMatch(new RegExp(`^name: ${NAME}$`, "m"));
+    expect(prod).toContain(`image: ${NAME}-api:latest`);
     expect(readFileSync(join(plain, "deploy/docker-compose.yml"), "utf8")).toMatch(
-      /^name: acme-portal-dev$/m,
+      new RegExp(`^name: ${NAME}-dev$`, "m"),
     );
     expect(started.stdout).toContain("Next steps:");
 
     // A scoped name is npm's; images and compose projects get it without @ and /.
     expect(startedScoped.code, startedScoped.stderr).toBe(0);
-    expect(JSON.parse(readFileSync(join(scoped, "package.json"), "utf8")).name).toBe(
-      "@acme/portal",
-    );
+    expect(JSON.parse(readFileSync(join(scoped, "package.json"), "utf8")).name).toBe(SCOPED_NAME);
     expect(readFileSync(join(scoped, "deploy/docker-compose.prod.yml"), "utf8")).toMatch(
-      /^name: acme-portal$/m,
+      new RegExp(`^name: ${SCOPED_SLUG}$`, "m"),
     );
   });
 
@@ -146,15 +149,15 @@ describe("npm run init", { timeout: 60_000 }, () => {
   it("refuses a second run and a dirty tree, and with --force changes nothing more", async () => {
     // Committed, as the next steps say: the tree is clean, the project started.
     expect((await git(plain, "add", "-A")).code).toBe(0);
-    expect((await git(plain, "commit", "-q", "-m", "Start acme-portal")).code).toBe(0);
-    const again = await init(plain, "--name", "acme-portal");
+    expect((await git(plain, "commit", "-q", "-m", `Start ${NAME}`)).code).toBe(0);
+    const again = await init(plain, "--name", NAME);
     expect(again.code).toBe(64);
-    expect(again.stderr).toContain("already started as acme-portal");
+    expect(again.stderr).toContain(`already started as ${NAME}`);
 
     const fresh = await copyOfProject("kit-init-");
     try {
       writeFileSync(join(fresh, "notes.txt"), "work in progress\n");
-      const dirty = await init(fresh, "--name", "acme-portal");
+      const dirty = await init(fresh, "--name", NAME);
       expect(dirty.code).toBe(64);
       expect(dirty.stderr).toContain("uncommitted changes");
       expect(JSON.parse(readFileSync(join(fresh, "package.json"), "utf8")).name).toBe(CURRENT_NAME);
@@ -163,7 +166,7 @@ describe("npm run init", { timeout: 60_000 }, () => {
     }
 
     const env = readFileSync(join(plain, ".env"), "utf8");
-    const forced = await init(plain, "--name", "acme-portal", "--force");
+    const forced = await init(plain, "--name", NAME, "--force");
     expect(forced.code, forced.stderr).toBe(0);
     expect(forced.stdout).toContain(".env exists and was kept");
     expect(forced.stdout).not.toContain("Changed:");
