@@ -18,6 +18,9 @@ export function rateLimits(
     settings: config.rateLimit,
     redis,
     keyPrefix: config.redisKeyPrefix,
-    planOf: async (request) => (await tenantLookup(request.tenantDb)).plan,
+    planOf: (request) => {
+      const tenant = tenantLookup(request.tenantDb);
+      return tenant instanceof Promise ? tenant.then((row) => row.plan) : tenant.plan;
+    },
   });
 }

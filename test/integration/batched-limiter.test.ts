@@ -35,7 +35,12 @@ interface Harness {
 }
 
 /** One process's limiter over a real Redis store; `prefix` shares the counts between harnesses. */
-async function harness(points: number, prefix: string, durationSeconds = 60): Promise<Harness> {
+async function harness(
+  points: number,
+  prefix: string,
+  durationSeconds = 60,
+  idleReturnMs = 60,
+): Promise<Harness> {
   const redis = connect();
   await redis.connect();
   const store = new RateLimiterRedis({
@@ -53,7 +58,7 @@ async function harness(points: number, prefix: string, durationSeconds = 60): Pr
   };
   const returnErrors: unknown[] = [];
   const limiter = createBatchedLimiter(store, {
-    idleReturnMs: 60,
+    idleReturnMs,
     onReturnError: (error) => returnErrors.push(error),
   });
   cleanups.push(() => limiter.close());
@@ -131,6 +136,31 @@ describe("batched limiter", () => {
     expect(outcomes.at(-1)?.msBeforeReset).toBeGreaterThan(55_000);
   });
 
+  it("grants from the reservation without waiting, and leaves to consume what needs Redis", async () => {
+    const h = await harness(1_000, `test:${randomUUID()}:`);
+    // Nothing reserved yet, then a first answer that reserves nothing: only Redis can decide.
+    expect(h.limiter.take("k")).toBeUndefined();
+    await h.limiter.consume("k");
+    expect(h.limiter.take("k")).toBeUndefined();
+    // The second request reserves 99 points, which take hands out in order, with no call.
+    expect((await h.limiter.consume("k")).remaining).toBe(998);
+    const taken = Array.from({ length: 99 }, () => h.limiter.take("k")?.remaining);
+    expect(taken).toEqual(Array.from({ length: 99 }, (_, i) => 997 - i));
+    expect(h.limiter.take("k")).toBeUndefined();
+    expect(h.storeCalls()).toBe(2);
+    // What was taken was counted in Redis with the reservation.
+    expect((await h.store.get("k"))?.consumedPoints).toBe(101);
+  });
+
+  it("takes nothing from a window that has ended", async () => {
+    // Reservations are not given back within the test: only the window's end stops take.
+    const h = await harness(1_000, `test:${randomUUID()}:`, 1, 60_000);
+    await h.limiter.consume("k");
+    await h.limiter.consume("k");
+    expect(h.limiter.take("k")).toBeDefined();
+    await sleep(1_100);
+    expect(h.limiter.take("k")).toBeUndefined();
+  });
   it("holds the limit across processes sharing Redis", async () => {
     const prefix = `test:${randomUUID()}:`;
     const processes = await Promise.all([1, 2, 3, 4].map(() => harness(300, prefix)));

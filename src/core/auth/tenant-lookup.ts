@@ -28,7 +28,8 @@ const TENANT_CACHE_SECONDS = 60;
 const LOCAL_SECONDS = 5;
 const LOCAL_MAX_TENANTS = 10_000;
 
-export type TenantLookup = (tenantDb: TenantDatabase) => Promise<TenantRow>;
+/** The tenant's record: at once when this process holds a fresh copy, else a promise of it. */
+export type TenantLookup = (tenantDb: TenantDatabase) => TenantRow | Promise<TenantRow>;
 
 /**
  * The request's tenant (plan, status, name), read through the cache: most requests need it
@@ -38,11 +39,7 @@ export type TenantLookup = (tenantDb: TenantDatabase) => Promise<TenantRow>;
  */
 export function createTenantLookup(cache: Cache): TenantLookup {
   const local = new Map<string, { row: TenantRow; until: number }>();
-  return async (tenantDb) => {
-    const tenantId = tenantDb.scope.tenantId;
-    const now = Date.now();
-    const copy = local.get(tenantId);
-    if (copy && copy.until > now) return copy.row;
+  const load = async (tenantDb: TenantDatabase, tenantId: string, now: number) => {
     const row = await cache.getOrSet(
       "record",
       TENANT_CACHE_SECONDS,
@@ -56,5 +53,12 @@ export function createTenantLookup(cache: Cache): TenantLookup {
     if (local.size >= LOCAL_MAX_TENANTS) local.clear();
     local.set(tenantId, { row, until: now + LOCAL_SECONDS * 1000 });
     return row;
+  };
+  return (tenantDb) => {
+    const tenantId = tenantDb.scope.tenantId;
+    const now = Date.now();
+    const copy = local.get(tenantId);
+    // Without a promise when the copy is fresh: the rate limits ask on nearly every request.
+    return copy && copy.until > now ? copy.row : load(tenantDb, tenantId, now);
   };
 }

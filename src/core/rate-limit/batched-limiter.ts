@@ -56,6 +56,11 @@ interface KeyState {
 
 export interface BatchedLimiter {
   readonly points: number;
+  /**
+   * Takes one point for `key` from this process's reservation, without waiting: the outcome,
+   * or undefined when only the store can decide (then call consume).
+   */
+  take(key: string): LimitOutcome | undefined;
   /** Takes one point for `key`; throws LimitExceeded, or the store's error when it is unreachable. */
   consume(key: string): Promise<LimitOutcome>;
   /** Gives back every unused reservation and stops the timer. */
@@ -170,6 +175,15 @@ export function createBatchedLimiter(
 
   return {
     points,
+    take(key) {
+      const state = states.get(key);
+      if (!state || state.reserved === 0) return undefined;
+      const now = Date.now();
+      if (now >= state.resetAt) return undefined;
+      state.reserved -= 1;
+      state.grantedAt = now;
+      return outcomeOf(state, now);
+    },
     async consume(key) {
       for (;;) {
         const now = Date.now();

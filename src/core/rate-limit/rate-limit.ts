@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from "fastify";
 import type { Redis } from "ioredis";
 import {
   type RateLimiterAbstract,
@@ -61,17 +61,20 @@ export interface RateLimitOptions {
   settings: RateLimitSettings;
   redis: Redis | undefined;
   keyPrefix: string;
-  /** The plan of the request's tenant (cached by the caller). */
-  planOf(request: FastifyRequest): Promise<TenantPlan>;
+  /** The plan of the request's tenant: at once when the caller holds it in memory. */
+  planOf(request: FastifyRequest): TenantPlan | Promise<TenantPlan>;
 }
 
 const WINDOW_SECONDS = 60;
 /** Unused reservations of the batched general limits go back to Redis after this idle time. */
 const IDLE_RETURN_MS = 5_000;
 
-/** One limit's counter: resolves with the outcome, throws LimitExceeded or the store's error. */
+/** One limit's counter. */
 interface Counter {
   readonly points: number;
+  /** The outcome when this process can decide alone (a reserved point), else undefined. */
+  take(key: string): LimitOutcome | undefined;
+  /** Resolves with the outcome; throws LimitExceeded, or the store's error. */
   consume(key: string): Promise<LimitOutcome>;
 }
 
@@ -92,6 +95,7 @@ function exactCounter(limiter: RateLimiterAbstract): Counter {
   });
   return {
     points: limiter.points,
+    take: () => undefined,
     consume: (key) =>
       limiter.consume(key).then(outcome, (rejection: unknown) => {
         throw rejection instanceof RateLimiterRes
@@ -141,10 +145,12 @@ export function createLimiterFactory(redis: Redis | undefined, keyPrefix: string
 
 export interface RateLimiting {
   /** onRequest hook to run before authentication: per-IP limits (general and per-route). */
-  beforeAuthentication(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  beforeAuthentication: onRequestHookHandler;
   /** onRequest hook to run after authentication: per-tenant and per-user limits. */
-  afterAuthentication(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  afterAuthentication: onRequestHookHandler;
 }
+
+type Done = (error?: Error) => void;
 
 /**
  * Registers the limiters of every route declaring `config.rateLimit` (through an onRoute hook,
@@ -192,8 +198,17 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
   // which the collector would process as an ephemeron on every collection.
   app.decorateRequest(tightestLimit, null);
 
-  /** Counts the request against one limit: sets the headers if it is the tightest, or refuses. */
-  async function enforce(request: FastifyRequest, reply: FastifyReply, limit: Limit) {
+  /** The request passed a limit: its headers go out if it is the tightest so far. */
+  function passed(request: FastifyRequest, reply: FastifyReply, outcome: LimitOutcome) {
+    const current = request[tightestLimit];
+    if (!current || outcome.remaining < current.remaining) {
+      request[tightestLimit] = outcome;
+      setHeaders(reply, outcome, Math.ceil(outcome.msBeforeReset / 1000));
+    }
+  }
+
+  /** Counts the request against one limit in the store: passes, or throws the refusal. */
+  async function consume(request: FastifyRequest, reply: FastifyReply, limit: Limit) {
     let outcome: LimitOutcome;
     try {
       outcome = await limit.counter.consume(limit.key);
@@ -217,11 +232,34 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
       }
       return;
     }
-    const current = request[tightestLimit];
-    if (!current || outcome.remaining < current.remaining) {
-      request[tightestLimit] = outcome;
-      setHeaders(reply, outcome, Math.ceil(outcome.msBeforeReset / 1000));
+    passed(request, reply, outcome);
+  }
+
+  /**
+   * Counts the request against `first`, then `second` (either may be absent), then calls
+   * `done`. It stays synchronous while the process decides alone, as it does for nearly every
+   * request under the batched limits: a hook's promise costs each request microtask turns.
+   */
+  function enforce(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    first: Limit | undefined,
+    second: Limit | undefined,
+    done: Done,
+  ): void {
+    if (first) {
+      const outcome = first.counter.take(first.key);
+      if (!outcome) {
+        consume(request, reply, first).then(
+          () => enforce(request, reply, second, undefined, done),
+          done,
+        );
+        return;
+      }
+      passed(request, reply, outcome);
     }
+    if (second) enforce(request, reply, second, undefined, done);
+    else done();
   }
 
   /** The route's own limit counted by `by`, if it declares one (login and password routes). */
@@ -237,36 +275,36 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
   };
 
   const generalFailClosed = !settings.failOpen;
-  // General limits first, then the route's own; no array per request.
+  const planLimit = (plan: TenantPlan, tenantId: string): Limit => ({
+    name: `tenant:${plan}`,
+    counter: perPlan[plan],
+    key: tenantId,
+    failClosed: generalFailClosed,
+  });
+  // General limits first, then the route's own.
   return {
-    async beforeAuthentication(request, reply) {
-      if (request.is404) return;
-      if (settings.enabled) {
-        await enforce(request, reply, {
-          name: "ip",
-          counter: perIp,
-          key: request.ip,
-          failClosed: generalFailClosed,
-        });
-      }
-      const declared = declaredLimit(request, "ip");
-      if (declared) await enforce(request, reply, declared);
+    beforeAuthentication(request, reply, done) {
+      if (request.is404) return done();
+      const perIpLimit: Limit | undefined = settings.enabled
+        ? { name: "ip", counter: perIp, key: request.ip, failClosed: generalFailClosed }
+        : undefined;
+      enforce(request, reply, perIpLimit, declaredLimit(request, "ip"), done);
     },
-    async afterAuthentication(request, reply) {
-      if (request.is404) return;
+    afterAuthentication(request, reply, done) {
+      if (request.is404) return done();
       const tenantId = request.principal?.tenantId;
-      // A token without a tenant is counted per IP only: it reaches no tenant's data.
-      if (settings.enabled && tenantId) {
-        const plan = await options.planOf(request);
-        await enforce(request, reply, {
-          name: `tenant:${plan}`,
-          counter: perPlan[plan],
-          key: tenantId,
-          failClosed: generalFailClosed,
-        });
-      }
       const declared = declaredLimit(request, "user");
-      if (declared) await enforce(request, reply, declared);
+      // A token without a tenant is counted per IP only: it reaches no tenant's data.
+      if (!settings.enabled || !tenantId) return enforce(request, reply, undefined, declared, done);
+      const plan = options.planOf(request);
+      if (typeof plan === "string") {
+        enforce(request, reply, planLimit(plan, tenantId), declared, done);
+      } else {
+        plan.then(
+          (known) => enforce(request, reply, planLimit(known, tenantId), declared, done),
+          done,
+        );
+      }
     },
   };
 }
