@@ -21,25 +21,43 @@ export const TENANT_CACHE_NAMESPACE = "tenant";
 const TENANT_CACHE_SECONDS = 60;
 
 /**
- * How long this process reuses a record it read from the shared cache. The plan it carries
- * only sizes rate limits, so a change may take this long to reach every process; access to
- * the tenant's data is decided by the database on every query, never by this copy.
+ * How long this process reuses a record it read from the shared cache without reading it
+ * again. The plan it carries only sizes rate limits, so a change may take this long (and one
+ * request) to reach every process; access to the tenant's data is decided by the database on
+ * every query, never by this copy.
  */
 const LOCAL_SECONDS = 5;
+/**
+ * Past LOCAL_SECONDS and up to this age the copy is still answered at once while a fresh one is
+ * read in the background, so a busy tenant's requests never wait on the shared cache: with many
+ * tenants, a few percent of all requests would, which is the tail of the latency.
+ */
+const LOCAL_STALE_SECONDS = TENANT_CACHE_SECONDS;
 const LOCAL_MAX_TENANTS = 10_000;
 
-/** The tenant's record: at once when this process holds a fresh copy, else a promise of it. */
+/** The tenant's record: at once when this process holds a recent copy, else a promise of it. */
 export type TenantLookup = (tenantDb: TenantDatabase) => TenantRow | Promise<TenantRow>;
+
+interface LocalCopy {
+  row: TenantRow;
+  /** Until then the copy is answered as it is (epoch ms). */
+  freshUntil: number;
+  /** Until then it is answered while a fresh one is read; after it, requests wait. */
+  usableUntil: number;
+  /** Whether a background read of a fresh one is in flight. */
+  refreshing: boolean;
+}
 
 /**
  * The request's tenant (plan, status, name), read through the cache: most requests need it
  * (rate limits by plan) and it rarely changes. Read inside the tenant scope, so a missing or
  * suspended tenant fails here exactly as on any tenant query. A few seconds' copy in this
- * process spares the shared cache a round trip on almost every request.
+ * process spares the shared cache a round trip on almost every request, and an older one is
+ * refreshed behind the request that finds it, which does not wait.
  */
 export function createTenantLookup(cache: Cache): TenantLookup {
-  const local = new Map<string, { row: TenantRow; until: number }>();
-  const load = async (tenantDb: TenantDatabase, tenantId: string, now: number) => {
+  const local = new Map<string, LocalCopy>();
+  const load = async (tenantDb: TenantDatabase, tenantId: string) => {
     const row = await cache.getOrSet(
       "record",
       TENANT_CACHE_SECONDS,
@@ -50,15 +68,33 @@ export function createTenantLookup(cache: Cache): TenantLookup {
       },
       { namespace: TENANT_CACHE_NAMESPACE },
     );
-    if (local.size >= LOCAL_MAX_TENANTS) local.clear();
-    local.set(tenantId, { row, until: now + LOCAL_SECONDS * 1000 });
+    if (local.size >= LOCAL_MAX_TENANTS && !local.has(tenantId)) local.clear();
+    const now = Date.now();
+    local.set(tenantId, {
+      row,
+      freshUntil: now + LOCAL_SECONDS * 1000,
+      usableUntil: now + LOCAL_STALE_SECONDS * 1000,
+      refreshing: false,
+    });
     return row;
+  };
+  const refresh = (tenantDb: TenantDatabase, tenantId: string, copy: LocalCopy) => {
+    copy.refreshing = true;
+    load(tenantDb, tenantId).catch(() => {
+      // A tenant gone or suspended, or the stores out of reach: the next request reads it
+      // again and gets that answer itself.
+      if (local.get(tenantId) === copy) local.delete(tenantId);
+    });
   };
   return (tenantDb) => {
     const tenantId = tenantDb.scope.tenantId;
-    const now = Date.now();
     const copy = local.get(tenantId);
-    // Without a promise when the copy is fresh: the rate limits ask on nearly every request.
-    return copy && copy.until > now ? copy.row : load(tenantDb, tenantId, now);
+    if (!copy) return load(tenantDb, tenantId);
+    // Without a promise when the copy is recent: the rate limits ask on nearly every request.
+    const now = Date.now();
+    if (now < copy.freshUntil) return copy.row;
+    if (now >= copy.usableUntil) return load(tenantDb, tenantId);
+    if (!copy.refreshing) refresh(tenantDb, tenantId, copy);
+    return copy.row;
   };
 }

@@ -1,0 +1,105 @@
+/**
+ * The tenant lookup's copy in the process (src/core/auth/tenant-lookup.ts), with a stand-in
+ * for the shared cache that reads through on every call: a recent copy is answered as it is,
+ * an older one is answered while one background read refreshes it, and past the cache's own
+ * lifetime, or after a refresh failed, the request waits for the read. What the shared cache
+ * and the database answer is tested with the real ones in rate-limit.test.ts.
+ */
+import { randomUUID } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { createTenantLookup } from "../../src/core/auth/tenant-lookup.js";
+import type { Cache } from "../../src/core/cache/cache.js";
+import type { TenantDatabase, TenantRow } from "../../src/core/database/index.js";
+
+interface Harness {
+  lookup: ReturnType<typeof createTenantLookup>;
+  tenantDb: TenantDatabase;
+  /** How many times the record was read from the shared cache. */
+  reads(): number;
+  /** What the next reads answer: a row with this plan, or a refusal. */
+  answer(plan: TenantRow["plan"] | Error): void;
+}
+
+function harness(): Harness {
+  const tenantId = randomUUID();
+  let next: TenantRow["plan"] | Error = "free";
+  let reads = 0;
+  const cache = {
+    getOrSet: async (_key: string, _ttl: number, load: () => Promise<unknown>) => load(),
+  } as unknown as Cache;
+  const tenantDb = {
+    scope: { tenantId },
+    rows: async () => {
+      reads += 1;
+      if (next instanceof Error) throw next;
+      return [{ id: tenantId, plan: next } as TenantRow];
+    },
+  } as unknown as TenantDatabase;
+  return {
+    lookup: createTenantLookup(cache),
+    tenantDb,
+    reads: () => reads,
+    answer: (value) => {
+      next = value;
+    },
+  };
+}
+
+/** The plan a lookup answered, and whether it had to wait for it. */
+async function planOf(h: Harness): Promise<{ plan: string; waited: boolean }> {
+  const answer = h.lookup(h.tenantDb);
+  const waited = answer instanceof Promise;
+  return { plan: (await answer).plan, waited };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ["Date"] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("tenant lookup", () => {
+  it("waits for the first read, then answers the copy at once for 5 seconds", async () => {
+    const h = harness();
+    expect(await planOf(h)).toEqual({ plan: "free", waited: true });
+    h.answer("pro");
+    vi.advanceTimersByTime(4_900);
+    expect(await planOf(h)).toEqual({ plan: "free", waited: false });
+    expect(h.reads()).toBe(1);
+  });
+
+  it("answers an older copy at once while one background read refreshes it", async () => {
+    const h = harness();
+    await planOf(h);
+    h.answer("pro");
+    vi.advanceTimersByTime(5_000);
+    // Three requests in the same turn, before the read could answer: one read for them all.
+    const during = await Promise.all([planOf(h), planOf(h), planOf(h)]);
+    expect(during).toEqual(Array(3).fill({ plan: "free", waited: false }));
+    await vi.waitFor(() => expect(h.reads()).toBe(2));
+    expect(await planOf(h)).toEqual({ plan: "pro", waited: false });
+    expect(h.reads()).toBe(2);
+  });
+
+  it("waits again once the copy is as old as the shared cache's entries", async () => {
+    const h = harness();
+    await planOf(h);
+    h.answer("enterprise");
+    vi.advanceTimersByTime(60_000);
+    expect(await planOf(h)).toEqual({ plan: "enterprise", waited: true });
+  });
+
+  it("drops the copy when the refresh fails, so the next request gets the refusal", async () => {
+    const h = harness();
+    await planOf(h);
+    h.answer(new Error("The tenant of this token no longer exists."));
+    vi.advanceTimersByTime(5_000);
+    expect(await planOf(h)).toEqual({ plan: "free", waited: false });
+    await vi.waitFor(() => expect(h.reads()).toBe(2));
+    await Promise.resolve();
+    const after = h.lookup(h.tenantDb);
+    expect(after).toBeInstanceOf(Promise);
+    await expect(after).rejects.toThrow("no longer exists");
+  });
+});
