@@ -48,9 +48,10 @@ export interface Access {
 export interface SessionGuard {
   /**
    * What the principal may do, or undefined when its session has ended or its user is not an
-   * active member of its tenant (any more).
+   * active member of its tenant (any more): at once when this process holds a recent answer,
+   * else a promise of the database's.
    */
-  access(principal: Principal): Promise<Access | undefined>;
+  access(principal: Principal): Access | undefined | Promise<Access | undefined>;
   /** Ends the answers a revocation affects, in every process. Call after the change commits. */
   revoke(revocation: Revocation): Promise<void>;
   close(): Promise<void>;
@@ -185,30 +186,36 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
     }
   }
 
+  /** Asks the database, and keeps the answer while this process hears revocations. */
+  async function loadAndRemember(principal: Principal, key: string, now: number) {
+    const startedAt = generation;
+    const access = await load(principal);
+    // An answer granting platform administration is never reused: an admin unmade by any
+    // path (the command, or SQL by hand) is refused on their next request, published or not.
+    // Admins are few; their requests each ask the database.
+    if (listening && startedAt === generation && !access?.platformAdmin) {
+      if (entries.size >= MAX_ENTRIES) entries.clear();
+      entries.set(key, {
+        userId: principal.userId,
+        tenantId: principal.tenantId,
+        sessionId: principal.sessionId,
+        access,
+        until: now + (access ? LIVE_SECONDS : ENDED_SECONDS) * 1000,
+      });
+    }
+    return access;
+  }
+
   return {
-    async access(principal) {
+    access(principal) {
       const now = Date.now();
       const key = keyOf(principal);
       if (listening) {
         const entry = entries.get(key);
+        // Without a promise: authentication asks on every request.
         if (entry && entry.until > now && entry.userId === principal.userId) return entry.access;
       }
-      const startedAt = generation;
-      const access = await load(principal);
-      // An answer granting platform administration is never reused: an admin unmade by any
-      // path (the command, or SQL by hand) is refused on their next request, published or not.
-      // Admins are few; their requests each ask the database.
-      if (listening && startedAt === generation && !access?.platformAdmin) {
-        if (entries.size >= MAX_ENTRIES) entries.clear();
-        entries.set(key, {
-          userId: principal.userId,
-          tenantId: principal.tenantId,
-          sessionId: principal.sessionId,
-          access,
-          until: now + (access ? LIVE_SECONDS : ENDED_SECONDS) * 1000,
-        });
-      }
-      return access;
+      return loadAndRemember(principal, key, now);
     },
 
     async revoke(revocation) {

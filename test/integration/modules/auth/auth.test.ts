@@ -494,6 +494,8 @@ describe("access ends at once", () => {
     const logger = createLogger(config);
     const { Redis } = await import("ioredis");
     const redis = new Redis(TEST_REDIS_URL);
+    // Connected first, so the guard waits for its subscription and holds answers from the start.
+    await new Promise((resolve) => redis.once("ready", resolve));
     const guard = await createSessionGuard({
       database: ctx.database,
       redis,
@@ -513,12 +515,36 @@ describe("access ends at once", () => {
     });
     return {
       accounts,
+      guard,
       async close() {
         await guard.close();
         redis.disconnect();
       },
     };
   }
+
+  it("is answered without a promise while the process holds the session's answer", async () => {
+    const user = await register(ctx.app);
+    const payload = user.accessToken.split(".")[1] ?? "";
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString());
+    const principal = { userId: claims.sub, tenantId: claims.tid, sessionId: claims.sid };
+    const third = await elsewhere();
+    try {
+      const first = third.guard.access(principal);
+      expect(first).toBeInstanceOf(Promise);
+      const answer = await first;
+      expect(answer?.permissions.size).toBeGreaterThan(0);
+      // Held now: authentication's hook goes on in the same turn.
+      expect(third.guard.access(principal)).toBe(answer);
+      expect(await third.accounts.deactivateUser(user.body.user.id)).toBe(true);
+      // The revocation ended the held answer: the database is asked again, and says no.
+      const after = third.guard.access(principal);
+      expect(after).toBeInstanceOf(Promise);
+      expect(await after).toBeUndefined();
+    } finally {
+      await third.close();
+    }
+  });
 
   it("for a deactivated user, on the next request", async () => {
     const user = await register(ctx.app);
