@@ -1,0 +1,824 @@
+/**
+ * What tracing costs the item read (GET /api/v1/items/:id) while it is off (no OTLP endpoint,
+ * the default), counted in instructions rather than time: the kit's server runs under
+ * valgrind's callgrind, which counts the instructions its process executes (every thread),
+ * whatever else loads the machine. Timing on a small shared machine cannot resolve 2%. The
+ * counts still move between processes with when V8 optimizes and collects, and with the idle
+ * process's timers, whose share grows with valgrind's slowdown: on the 2-core bench machine a
+ * repeat's total moved by up to 15%, the instructions without V8's compilers and collector by
+ * 1-4%. Read the ratio of the means with the spread of the repeats beside it.
+ *
+ * Two variants of the built kit (`--kit-dir`, dist/src by default: `npm run build` first):
+ *   current          the build as it is
+ *   without-tracing  a copy of it (beside it, under dist/, so it resolves the same
+ *                    node_modules; removed at the end) with the tracing calls taken out of the
+ *                    compiled JS by exact text replacement: every tenant statement runs its
+ *                    function directly instead of through traceStatement (pg-driver.js), the
+ *                    HTTP tracing plugin is not registered (app.js), and main.js does not call
+ *                    startTracing. A pattern not found fails the run.
+ * Each variant's server runs as the image runs it (`node <API_COMMAND's flags> main.js`,
+ * bench/run.ts's environment: ENVIRONMENT=test, LOG_LEVEL=warn, the bench logins, no Redis,
+ * rate limits on but far above the load), plus --single-threaded-gc (MEASUREMENT_NODE_FLAGS),
+ * under `valgrind --tool=callgrind --smc-check=all-non-file --instr-atstart=no`: start-up runs
+ * uncounted, instrumentation is switched on (callgrind_control -i) before the warm-up.
+ * After --warmup requests (10,000: after 3,000, V8's optimizing compilers still took a fifth
+ * of a window's instructions, and by how much moved the count by 20% between processes) the
+ * counters are zeroed, --requests requests (4,000) are sent, and the counters are dumped:
+ * instructions (Ir) per request is the dump's total over the requests. It is also given
+ * without V8's compilers and collector (by function name), whose share of a window depends on
+ * when V8 decides to optimize or collect: the instructions of the code the requests ran.
+ * Requests are GETs of the seeded database kit_bench_1000 (seeded by bench/seed.ts when
+ * missing), each with its tenant's owner's access token, rotating through --pairs random
+ * (tenant, item) pairs (20) at --concurrency requests at a time (4); any answer but 200 with
+ * the item asked for fails the run. Few pairs, because the server runs about a hundred times
+ * slower under callgrind and the caches on the read path age by the clock (a tenant's record
+ * is read again after 5 s, a session's answer after 60 s): rotating through a thousand
+ * tenants, every request would find its tenant's copy old, which at full speed a few in a
+ * hundred do. Once per variant the same window is also counted without requests (zeroed,
+ * left alone as long as the load took, dumped): what the idle process (its timers, work V8
+ * left for later) adds to a window, reported beside the figures, not subtracted.
+ * The variants alternate, each repeat (--repeats, 3) a fresh server process. Only the
+ * server's instructions are counted: its PostgreSQL backends run the same statements in both.
+ *
+ * Prints Ir per request per repeat, mean and spread, and current / without-tracing; writes
+ * bench/results/instructions-latest.json (--output). Takes bench/run.ts's lock: valgrind keeps
+ * a core busy, which would disturb a timed run.
+ *
+ *   npm run build && npx tsx bench/instructions.ts
+ *   npx tsx bench/instructions.ts --kit-dir ../other/dist/src --repeats 5 --requests 8000
+ */
+import { execFile, execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { parseArgs, promisify } from "node:util";
+import pg from "pg";
+import { API_COMMAND } from "../scripts/lib/topology/kit-env.js";
+import { createTokenService } from "../src/core/auth/tokens.js";
+import { BENCH_SERVER_URL, positiveInteger } from "./common.js";
+import { type SeededDatabase, seedBenchDatabase, seededSessions } from "./seed.js";
+import { type ServerProcess, startServer, stopAllServers } from "./servers.js";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const run = promisify(execFile);
+
+const VARIANTS = ["current", "without-tracing"] as const;
+type Variant = (typeof VARIANTS)[number];
+
+const LISTEN_HOST = "127.0.0.1";
+/** The kit's DATABASE_POOL_SIZE default, as bench/run.ts runs it. */
+const POOL_SIZE = 10;
+/** Rate limits on, far above the load, as bench/run.ts sets them. */
+const KIT_BENCH_ENV = {
+  RATE_LIMIT_IP: "1000000000",
+  RATE_LIMIT_FREE: "1000000000",
+  RATE_LIMIT_PRO: "1000000000",
+  RATE_LIMIT_ENTERPRISE: "1000000000",
+};
+/**
+ * Self-modifying code: V8 writes and rewrites its machine code in anonymous memory, which
+ * valgrind must check to run the current code. Start-up (loading modules, connecting) runs
+ * without instrumentation, several times faster.
+ */
+const VALGRIND_FLAGS = ["--tool=callgrind", "--smc-check=all-non-file", "--instr-atstart=no"];
+/**
+ * The collector's work stays on the main thread: valgrind runs one thread at a time, and how
+ * much the parallel collector's helpers execute while waiting for each other would depend on
+ * its scheduling. The same collections, the same work.
+ */
+const MEASUREMENT_NODE_FLAGS = ["--single-threaded-gc"];
+/** The goal: tracing, while off, adds less than this to the read's instructions. */
+const GOAL = 0.02;
+
+/**
+ * The tracing calls, as tsc compiles them, and what replaces each in the without-tracing copy.
+ * Each `find` must occur exactly once in its file.
+ */
+const UNTRACED_EDITS: readonly { file: string; find: string; replace: string }[] = [
+  {
+    // Every tenant statement: traceStatement(name, fn) becomes fn().
+    file: "core/database/pg-driver.js",
+    find: 'import { traceStatement } from "../observability/tracing.js";\n',
+    replace: "const traceStatement = (_name, fn) => fn();\n",
+  },
+  {
+    file: "app.js",
+    find: "        await app.register(httpTracingPlugin);\n",
+    replace: "",
+  },
+  {
+    file: "main.js",
+    find: 'await startTracing(config, { role: "api" });\n',
+    replace: "",
+  },
+];
+
+const { values: args } = parseArgs({
+  options: {
+    "kit-dir": { type: "string" },
+    warmup: { type: "string" },
+    requests: { type: "string" },
+    repeats: { type: "string" },
+    concurrency: { type: "string" },
+    pairs: { type: "string" },
+    port: { type: "string" },
+    "ready-timeout": { type: "string" },
+    "valgrind-flag": { type: "string", multiple: true },
+    "kit-node-flag": { type: "string", multiple: true },
+    output: { type: "string" },
+    note: { type: "string" },
+  },
+});
+const kitDir = resolve(args["kit-dir"] ?? join(ROOT, "dist/src"));
+const params = {
+  kitDir,
+  tenants: 1000,
+  warmupRequests: positiveInteger(args.warmup, "warmup", 10_000),
+  requests: positiveInteger(args.requests, "requests", 4000),
+  repeats: positiveInteger(args.repeats, "repeats", 3),
+  concurrency: positiveInteger(args.concurrency, "concurrency", 4),
+  pairs: positiveInteger(args.pairs, "pairs", 20),
+  readyTimeoutSeconds: positiveInteger(args["ready-timeout"], "ready-timeout", 900),
+  valgrindFlags: [...VALGRIND_FLAGS, ...(args["valgrind-flag"] ?? [])],
+  nodeFlags: [
+    ...API_COMMAND.slice(1, -1),
+    ...MEASUREMENT_NODE_FLAGS,
+    ...(args["kit-node-flag"] ?? []),
+  ],
+  kitEnvironment: "test",
+  logLevel: "warn",
+};
+const port = positiveInteger(args.port, "port", 3921);
+const outputFile = resolve(ROOT, args.output ?? "bench/results/instructions-latest.json");
+
+const log = (line: string) => console.log(line);
+
+interface Request {
+  readonly path: string;
+  readonly authorization: string;
+  readonly itemId: string;
+}
+
+/** Instructions executed by the server process (all threads) in a window. */
+interface Instructions {
+  total: number;
+  /** In V8's optimizing compilers (tiering up), by function name. */
+  compiler: number;
+  /** In V8's garbage collector, by function name. */
+  gc: number;
+}
+
+interface Window {
+  instructions: Instructions;
+  seconds: number;
+}
+
+interface RepeatResult {
+  variant: Variant;
+  repeat: number;
+  startSeconds: number;
+  warmupSeconds: number;
+  /** The measured window: params.requests requests. */
+  load: Window & {
+    irPerRequest: number;
+    /** Without the compilers' and the collector's instructions: the code itself. */
+    irPerRequestOfCode: number;
+  };
+  /** The same length of time without requests (the first repeat of each variant only). */
+  idle?: Window & { irPerSecond: number; irPerRequestOfLoad: number };
+  repeatSeconds: number;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(join(kitDir, "main.js"))) {
+    throw new Error(`${kitDir}/main.js is missing: run \`npm run build\` (or pass --kit-dir)`);
+  }
+  const valgrind = (await run("valgrind", ["--version"])).stdout.trim();
+  await takeBenchLock();
+  const startedAt = new Date();
+  const database = await seedBenchDatabase({ tenants: params.tenants, log });
+  const pairs = await samplePairs(database.ownerUrl, params.pairs);
+  const sessions = await seededSessions(database.ownerUrl);
+
+  const workDir = mkdtempSync(join(os.tmpdir(), "kit-instructions-"));
+  log(`server logs and callgrind dumps: ${workDir}`);
+  const copyDir = mkdtempSync(join(dirname(kitDir), ".instructions-without-tracing-"));
+  copies.push(copyDir);
+  const variantDirs: Record<Variant, string> = {
+    current: kitDir,
+    "without-tracing": untracedCopy(copyDir),
+  };
+
+  const secretKey = randomBytes(48).toString("base64");
+  const results: RepeatResult[] = [];
+  for (let repeat = 1; repeat <= params.repeats; repeat++) {
+    for (const variant of VARIANTS) {
+      const result = await measureRepeat({
+        variant,
+        repeat,
+        entry: join(variantDirs[variant], "main.js"),
+        database,
+        secretKey,
+        workDir,
+        requestsFor: (server) => signedRequests(server, secretKey, pairs, sessions),
+        countIdle: repeat === 1,
+      });
+      results.push(result);
+      log(
+        `${variant.padEnd(15)} repeat ${repeat}: ${Math.round(result.load.irPerRequest)} Ir/request, ${Math.round(result.load.irPerRequestOfCode)} without compilers and collector` +
+          ` (start ${result.startSeconds} s, warm-up ${result.warmupSeconds} s, load ${result.load.seconds} s` +
+          (result.idle
+            ? `; idle window ${Math.round(result.idle.instructions.total / 1e6)} M Ir = ${Math.round(result.idle.irPerRequestOfLoad)} per request of the load`
+            : "") +
+          `; repeat ${result.repeatSeconds} s)`,
+      );
+    }
+  }
+
+  const summary = summarize(results);
+  printTable(summary);
+  const report = {
+    benchmark: "instructions per item read, tracing off against the build without its calls",
+    date: startedAt.toISOString(),
+    note: args.note,
+    git: gitInfo(kitDir),
+    machine: {
+      nproc: os.availableParallelism(),
+      cpuModel: os.cpus()[0]?.model ?? "unknown",
+      os: `${os.type()} ${os.release()} ${os.arch()}`,
+      node: process.version,
+      valgrind,
+      note: "instruction counts do not depend on other load on the machine",
+    },
+    parameters: {
+      ...params,
+      kitServerEnv: { ENVIRONMENT: "test", LOG_LEVEL: params.logLevel, ...KIT_BENCH_ENV },
+      database: database.name,
+      untracedEdits: UNTRACED_EDITS,
+    },
+    summary,
+    repeats: results,
+  };
+  mkdirSync(dirname(outputFile), { recursive: true });
+  writeFileSync(outputFile, `${JSON.stringify(report, null, 2)}\n`);
+  log(`\nwritten: ${outputFile}`);
+}
+
+// ---- the variants ------------------------------------------------------------------------------
+
+/** Copies made by this run, removed at the end (also on error). */
+const copies: string[] = [];
+
+/** The built kit copied into `copyDir` with the tracing calls taken out; its src directory. */
+function untracedCopy(copyDir: string): string {
+  const target = join(copyDir, basename(kitDir));
+  cpSync(kitDir, target, { recursive: true });
+  // The build's package.json, beside src/ (app.js imports ../package.json).
+  const packageJson = join(dirname(kitDir), "package.json");
+  if (existsSync(packageJson)) cpSync(packageJson, join(copyDir, "package.json"));
+  for (const edit of UNTRACED_EDITS) {
+    const file = join(target, edit.file);
+    const text = readFileSync(file, "utf8");
+    const found = text.split(edit.find).length - 1;
+    if (found !== 1) {
+      throw new Error(
+        `without-tracing: ${edit.file} holds ${JSON.stringify(edit.find)} ${found} times, not once: the build changed, update UNTRACED_EDITS`,
+      );
+    }
+    writeFileSync(file, text.replace(edit.find, edit.replace));
+  }
+  return target;
+}
+
+// ---- one repeat --------------------------------------------------------------------------------
+
+interface RepeatOptions {
+  variant: Variant;
+  repeat: number;
+  entry: string;
+  database: SeededDatabase;
+  secretKey: string;
+  workDir: string;
+  requestsFor(server: ServerProcess): Promise<Request[]>;
+  countIdle: boolean;
+}
+
+async function measureRepeat(options: RepeatOptions): Promise<RepeatResult> {
+  const began = performance.now();
+  const name = `${options.variant}-${options.repeat}`;
+  const publicUrl = `http://${LISTEN_HOST}:${port}`;
+  const server = await startServer({
+    name,
+    port,
+    command: "valgrind",
+    args: [
+      ...params.valgrindFlags,
+      `--callgrind-out-file=${join(options.workDir, "callgrind.%p")}`,
+      process.execPath,
+      ...params.nodeFlags,
+      options.entry,
+    ],
+    // An empty working directory: src/main.ts would load a developer's .env from the current one.
+    cwd: options.workDir,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ENVIRONMENT: "test",
+      LOG_LEVEL: params.logLevel,
+      HOST: LISTEN_HOST,
+      PORT: String(port),
+      PUBLIC_URL: publicUrl,
+      DATABASE_URL: options.database.appUrl,
+      DATABASE_SYSTEM_URL: options.database.systemUrl,
+      DATABASE_POOL_SIZE: String(POOL_SIZE),
+      SECRET_KEY: options.secretKey,
+      ...KIT_BENCH_ENV,
+    },
+    logDir: options.workDir,
+    readyTimeoutMs: params.readyTimeoutSeconds * 1000,
+  });
+  try {
+    const startSeconds = secondsSince(began);
+    // Signed now, not before the start: under valgrind it may take minutes, and tokens live 15.
+    const requests = await options.requestsFor(server);
+    await callgrind(server.pid, "-i", "on");
+    let phase = performance.now();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: params.concurrency });
+    await sendRequests(server.baseUrl, agent, requests, 0, params.warmupRequests);
+    const warmupSeconds = secondsSince(phase);
+
+    await callgrind(server.pid, "-z");
+    phase = performance.now();
+    await sendRequests(server.baseUrl, agent, requests, params.warmupRequests, params.requests);
+    const loadSeconds = secondsSince(phase);
+    const loadInstructions = await dumpInstructions(server.pid, options.workDir);
+    const load = {
+      instructions: loadInstructions,
+      seconds: loadSeconds,
+      irPerRequest: loadInstructions.total / params.requests,
+      irPerRequestOfCode:
+        (loadInstructions.total - loadInstructions.compiler - loadInstructions.gc) /
+        params.requests,
+    };
+
+    let idle: RepeatResult["idle"];
+    if (options.countIdle) {
+      // The client's connections closed first, so their closing is not in the idle window.
+      agent.destroy();
+      await sleep(2_000);
+      await callgrind(server.pid, "-z");
+      phase = performance.now();
+      await sleep(loadSeconds * 1000);
+      const instructions = await dumpInstructions(server.pid, options.workDir);
+      const seconds = secondsSince(phase);
+      idle = {
+        instructions,
+        seconds,
+        irPerSecond: instructions.total / seconds,
+        irPerRequestOfLoad: instructions.total / params.requests,
+      };
+    }
+    agent.destroy();
+    return {
+      variant: options.variant,
+      repeat: options.repeat,
+      startSeconds,
+      warmupSeconds,
+      load,
+      ...(idle ? { idle } : {}),
+      repeatSeconds: secondsSince(began),
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+/**
+ * One callgrind_control command to the server's valgrind. vgdb finds the server's pipes by
+ * names made of the pid, the user (LOGNAME or USER) and the host (HOST or HOSTNAME), which
+ * valgrind took from the server's environment: no user, and HOST the kit's listen address.
+ */
+async function callgrind(pid: number, ...command: string[]): Promise<void> {
+  const { stdout, stderr } = await run("callgrind_control", [...command, String(pid)], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: LISTEN_HOST },
+  });
+  // vgdb says on stderr which command it sends, and there what went wrong.
+  if (!stdout.includes(`PID ${pid}`) || /error|fail/i.test(stderr)) {
+    throw new Error(`callgrind_control ${command.join(" ")} ${pid}: ${stdout.trim()} ${stderr}`);
+  }
+}
+
+/** Dumps the server's counters and reads the instructions of the new dump file. */
+async function dumpInstructions(pid: number, workDir: string): Promise<Instructions> {
+  const dumps = () =>
+    new Set(readdirSync(workDir).filter((file) => file.startsWith(`callgrind.${pid}.`)));
+  const before = dumps();
+  await callgrind(pid, "-d");
+  const added = [...dumps()].filter((file) => !before.has(file));
+  if (added.length !== 1) {
+    throw new Error(`callgrind_control -d ${pid}: ${added.length} new dump files, not one`);
+  }
+  return instructionsOf(join(workDir, added[0] ?? ""));
+}
+
+/**
+ * V8's optimizing compilers and its garbage collector, by the (demangled) names of their
+ * functions in node's binary. How much of either lands in a window depends on when V8 decides
+ * to optimize a function again or to collect, so they are reported apart as well.
+ */
+const COMPILER_FUNCTIONS =
+  /v8::internal::(?:compiler|maglev|baseline)::|Turbofan|OptimizedCompil|OptimizingCompile|Deoptimizer|Runtime_CompileOptimized|v8::internal::Compiler::/;
+const GC_FUNCTIONS =
+  /Scaveng|MarkCompact|Marking|Sweeper|Evacuat|heap::base::|v8::internal::Heap::|GCTracer|RememberedSet|MemoryReducer|PointersUpdat|MemoryAllocator|IterateObjectCache|RootVisitor|SizeFromMap/;
+
+/**
+ * A callgrind dump's instructions (Ir): the total from its totals (or summary) line, and the
+ * compilers' and the collector's from callgrind_annotate's list of every function.
+ */
+async function instructionsOf(file: string): Promise<Instructions> {
+  const lines = readFileSync(file, "utf8").split("\n");
+  const events = lines
+    .find((line) => line.startsWith("events:"))
+    ?.slice(7)
+    .trim()
+    .split(/\s+/);
+  const totals =
+    lines.findLast((line) => line.startsWith("totals:")) ??
+    lines.find((line) => line.startsWith("summary:"));
+  const at = events?.indexOf("Ir") ?? -1;
+  const total = Number(
+    totals
+      ?.slice(totals.indexOf(":") + 1)
+      .trim()
+      .split(/\s+/)[at],
+  );
+  if (at < 0 || !Number.isFinite(total)) throw new Error(`${file}: no Ir total`);
+
+  const { stdout } = await run(
+    "callgrind_annotate",
+    ["--auto=no", "--threshold=100", "--inclusive=no", file],
+    { maxBuffer: 256 * 1024 * 1024 },
+  );
+  let listed = 0;
+  let compiler = 0;
+  let gc = 0;
+  for (const line of stdout.split("\n")) {
+    const match = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$/.exec(line);
+    if (!match?.[1] || !match[2] || match[2].startsWith("PROGRAM TOTALS")) continue;
+    const value = Number(match[1].replaceAll(",", ""));
+    listed += value;
+    if (COMPILER_FUNCTIONS.test(match[2])) compiler += value;
+    else if (GC_FUNCTIONS.test(match[2])) gc += value;
+  }
+  // callgrind_annotate's list adds up to the total within a fraction of a percent.
+  if (Math.abs(listed - total) > total * 0.01) {
+    throw new Error(`${file}: callgrind_annotate lists ${listed} Ir, the total is ${total}`);
+  }
+  return { total, compiler, gc };
+}
+
+// ---- requests ----------------------------------------------------------------------------------
+
+/** Random existing (tenant, item) pairs, as bench/run.ts samples them. */
+async function samplePairs(url: string, count: number) {
+  const client = new pg.Client({ connectionString: url, application_name: "kit-bench" });
+  await client.connect();
+  try {
+    const result = await client.query<{ tenant_id: string; id: string }>(
+      "select tenant_id, id from items order by random() limit $1",
+      [count],
+    );
+    return result.rows.map((row) => ({ tenantId: row.tenant_id, itemId: row.id }));
+  } finally {
+    await client.end();
+  }
+}
+
+/** The item read of each pair, with an access token of its tenant's seeded owner and session. */
+async function signedRequests(
+  server: ServerProcess,
+  secretKey: string,
+  pairs: readonly { tenantId: string; itemId: string }[],
+  sessions: ReadonlyMap<string, { userId: string; sessionId: string }>,
+): Promise<Request[]> {
+  const tokens = createTokenService({
+    secretKey,
+    issuer: server.baseUrl,
+    audience: `${server.baseUrl}/api`,
+  });
+  const byTenant = new Map<string, string>();
+  for (const { tenantId } of pairs) {
+    if (byTenant.has(tenantId)) continue;
+    const session = sessions.get(tenantId);
+    if (!session) throw new Error(`tenant ${tenantId} has no seeded live session`);
+    byTenant.set(
+      tenantId,
+      await tokens.signAccessToken({ sub: session.userId, tid: tenantId, sid: session.sessionId }),
+    );
+  }
+  return pairs.map(({ tenantId, itemId }) => ({
+    path: `/api/v1/items/${itemId}`,
+    authorization: `Bearer ${byTenant.get(tenantId)}`,
+    itemId,
+  }));
+}
+
+/**
+ * Sends `count` requests, params.concurrency at a time, taking them in turn from `requests`
+ * starting at `offset`; fails on any answer but 200 with the item asked for.
+ */
+async function sendRequests(
+  baseUrl: string,
+  agent: http.Agent,
+  requests: readonly Request[],
+  offset: number,
+  count: number,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    for (let index = next++; index < count; index = next++) {
+      const request = requests[(offset + index) % requests.length];
+      if (!request) throw new Error("no requests");
+      const { status, body } = await get(baseUrl, agent, request);
+      if (status !== 200)
+        throw new Error(`${request.path}: status ${status}: ${body.slice(0, 300)}`);
+      const id = (JSON.parse(body) as { id?: unknown }).id;
+      if (id !== request.itemId) throw new Error(`${request.path}: answered item ${String(id)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: params.concurrency }, worker));
+}
+
+function get(
+  baseUrl: string,
+  agent: http.Agent,
+  request: Request,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(
+        `${baseUrl}${request.path}`,
+        { agent, headers: { authorization: request.authorization } },
+        (response) => {
+          let body = "";
+          response.setEncoding("utf8");
+          response.on("data", (chunk: string) => {
+            body += chunk;
+          });
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+          response.on("error", reject);
+        },
+      )
+      .on("error", reject);
+  });
+}
+
+// ---- report ------------------------------------------------------------------------------------
+
+/** A figure over the repeats: each, mean, min, max and (max - min) / mean. */
+interface Series {
+  perRepeat: number[];
+  mean: number;
+  min: number;
+  max: number;
+  spread: number;
+}
+
+function series(values: readonly number[]): Series {
+  const average = mean(values);
+  return {
+    perRepeat: values.map(Math.round),
+    mean: Math.round(average),
+    min: Math.round(Math.min(...values)),
+    max: Math.round(Math.max(...values)),
+    spread: round4((Math.max(...values) - Math.min(...values)) / average),
+  };
+}
+
+interface VariantSummary {
+  /** Ir per request: everything the server executed in the window, over the requests. */
+  irPerRequest: Series;
+  /** The same without V8's compilers and collector: the code the requests ran. */
+  irPerRequestOfCode: Series;
+  compilerIrPerRequest: number[];
+  gcIrPerRequest: number[];
+  /** The window without requests (first repeat), beside the load's. */
+  idle?: {
+    seconds: number;
+    instructions: Instructions;
+    irPerSecond: number;
+    /** Its instructions over the load's request count, as if they were the load's. */
+    irPerRequestOfLoad: number;
+    /** That over the variant's mean Ir per request. */
+    shareOfLoad: number;
+  };
+}
+
+function summarizeVariant(results: readonly RepeatResult[], variant: Variant): VariantSummary {
+  const own = results.filter((result) => result.variant === variant);
+  const total = series(own.map((result) => result.load.irPerRequest));
+  const idle = own.find((result) => result.idle)?.idle;
+  const perRequest = (value: number) => Math.round(value / params.requests);
+  return {
+    irPerRequest: total,
+    irPerRequestOfCode: series(own.map((result) => result.load.irPerRequestOfCode)),
+    compilerIrPerRequest: own.map((result) => perRequest(result.load.instructions.compiler)),
+    gcIrPerRequest: own.map((result) => perRequest(result.load.instructions.gc)),
+    ...(idle && {
+      idle: {
+        seconds: idle.seconds,
+        instructions: idle.instructions,
+        irPerSecond: Math.round(idle.irPerSecond),
+        irPerRequestOfLoad: Math.round(idle.irPerRequestOfLoad),
+        shareOfLoad: round4(idle.irPerRequestOfLoad / total.mean),
+      },
+    }),
+  };
+}
+
+/** current / without-tracing: of the means, paired by repeat (run one after the other), extremes. */
+function ratioOf(
+  results: readonly RepeatResult[],
+  current: Series,
+  untraced: Series,
+  figure: (result: RepeatResult) => number,
+) {
+  const own = (variant: Variant) => results.filter((result) => result.variant === variant);
+  const others = own("without-tracing");
+  const paired = own("current").map((result, index) => {
+    const other = others[index];
+    return round4(figure(result) / (other ? figure(other) : Number.NaN));
+  });
+  return {
+    ofMeans: round4(current.mean / untraced.mean),
+    pairedByRepeat: paired,
+    /** The widest the ratio can be over any two repeats. */
+    extremes: [round4(current.min / untraced.max), round4(current.max / untraced.min)],
+  };
+}
+
+function summarize(results: readonly RepeatResult[]) {
+  const variants: Record<Variant, VariantSummary> = {
+    current: summarizeVariant(results, "current"),
+    "without-tracing": summarizeVariant(results, "without-tracing"),
+  };
+  const ratio = ratioOf(
+    results,
+    variants.current.irPerRequest,
+    variants["without-tracing"].irPerRequest,
+    (result) => result.load.irPerRequest,
+  );
+  const ratioOfCode = ratioOf(
+    results,
+    variants.current.irPerRequestOfCode,
+    variants["without-tracing"].irPerRequestOfCode,
+    (result) => result.load.irPerRequestOfCode,
+  );
+  return {
+    variants,
+    /** current / without-tracing, Ir per request. */
+    ratio,
+    /** The same without V8's compilers and collector. */
+    ratioOfCode,
+    goal: {
+      goal: `tracing off adds < ${GOAL * 100}% instructions per item read (ratio of the means)`,
+      value: round4(ratio.ofMeans - 1),
+      met: ratio.ofMeans - 1 < GOAL,
+    },
+  };
+}
+
+function printTable(summary: ReturnType<typeof summarize>): void {
+  const { variants } = summary;
+  const table = (title: string, figure: (entry: VariantSummary) => Series) => {
+    log(`\n${title}`);
+    log(
+      `| variant         | ${figure(variants.current)
+        .perRepeat.map((_, index) => `repeat ${index + 1}`.padStart(10))
+        .join(" | ")} |       mean |  min-max spread |`,
+    );
+    for (const variant of VARIANTS) {
+      const entry = figure(variants[variant]);
+      const spread = `${entry.max - entry.min} (${(entry.spread * 100).toFixed(2)}%)`;
+      log(
+        `| ${variant.padEnd(15)} | ${entry.perRepeat.map((value) => String(value).padStart(10)).join(" | ")} | ${String(entry.mean).padStart(10)} | ${spread.padStart(15)} |`,
+      );
+    }
+  };
+  table(
+    `Instructions (Ir) per request, server process, ${params.requests} requests per repeat`,
+    (entry) => entry.irPerRequest,
+  );
+  table(
+    "The same without V8's optimizing compilers and garbage collector",
+    (entry) => entry.irPerRequestOfCode,
+  );
+  for (const variant of VARIANTS) {
+    const entry = variants[variant];
+    log(
+      `${variant}: compilers ${entry.compilerIrPerRequest.join(", ")} and collector ${entry.gcIrPerRequest.join(", ")} Ir/request by repeat`,
+    );
+  }
+  for (const variant of VARIANTS) {
+    const idle = variants[variant].idle;
+    if (!idle) continue;
+    log(
+      `${variant} idle (no requests, ${idle.seconds} s, first repeat): ${idle.instructions.total} Ir, ${idle.irPerSecond} Ir/s; over ${params.requests} requests ${idle.irPerRequestOfLoad} Ir/request, ${(idle.shareOfLoad * 100).toFixed(2)}% of the load's (included in the figures above, not subtracted)`,
+    );
+  }
+  for (const [name, ratio] of [
+    ["Ir", summary.ratio],
+    ["Ir without compilers and collector", summary.ratioOfCode],
+  ] as const) {
+    log(
+      `current / without-tracing, ${name}: ${ratio.ofMeans} (of the means); paired by repeat ${ratio.pairedByRepeat.join(", ")}; extremes ${ratio.extremes.join("-")}`,
+    );
+  }
+  log(`${summary.goal.met ? "MET    " : "MISSED "} ${summary.goal.goal}: ${summary.goal.value}`);
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+/** Holds bench/run.ts's advisory lock for the whole run (released when it disconnects). */
+let benchLock: pg.Client | undefined;
+
+async function takeBenchLock(): Promise<void> {
+  const client = new pg.Client({
+    connectionString: BENCH_SERVER_URL,
+    application_name: "kit-bench",
+  });
+  await client.connect();
+  const { rows } = await client.query<{ granted: boolean }>(
+    "select pg_try_advisory_lock(hashtext('agency-kit:bench')) as granted",
+  );
+  if (!rows[0]?.granted) {
+    await client.end();
+    throw new Error("another benchmark run holds the bench lock on this PostgreSQL; wait for it");
+  }
+  benchLock = client;
+}
+
+/** The commit of the checkout the measured build comes from, and its uncommitted changes. */
+function gitInfo(directory: string) {
+  try {
+    const git = (...gitArgs: string[]) =>
+      execFileSync("git", ["-C", directory, ...gitArgs], { encoding: "utf8" }).trim();
+    const top = git("rev-parse", "--show-toplevel");
+    const changed = execFileSync("git", ["status", "--porcelain", "--", "src", "migrations"], {
+      cwd: top,
+      encoding: "utf8",
+    })
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line.length > 0);
+    return { checkout: top, commit: git("rev-parse", "HEAD"), uncommittedChanges: changed };
+  } catch {
+    return undefined;
+  }
+}
+
+const secondsSince = (since: number) => Math.round((performance.now() - since) / 100) / 10;
+const mean = (values: readonly number[]) =>
+  values.reduce((sum, value) => sum + value, 0) / (values.length || Number.NaN);
+const round4 = (value: number) => Math.round(value * 10_000) / 10_000;
+
+// ---- lifecycle ---------------------------------------------------------------------------------
+
+const cleanUp = async () => {
+  await stopAllServers();
+  for (const copy of copies.splice(0)) rmSync(copy, { recursive: true, force: true });
+  await benchLock?.end().catch(() => {});
+};
+
+let interrupted = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    interrupted = true;
+    console.error(`\n${signal}: stopping the servers`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+try {
+  await main();
+} catch (error) {
+  if (!interrupted) {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+    process.exitCode = 1;
+  }
+} finally {
+  await cleanUp();
+}
