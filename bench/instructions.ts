@@ -70,7 +70,7 @@ import { API_COMMAND } from "../scripts/lib/topology/kit-env.js";
 import { createTokenService } from "../src/core/auth/tokens.js";
 import { BENCH_SERVER_URL, positiveInteger } from "./common.js";
 import { type SeededDatabase, seedBenchDatabase, seededSessions } from "./seed.js";
-import { type ServerProcess, startServer, stopAllServers } from "./servers.js";
+import { runBenchmark, type ServerProcess, startServer, stopAllServers } from "./servers.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const run = promisify(execFile);
@@ -803,22 +803,4 @@ const cleanUp = async () => {
   await benchLock?.end().catch(() => {});
 };
 
-let interrupted = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.error(`\n${signal}: stopping the servers`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
-
-try {
-  await main();
-} catch (error) {
-  if (!interrupted) {
-    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
-    process.exitCode = 1;
-  }
-} finally {
-  await cleanUp();
-}
+await runBenchmark(main, cleanUp);

@@ -75,7 +75,7 @@ import { createTokenService } from "../src/core/auth/tokens.js";
 import { BENCH_SERVER_URL, positiveInteger } from "./common.js";
 import { type CpuUsage, machineBusyShare, memoryOf, startCpuAccounting } from "./cpu.js";
 import { type SeededDatabase, seedBenchDatabase, seededSessions } from "./seed.js";
-import { type ServerProcess, startServer, stopAllServers, tail } from "./servers.js";
+import { runBenchmark, type ServerProcess, startServer, stopAllServers, tail } from "./servers.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const LIST_LIMIT = 20;
@@ -1464,25 +1464,9 @@ const round3 = (value: number) => Math.round(value * 1000) / 1000;
 
 // ---- lifecycle ---------------------------------------------------------------------------------
 
-let interrupted = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.error(`\n${signal}: stopping the servers`);
-    void stopAllServers().finally(() => process.exit(130));
-  });
-}
-
-try {
-  await main();
-} catch (error) {
-  if (!interrupted) {
-    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
-    process.exitCode = 1;
-  }
-} finally {
+await runBenchmark(main, async () => {
   await deletePostedItems().catch((error: unknown) => console.error(error));
   await monitor?.end().catch(() => {});
   await stopAllServers();
   await benchLock?.end().catch(() => {});
-}
+});

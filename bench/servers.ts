@@ -99,6 +99,34 @@ export async function stopAllServers(): Promise<void> {
   await Promise.all([...running].map((server) => server.stop()));
 }
 
+/**
+ * Runs a benchmark's `main`, then `cleanUp` (which should stop the servers): also on SIGINT or
+ * SIGTERM, which then exit 130. A failure is printed and sets the exit code to 1.
+ */
+export async function runBenchmark(
+  main: () => Promise<void>,
+  cleanUp: () => Promise<void>,
+): Promise<void> {
+  let interrupted = false;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      interrupted = true;
+      console.error(`\n${signal}: stopping the servers`);
+      void cleanUp().finally(() => process.exit(130));
+    });
+  }
+  try {
+    await main();
+  } catch (error) {
+    if (!interrupted) {
+      console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+      process.exitCode = 1;
+    }
+  } finally {
+    await cleanUp();
+  }
+}
+
 /** The last lines of a log file, for error messages. */
 export function tail(file: string, lines = 30): string {
   try {
