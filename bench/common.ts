@@ -1,6 +1,9 @@
 /**
- * Small helpers the benchmark scripts share: the PostgreSQL server they use, and names.
+ * Small helpers the benchmark scripts share: the PostgreSQL server they use, names, the lock
+ * that keeps two runs apart, and what a run measured.
  */
+import { execFileSync } from "node:child_process";
+import pg from "pg";
 
 /** The local PostgreSQL server, as a superuser (the owner of every bench database). */
 export const BENCH_SERVER_URL =
@@ -35,4 +38,52 @@ export function positiveInteger(value: string | undefined, name: string, fallbac
     throw new Error(`--${name} must be a positive integer, not "${value}"`);
   }
   return parsed;
+}
+
+/**
+ * Takes the benchmarks' advisory lock on the bench server, held until the returned client
+ * disconnects. Two runs at once on one PostgreSQL would share the kit_bench_* databases (one
+ * deletes the items the other posted, or reseeds under it) and each other's CPU: the second one
+ * refuses.
+ */
+export async function takeBenchLock(): Promise<pg.Client> {
+  const client = new pg.Client({
+    connectionString: BENCH_SERVER_URL,
+    application_name: "kit-bench",
+  });
+  await client.connect();
+  const { rows } = await client.query<{ granted: boolean }>(
+    "select pg_try_advisory_lock(hashtext('agency-kit:bench')) as granted",
+  );
+  if (!rows[0]?.granted) {
+    await client.end();
+    throw new Error(
+      "another benchmark run holds the bench lock on this PostgreSQL; wait for it to finish (two runs at once share the kit_bench_* databases)",
+    );
+  }
+  return client;
+}
+
+/**
+ * The git checkout holding `directory`: its top, its commit and the uncommitted changes under
+ * src/ and migrations/ (a run measures the working tree); undefined outside a checkout.
+ */
+export function gitInfo(
+  directory: string,
+): { checkout: string; commit: string; uncommittedChanges: string[] } | undefined {
+  try {
+    const git = (...gitArgs: string[]) =>
+      execFileSync("git", ["-C", directory, ...gitArgs], { encoding: "utf8" }).trim();
+    const checkout = git("rev-parse", "--show-toplevel");
+    const changed = execFileSync("git", ["status", "--porcelain", "--", "src", "migrations"], {
+      cwd: checkout,
+      encoding: "utf8",
+    })
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line.length > 0);
+    return { checkout, commit: git("rev-parse", "HEAD"), uncommittedChanges: changed };
+  } catch {
+    return undefined;
+  }
 }

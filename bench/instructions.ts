@@ -47,7 +47,7 @@
  *   npm run build && npx tsx bench/instructions.ts
  *   npx tsx bench/instructions.ts --kit-dir ../other/dist/src --repeats 5 --requests 8000
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   cpSync,
@@ -68,7 +68,7 @@ import { parseArgs, promisify } from "node:util";
 import pg from "pg";
 import { API_COMMAND } from "../scripts/lib/topology/kit-env.js";
 import { createTokenService } from "../src/core/auth/tokens.js";
-import { BENCH_SERVER_URL, positiveInteger } from "./common.js";
+import { gitInfo, positiveInteger, takeBenchLock } from "./common.js";
 import { type SeededDatabase, seedBenchDatabase, seededSessions } from "./seed.js";
 import { runBenchmark, type ServerProcess, startServer, stopAllServers } from "./servers.js";
 
@@ -207,7 +207,7 @@ async function main(): Promise<void> {
     throw new Error(`${kitDir}/main.js is missing: run \`npm run build\` (or pass --kit-dir)`);
   }
   const valgrind = (await run("valgrind", ["--version"])).stdout.trim();
-  await takeBenchLock();
+  benchLock = await takeBenchLock();
   const startedAt = new Date();
   const database = await seedBenchDatabase({ tenants: params.tenants, log });
   const pairs = await samplePairs(database.ownerUrl, params.pairs);
@@ -752,43 +752,8 @@ function printTable(summary: ReturnType<typeof summarize>): void {
 
 // ---- helpers -----------------------------------------------------------------------------------
 
-/** Holds bench/run.ts's advisory lock for the whole run (released when it disconnects). */
+/** Holds the benchmarks' advisory lock for the whole run (released when it disconnects). */
 let benchLock: pg.Client | undefined;
-
-async function takeBenchLock(): Promise<void> {
-  const client = new pg.Client({
-    connectionString: BENCH_SERVER_URL,
-    application_name: "kit-bench",
-  });
-  await client.connect();
-  const { rows } = await client.query<{ granted: boolean }>(
-    "select pg_try_advisory_lock(hashtext('agency-kit:bench')) as granted",
-  );
-  if (!rows[0]?.granted) {
-    await client.end();
-    throw new Error("another benchmark run holds the bench lock on this PostgreSQL; wait for it");
-  }
-  benchLock = client;
-}
-
-/** The commit of the checkout the measured build comes from, and its uncommitted changes. */
-function gitInfo(directory: string) {
-  try {
-    const git = (...gitArgs: string[]) =>
-      execFileSync("git", ["-C", directory, ...gitArgs], { encoding: "utf8" }).trim();
-    const top = git("rev-parse", "--show-toplevel");
-    const changed = execFileSync("git", ["status", "--porcelain", "--", "src", "migrations"], {
-      cwd: top,
-      encoding: "utf8",
-    })
-      .split("\n")
-      .map((line) => line.trim())
-      .filter((line) => line.length > 0);
-    return { checkout: top, commit: git("rev-parse", "HEAD"), uncommittedChanges: changed };
-  } catch {
-    return undefined;
-  }
-}
 
 const secondsSince = (since: number) => Math.round((performance.now() - since) / 100) / 10;
 const mean = (values: readonly number[]) =>

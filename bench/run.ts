@@ -72,7 +72,7 @@ import autocannon from "autocannon";
 import pg from "pg";
 import { API_COMMAND } from "../scripts/lib/topology/kit-env.js";
 import { createTokenService } from "../src/core/auth/tokens.js";
-import { BENCH_SERVER_URL, positiveInteger } from "./common.js";
+import { gitInfo, positiveInteger, takeBenchLock } from "./common.js";
 import { type CpuUsage, machineBusyShare, memoryOf, startCpuAccounting } from "./cpu.js";
 import { type SeededDatabase, seedBenchDatabase, seededSessions } from "./seed.js";
 import { runBenchmark, type ServerProcess, startServer, stopAllServers, tail } from "./servers.js";
@@ -282,7 +282,7 @@ async function main(): Promise<void> {
   if (selected.has("get-reference") && !(REFERENCE_ENTRY && existsSync(REFERENCE_ENTRY))) {
     throw new Error("get-reference: --reference-entry names no built main.js");
   }
-  await takeBenchLock();
+  benchLock = await takeBenchLock();
   const startedAt = new Date();
   const loadAtStart = os.loadavg();
 
@@ -781,7 +781,7 @@ async function main(): Promise<void> {
     benchmark: "tenant read path",
     date: startedAt.toISOString(),
     note: args.note,
-    git: gitInfo(),
+    git: gitInfo(ROOT),
     machine: {
       nproc: Number(execFileSync("nproc", { encoding: "utf8" }).trim()),
       cpuModel: cpuModel(),
@@ -1302,28 +1302,6 @@ let monitor: pg.Client | undefined;
 let benchLock: pg.Client | undefined;
 
 /**
- * Two runs at once on one PostgreSQL would share the kit_bench_* databases (one deletes the
- * items the other posted, or reseeds under it) and each other's CPU: the second one refuses.
- */
-async function takeBenchLock(): Promise<void> {
-  const client = new pg.Client({
-    connectionString: BENCH_SERVER_URL,
-    application_name: "kit-bench",
-  });
-  await client.connect();
-  const { rows } = await client.query<{ granted: boolean }>(
-    "select pg_try_advisory_lock(hashtext('agency-kit:bench')) as granted",
-  );
-  if (!rows[0]?.granted) {
-    await client.end();
-    throw new Error(
-      "another benchmark run holds the bench lock on this PostgreSQL; wait for it to finish (two runs at once share the kit_bench_* databases)",
-    );
-  }
-  benchLock = client;
-}
-
-/**
  * An OTLP/HTTP receiver that reads each export and answers success, keeping nothing: the kit's
  * exporter does all its work (batching, encoding, sending) and the sink costs the machine little.
  */
@@ -1403,24 +1381,6 @@ function cpuModel(): string {
     return line?.split(":")[1]?.trim() ?? os.cpus()[0]?.model ?? "unknown";
   } catch {
     return os.cpus()[0]?.model ?? "unknown";
-  }
-}
-
-function gitInfo() {
-  try {
-    const commit = execFileSync("git", ["rev-parse", "HEAD"], { cwd: ROOT, encoding: "utf8" });
-    const status = execFileSync("git", ["status", "--porcelain", "--", "src", "migrations"], {
-      cwd: ROOT,
-      encoding: "utf8",
-    });
-    const changed = status
-      .split("\n")
-      .map((line) => line.trim())
-      .filter((line) => line.length > 0);
-    // The run measured the working tree: uncommitted changes under src/ or migrations/ are listed.
-    return { commit: commit.trim(), uncommittedChanges: changed };
-  } catch {
-    return undefined;
   }
 }
 
