@@ -88,6 +88,14 @@ export function createBatchedLimiter(
     msBeforeReset: Math.max(0, state.resetAt - now),
   });
 
+  /** Grants one point of a key whose window is open from this process's reservation, if any. */
+  const takeReserved = (state: KeyState, now: number): LimitOutcome | undefined => {
+    if (state.reserved === 0) return undefined;
+    state.reserved -= 1;
+    state.grantedAt = now;
+    return outcomeOf(state, now);
+  };
+
   /** Marks `state` busy until `flight` settles; waiters never see its error. */
   function track(state: KeyState, flight: Promise<unknown>) {
     const done = () => {
@@ -177,12 +185,9 @@ export function createBatchedLimiter(
     points,
     take(key) {
       const state = states.get(key);
-      if (!state || state.reserved === 0) return undefined;
+      if (!state) return undefined;
       const now = Date.now();
-      if (now >= state.resetAt) return undefined;
-      state.reserved -= 1;
-      state.grantedAt = now;
-      return outcomeOf(state, now);
+      return now < state.resetAt ? takeReserved(state, now) : undefined;
     },
     async consume(key) {
       for (;;) {
@@ -191,11 +196,8 @@ export function createBatchedLimiter(
         const current = state && now < state.resetAt ? state : undefined;
         if (state && !current) states.delete(key);
         if (current) {
-          if (current.reserved > 0) {
-            current.reserved -= 1;
-            current.grantedAt = now;
-            return outcomeOf(current, now);
-          }
+          const taken = takeReserved(current, now);
+          if (taken) return taken;
           if (current.busy) {
             // Another request is asking the store for this key: decide on its answer.
             await current.busy;
