@@ -66,4 +66,24 @@ describe("TenantBulkhead", () => {
     expect(bulkhead.held("a")).toBe(0);
     expect(await bulkhead.run("a", async () => 1)).toBe(1);
   });
+
+  it("answers a rejection and frees the slot when the work throws before it returns", async () => {
+    const bulkhead = new TenantBulkhead(1, 1_000);
+    const run = bulkhead.run("a", () => {
+      throw new Error("thrown at once");
+    });
+    expect(run).toBeInstanceOf(Promise);
+    await expect(run).rejects.toThrow("thrown at once");
+    expect(bulkhead.held("a")).toBe(0);
+  });
+
+  it("starts the work in the same turn when the tenant has room", () => {
+    const bulkhead = new TenantBulkhead(1, 1_000);
+    let started = false;
+    void bulkhead.run("a", async () => {
+      started = true;
+    });
+    expect(started).toBe(true);
+    expect(bulkhead.held("a")).toBe(1);
+  });
 });

@@ -165,23 +165,33 @@ export function createDatabase(
 
   const forTenant = (scope: TenantScope): TenantDatabase => ({
     scope,
-    async rows(statement, values = {}) {
-      // The scope's tenant (and, on users, its user) wins over anything a caller passes.
-      const bound = statement.bind(
-        statement.scopedBy === "userId"
-          ? { ...values, tenantId: scope.tenantId, userId: scope.userId ?? null }
-          : { ...values, tenantId: scope.tenantId },
-      );
-      const pendingCheck = drivers.pendingLoginCheck?.();
-      if (pendingCheck) await pendingCheck;
+    // Every tenant read passes here: `then` rather than an async frame, whose promises (and,
+    // while AsyncLocalStorage is on, their hook calls) would add to every request.
+    rows(statement, values = {}) {
+      let bound: unknown[];
       try {
-        const rows = await bulkhead.run(scope.tenantId, () =>
-          driver.runInTenant(enterValues(scope), statement as PreparedStatement<unknown>, bound),
+        // The scope's tenant (and, on users, its user) wins over anything a caller passes.
+        bound = statement.bind(
+          statement.scopedBy === "userId"
+            ? { ...values, tenantId: scope.tenantId, userId: scope.userId ?? null }
+            : { ...values, tenantId: scope.tenantId },
         );
-        return rows.map((row) => statement.mapRow(row));
       } catch (error) {
-        throw tenantEntryError(error);
+        return Promise.reject(error);
       }
+      const read = () =>
+        bulkhead
+          .run(scope.tenantId, () =>
+            driver.runInTenant(enterValues(scope), statement as PreparedStatement<unknown>, bound),
+          )
+          .then(
+            (rows) => rows.map((row) => statement.mapRow(row)),
+            (error: unknown) => {
+              throw tenantEntryError(error);
+            },
+          );
+      const pendingCheck = drivers.pendingLoginCheck?.();
+      return pendingCheck ? pendingCheck.then(read) : read();
     },
     async transaction(fn) {
       const pendingCheck = drivers.pendingLoginCheck?.();

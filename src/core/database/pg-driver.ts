@@ -88,34 +88,40 @@ export function createPgDriver(
         )
       : undefined;
 
+  /** A tenant batch that may not be pipelined (a write), on a connection of its own. */
+  const runOnPooledConnection = async (statements: BatchStatement[]) => {
+    const client = await pool.connect();
+    try {
+      try {
+        return (await client.query(new StatementBatch(statements)).done)[1]?.rows ?? [];
+      } catch (error) {
+        // The batch is one implicit transaction and it rolled back: send it once more,
+        // closing and preparing anew every named statement it uses.
+        if (!isMovedStatement(error)) throw error;
+        forgetPreparedStatements(client);
+        return (await client.query(new StatementBatch(statements)).done)[1]?.rows ?? [];
+      }
+    } finally {
+      client.release();
+    }
+  };
+
   return {
     kind: "postgres",
     db,
     runInTenant(enter, statement, values) {
       // One span per round trip, named by the statement (tracing.ts; nothing while it is off).
-      return traceStatement(statement.name, async () => {
+      return traceStatement(statement.name, () => {
         const statements: BatchStatement[] = [
           { name: enterName, text: ENTER_TENANT_SQL, values: enter },
           { name: options.preparedStatements ? statement.name : "", text: statement.text, values },
         ];
         if (isDebug(logger)) logger.debug({ statement: statement.name }, "query");
+        // The read path: a `then` instead of an async frame (see ReadPipeline.run).
         if (pipeline && isPipelinable(statement.text)) {
-          return (await pipeline.run(statements))[1]?.rows ?? [];
+          return pipeline.run(statements).then((results) => results[1]?.rows ?? []);
         }
-        const client = await pool.connect();
-        try {
-          try {
-            return (await client.query(new StatementBatch(statements)).done)[1]?.rows ?? [];
-          } catch (error) {
-            // The batch is one implicit transaction and it rolled back: send it once more,
-            // closing and preparing anew every named statement it uses.
-            if (!isMovedStatement(error)) throw error;
-            forgetPreparedStatements(client);
-            return (await client.query(new StatementBatch(statements)).done)[1]?.rows ?? [];
-          }
-        } finally {
-          client.release();
-        }
+        return runOnPooledConnection(statements);
       });
     },
     async transaction(fn) {

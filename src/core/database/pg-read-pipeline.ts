@@ -79,27 +79,63 @@ export class ReadPipeline {
     }));
   }
 
-  /** Runs one single-Sync batch on the least busy lane and returns its results. */
-  async run(statements: readonly BatchStatement[]): Promise<Result[]> {
-    const lane = this.pick() ?? (await this.waitForRoom());
+  /**
+   * Runs one single-Sync batch on the least busy lane and returns its results. Written with
+   * `then` rather than `async`/`await`: this runs for every tenant read, and each async frame
+   * and each await adds promises (and, while AsyncLocalStorage is on, hook calls) and turns.
+   */
+  run(statements: readonly BatchStatement[]): Promise<Result[]> {
+    const lane = this.pick();
+    if (lane) return this.runOn(lane, statements);
+    return this.waitForRoom().then((room) => this.runOn(room, statements));
+  }
+
+  private runOn(lane: Lane, statements: readonly BatchStatement[]): Promise<Result[]> {
     lane.inFlight += 1;
-    try {
-      const client = lane.client ?? (await this.connect(lane));
-      try {
-        return await this.submit(lane, client, statements);
-      } catch (error) {
+    const client = lane.client;
+    if (client) return this.runConnected(lane, client, statements, false);
+    return this.connect(lane).then(
+      (connected) => this.runConnected(lane, connected, statements, false),
+      (error: unknown) => {
+        this.leave(lane);
+        throw error;
+      },
+    );
+  }
+
+  /** Submits the batch; once more, every statement prepared anew, if one of them was lost. */
+  private runConnected(
+    lane: Lane,
+    client: pg.Client,
+    statements: readonly BatchStatement[],
+    again: boolean,
+  ): Promise<Result[]> {
+    return this.submit(lane, client, statements).then(
+      (results) => {
+        lane.submittedAt.shift();
+        this.leave(lane);
+        return results;
+      },
+      (error: unknown) => {
+        lane.submittedAt.shift();
         // The server ended the session (a restart, a terminated backend) or the socket broke:
         // the next batch must not be written to this client, whose error event may come later.
         if (isServiceUnavailable(error)) this.discard(lane, client);
-        if (!isMovedStatement(error)) throw error;
-        // As on a pooled connection (pg-driver.ts): once more, every statement prepared anew.
+        if (again || !isMovedStatement(error)) {
+          this.leave(lane);
+          throw error;
+        }
+        // As on a pooled connection (pg-driver.ts).
         forgetPreparedStatements(client);
-        return await this.submit(lane, client, statements);
-      }
-    } finally {
-      lane.inFlight -= 1;
-      this.waiting.shift()?.();
-    }
+        return this.runConnected(lane, client, statements, true);
+      },
+    );
+  }
+
+  /** A batch of `lane` settled: its room goes to the next request waiting for one. */
+  private leave(lane: Lane): void {
+    lane.inFlight -= 1;
+    this.waiting.shift()?.();
   }
 
   async close(): Promise<void> {
@@ -110,7 +146,11 @@ export class ReadPipeline {
     await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
   }
 
-  private async submit(
+  /**
+   * Writes the batch behind those in flight on the lane; the caller takes its time off
+   * `submittedAt` when it settles (batches settle in the order they were written).
+   */
+  private submit(
     lane: Lane,
     client: pg.Client,
     statements: readonly BatchStatement[],
@@ -118,9 +158,9 @@ export class ReadPipeline {
     this.corkForThisTurn(lane, client);
     lane.submittedAt.push(performance.now());
     try {
-      return await client.query(new StatementBatch(statements)).done;
-    } finally {
-      lane.submittedAt.shift();
+      return client.query(new StatementBatch(statements)).done;
+    } catch (error) {
+      return Promise.reject(error);
     }
   }
 

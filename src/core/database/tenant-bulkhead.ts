@@ -20,25 +20,47 @@ export class TenantBulkhead {
     private readonly waitMs: number,
   ) {}
 
-  async run<T>(tenantId: string, work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` once the tenant holds one of its connections, and gives the connection back
+   * when it settles. Without `async`: when the tenant has room, as nearly always, the work
+   * starts in this turn and its answer passes through one promise (this runs on every read).
+   */
+  run<T>(tenantId: string, work: () => Promise<T>): Promise<T> {
     const compartment = this.compartments.get(tenantId);
     if (!compartment) {
       this.compartments.set(tenantId, { held: 1, waiting: [] });
     } else if (compartment.held < this.perTenant) {
       compartment.held += 1;
     } else {
-      await this.waitForTurn(compartment);
+      return this.waitForTurn(compartment).then(() => this.holding(tenantId, work));
     }
-    try {
-      return await work();
-    } finally {
-      this.release(tenantId);
-    }
+    return this.holding(tenantId, work);
   }
 
   /** Connections `tenantId` holds now (for tests and metrics). */
   held(tenantId: string): number {
     return this.compartments.get(tenantId)?.held ?? 0;
+  }
+
+  /** Runs `work` on a connection `tenantId` already holds, and releases it after. */
+  private holding<T>(tenantId: string, work: () => Promise<T>): Promise<T> {
+    let running: Promise<T>;
+    try {
+      running = work();
+    } catch (error) {
+      this.release(tenantId);
+      return Promise.reject(error);
+    }
+    return running.then(
+      (value) => {
+        this.release(tenantId);
+        return value;
+      },
+      (error: unknown) => {
+        this.release(tenantId);
+        throw error;
+      },
+    );
   }
 
   private waitForTurn(compartment: Compartment): Promise<void> {
