@@ -60,11 +60,11 @@ afterEach(() => {
 });
 
 describe("tenant lookup", () => {
-  it("waits for the first read, then answers the copy at once for 5 seconds", async () => {
+  it("waits for the first read, then answers the copy at once for 30 seconds", async () => {
     const h = harness();
     expect(await planOf(h)).toEqual({ plan: "free", waited: true });
     h.answer("pro");
-    vi.advanceTimersByTime(4_900);
+    vi.advanceTimersByTime(29_900);
     expect(await planOf(h)).toEqual({ plan: "free", waited: false });
     expect(h.reads()).toBe(1);
   });
@@ -73,7 +73,7 @@ describe("tenant lookup", () => {
     const h = harness();
     await planOf(h);
     h.answer("pro");
-    vi.advanceTimersByTime(5_000);
+    vi.advanceTimersByTime(30_000);
     // Three requests in the same turn, before the read could answer: one read for them all.
     const during = await Promise.all([planOf(h), planOf(h), planOf(h)]);
     expect(during).toEqual(Array(3).fill({ plan: "free", waited: false }));
@@ -94,7 +94,7 @@ describe("tenant lookup", () => {
     const h = harness();
     await planOf(h);
     h.answer(new Error("The tenant of this token no longer exists."));
-    vi.advanceTimersByTime(5_000);
+    vi.advanceTimersByTime(30_000);
     expect(await planOf(h)).toEqual({ plan: "free", waited: false });
     await vi.waitFor(() => expect(h.reads()).toBe(2));
     await Promise.resolve();

@@ -178,11 +178,15 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
   });
 
   const perIp = general("ip", settings.perIp);
+  const planCounter = (plan: TenantPlan) => {
+    const name = `tenant:${plan}`;
+    return { name, counter: general(name, settings.perTenant[plan]) };
+  };
   const perPlan = {
-    free: general("tenant:free", settings.perTenant.free),
-    pro: general("tenant:pro", settings.perTenant.pro),
-    enterprise: general("tenant:enterprise", settings.perTenant.enterprise),
-  } satisfies Record<TenantPlan, Counter>;
+    free: planCounter("free"),
+    pro: planCounter("pro"),
+    enterprise: planCounter("enterprise"),
+  } satisfies Record<TenantPlan, { name: string; counter: Counter }>;
   const perRoute = new Map<string, Counter>();
   const routeName = (method: string | string[], url: string) =>
     `route:${[method].flat().join(",")}:${url}`;
@@ -276,8 +280,8 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
 
   const generalFailClosed = !settings.failOpen;
   const planLimit = (plan: TenantPlan, tenantId: string): Limit => ({
-    name: `tenant:${plan}`,
-    counter: perPlan[plan],
+    name: perPlan[plan].name,
+    counter: perPlan[plan].counter,
     key: tenantId,
     failClosed: generalFailClosed,
   });
