@@ -26,6 +26,7 @@ declare module "pg/lib/query.js" {
   import { EventEmitter } from "node:events";
 
   export default class Query extends EventEmitter {
-    constructor(config: { text: string });
+    /** The query's text, or a config object (which node-postgres copies). */
+    constructor(config: string | { text: string });
   }
 }

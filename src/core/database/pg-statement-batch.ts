@@ -69,7 +69,9 @@ export class StatementBatch extends Query implements pg.Submittable {
   private failed = false;
 
   constructor(private readonly statements: readonly BatchStatement[]) {
-    super({ text: "" });
+    // A string, not a config object: node-postgres copies a config object property by
+    // property (getOwnPropertyDescriptors), on every read.
+    super("");
     this.done = new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
