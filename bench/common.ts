@@ -1,8 +1,9 @@
 /**
- * Small helpers the benchmark scripts share: the PostgreSQL server they use, names, the lock
- * that keeps two runs apart, and what a run measured.
+ * Small helpers the benchmark scripts share: the PostgreSQL and Redis servers they use, names,
+ * the kit's extra environment, the lock that keeps two runs apart, and what a run measured.
  */
 import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import pg from "pg";
 
 /** The local PostgreSQL server, as a superuser (the owner of every bench database). */
@@ -29,6 +30,28 @@ export function databaseUrl(database: string, user?: string): string {
 }
 
 export const benchDatabaseName = (tenants: number) => `kit_bench_${tenants}`;
+
+/** The local Redis, for the kit servers run with Redis behind the cache and the rate limiters. */
+export const BENCH_REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
+
+/**
+ * The kit's Redis environment for one server process: the bench Redis and a key prefix of its
+ * own, `bench:<name>:<uuid>:` (the kit takes up to 64 characters: names up to 20).
+ */
+export function redisKitEnv(name: string): { REDIS_URL: string; REDIS_KEY_PREFIX: string } {
+  return { REDIS_URL: BENCH_REDIS_URL, REDIS_KEY_PREFIX: `bench:${name}:${randomUUID()}:` };
+}
+
+/** Extra environment for the kit from repeated `--kit-env NAME=value` values. */
+export function kitEnvOf(pairs: readonly string[] | undefined): Record<string, string> {
+  return Object.fromEntries(
+    (pairs ?? []).map((pair) => {
+      const at = pair.indexOf("=");
+      if (at < 1) throw new Error(`--kit-env wants NAME=value, not "${pair}"`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
+}
 
 /** A positive integer command-line value, or the fallback when absent. */
 export function positiveInteger(value: string | undefined, name: string, fallback: number): number {

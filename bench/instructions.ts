@@ -1,12 +1,13 @@
 /**
  * What tracing costs the item read (GET /api/v1/items/:id) while it is off (no OTLP endpoint,
- * the default), counted in instructions rather than time: the kit's server runs under
- * valgrind's callgrind, which counts the instructions its process executes (every thread),
- * whatever else loads the machine. Timing on a small shared machine cannot resolve 2%. The
- * counts still move between processes with when V8 optimizes and collects, and with the idle
- * process's timers, whose share grows with valgrind's slowdown: on the 2-core bench machine a
- * repeat's total moved by up to 15%, the instructions without V8's compilers and collector by
- * 1-4%. Read the ratio of the means with the spread of the repeats beside it.
+ * the default), or what one build of the kit costs it against another (--against), counted in
+ * instructions rather than time: the kit's server runs under valgrind's callgrind, which
+ * counts the instructions its process executes (every thread), whatever else loads the
+ * machine. Timing on a small shared machine cannot resolve 2%. The counts still move between
+ * processes with when V8 optimizes and collects, and with the idle process's timers, whose
+ * share grows with valgrind's slowdown: on the 2-core bench machine a repeat's total moved by
+ * up to 15%, the instructions without V8's compilers and collector by 1-4%. Read the ratio of
+ * the means with the spread of the repeats beside it.
  *
  * Two variants of the built kit (`--kit-dir`, dist/src by default: `npm run build` first):
  *   current          the build as it is
@@ -16,9 +17,16 @@
  *                    function directly instead of through traceStatement (pg-driver.js), the
  *                    HTTP tracing plugin is not registered (app.js), and main.js does not call
  *                    startTracing. A pattern not found fails the run.
+ * With --against <dir>, another compiled kit (a dist/src holding main.js, e.g. of a worktree of
+ * an earlier commit, or a copy of dist/ with one edit) takes the copy's place:
+ *   current          the build as it is
+ *   against          that build, as it is
+ * and the run reports the ratios and their spread, without the tracing goal's verdict.
  * Each variant's server runs as the image runs it (`node <API_COMMAND's flags> main.js`,
  * bench/run.ts's environment: ENVIRONMENT=test, LOG_LEVEL=warn, the bench logins, no Redis,
- * rate limits on but far above the load), plus --single-threaded-gc (MEASUREMENT_NODE_FLAGS),
+ * rate limits on but far above the load; --redis puts Redis behind the cache and the rate
+ * limiters as bench/run.ts's get-redis does, with a key prefix per server process; extra
+ * --kit-env NAME=value pairs come last), plus --single-threaded-gc (MEASUREMENT_NODE_FLAGS),
  * under `valgrind --tool=callgrind --smc-check=all-non-file --instr-atstart=no`: start-up runs
  * uncounted, instrumentation is switched on (callgrind_control -i) before the warm-up.
  * After --warmup requests (10,000: after 3,000, V8's optimizing compilers still took a fifth
@@ -38,14 +46,15 @@
  * left alone as long as the load took, dumped): what the idle process (its timers, work V8
  * left for later) adds to a window, reported beside the figures, not subtracted.
  * The variants alternate, each repeat (--repeats, 3) a fresh server process. Only the
- * server's instructions are counted: its PostgreSQL backends run the same statements in both.
+ * server's instructions are counted, not its PostgreSQL backends' (nor Redis's).
  *
- * Prints Ir per request per repeat, mean and spread, and current / without-tracing; writes
- * bench/results/instructions-latest.json (--output). Takes bench/run.ts's lock: valgrind keeps
- * a core busy, which would disturb a timed run.
+ * Prints Ir per request per repeat, mean and spread, and current / without-tracing (or
+ * current / against); writes bench/results/instructions-latest.json (--output). Takes
+ * bench/run.ts's lock: valgrind keeps a core busy, which would disturb a timed run.
  *
  *   npm run build && npx tsx bench/instructions.ts
  *   npx tsx bench/instructions.ts --kit-dir ../other/dist/src --repeats 5 --requests 8000
+ *   npx tsx bench/instructions.ts --against ../earlier/dist/src --redis
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -68,15 +77,19 @@ import { parseArgs, promisify } from "node:util";
 import pg from "pg";
 import { API_COMMAND } from "../scripts/lib/topology/kit-env.js";
 import { createTokenService } from "../src/core/auth/tokens.js";
-import { gitInfo, positiveInteger, takeBenchLock } from "./common.js";
+import {
+  BENCH_REDIS_URL,
+  gitInfo,
+  kitEnvOf,
+  positiveInteger,
+  redisKitEnv,
+  takeBenchLock,
+} from "./common.js";
 import { type SeededDatabase, seedBenchDatabase, seededSessions } from "./seed.js";
 import { runBenchmark, type ServerProcess, startServer, stopAllServers } from "./servers.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const run = promisify(execFile);
-
-const VARIANTS = ["current", "without-tracing"] as const;
-type Variant = (typeof VARIANTS)[number];
 
 const LISTEN_HOST = "127.0.0.1";
 /** The kit's DATABASE_POOL_SIZE default, as bench/run.ts runs it. */
@@ -138,13 +151,19 @@ const { values: args } = parseArgs({
     "ready-timeout": { type: "string" },
     "valgrind-flag": { type: "string", multiple: true },
     "kit-node-flag": { type: "string", multiple: true },
+    "kit-env": { type: "string", multiple: true },
+    against: { type: "string" },
+    redis: { type: "boolean", default: false },
     output: { type: "string" },
     note: { type: "string" },
   },
 });
 const kitDir = resolve(args["kit-dir"] ?? join(ROOT, "dist/src"));
+/** Another build to compare with instead of the copy without tracing calls. */
+const againstDir = args.against === undefined ? undefined : resolve(args.against);
 const params = {
   kitDir,
+  against: againstDir,
   tenants: 1000,
   warmupRequests: positiveInteger(args.warmup, "warmup", 10_000),
   requests: positiveInteger(args.requests, "requests", 4000),
@@ -161,10 +180,50 @@ const params = {
   kitEnvironment: "test",
   logLevel: "warn",
 };
+/** Extra environment for every kit server, applied last. */
+const kitEnv = kitEnvOf(args["kit-env"]);
 const port = positiveInteger(args.port, "port", 3921);
 const outputFile = resolve(ROOT, args.output ?? "bench/results/instructions-latest.json");
 
 const log = (line: string) => console.log(line);
+
+/** A build of the kit measured: its name in the lines, tables and report, and its directory. */
+interface Variant {
+  readonly name: string;
+  /** Its compiled src directory (holding main.js), made here if it has to be. */
+  directory(): string;
+}
+
+/** Two variants, measured alternately; the ratios are the first's over the second's. */
+interface Comparison {
+  readonly benchmark: string;
+  readonly variants: readonly [Variant, Variant];
+  /** Whether the tracing goal's verdict applies (the build against itself without tracing). */
+  readonly tracingGoal: boolean;
+  /** What else the report's parameters record about the variants. */
+  readonly parameters: Record<string, unknown>;
+}
+
+const current: Variant = { name: "current", directory: () => kitDir };
+const withRedis = args.redis ? ", with Redis" : "";
+const comparison: Comparison = againstDir
+  ? {
+      benchmark: `instructions per item read, the build (current) against another build (against)${withRedis}`,
+      variants: [current, { name: "against", directory: () => againstDir }],
+      tracingGoal: false,
+      parameters: { againstGit: gitInfo(againstDir) },
+    }
+  : {
+      benchmark: `instructions per item read, tracing off against the build without its calls${withRedis}`,
+      variants: [current, { name: "without-tracing", directory: untracedCopy }],
+      tracingGoal: true,
+      parameters: { untracedEdits: UNTRACED_EDITS },
+    };
+const variantNames = comparison.variants.map((variant) => variant.name);
+/** "current / without-tracing" or "current / against". */
+const ratioName = variantNames.join(" / ");
+/** Variant names are padded to this in the printed lines and tables. */
+const NAME_WIDTH = Math.max("variant".length, ...variantNames.map((name) => name.length));
 
 interface Request {
   readonly path: string;
@@ -187,7 +246,7 @@ interface Window {
 }
 
 interface RepeatResult {
-  variant: Variant;
+  variant: string;
   repeat: number;
   startSeconds: number;
   warmupSeconds: number;
@@ -206,6 +265,9 @@ async function main(): Promise<void> {
   if (!existsSync(join(kitDir, "main.js"))) {
     throw new Error(`${kitDir}/main.js is missing: run \`npm run build\` (or pass --kit-dir)`);
   }
+  if (againstDir && !existsSync(join(againstDir, "main.js"))) {
+    throw new Error(`${againstDir}/main.js is missing: --against wants a built kit's dist/src`);
+  }
   const valgrind = (await run("valgrind", ["--version"])).stdout.trim();
   benchLock = await takeBenchLock();
   const startedAt = new Date();
@@ -215,21 +277,19 @@ async function main(): Promise<void> {
 
   const workDir = mkdtempSync(join(os.tmpdir(), "kit-instructions-"));
   log(`server logs and callgrind dumps: ${workDir}`);
-  const copyDir = mkdtempSync(join(dirname(kitDir), ".instructions-without-tracing-"));
-  copies.push(copyDir);
-  const variantDirs: Record<Variant, string> = {
-    current: kitDir,
-    "without-tracing": untracedCopy(copyDir),
-  };
+  const builds = comparison.variants.map((variant) => ({
+    variant: variant.name,
+    entry: join(variant.directory(), "main.js"),
+  }));
 
   const secretKey = randomBytes(48).toString("base64");
   const results: RepeatResult[] = [];
   for (let repeat = 1; repeat <= params.repeats; repeat++) {
-    for (const variant of VARIANTS) {
+    for (const { variant, entry } of builds) {
       const result = await measureRepeat({
         variant,
         repeat,
-        entry: join(variantDirs[variant], "main.js"),
+        entry,
         database,
         secretKey,
         workDir,
@@ -238,7 +298,7 @@ async function main(): Promise<void> {
       });
       results.push(result);
       log(
-        `${variant.padEnd(15)} repeat ${repeat}: ${Math.round(result.load.irPerRequest)} Ir/request, ${Math.round(result.load.irPerRequestOfCode)} without compilers and collector` +
+        `${variant.padEnd(NAME_WIDTH)} repeat ${repeat}: ${Math.round(result.load.irPerRequest)} Ir/request, ${Math.round(result.load.irPerRequestOfCode)} without compilers and collector` +
           ` (start ${result.startSeconds} s, warm-up ${result.warmupSeconds} s, load ${result.load.seconds} s` +
           (result.idle
             ? `; idle window ${Math.round(result.idle.instructions.total / 1e6)} M Ir = ${Math.round(result.idle.irPerRequestOfLoad)} per request of the load`
@@ -251,7 +311,7 @@ async function main(): Promise<void> {
   const summary = summarize(results);
   printTable(summary);
   const report = {
-    benchmark: "instructions per item read, tracing off against the build without its calls",
+    benchmark: comparison.benchmark,
     date: startedAt.toISOString(),
     note: args.note,
     git: gitInfo(kitDir),
@@ -265,9 +325,18 @@ async function main(): Promise<void> {
     },
     parameters: {
       ...params,
-      kitServerEnv: { ENVIRONMENT: "test", LOG_LEVEL: params.logLevel, ...KIT_BENCH_ENV },
+      kitServerEnv: {
+        ENVIRONMENT: "test",
+        LOG_LEVEL: params.logLevel,
+        ...KIT_BENCH_ENV,
+        ...(args.redis && {
+          REDIS_URL: BENCH_REDIS_URL,
+          REDIS_KEY_PREFIX: "bench:<variant>-<repeat>:<uuid>: (one per server process)",
+        }),
+        ...kitEnv,
+      },
       database: database.name,
-      untracedEdits: UNTRACED_EDITS,
+      ...comparison.parameters,
     },
     summary,
     repeats: results,
@@ -282,8 +351,13 @@ async function main(): Promise<void> {
 /** Copies made by this run, removed at the end (also on error). */
 const copies: string[] = [];
 
-/** The built kit copied into `copyDir` with the tracing calls taken out; its src directory. */
-function untracedCopy(copyDir: string): string {
+/**
+ * The built kit copied beside it (so it resolves the same node_modules) with the tracing calls
+ * taken out; its src directory.
+ */
+function untracedCopy(): string {
+  const copyDir = mkdtempSync(join(dirname(kitDir), ".instructions-without-tracing-"));
+  copies.push(copyDir);
   const target = join(copyDir, basename(kitDir));
   cpSync(kitDir, target, { recursive: true });
   // The build's package.json, beside src/ (app.js imports ../package.json).
@@ -306,7 +380,7 @@ function untracedCopy(copyDir: string): string {
 // ---- one repeat --------------------------------------------------------------------------------
 
 interface RepeatOptions {
-  variant: Variant;
+  variant: string;
   repeat: number;
   entry: string;
   database: SeededDatabase;
@@ -346,6 +420,8 @@ async function measureRepeat(options: RepeatOptions): Promise<RepeatResult> {
       DATABASE_POOL_SIZE: String(POOL_SIZE),
       SECRET_KEY: options.secretKey,
       ...KIT_BENCH_ENV,
+      ...(args.redis && redisKitEnv(name)),
+      ...kitEnv,
     },
     logDir: options.workDir,
     readyTimeoutMs: params.readyTimeoutSeconds * 1000,
@@ -627,7 +703,7 @@ interface VariantSummary {
   };
 }
 
-function summarizeVariant(results: readonly RepeatResult[], variant: Variant): VariantSummary {
+function summarizeVariant(results: readonly RepeatResult[], variant: string): VariantSummary {
   const own = results.filter((result) => result.variant === variant);
   const total = series(own.map((result) => result.load.irPerRequest));
   const idle = own.find((result) => result.idle)?.idle;
@@ -649,72 +725,84 @@ function summarizeVariant(results: readonly RepeatResult[], variant: Variant): V
   };
 }
 
-/** current / without-tracing: of the means, paired by repeat (run one after the other), extremes. */
+/**
+ * The first variant's figure over the second's (ratioName): of the means, paired by repeat (run
+ * one after the other), extremes.
+ */
 function ratioOf(
   results: readonly RepeatResult[],
-  current: Series,
-  untraced: Series,
+  variants: Readonly<Record<string, VariantSummary>>,
   figure: (result: RepeatResult) => number,
+  seriesOf: (entry: VariantSummary) => Series,
 ) {
-  const own = (variant: Variant) => results.filter((result) => result.variant === variant);
-  const others = own("without-tracing");
-  const paired = own("current").map((result, index) => {
-    const other = others[index];
+  const [first, second] = variantNames.map((name) => {
+    const entry = variants[name];
+    if (!entry) throw new Error(`no summary of ${name}`);
+    return {
+      repeats: results.filter((result) => result.variant === name),
+      series: seriesOf(entry),
+    };
+  });
+  if (!first || !second) throw new Error("a comparison has two variants");
+  const paired = first.repeats.map((result, index) => {
+    const other = second.repeats[index];
     return round4(figure(result) / (other ? figure(other) : Number.NaN));
   });
   return {
-    ofMeans: round4(current.mean / untraced.mean),
+    ofMeans: round4(first.series.mean / second.series.mean),
     pairedByRepeat: paired,
     /** The widest the ratio can be over any two repeats. */
-    extremes: [round4(current.min / untraced.max), round4(current.max / untraced.min)],
+    extremes: [
+      round4(first.series.min / second.series.max),
+      round4(first.series.max / second.series.min),
+    ],
   };
 }
 
 function summarize(results: readonly RepeatResult[]) {
-  const variants: Record<Variant, VariantSummary> = {
-    current: summarizeVariant(results, "current"),
-    "without-tracing": summarizeVariant(results, "without-tracing"),
-  };
+  const variants = Object.fromEntries(
+    variantNames.map((name) => [name, summarizeVariant(results, name)]),
+  );
   const ratio = ratioOf(
     results,
-    variants.current.irPerRequest,
-    variants["without-tracing"].irPerRequest,
+    variants,
     (result) => result.load.irPerRequest,
+    (entry) => entry.irPerRequest,
   );
   const ratioOfCode = ratioOf(
     results,
-    variants.current.irPerRequestOfCode,
-    variants["without-tracing"].irPerRequestOfCode,
+    variants,
     (result) => result.load.irPerRequestOfCode,
+    (entry) => entry.irPerRequestOfCode,
   );
   return {
     variants,
-    /** current / without-tracing, Ir per request. */
+    /** The first variant's Ir per request over the second's (ratioName). */
     ratio,
     /** The same without V8's compilers and collector. */
     ratioOfCode,
-    goal: {
-      goal: `tracing off adds < ${GOAL * 100}% instructions per item read (ratio of the means)`,
-      value: round4(ratio.ofMeans - 1),
-      met: ratio.ofMeans - 1 < GOAL,
-    },
+    ...(comparison.tracingGoal && {
+      goal: {
+        goal: `tracing off adds < ${GOAL * 100}% instructions per item read (ratio of the means)`,
+        value: round4(ratio.ofMeans - 1),
+        met: ratio.ofMeans - 1 < GOAL,
+      },
+    }),
   };
 }
 
 function printTable(summary: ReturnType<typeof summarize>): void {
-  const { variants } = summary;
+  const variants = Object.entries(summary.variants);
   const table = (title: string, figure: (entry: VariantSummary) => Series) => {
-    log(`\n${title}`);
+    log(`\n${title} (${ratioName})`);
     log(
-      `| variant         | ${figure(variants.current)
-        .perRepeat.map((_, index) => `repeat ${index + 1}`.padStart(10))
-        .join(" | ")} |       mean |  min-max spread |`,
+      `| ${"variant".padEnd(NAME_WIDTH)} | ${Array.from({ length: params.repeats }, (_, index) => `repeat ${index + 1}`.padStart(10)).join(" | ")} |       mean |  min-max spread |`,
     );
-    for (const variant of VARIANTS) {
-      const entry = figure(variants[variant]);
+    for (const [variant, variantSummary] of variants) {
+      const entry = figure(variantSummary);
       const spread = `${entry.max - entry.min} (${(entry.spread * 100).toFixed(2)}%)`;
       log(
-        `| ${variant.padEnd(15)} | ${entry.perRepeat.map((value) => String(value).padStart(10)).join(" | ")} | ${String(entry.mean).padStart(10)} | ${spread.padStart(15)} |`,
+        `| ${variant.padEnd(NAME_WIDTH)} | ${entry.perRepeat.map((value) => String(value).padStart(10)).join(" | ")} | ${String(entry.mean).padStart(10)} | ${spread.padStart(15)} |`,
       );
     }
   };
@@ -726,14 +814,12 @@ function printTable(summary: ReturnType<typeof summarize>): void {
     "The same without V8's optimizing compilers and garbage collector",
     (entry) => entry.irPerRequestOfCode,
   );
-  for (const variant of VARIANTS) {
-    const entry = variants[variant];
+  for (const [variant, entry] of variants) {
     log(
       `${variant}: compilers ${entry.compilerIrPerRequest.join(", ")} and collector ${entry.gcIrPerRequest.join(", ")} Ir/request by repeat`,
     );
   }
-  for (const variant of VARIANTS) {
-    const idle = variants[variant].idle;
+  for (const [variant, { idle }] of variants) {
     if (!idle) continue;
     log(
       `${variant} idle (no requests, ${idle.seconds} s, first repeat): ${idle.instructions.total} Ir, ${idle.irPerSecond} Ir/s; over ${params.requests} requests ${idle.irPerRequestOfLoad} Ir/request, ${(idle.shareOfLoad * 100).toFixed(2)}% of the load's (included in the figures above, not subtracted)`,
@@ -744,10 +830,12 @@ function printTable(summary: ReturnType<typeof summarize>): void {
     ["Ir without compilers and collector", summary.ratioOfCode],
   ] as const) {
     log(
-      `current / without-tracing, ${name}: ${ratio.ofMeans} (of the means); paired by repeat ${ratio.pairedByRepeat.join(", ")}; extremes ${ratio.extremes.join("-")}`,
+      `${ratioName}, ${name}: ${ratio.ofMeans} (of the means); paired by repeat ${ratio.pairedByRepeat.join(", ")}; extremes ${ratio.extremes.join("-")}`,
     );
   }
-  log(`${summary.goal.met ? "MET    " : "MISSED "} ${summary.goal.goal}: ${summary.goal.value}`);
+  if (summary.goal) {
+    log(`${summary.goal.met ? "MET    " : "MISSED "} ${summary.goal.goal}: ${summary.goal.value}`);
+  }
 }
 
 // ---- helpers -----------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ import autocannon from "autocannon";
 import pg from "pg";
 import { API_COMMAND } from "../scripts/lib/topology/kit-env.js";
 import { createTokenService } from "../src/core/auth/tokens.js";
-import { gitInfo, positiveInteger, takeBenchLock } from "./common.js";
+import { gitInfo, kitEnvOf, positiveInteger, redisKitEnv, takeBenchLock } from "./common.js";
 import { type CpuUsage, machineBusyShare, memoryOf, startCpuAccounting } from "./cpu.js";
 import { type SeededDatabase, seedBenchDatabase, seededSessions } from "./seed.js";
 import { runBenchmark, type ServerProcess, startServer, stopAllServers, tail } from "./servers.js";
@@ -126,8 +126,6 @@ const TARGETS = [
 ] as const;
 /** The name of every item the post target creates; they are deleted before and after a run. */
 const POSTED_ITEM_NAME = "kit-bench post";
-/** Redis for the get-redis targets; each server gets its own key prefix. */
-const BENCH_REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 type TargetName = (typeof TARGETS)[number];
 /** Target names are padded to this in the printed lines and tables. */
 const NAME_WIDTH = Math.max(...TARGETS.map((name) => name.length));
@@ -205,13 +203,7 @@ const params = {
   /** Extra flags for the kit's node (after the image's own), for experiments with V8's heap. */
   kitNodeFlags: args["kit-node-flag"] ?? [],
   /** Extra environment for the kit (NAME=value), for experiments. */
-  kitEnv: Object.fromEntries(
-    (args["kit-env"] ?? []).map((pair) => {
-      const at = pair.indexOf("=");
-      if (at < 1) throw new Error(`--kit-env wants NAME=value, not "${pair}"`);
-      return [pair.slice(0, at), pair.slice(at + 1)];
-    }),
-  ),
+  kitEnv: kitEnvOf(args["kit-env"]),
 };
 const selected = new Set<TargetName>(
   (args.targets?.split(",").map((name) => name.trim()) ?? [...TARGETS]).map((name) => {
@@ -420,16 +412,12 @@ async function main(): Promise<void> {
     ]);
   }
   if (large) servers.kitLarge = await kitServer("kit-10k", basePort + 2, large);
-  const redisEnv = (name: string) => ({
-    REDIS_URL: BENCH_REDIS_URL,
-    REDIS_KEY_PREFIX: `bench:${name}:${randomUUID()}:`,
-  });
   if (selected.has("get-redis")) {
-    servers.kitRedis = await kitServer("kit-redis", basePort + 3, small, redisEnv("limited"));
+    servers.kitRedis = await kitServer("kit-redis", basePort + 3, small, redisKitEnv("limited"));
   }
   if (selected.has("get-redis-unlimited")) {
     servers.kitRedisUnlimited = await kitServer("kit-redis-unlimited", basePort + 4, small, {
-      ...redisEnv("unlimited"),
+      ...redisKitEnv("unlimited"),
       RATE_LIMIT_ENABLED: "false",
     });
   }
