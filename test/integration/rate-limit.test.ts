@@ -63,6 +63,18 @@ describe.each(backends)("rate limits on %s", (_name, backend) => {
     }
   });
 
+  it("counts every request exactly while it grants points the process reserved", async () => {
+    const ctx = await setup({ ...backend, RATE_LIMIT_IP: "30" });
+    const remaining: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const response = await ctx.app.inject({ url: "/health/live" });
+      expect(response.statusCode).toBe(200);
+      remaining.push(String(response.headers["ratelimit-remaining"]));
+    }
+    expect(remaining).toEqual(Array.from({ length: 30 }, (_, i) => String(29 - i)));
+    expectProblem(await ctx.app.inject({ url: "/health/live" }), "rate-limited");
+  });
+
   it("limits each client IP and answers 429 with Retry-After", async () => {
     const ctx = await setup({ ...backend, RATE_LIMIT_IP: "3" });
     for (let i = 0; i < 3; i++) {

@@ -19,9 +19,10 @@ import { createBatchedLimiter, LimitExceeded, type LimitOutcome } from "./batche
  *  - per route, declared in the route's `config.rateLimit` (login and password routes): these
  *    are part of the security policy and apply even when RATE_LIMIT_ENABLED=false.
  * Responses carry the headers of the tightest limit that applied; a refusal is a 429 problem
- * with Retry-After. With Redis, each process reserves points of the general limits in advance
- * (batched-limiter.ts), so that most requests do not wait on Redis for them; per-route limits
- * count every request.
+ * with Retry-After. Each process reserves points of the general limits in advance
+ * (batched-limiter.ts), so that most requests are decided in the process without waiting on the
+ * store: in Redis a round trip, and in memory still a promise per limit and request. Per-route
+ * limits count every request.
  */
 
 interface RouteRateLimit {
@@ -86,7 +87,7 @@ interface Limit {
   failClosed: boolean;
 }
 
-/** Counts every request in the store (the memory store, and the per-route limits). */
+/** Counts every request in the store (the per-route limits). */
 function exactCounter(limiter: RateLimiterAbstract): Counter {
   const outcome = (result: RateLimiterRes): LimitOutcome => ({
     limit: limiter.points,
@@ -164,7 +165,6 @@ export function createRateLimiting(app: FastifyInstance, options: RateLimitOptio
   const batched: { close(): Promise<void> }[] = [];
   const general = (name: string, points: number): Counter => {
     const store = create(name, points, WINDOW_SECONDS);
-    if (!redis) return exactCounter(store);
     const counter = createBatchedLimiter(store, {
       idleReturnMs: IDLE_RETURN_MS,
       onReturnError: (error) =>
