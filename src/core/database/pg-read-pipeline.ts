@@ -155,9 +155,9 @@ export class ReadPipeline {
     client: pg.Client,
     statements: readonly BatchStatement[],
   ): Promise<Result[]> {
-    this.corkForThisTurn(lane, client);
     lane.submittedAt.push(performance.now());
     try {
+      this.corkForThisTurn(lane, client);
       return client.query(new StatementBatch(statements)).done;
     } catch (error) {
       return Promise.reject(error);
