@@ -33,8 +33,9 @@
  * of a window's instructions, and by how much moved the count by 20% between processes) the
  * counters are zeroed, --requests requests (4,000) are sent, and the counters are dumped:
  * instructions (Ir) per request is the dump's total over the requests. It is also given
- * without V8's compilers and collector (by function name), whose share of a window depends on
- * when V8 decides to optimize or collect: the instructions of the code the requests ran.
+ * without V8's compilers and collector (their functions' self costs in the dump, by name),
+ * whose share of a window depends on when V8 decides to optimize or collect: the
+ * instructions of the code the requests ran.
  * Requests are GETs of the seeded database kit_bench_1000 (seeded by bench/seed.ts when
  * missing), each with its tenant's owner's access token, rotating through --pairs random
  * (tenant, item) pairs (20) at --concurrency requests at a time (4); any answer but 200 with
@@ -77,6 +78,7 @@ import { parseArgs, promisify } from "node:util";
 import pg from "pg";
 import { API_COMMAND } from "../scripts/lib/topology/kit-env.js";
 import { createTokenService } from "../src/core/auth/tokens.js";
+import { callgrindSelfCosts } from "./callgrind.js";
 import {
   BENCH_REDIS_URL,
   gitInfo,
@@ -497,17 +499,18 @@ async function callgrind(pid: number, ...command: string[]): Promise<void> {
   }
 }
 
-/** Dumps the server's counters and reads the instructions of the new dump file. */
+/**
+ * Dumps the server's counters and reads the instructions of the new dump file (one, or one per
+ * thread with --valgrind-flag=--separate-threads=yes).
+ */
 async function dumpInstructions(pid: number, workDir: string): Promise<Instructions> {
   const dumps = () =>
     new Set(readdirSync(workDir).filter((file) => file.startsWith(`callgrind.${pid}.`)));
   const before = dumps();
   await callgrind(pid, "-d");
   const added = [...dumps()].filter((file) => !before.has(file));
-  if (added.length !== 1) {
-    throw new Error(`callgrind_control -d ${pid}: ${added.length} new dump files, not one`);
-  }
-  return instructionsOf(join(workDir, added[0] ?? ""));
+  if (added.length === 0) throw new Error(`callgrind_control -d ${pid}: no new dump file`);
+  return instructionsOf(added.sort().map((file) => join(workDir, file)));
 }
 
 /**
@@ -521,49 +524,30 @@ const GC_FUNCTIONS =
   /Scaveng|MarkCompact|Marking|Sweeper|Evacuat|heap::base::|v8::internal::Heap::|GCTracer|RememberedSet|MemoryReducer|PointersUpdat|MemoryAllocator|IterateObjectCache|RootVisitor|SizeFromMap/;
 
 /**
- * A callgrind dump's instructions (Ir): the total from its totals (or summary) line, and the
- * compilers' and the collector's from callgrind_annotate's list of every function.
+ * A callgrind dump's instructions (Ir), of its file (or its threads' files): the total, and
+ * the compilers' and the collector's, from every function's self cost read from the dump
+ * itself (bench/callgrind.ts). The self costs add up to the dump's totals line by
+ * construction; the cost of a function still on a thread's stack at the dump (a compile job on
+ * another thread) is counted once, in the function that ran it, not again in its callers.
  */
-async function instructionsOf(file: string): Promise<Instructions> {
-  const lines = readFileSync(file, "utf8").split("\n");
-  const events = lines
-    .find((line) => line.startsWith("events:"))
-    ?.slice(7)
-    .trim()
-    .split(/\s+/);
-  const totals =
-    lines.findLast((line) => line.startsWith("totals:")) ??
-    lines.find((line) => line.startsWith("summary:"));
-  const at = events?.indexOf("Ir") ?? -1;
-  const total = Number(
-    totals
-      ?.slice(totals.indexOf(":") + 1)
-      .trim()
-      .split(/\s+/)[at],
-  );
-  if (at < 0 || !Number.isFinite(total)) throw new Error(`${file}: no Ir total`);
-
-  const { stdout } = await run(
-    "callgrind_annotate",
-    ["--auto=no", "--threshold=100", "--inclusive=no", file],
-    { maxBuffer: 256 * 1024 * 1024 },
-  );
-  let listed = 0;
+function instructionsOf(files: readonly string[]): Instructions {
+  const costs = callgrindSelfCosts(files.map((file) => readFileSync(file, "utf8")));
+  const file = files.join(", ");
+  if (costs.totals === undefined) throw new Error(`${file}: no totals line`);
+  // Callgrind writes its totals line as the sum of the cost lines it wrote: a difference is a
+  // dump this reads wrong.
+  if (costs.total !== costs.totals) {
+    throw new Error(
+      `${file}: the self costs add up to ${costs.total} Ir, the totals line says ${costs.totals}`,
+    );
+  }
   let compiler = 0;
   let gc = 0;
-  for (const line of stdout.split("\n")) {
-    const match = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$/.exec(line);
-    if (!match?.[1] || !match[2] || match[2].startsWith("PROGRAM TOTALS")) continue;
-    const value = Number(match[1].replaceAll(",", ""));
-    listed += value;
-    if (COMPILER_FUNCTIONS.test(match[2])) compiler += value;
-    else if (GC_FUNCTIONS.test(match[2])) gc += value;
+  for (const [name, value] of costs.byFunction) {
+    if (COMPILER_FUNCTIONS.test(name)) compiler += value;
+    else if (GC_FUNCTIONS.test(name)) gc += value;
   }
-  // callgrind_annotate's list adds up to the total within a fraction of a percent.
-  if (Math.abs(listed - total) > total * 0.01) {
-    throw new Error(`${file}: callgrind_annotate lists ${listed} Ir, the total is ${total}`);
-  }
-  return { total, compiler, gc };
+  return { total: costs.total, compiler, gc };
 }
 
 // ---- requests ----------------------------------------------------------------------------------
