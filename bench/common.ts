@@ -31,6 +31,20 @@ export function databaseUrl(database: string, user?: string): string {
 
 export const benchDatabaseName = (tenants: number) => `kit_bench_${tenants}`;
 
+/** The kit's DATABASE_POOL_SIZE default, which the kit servers and the baseline run with. */
+export const POOL_SIZE = 10;
+
+/**
+ * Rate limits stay on (their cost is part of the path) but far above what the load generator
+ * sends from its one IP: the benchmarks measure serving, not refusing.
+ */
+export const KIT_BENCH_ENV = {
+  RATE_LIMIT_IP: "1000000000",
+  RATE_LIMIT_FREE: "1000000000",
+  RATE_LIMIT_PRO: "1000000000",
+  RATE_LIMIT_ENTERPRISE: "1000000000",
+};
+
 /** The local Redis, for the kit servers run with Redis behind the cache and the rate limiters. */
 export const BENCH_REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 

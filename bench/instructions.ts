@@ -82,7 +82,9 @@ import { callgrindSelfCosts } from "./callgrind.js";
 import {
   BENCH_REDIS_URL,
   gitInfo,
+  KIT_BENCH_ENV,
   kitEnvOf,
+  POOL_SIZE,
   positiveInteger,
   redisKitEnv,
   takeBenchLock,
@@ -94,15 +96,6 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const run = promisify(execFile);
 
 const LISTEN_HOST = "127.0.0.1";
-/** The kit's DATABASE_POOL_SIZE default, as bench/run.ts runs it. */
-const POOL_SIZE = 10;
-/** Rate limits on, far above the load, as bench/run.ts sets them. */
-const KIT_BENCH_ENV = {
-  RATE_LIMIT_IP: "1000000000",
-  RATE_LIMIT_FREE: "1000000000",
-  RATE_LIMIT_PRO: "1000000000",
-  RATE_LIMIT_ENTERPRISE: "1000000000",
-};
 /**
  * Self-modifying code: V8 writes and rewrites its machine code in anonymous memory, which
  * valgrind must check to run the current code. Start-up (loading modules, connecting) runs

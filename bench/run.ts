@@ -42,9 +42,11 @@
  * through its own entry, run with tsx) with ENVIRONMENT=test: production and staging
  * demand Redis, SMTP, CORS origins and a front-end URL, and test changes nothing on the read
  * path. LOG_LEVEL is warn by default (no per-request lines; --log-level info measures them). Rate
- * limits stay on, far above the load (KIT_BENCH_ENV). The kit connects with two logins without
- * table privileges of their own, as in production (the tenant pool's may assume app_tenant only,
- * the system pool's app_system); the baseline connects as the owner.
+ * limits stay on, far above the load (KIT_BENCH_ENV in bench/common.ts), counted in the process
+ * except in the get-redis targets (--kit-env REDIS_URL=... puts every target on Redis). The
+ * kit connects with two logins without table privileges of their own, as in production (the
+ * tenant pool's may assume app_tenant only, the system pool's app_system); the baseline
+ * connects as the owner.
  *
  * On a shared machine: each round waits for the machine to be quiet, CPU time is accounted per
  * part (load generator, server, its PostgreSQL backends, everything else) from /proc, and a round
@@ -72,26 +74,21 @@ import autocannon from "autocannon";
 import pg from "pg";
 import { API_COMMAND } from "../scripts/lib/topology/kit-env.js";
 import { createTokenService } from "../src/core/auth/tokens.js";
-import { gitInfo, kitEnvOf, positiveInteger, redisKitEnv, takeBenchLock } from "./common.js";
+import {
+  gitInfo,
+  KIT_BENCH_ENV,
+  kitEnvOf,
+  POOL_SIZE,
+  positiveInteger,
+  redisKitEnv,
+  takeBenchLock,
+} from "./common.js";
 import { type CpuUsage, machineBusyShare, memoryOf, startCpuAccounting } from "./cpu.js";
 import { type SeededDatabase, seedBenchDatabase, seededSessions } from "./seed.js";
 import { runBenchmark, type ServerProcess, startServer, stopAllServers, tail } from "./servers.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const LIST_LIMIT = 20;
-/** The kit's DATABASE_POOL_SIZE default; the baseline uses the same. */
-const POOL_SIZE = 10;
-/**
- * Rate limits stay on (their cost is part of the path) but far above what the load generator
- * sends from its one IP: the benchmark measures serving, not refusing. No REDIS_URL: limits
- * and the tenant cache live in the process (pass --kit-env REDIS_URL=... to measure Redis).
- */
-const KIT_BENCH_ENV = {
-  RATE_LIMIT_IP: "1000000000",
-  RATE_LIMIT_FREE: "1000000000",
-  RATE_LIMIT_PRO: "1000000000",
-  RATE_LIMIT_ENTERPRISE: "1000000000",
-};
 /** The share of traces get-traced keeps (OTEL_TRACES_SAMPLER_ARG). */
 const TRACED_RATIO = 0.1;
 /** Access tokens live 15 minutes; a target's are signed again once they are this old. */
