@@ -24,6 +24,14 @@ import { expandGrants } from "../permissions/index.js";
 
 /** How long a "live" answer is reused before the database is asked again. */
 const LIVE_SECONDS = 60;
+/**
+ * A request that finds a live answer older than this asks the database again in the background
+ * and is answered from the map meanwhile, so a busy session's answer is renewed before it
+ * expires and its requests never wait for the check. Nothing is reused past LIVE_SECONDS: the
+ * answers of sessions that signed in together (every session after a deploy) would otherwise
+ * expire together, and their requests would all wait for the database in the same second.
+ */
+const RENEW_AFTER_SECONDS = 45;
 /** How long an "ended" answer is reused: spares the database floods of dead tokens. */
 const ENDED_SECONDS = 10;
 const MAX_ENTRIES = 100_000;
@@ -63,6 +71,14 @@ interface Entry {
   readonly sessionId: string;
   readonly access: Access | undefined;
   readonly until: number;
+  /** From then a request renews it in the background (live answers only). */
+  readonly renewFrom: number;
+}
+
+/** A check in flight, shared by the requests of its session that arrive meanwhile. */
+interface Check {
+  readonly userId: string;
+  readonly answer: Promise<Access | undefined>;
 }
 
 /** The Redis channel revocations travel on, under the kit's key prefix. */
@@ -103,12 +119,16 @@ export interface SessionGuardOptions {
 export async function createSessionGuard(options: SessionGuardOptions): Promise<SessionGuard> {
   const { database, logger } = options;
   const entries = new Map<string, Entry>();
+  const checks = new Map<string, Check>();
   /** Bumped by every revocation, so a check that started before it does not store its answer. */
   let generation = 0;
   let listening = options.redis === undefined;
 
   const forget = (revocation: Revocation | "everything") => {
     generation += 1;
+    // A request arriving from now on must not share a check that may have read the database
+    // before the change: it asks again.
+    checks.clear();
     if (revocation === "everything") {
       entries.clear();
       return;
@@ -187,7 +207,7 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
   }
 
   /** Asks the database, and keeps the answer while this process hears revocations. */
-  async function loadAndRemember(principal: Principal, key: string, now: number) {
+  async function loadAndRemember(principal: Principal, key: string) {
     const startedAt = generation;
     const access = await load(principal);
     // An answer granting platform administration is never reused: an admin unmade by any
@@ -195,15 +215,37 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
     // Admins are few; their requests each ask the database.
     if (listening && startedAt === generation && !access?.platformAdmin) {
       if (entries.size >= MAX_ENTRIES) entries.clear();
+      // Counted from the answer, not from the request: a slow check does not shorten its life.
+      const now = Date.now();
       entries.set(key, {
         userId: principal.userId,
         tenantId: principal.tenantId,
         sessionId: principal.sessionId,
         access,
         until: now + (access ? LIVE_SECONDS : ENDED_SECONDS) * 1000,
+        renewFrom: access ? now + RENEW_AFTER_SECONDS * 1000 : Number.POSITIVE_INFINITY,
       });
     }
     return access;
+  }
+
+  /**
+   * The database's answer for the principal. While this process hears revocations, the requests
+   * of a session that arrive during its check share that check (a revocation heard meanwhile
+   * sends later requests to a check of their own); while it does not, each request asks alone.
+   */
+  function check(principal: Principal, key: string): Promise<Access | undefined> {
+    if (!listening) return loadAndRemember(principal, key);
+    const inFlight = checks.get(key);
+    if (inFlight && inFlight.userId === principal.userId) return inFlight.answer;
+    const answer = loadAndRemember(principal, key);
+    const own: Check = { userId: principal.userId, answer };
+    checks.set(key, own);
+    const settle = () => {
+      if (checks.get(key) === own) checks.delete(key);
+    };
+    answer.then(settle, settle);
+    return answer;
   }
 
   return {
@@ -213,9 +255,18 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
       if (listening) {
         const entry = entries.get(key);
         // Without a promise: authentication asks on every request.
-        if (entry && entry.until > now && entry.userId === principal.userId) return entry.access;
+        if (entry && entry.until > now && entry.userId === principal.userId) {
+          if (now >= entry.renewFrom && !checks.has(key)) {
+            // The request goes on with the answer it found; a failed renewal leaves that answer
+            // to expire, and the next request after it asks the database itself.
+            check(principal, key).catch((error: unknown) => {
+              logger.debug({ err: error }, "session check renewal failed");
+            });
+          }
+          return entry.access;
+        }
       }
-      return loadAndRemember(principal, key, now);
+      return check(principal, key);
     },
 
     async revoke(revocation) {
@@ -237,6 +288,7 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
     async close() {
       subscriber?.disconnect();
       entries.clear();
+      checks.clear();
     },
   };
 }

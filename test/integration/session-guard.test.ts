@@ -1,0 +1,158 @@
+import { eq } from "drizzle-orm";
+import { Redis } from "ioredis";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { createSessionGuard, type SessionGuard } from "../../src/core/auth/index.js";
+import { type Database, sessions } from "../../src/core/database/index.js";
+import type { Principal } from "../../src/core/http/access.js";
+import { createLogger } from "../../src/core/logging/index.js";
+import { testConfig } from "../helpers/app.js";
+import { setupTenancyTest, type TenancyTestContext } from "../helpers/tenancy.js";
+
+/**
+ * The session guard's map against the real database: one check per session at a time, and a
+ * busy session's answer renewed in the background before it expires, never reused past it.
+ * Revocations over Redis are tested end to end in modules/auth/auth.test.ts.
+ */
+
+let ctx: TenancyTestContext;
+const guards: SessionGuard[] = [];
+const clients: Redis[] = [];
+
+beforeAll(async () => {
+  ctx = await setupTenancyTest();
+});
+afterEach(async () => {
+  vi.useRealTimers();
+  for (const guard of guards.splice(0)) await guard.close();
+  for (const client of clients.splice(0)) client.disconnect();
+});
+afterAll(async () => {
+  await ctx.close();
+});
+
+/** A guard in one process without Redis (it hears every revocation), counting its checks. */
+async function countingGuard(redis?: Redis) {
+  let checks = 0;
+  const database: Database = {
+    ...ctx.database,
+    run: (query) => {
+      checks += 1;
+      return ctx.database.run(query);
+    },
+  };
+  const guard = await createSessionGuard({
+    database,
+    redis,
+    channel: `${ctx.config.redisKeyPrefix}session-revocations`,
+    logger: createLogger(testConfig()),
+  });
+  guards.push(guard);
+  return { guard, checks: () => checks };
+}
+
+async function signedIn(): Promise<Principal> {
+  const { userId, tenant, sessionId } = await ctx.newTenant();
+  return { userId, tenantId: tenant.id, sessionId };
+}
+
+/** Lets the clock the guard reads run `seconds` ahead; timers keep running for real. */
+function advanceClock(seconds: number) {
+  vi.useFakeTimers({ toFake: ["Date"] });
+  vi.setSystemTime(Date.now() + seconds * 1000);
+}
+
+describe("session guard", () => {
+  it("shares one database check among a session's requests that arrive while it runs", async () => {
+    const { guard, checks } = await countingGuard();
+    const principal = await signedIn();
+    const answers = Array.from({ length: 5 }, () => guard.access(principal));
+    expect(answers[0]).toBeInstanceOf(Promise);
+    expect(new Set(answers).size).toBe(1);
+    expect((await answers[0])?.permissions.size).toBeGreaterThan(0);
+    expect(checks()).toBe(1);
+    // Another session of the same user is a check of its own.
+    const other = await signedIn();
+    await guard.access(other);
+    expect(checks()).toBe(2);
+  });
+
+  it("sends the requests after a revocation to a check of their own", async () => {
+    const { guard, checks } = await countingGuard();
+    const principal = await signedIn();
+    const before = guard.access(principal);
+    await guard.revoke({ sessionId: principal.sessionId });
+    const after = guard.access(principal);
+    expect(after).not.toBe(before);
+    await Promise.all([before, after]);
+    expect(checks()).toBe(2);
+  });
+
+  it("renews a busy session's answer in the background before it expires", async () => {
+    const { guard, checks } = await countingGuard();
+    const principal = await signedIn();
+    const answer = await guard.access(principal);
+    expect(checks()).toBe(1);
+    // Within the first 45 seconds the answer is reused as it is.
+    advanceClock(30);
+    expect(guard.access(principal)).toBe(answer);
+    expect(checks()).toBe(1);
+    // Past them, a request still gets the held answer at once and starts one renewal.
+    advanceClock(16);
+    expect(guard.access(principal)).toBe(answer);
+    expect(guard.access(principal)).toBe(answer);
+    expect(checks()).toBe(2);
+    await vi.waitFor(() => expect(guard.access(principal)).not.toBe(answer));
+    // The renewed answer lives 60 seconds from its check: at 61 seconds after the first one
+    // the session is still answered without a promise.
+    advanceClock(15);
+    const renewed = guard.access(principal);
+    expect(renewed).not.toBeInstanceOf(Promise);
+    expect((renewed as Awaited<typeof answer>)?.permissions).toEqual(answer?.permissions);
+    expect(checks()).toBe(2);
+  });
+
+  it("never reuses an answer past 60 seconds, busy or not", async () => {
+    const { guard, checks } = await countingGuard();
+    const principal = await signedIn();
+    await guard.access(principal);
+    advanceClock(61);
+    const later = guard.access(principal);
+    expect(later).toBeInstanceOf(Promise);
+    await later;
+    expect(checks()).toBe(2);
+  });
+
+  it("renews into an ended answer when the session ended meanwhile", async () => {
+    const { guard } = await countingGuard();
+    const principal = await signedIn();
+    await guard.access(principal);
+    // Ended in the database without a revocation (by hand): the renewal finds out.
+    await ctx.database.bypassTenantIsolation("test: end the session by hand", (db) =>
+      db
+        .update(sessions)
+        .set({ revokedAt: new Date() })
+        .where(eq(sessions.id, principal.sessionId)),
+    );
+    advanceClock(46);
+    expect(guard.access(principal)).toBeDefined();
+    await vi.waitFor(() => expect(guard.access(principal)).toBeUndefined());
+  });
+
+  it("lets each request ask alone while it cannot hear revocations", async () => {
+    // A Redis that never answers: the guard's subscription is down from the start.
+    const unreachable = new Redis("redis://127.0.0.1:1", {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
+    clients.push(unreachable);
+    const { guard, checks } = await countingGuard(unreachable);
+    const principal = await signedIn();
+    const answers = [guard.access(principal), guard.access(principal)];
+    expect(answers[0]).not.toBe(answers[1]);
+    await Promise.all(answers);
+    expect(await guard.access(principal)).toBeDefined();
+    expect(checks()).toBe(3);
+  });
+});
