@@ -247,6 +247,12 @@ interface RunResult {
   completed: number;
   durationSeconds: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
+  /**
+   * Per second of the run, by when each answer arrived: how many, and their p50 and p99 (ms).
+   * Shows whether a target's tail is spread over the run or made in a burst (its first second
+   * after an idle pause, a collection).
+   */
+  latencyBySecond: { answers: number; p50: number; p99: number }[];
   /** CPU used during the run, by part, and per completed request. */
   cpu?: CpuUsage & { microsecondsPerRequest: Record<string, number> };
   /** The server's resident memory at the end of the run, and its peak so far (MB). */
@@ -862,6 +868,8 @@ async function load(
     return [...requests.slice(offset), ...requests.slice(0, offset)];
   };
   const latencies: number[] = [];
+  const latenciesBySecond: number[][] = [];
+  let startedAt = 0;
   const cpuGroups = async () => ({
     loadgen: [process.pid],
     server: [target.server.pid],
@@ -883,8 +891,12 @@ async function load(
       },
       (error, finished) => (error ? reject(error) : resolve(finished)),
     );
+    startedAt = performance.now();
     instance.on("response", (_client, statusCode, _bytes, responseTime) => {
-      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
+      if (statusCode < 200 || statusCode >= 300) return;
+      latencies.push(responseTime);
+      const second = Math.floor((performance.now() - startedAt) / 1000);
+      (latenciesBySecond[second] ??= []).push(responseTime);
     });
   });
   const usage = cpu.stop(await cpuGroups());
@@ -905,6 +917,14 @@ async function load(
       max: round2(latencies.at(-1) ?? 0),
       mean: round2(latencies.reduce((sum, value) => sum + value, 0) / (latencies.length || 1)),
     },
+    latencyBySecond: Array.from(latenciesBySecond, (inSecond = []) => {
+      inSecond.sort((a, b) => a - b);
+      return {
+        answers: inSecond.length,
+        p50: round2(percentile(inSecond, 0.5)),
+        p99: round2(percentile(inSecond, 0.99)),
+      };
+    }),
     cpu: usage && {
       ...usage,
       microsecondsPerRequest: Object.fromEntries(
