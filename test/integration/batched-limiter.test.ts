@@ -161,6 +161,51 @@ describe("batched limiter", () => {
     await sleep(1_100);
     expect(h.limiter.take("k")).toBeUndefined();
   });
+  it("starts a busy key's next window with a reservation, asking Redis once", async () => {
+    const h = await harness(1_000, `test:${randomUUID()}:`, 1, 60_000);
+    await consumeMany(h.limiter, "busy", 3, 1);
+    expect(h.storeCalls()).toBe(2);
+    await sleep(1_100);
+    // The window ended: its first request reserves a tenth of the limit (99 points) at once.
+    expect((await h.limiter.consume("busy")).remaining).toBe(999);
+    expect(h.limiter.take("busy")?.remaining).toBe(998);
+    expect(h.storeCalls()).toBe(3);
+    expect((await h.store.get("busy"))?.consumedPoints).toBe(1 + 99);
+  });
+
+  it("reserves nothing for a key granted once in its last window", async () => {
+    const h = await harness(1_000, `test:${randomUUID()}:`, 1, 60_000);
+    await h.limiter.consume("once");
+    await sleep(1_100);
+    await h.limiter.consume("once");
+    expect(h.limiter.take("once")).toBeUndefined();
+    expect((await h.store.get("once"))?.consumedPoints).toBe(1);
+  });
+
+  it("asks Redis once for the requests in flight when a busy key's window ends", async () => {
+    const h = await harness(1_000_000, `test:${randomUUID()}:`, 1, 60_000);
+    await consumeMany(h.limiter, "busy", 100, 25);
+    const before = h.storeCalls();
+    await sleep(1_100);
+    const { granted } = await consumeMany(h.limiter, "busy", 25, 25);
+    expect(granted).toBe(25);
+    expect(h.storeCalls()).toBe(before + 1);
+  });
+
+  it("gives back what does not fit when others used the window a busy key starts", async () => {
+    const h = await harness(100, `test:${randomUUID()}:`, 1, 60_000);
+    await consumeMany(h.limiter, "k", 3, 1);
+    await sleep(1_100);
+    // Other processes take 95 of the new window's 100 points before this one's first request.
+    await h.store.penalty("k", 95);
+    // It reserves 9 points for a busy key: 4 fit beside its own, the other 5 go back.
+    expect((await h.limiter.consume("k")).remaining).toBe(4);
+    const { granted } = await consumeMany(h.limiter, "k", 10, 1);
+    expect(granted).toBe(4);
+    await h.limiter.close();
+    expect((await h.store.get("k"))?.consumedPoints).toBe(100);
+  });
+
   it("holds the limit across processes sharing Redis", async () => {
     const prefix = `test:${randomUUID()}:`;
     const processes = await Promise.all([1, 2, 3, 4].map(() => harness(300, prefix)));

@@ -15,6 +15,14 @@ import type { RateLimiterAbstract } from "rate-limiter-flexible";
  * without asking Redis while its last answer said the window is used up (re-asking after
  * `idleReturnMs`, in case others gave points back), which spares Redis under a flood.
  *
+ * A key's first request in a window knows nothing of it, so it reserves nothing: a client seen
+ * once costs one command. A process remembers a key for a window after its window ended, and a
+ * key it granted more than one point in that window is taken for busy: the first request of
+ * its next window reserves a tenth of the whole limit at once (a window that others had already
+ * used gives back what does not fit, as any reservation does). While one request of a key asks
+ * Redis, the key's other requests wait for that answer instead of asking too, so the requests in
+ * flight when a busy key's window ends cost one command, not one each.
+ *
  * Used for the general per-IP and per-plan limits; the small per-route limits of the security
  * policy (login, password reset) count every request in Redis directly.
  */
@@ -50,6 +58,8 @@ interface KeyState {
   askedAt: number;
   /** When this process last granted a point for the key. */
   grantedAt: number;
+  /** Points this process granted for the key in this window. */
+  grants: number;
   /** A store call in flight for the key, if any. */
   busy: Promise<void> | undefined;
 }
@@ -79,6 +89,7 @@ export function createBatchedLimiter(
   options: BatchedLimiterOptions,
 ): BatchedLimiter {
   const points = store.points;
+  const windowMs = store.duration * 1000;
   const states = new Map<string, KeyState>();
   let timer: NodeJS.Timeout | undefined;
 
@@ -93,6 +104,7 @@ export function createBatchedLimiter(
     if (state.reserved === 0) return undefined;
     state.reserved -= 1;
     state.grantedAt = now;
+    state.grants += 1;
     return outcomeOf(state, now);
   };
 
@@ -107,10 +119,17 @@ export function createBatchedLimiter(
 
   /**
    * Asks the store for one point plus a reservation, and records the answer. Returns whether
-   * the point was granted; whatever the limit could not cover is given back first.
+   * the point was granted; whatever the limit could not cover is given back first. `previous`
+   * is the key's state, of this window or of the one before.
    */
   async function ask(key: string, previous: KeyState | undefined): Promise<[KeyState, boolean]> {
-    const seen = previous ? points - previous.consumed : 0;
+    const startedAt = Date.now();
+    const sameWindow = previous !== undefined && startedAt < previous.resetAt;
+    // The points this process believes left: none known for a new key; the whole limit for a
+    // busy key's new window.
+    let seen = 0;
+    if (sameWindow) seen = points - previous.consumed;
+    else if (previous && previous.grants > 1) seen = points;
     const reserve = Math.floor(Math.max(0, seen - 1) * RESERVE_SHARE);
     const result = await store.penalty(key, 1 + reserve);
     let consumed = result.consumedPoints;
@@ -130,6 +149,7 @@ export function createBatchedLimiter(
       reserved: reserve - giveBack,
       askedAt: now,
       grantedAt: granted ? now : (previous?.grantedAt ?? 0),
+      grants: (granted ? 1 : 0) + (sameWindow ? previous.grants : 0),
       busy: undefined,
     };
     const current = states.get(key);
@@ -137,6 +157,7 @@ export function createBatchedLimiter(
       // A concurrent first request made a state meanwhile: merge into it.
       current.consumed = Math.max(current.consumed, consumed);
       current.reserved += state.reserved;
+      current.grants += state.grants;
       return [current, granted];
     }
     if (previous && current === previous) {
@@ -148,14 +169,17 @@ export function createBatchedLimiter(
     return [state, granted];
   }
 
-  /** Gives back the reservations of idle keys, and forgets ended windows. */
+  /** Gives back the reservations of idle keys, and forgets windows ended a window ago. */
   function scan(everything: boolean): Promise<void> {
     timer = undefined;
     const now = Date.now();
     const returns: Promise<void>[] = [];
     for (const [key, state] of states) {
       if (now >= state.resetAt) {
-        states.delete(key);
+        // Its reservation ended with the window in the store; what it says of the key's use is
+        // kept for the next window's first request.
+        state.reserved = 0;
+        if (now >= state.resetAt + windowMs) states.delete(key);
         continue;
       }
       if (state.busy || state.reserved === 0) continue;
@@ -194,22 +218,23 @@ export function createBatchedLimiter(
         const now = Date.now();
         const state = states.get(key);
         const current = state && now < state.resetAt ? state : undefined;
-        if (state && !current) states.delete(key);
         if (current) {
           const taken = takeReserved(current, now);
           if (taken) return taken;
-          if (current.busy) {
-            // Another request is asking the store for this key: decide on its answer.
-            await current.busy;
-            continue;
-          }
+        }
+        if (state?.busy) {
+          // Another request is asking the store for this key: decide on its answer.
+          await state.busy;
+          continue;
+        }
+        if (current) {
           const usedUp = current.consumed >= points;
           if (usedUp && now - current.askedAt < options.idleReturnMs) {
             throw new LimitExceeded(outcomeOf(current, now));
           }
         }
-        const flight = ask(key, current);
-        if (current) track(current, flight);
+        const flight = ask(key, state);
+        if (state) track(state, flight);
         const [answered, granted] = await flight;
         const outcome = outcomeOf(answered, Date.now());
         if (!granted) throw new LimitExceeded(outcome);
