@@ -896,7 +896,9 @@ async function load(
       if (statusCode < 200 || statusCode >= 300) return;
       latencies.push(responseTime);
       const second = Math.floor((performance.now() - startedAt) / 1000);
-      (latenciesBySecond[second] ??= []).push(responseTime);
+      const inSecond = latenciesBySecond[second];
+      if (inSecond) inSecond.push(responseTime);
+      else latenciesBySecond[second] = [responseTime];
     });
   });
   const usage = cpu.stop(await cpuGroups());
