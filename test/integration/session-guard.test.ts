@@ -30,14 +30,18 @@ afterAll(async () => {
   await ctx.close();
 });
 
-/** A guard in one process without Redis (it hears every revocation), counting its checks. */
+/**
+ * A guard in one process without Redis (it hears every revocation), counting its queries;
+ * `fail` makes the next ones fail as an unreachable database would.
+ */
 async function countingGuard(redis?: Redis) {
   let checks = 0;
+  let failing = false;
   const database: Database = {
     ...ctx.database,
     run: (query) => {
       checks += 1;
-      return ctx.database.run(query);
+      return failing ? Promise.reject(new Error("database unreachable")) : ctx.database.run(query);
     },
   };
   const guard = await createSessionGuard({
@@ -47,7 +51,19 @@ async function countingGuard(redis?: Redis) {
     logger: createLogger(testConfig()),
   });
   guards.push(guard);
-  return { guard, checks: () => checks };
+  return {
+    guard,
+    checks: () => checks,
+    fail: () => {
+      failing = true;
+    },
+  };
+}
+
+async function endByHand(principal: Principal) {
+  await ctx.database.bypassTenantIsolation("test: end the session by hand", (db) =>
+    db.update(sessions).set({ revokedAt: new Date() }).where(eq(sessions.id, principal.sessionId)),
+  );
 }
 
 async function signedIn(): Promise<Principal> {
@@ -80,6 +96,8 @@ describe("session guard", () => {
     const { guard, checks } = await countingGuard();
     const principal = await signedIn();
     const before = guard.access(principal);
+    // Its query is on its way when the revocation is heard.
+    await new Promise((resolve) => setImmediate(resolve));
     await guard.revoke({ sessionId: principal.sessionId });
     const after = guard.access(principal);
     expect(after).not.toBe(before);
@@ -100,8 +118,8 @@ describe("session guard", () => {
     advanceClock(16);
     expect(guard.access(principal)).toBe(answer);
     expect(guard.access(principal)).toBe(answer);
-    expect(checks()).toBe(2);
     await vi.waitFor(() => expect(guard.access(principal)).not.toBe(answer));
+    expect(checks()).toBe(2);
     // The renewed answer lives 60 seconds from its check: at 61 seconds after the first one
     // the session is still answered without a promise.
     advanceClock(15);
@@ -127,12 +145,7 @@ describe("session guard", () => {
     const principal = await signedIn();
     await guard.access(principal);
     // Ended in the database without a revocation (by hand): the renewal finds out.
-    await ctx.database.bypassTenantIsolation("test: end the session by hand", (db) =>
-      db
-        .update(sessions)
-        .set({ revokedAt: new Date() })
-        .where(eq(sessions.id, principal.sessionId)),
-    );
+    await endByHand(principal);
     advanceClock(46);
     expect(guard.access(principal)).toBeDefined();
     await vi.waitFor(() => expect(guard.access(principal)).toBeUndefined());
@@ -149,10 +162,36 @@ describe("session guard", () => {
     clients.push(unreachable);
     const { guard, checks } = await countingGuard(unreachable);
     const principal = await signedIn();
-    const answers = [guard.access(principal), guard.access(principal)];
-    expect(answers[0]).not.toBe(answers[1]);
-    await Promise.all(answers);
+    const first = guard.access(principal);
+    // Once the first check's query is on its way, a second request does not wait for it.
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = guard.access(principal);
+    expect(second).not.toBe(first);
+    await Promise.all([first, second]);
     expect(await guard.access(principal)).toBeDefined();
     expect(checks()).toBe(3);
+  });
+
+  it("checks the sessions asked for in one turn with one query, each answered for itself", async () => {
+    const { guard, checks } = await countingGuard();
+    const principals = [await signedIn(), await signedIn(), await signedIn()];
+    await endByHand(principals[1] as Principal);
+    const withoutTenant = { ...(principals[2] as Principal), tenantId: null };
+    const answers = await Promise.all([...principals, withoutTenant].map((p) => guard.access(p)));
+    expect(checks()).toBe(1);
+    expect(answers[0]?.permissions.size).toBeGreaterThan(0);
+    expect(answers[1]).toBeUndefined();
+    expect(answers[2]?.permissions.size).toBeGreaterThan(0);
+    // A session without a tenant is live and granted nothing.
+    expect(answers[3]?.grants).toEqual([]);
+  });
+
+  it("fails every check of a query the database cannot answer, and keeps no answer", async () => {
+    const { guard, fail } = await countingGuard();
+    const principals = [await signedIn(), await signedIn()];
+    fail();
+    const answers = principals.map((p) => guard.access(p));
+    for (const answer of answers) await expect(answer).rejects.toThrow("database unreachable");
+    expect(guard.access(principals[0] as Principal)).toBeInstanceOf(Promise);
   });
 });

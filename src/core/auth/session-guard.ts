@@ -35,6 +35,8 @@ const RENEW_AFTER_SECONDS = 45;
 /** How long an "ended" answer is reused: spares the database floods of dead tokens. */
 const ENDED_SECONDS = 10;
 const MAX_ENTRIES = 100_000;
+/** Checks sent in one query at most (one parameter array each). */
+const MAX_CHECKS_PER_QUERY = 500;
 const SUBSCRIBE_WAIT_MS = 3_000;
 
 /** What stopped being valid. */
@@ -182,16 +184,60 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
     }
   }
 
-  async function load(principal: Principal): Promise<Access | undefined> {
-    const [row] = await database.run<{ grants: string[]; is_platform_admin: boolean }>(
-      sql`select grants, is_platform_admin from app.session_access(${principal.sessionId}::uuid, ${principal.userId}::uuid, ${principal.tenantId}::uuid)`,
-    );
-    if (!row) return undefined;
-    return {
-      permissions: new Set(expandGrants(row.grants)),
-      grants: row.grants,
-      platformAdmin: row.is_platform_admin,
-    };
+  /** Checks waiting for the query sent when this turn of the event loop ends. */
+  let waiting: {
+    principal: Principal;
+    resolve(access: Access | undefined): void;
+    reject(error: unknown): void;
+  }[] = [];
+
+  /**
+   * The database's answer for the principal. The checks asked for in one turn of the event loop
+   * go to the database as one query: when many sessions need a check at once (after a deploy,
+   * or when the answers of sessions that signed in together expire), a round trip each would
+   * hold their requests back behind one another.
+   */
+  function load(principal: Principal): Promise<Access | undefined> {
+    return new Promise((resolve, reject) => {
+      waiting.push({ principal, resolve, reject });
+      if (waiting.length === 1) setImmediate(sendWaiting);
+      else if (waiting.length >= MAX_CHECKS_PER_QUERY) sendWaiting();
+    });
+  }
+
+  function sendWaiting() {
+    const batch = waiting;
+    if (batch.length === 0) return;
+    waiting = [];
+    // The ids are the access token's claims, checked to be UUIDs when it was verified, so no
+    // check can fail the others' cast.
+    const ids = (pick: (principal: Principal) => string | null) =>
+      sql.param(batch.map(({ principal }) => pick(principal)));
+    database
+      .run<{ check_number: number; grants: string[]; is_platform_admin: boolean }>(
+        sql`select k.check_number::int as check_number, a.grants, a.is_platform_admin
+          from unnest(${ids((p) => p.sessionId)}::uuid[], ${ids((p) => p.userId)}::uuid[], ${ids((p) => p.tenantId)}::uuid[])
+            with ordinality as k(session_id, user_id, tenant_id, check_number)
+          cross join lateral app.session_access(k.session_id, k.user_id, k.tenant_id) a`,
+      )
+      .then(
+        (rows) => {
+          const found = new Map(rows.map((row) => [row.check_number, row]));
+          batch.forEach(({ resolve }, index) => {
+            const row = found.get(index + 1);
+            resolve(
+              row && {
+                permissions: new Set(expandGrants(row.grants)),
+                grants: row.grants,
+                platformAdmin: row.is_platform_admin,
+              },
+            );
+          });
+        },
+        (error: unknown) => {
+          for (const { reject } of batch) reject(error);
+        },
+      );
   }
 
   async function republish(redis: Redis, message: string, until: number) {
@@ -209,14 +255,14 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
   /** Asks the database, and keeps the answer while this process hears revocations. */
   async function loadAndRemember(principal: Principal, key: string) {
     const startedAt = generation;
+    // The answer's life counts from before the query: it says what the database held then.
+    const now = Date.now();
     const access = await load(principal);
     // An answer granting platform administration is never reused: an admin unmade by any
     // path (the command, or SQL by hand) is refused on their next request, published or not.
     // Admins are few; their requests each ask the database.
     if (listening && startedAt === generation && !access?.platformAdmin) {
       if (entries.size >= MAX_ENTRIES) entries.clear();
-      // Counted from the answer, not from the request: a slow check does not shorten its life.
-      const now = Date.now();
       entries.set(key, {
         userId: principal.userId,
         tenantId: principal.tenantId,
