@@ -60,11 +60,11 @@ afterEach(() => {
 });
 
 describe("tenant lookup", () => {
-  it("waits for the first read, then answers the copy at once for 30 seconds", async () => {
+  it("waits for the first read, then answers the copy at once for at least 22.5 seconds", async () => {
     const h = harness();
     expect(await planOf(h)).toEqual({ plan: "free", waited: true });
     h.answer("pro");
-    vi.advanceTimersByTime(29_900);
+    vi.advanceTimersByTime(22_400);
     expect(await planOf(h)).toEqual({ plan: "free", waited: false });
     expect(h.reads()).toBe(1);
   });
@@ -80,6 +80,23 @@ describe("tenant lookup", () => {
     await vi.waitFor(() => expect(h.reads()).toBe(2));
     expect(await planOf(h)).toEqual({ plan: "pro", waited: false });
     expect(h.reads()).toBe(2);
+  });
+
+  it("spreads the refreshes of copies read together over their last 7.5 seconds", async () => {
+    const tenants = Array.from({ length: 200 }, () => harness());
+    for (const h of tenants) await planOf(h);
+    const refreshedBy = async (ms: number) => {
+      vi.setSystemTime(start + ms);
+      for (const h of tenants) await planOf(h);
+      return tenants.filter((h) => h.reads() > 1).length;
+    };
+    const start = Date.now();
+    expect(await refreshedBy(22_400)).toBe(0);
+    // Half way through the spread, about half of them: far from none and from all.
+    const halfWay = await refreshedBy(26_250);
+    expect(halfWay).toBeGreaterThan(40);
+    expect(halfWay).toBeLessThan(160);
+    expect(await refreshedBy(30_000)).toBe(200);
   });
 
   it("waits again once the copy is as old as the shared cache's entries", async () => {

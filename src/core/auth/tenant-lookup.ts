@@ -30,6 +30,12 @@ const TENANT_CACHE_SECONDS = 60;
  */
 const LOCAL_SECONDS = 30;
 /**
+ * Each copy is fresh for a random part of LOCAL_SECONDS, from three quarters to all of it:
+ * copies read in the same second (every busy tenant's, after a deploy or a quiet spell) would
+ * otherwise all go stale in the same second and send their background reads together.
+ */
+const LOCAL_SPREAD = 0.25;
+/**
  * Past LOCAL_SECONDS and up to this age the copy is still answered at once while a fresh one is
  * read in the background, so a busy tenant's requests never wait on the shared cache: with many
  * tenants, a few percent of all requests would, which is the tail of the latency.
@@ -74,7 +80,7 @@ export function createTenantLookup(cache: Cache): TenantLookup {
     const now = Date.now();
     local.set(tenantId, {
       row,
-      freshUntil: now + LOCAL_SECONDS * 1000,
+      freshUntil: now + LOCAL_SECONDS * 1000 * (1 - LOCAL_SPREAD * Math.random()),
       usableUntil: now + LOCAL_STALE_SECONDS * 1000,
       refreshing: false,
     });
