@@ -163,14 +163,47 @@ describe("batched limiter", () => {
   });
   it("starts a busy key's next window with a reservation, asking Redis once", async () => {
     const h = await harness(1_000, `test:${randomUUID()}:`, 1, 60_000);
-    await consumeMany(h.limiter, "busy", 3, 1);
-    expect(h.storeCalls()).toBe(2);
+    await consumeMany(h.limiter, "busy", 30, 1);
+    const calls = h.storeCalls();
     await sleep(1_100);
-    // The window ended: its first request reserves a tenth of the limit (99 points) at once.
+    // The window ended: its first request reserves what the last window granted here (30,
+    // less its own point), within a tenth of the limit.
     expect((await h.limiter.consume("busy")).remaining).toBe(999);
     expect(h.limiter.take("busy")?.remaining).toBe(998);
-    expect(h.storeCalls()).toBe(3);
-    expect((await h.store.get("busy"))?.consumedPoints).toBe(1 + 99);
+    expect(h.storeCalls()).toBe(calls + 1);
+    expect((await h.store.get("busy"))?.consumedPoints).toBe(1 + 29);
+  });
+
+  it("reserves no more at a window's start than the last window used, across processes", async () => {
+    const prefix = `test:${randomUUID()}:`;
+    const busy = await Promise.all(
+      Array.from({ length: 10 }, () => harness(300, prefix, 1, 60_000)),
+    );
+    for (const h of busy) await consumeMany(h.limiter, "k", 3, 1);
+    await sleep(1_100);
+    // Ten processes start the next window: each reserves 2, not a tenth of the limit (29).
+    for (const h of busy) await h.limiter.consume("k");
+    const late = await harness(300, prefix, 1, 60_000);
+    expect((await late.limiter.consume("k")).remaining).toBeGreaterThan(200);
+    expect((await late.store.get("k"))?.consumedPoints).toBe(10 * 3 + 1);
+  });
+
+  it("fails the requests waiting on a key's Redis call with its error, asking once", async () => {
+    const h = await harness(1_000, `test:${randomUUID()}:`);
+    await h.limiter.consume("k");
+    let calls = 0;
+    h.store.penalty = () => {
+      calls += 1;
+      return new Promise((_, reject) => setTimeout(() => reject(new Error("redis down")), 50));
+    };
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 5 }, () => h.limiter.consume("k")),
+    );
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(Array(5).fill("rejected"));
+    for (const outcome of outcomes) {
+      expect((outcome as PromiseRejectedResult).reason).not.toBeInstanceOf(LimitExceeded);
+    }
+    expect(calls).toBe(1);
   });
 
   it("reserves nothing for a key granted once in its last window", async () => {
@@ -194,7 +227,7 @@ describe("batched limiter", () => {
 
   it("gives back what does not fit when others used the window a busy key starts", async () => {
     const h = await harness(100, `test:${randomUUID()}:`, 1, 60_000);
-    await consumeMany(h.limiter, "k", 3, 1);
+    await consumeMany(h.limiter, "k", 30, 1);
     await sleep(1_100);
     // Other processes take 95 of the new window's 100 points before this one's first request.
     await h.store.penalty("k", 95);

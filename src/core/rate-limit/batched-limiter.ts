@@ -16,12 +16,14 @@ import type { RateLimiterAbstract } from "rate-limiter-flexible";
  * `idleReturnMs`, in case others gave points back), which spares Redis under a flood.
  *
  * A key's first request in a window knows nothing of it, so it reserves nothing: a client seen
- * once costs one command. A process remembers a key for a window after its window ended, and a
- * key it granted more than one point in that window is taken for busy: the first request of
- * its next window reserves a tenth of the whole limit at once (a window that others had already
- * used gives back what does not fit, as any reservation does). While one request of a key asks
- * Redis, the key's other requests wait for that answer instead of asking too, so the requests in
- * flight when a busy key's window ends cost one command, not one each.
+ * once costs one command. A process remembers a key it granted more than one point in for a
+ * window after its window ended: the first request of its next window reserves what the process
+ * granted in the last one, up to a tenth of the limit. So the reservations that processes make
+ * at a window's start add up to no more than the last window's use (a window that others had
+ * already used gives back what does not fit, as any reservation does). While one request of a
+ * key asks Redis, the key's other requests wait for that answer, or its failure, instead of
+ * asking too: the requests in flight when a busy key's window ends cost one command, not one
+ * each, and while Redis is unreachable they fail together instead of one after another.
  *
  * Used for the general per-IP and per-plan limits; the small per-route limits of the security
  * policy (login, password reset) count every request in Redis directly.
@@ -60,8 +62,8 @@ interface KeyState {
   grantedAt: number;
   /** Points this process granted for the key in this window. */
   grants: number;
-  /** A store call in flight for the key, if any. */
-  busy: Promise<void> | undefined;
+  /** A store call in flight for the key, if any; rejects with the store's error. */
+  busy: Promise<unknown> | undefined;
 }
 
 export interface BatchedLimiter {
@@ -108,13 +110,13 @@ export function createBatchedLimiter(
     return outcomeOf(state, now);
   };
 
-  /** Marks `state` busy until `flight` settles; waiters never see its error. */
+  /** Marks `state` busy until `flight` settles; its waiters get its failure too. */
   function track(state: KeyState, flight: Promise<unknown>) {
     const done = () => {
-      if (state.busy === settled) state.busy = undefined;
+      if (state.busy === flight) state.busy = undefined;
     };
-    const settled: Promise<void> = flight.then(done, done);
-    state.busy = settled;
+    flight.then(done, done);
+    state.busy = flight;
   }
 
   /**
@@ -125,12 +127,17 @@ export function createBatchedLimiter(
   async function ask(key: string, previous: KeyState | undefined): Promise<[KeyState, boolean]> {
     const startedAt = Date.now();
     const sameWindow = previous !== undefined && startedAt < previous.resetAt;
-    // The points this process believes left: none known for a new key; the whole limit for a
-    // busy key's new window.
-    let seen = 0;
-    if (sameWindow) seen = points - previous.consumed;
-    else if (previous && previous.grants > 1) seen = points;
-    const reserve = Math.floor(Math.max(0, seen - 1) * RESERVE_SHARE);
+    // A tenth of the points this process believes left; in a busy key's new window, what this
+    // process granted in the last one, up to a tenth of the limit; nothing for a new key.
+    let reserve = 0;
+    if (sameWindow)
+      reserve = Math.floor(Math.max(0, points - previous.consumed - 1) * RESERVE_SHARE);
+    else if (previous) {
+      reserve = Math.max(
+        0,
+        Math.min(Math.floor((points - 1) * RESERVE_SHARE), previous.grants - 1),
+      );
+    }
     const result = await store.penalty(key, 1 + reserve);
     let consumed = result.consumedPoints;
     const over = Math.max(0, consumed - points);
@@ -176,10 +183,12 @@ export function createBatchedLimiter(
     const returns: Promise<void>[] = [];
     for (const [key, state] of states) {
       if (now >= state.resetAt) {
-        // Its reservation ended with the window in the store; what it says of the key's use is
-        // kept for the next window's first request.
+        // Its reservation ended with the window in the store. A busy key's use is kept for its
+        // next window's first request; a key seen once is forgotten.
         state.reserved = 0;
-        if (now >= state.resetAt + windowMs) states.delete(key);
+        if (!state.busy && (state.grants <= 1 || now >= state.resetAt + windowMs)) {
+          states.delete(key);
+        }
         continue;
       }
       if (state.busy || state.reserved === 0) continue;
@@ -223,7 +232,8 @@ export function createBatchedLimiter(
           if (taken) return taken;
         }
         if (state?.busy) {
-          // Another request is asking the store for this key: decide on its answer.
+          // Another request is asking the store for this key: decide on its answer, or fail
+          // with its error (the caller applies the limit's fail-open or fail-closed rule).
           await state.busy;
           continue;
         }
@@ -244,7 +254,7 @@ export function createBatchedLimiter(
     async close() {
       if (timer) clearTimeout(timer);
       timer = undefined;
-      await Promise.all([...states.values()].map((state) => state.busy));
+      await Promise.all([...states.values()].map((state) => state.busy?.catch(() => undefined)));
       await scan(true);
       states.clear();
     },
