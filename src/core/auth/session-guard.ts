@@ -335,6 +335,10 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
       subscriber?.disconnect();
       entries.clear();
       checks.clear();
+      // Checks not yet sent would reach a closing pool: they fail here instead.
+      const unsent = waiting;
+      waiting = [];
+      for (const { reject } of unsent) reject(new Error("the session guard has closed"));
     },
   };
 }

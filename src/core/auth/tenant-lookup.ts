@@ -36,7 +36,7 @@ const LOCAL_SECONDS = 30;
  */
 const LOCAL_SPREAD = 0.25;
 /**
- * Past LOCAL_SECONDS and up to this age the copy is still answered at once while a fresh one is
+ * Past the copy's freshness and up to this age it is still answered at once while a fresh one is
  * read in the background, so a busy tenant's requests never wait on the shared cache: with many
  * tenants, a few percent of all requests would, which is the tail of the latency.
  */
