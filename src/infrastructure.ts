@@ -247,6 +247,7 @@ export async function createInfrastructure<R extends ProcessRole>(
           redis,
           channel: revocationChannel(config.redisKeyPrefix),
           logger,
+          checkTimeoutMs: config.databaseStatementTimeoutMs,
         }));
     }
     built.limiters = createLimiterFactory(redis, config.redisKeyPrefix);

@@ -35,13 +35,15 @@ afterAll(async () => {
  * A guard in one process without Redis (it hears every revocation), counting its queries;
  * `fail` makes the next ones fail as an unreachable database would.
  */
-async function countingGuard(redis?: Redis) {
+async function countingGuard(redis?: Redis, checkTimeoutMs?: number) {
   let checks = 0;
   let failing = false;
+  let hanging = false;
   const database: Database = {
     ...ctx.database,
     run: (query) => {
       checks += 1;
+      if (hanging) return new Promise(() => {});
       return failing ? Promise.reject(new Error("database unreachable")) : ctx.database.run(query);
     },
   };
@@ -50,6 +52,7 @@ async function countingGuard(redis?: Redis) {
     redis,
     channel: `${ctx.config.redisKeyPrefix}session-revocations`,
     logger: createLogger(testConfig()),
+    ...(checkTimeoutMs ? { checkTimeoutMs } : {}),
   });
   guards.push(guard);
   return {
@@ -57,6 +60,9 @@ async function countingGuard(redis?: Redis) {
     checks: () => checks,
     fail: () => {
       failing = true;
+    },
+    hang: (value: boolean) => {
+      hanging = value;
     },
   };
 }
@@ -196,6 +202,18 @@ describe("session guard", () => {
     expect(checks()).toBe(2);
     expect(answers.slice(0, 500).every((answer) => answer === undefined)).toBe(true);
     expect(answers[500]?.permissions.size).toBeGreaterThan(0);
+  });
+
+  it("fails a check the database does not answer in time, and shares it no further", async () => {
+    const { guard, checks, hang } = await countingGuard(undefined, 200);
+    const principal = await signedIn();
+    hang(true);
+    const first = guard.access(principal);
+    await expect(first).rejects.toThrow("the session check took longer than 200 ms");
+    hang(false);
+    // The stuck query still holds its connection; the next request asks again and is answered.
+    expect((await guard.access(principal))?.permissions.size).toBeGreaterThan(0);
+    expect(checks()).toBe(2);
   });
 
   it("fails every check of a query the database cannot answer, and keeps no answer", async () => {

@@ -116,6 +116,12 @@ export interface SessionGuardOptions {
   redis: Redis | undefined;
   channel: string;
   logger: FastifyBaseLogger;
+  /**
+   * A check the database has not answered in this time fails (a 503 for its requests) and is
+   * shared no further: a query stuck on its connection holds no later request. The app passes
+   * DATABASE_STATEMENT_TIMEOUT_MS; 10 s when not given.
+   */
+  checkTimeoutMs?: number;
 }
 
 export async function createSessionGuard(options: SessionGuardOptions): Promise<SessionGuard> {
@@ -213,6 +219,19 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
     // check can fail the others' cast.
     const ids = (pick: (principal: Principal) => string | null) =>
       sql.param(batch.map(({ principal }) => pick(principal)));
+    let settled = false;
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      for (const { reject } of batch) reject(error);
+    };
+    const timeoutMs = options.checkTimeoutMs ?? 10_000;
+    const timer = setTimeout(
+      () => fail(new Error(`the session check took longer than ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    timer.unref();
     database
       .run<{ check_number: number; grants: string[]; is_platform_admin: boolean }>(
         sql`select k.check_number::int as check_number, a.grants, a.is_platform_admin
@@ -220,24 +239,22 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
             with ordinality as k(session_id, user_id, tenant_id, check_number)
           cross join lateral app.session_access(k.session_id, k.user_id, k.tenant_id) a`,
       )
-      .then(
-        (rows) => {
-          const found = new Map(rows.map((row) => [row.check_number, row]));
-          batch.forEach(({ resolve }, index) => {
-            const row = found.get(index + 1);
-            resolve(
-              row && {
-                permissions: new Set(expandGrants(row.grants)),
-                grants: row.grants,
-                platformAdmin: row.is_platform_admin,
-              },
-            );
-          });
-        },
-        (error: unknown) => {
-          for (const { reject } of batch) reject(error);
-        },
-      );
+      .then((rows) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const found = new Map(rows.map((row) => [row.check_number, row]));
+        batch.forEach(({ resolve }, index) => {
+          const row = found.get(index + 1);
+          resolve(
+            row && {
+              permissions: new Set(expandGrants(row.grants)),
+              grants: row.grants,
+              platformAdmin: row.is_platform_admin,
+            },
+          );
+        });
+      }, fail);
   }
 
   async function republish(redis: Redis, message: string, until: number) {
