@@ -75,7 +75,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
-import pg from "pg";
+import type pg from "pg";
 import { API_COMMAND } from "../scripts/lib/topology/kit-env.js";
 import { createTokenService } from "../src/core/auth/tokens.js";
 import { callgrindSelfCosts } from "./callgrind.js";
@@ -89,7 +89,7 @@ import {
   redisKitEnv,
   takeBenchLock,
 } from "./common.js";
-import { type SeededDatabase, seedBenchDatabase, seededSessions } from "./seed.js";
+import { type SeededDatabase, samplePairs, seedBenchDatabase, seededSessions } from "./seed.js";
 import { runBenchmark, type ServerProcess, startServer, stopAllServers } from "./servers.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -544,21 +544,6 @@ function instructionsOf(files: readonly string[]): Instructions {
 }
 
 // ---- requests ----------------------------------------------------------------------------------
-
-/** Random existing (tenant, item) pairs, as bench/run.ts samples them. */
-async function samplePairs(url: string, count: number) {
-  const client = new pg.Client({ connectionString: url, application_name: "kit-bench" });
-  await client.connect();
-  try {
-    const result = await client.query<{ tenant_id: string; id: string }>(
-      "select tenant_id, id from items order by random() limit $1",
-      [count],
-    );
-    return result.rows.map((row) => ({ tenantId: row.tenant_id, itemId: row.id }));
-  } finally {
-    await client.end();
-  }
-}
 
 /** The item read of each pair, with an access token of its tenant's seeded owner and session. */
 async function signedRequests(

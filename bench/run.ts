@@ -84,7 +84,13 @@ import {
   takeBenchLock,
 } from "./common.js";
 import { type CpuUsage, machineBusyShare, memoryOf, startCpuAccounting } from "./cpu.js";
-import { type SeededDatabase, seedBenchDatabase, seededSessions } from "./seed.js";
+import {
+  type SeededDatabase,
+  samplePairs,
+  seedBenchDatabase,
+  seededSessions,
+  withClient as withSeedClient,
+} from "./seed.js";
 import { runBenchmark, type ServerProcess, startServer, stopAllServers, tail } from "./servers.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -1341,26 +1347,9 @@ async function backendPids(target: Target): Promise<number[]> {
   return result.rows.map((row) => row.pid);
 }
 
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: "kit-bench" });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
-/** Random existing (tenant, item) pairs. */
-function samplePairs(url: string, count: number) {
-  return withClient(url, async (client) => {
-    const result = await client.query<{ tenant_id: string; id: string }>(
-      "select tenant_id, id from items order by random() limit $1",
-      [count],
-    );
-    return result.rows.map((row) => ({ tenantId: row.tenant_id, itemId: row.id }));
-  });
-}
+/** A connection of the bench's own (application_name kit-bench) for reading fixtures. */
+const withClient = <T>(url: string, fn: (client: pg.Client) => Promise<T>) =>
+  withSeedClient(url, fn, "kit-bench");
 
 /** `count` random tenants (or all), in random order. */
 function tenantIds(url: string, count: number | "all") {

@@ -74,8 +74,13 @@ function migrationsHash(): string {
   return hash.digest("hex").slice(0, 16);
 }
 
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: "kit-bench-seed" });
+/** Runs `fn` on a connection of its own, named `applicationName` in pg_stat_activity. */
+export async function withClient<T>(
+  url: string,
+  fn: (client: pg.Client) => Promise<T>,
+  applicationName = "kit-bench-seed",
+): Promise<T> {
+  const client = new pg.Client({ connectionString: url, application_name: applicationName });
   await client.connect();
   try {
     return await fn(client);
@@ -319,4 +324,19 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     force: values.force,
   });
   console.log(`owner:  ${seeded.ownerUrl}\nkit:    ${seeded.appUrl}\nsystem: ${seeded.systemUrl}`);
+}
+
+/** Random existing (tenant, item) pairs. */
+export function samplePairs(url: string, count: number) {
+  return withClient(
+    url,
+    async (client) => {
+      const result = await client.query<{ tenant_id: string; id: string }>(
+        "select tenant_id, id from items order by random() limit $1",
+        [count],
+      );
+      return result.rows.map((row) => ({ tenantId: row.tenant_id, itemId: row.id }));
+    },
+    "kit-bench",
+  );
 }
