@@ -13,7 +13,8 @@
  *              line per request, written to the server's log file; the gap to get is the line's cost
  *   get-reference  the same item read served by another build of the kit (--reference-entry: its
  *              dist/src/main.js, e.g. a worktree of an earlier commit), tracing off; get's gap to
- *              it is what the commits between the two cost on this path
+ *              it is what the commits between the two cost on this path; with
+ *              --reference-node-flag, the same build (or another) under other V8 flags
  *   get-unguarded  the same with the session check switched off (bench/unguarded-server.ts: the
  *              same build, a session guard that lets every token through); the gap to get is
  *              the cost of the per-request session check
@@ -154,6 +155,7 @@ const { values: args } = parseArgs({
     rate: { type: "string" },
     "kit-env": { type: "string", multiple: true },
     "kit-node-flag": { type: "string", multiple: true },
+    "reference-node-flag": { type: "string", multiple: true },
     note: { type: "string" },
     "max-other-load": { type: "string" },
     "round-retries": { type: "string" },
@@ -205,6 +207,8 @@ const params = {
   idleSeconds: Number(args["idle-seconds"] ?? 15),
   /** Extra flags for the kit's node (after the image's own), for experiments with V8's heap. */
   kitNodeFlags: args["kit-node-flag"] ?? [],
+  /** Flags for get-reference's node only, after the kit's: measures a flag against the build. */
+  referenceNodeFlags: args["reference-node-flag"] ?? [],
   /** Extra environment for the kit (NAME=value), for experiments. */
   kitEnv: kitEnvOf(args["kit-env"]),
 };
@@ -319,6 +323,7 @@ async function main(): Promise<void> {
     database: SeededDatabase,
     extraEnv: Record<string, string> = {},
     entry: readonly string[] = [KIT_ENTRY],
+    nodeFlags: readonly string[] = [],
   ) => {
     const publicUrl = `http://127.0.0.1:${port}`;
     return startServer({
@@ -330,6 +335,7 @@ async function main(): Promise<void> {
         // The image's node flags (API_COMMAND between `node` and its entry), as npm start has them.
         ...API_COMMAND.slice(1, -1),
         ...params.kitNodeFlags,
+        ...nodeFlags,
         ...entry,
       ],
       cwd: workDir,
@@ -394,9 +400,14 @@ async function main(): Promise<void> {
     });
   }
   if (selected.has("get-reference") && REFERENCE_ENTRY) {
-    servers.kitReference = await kitServer("kit-reference", basePort + 8, small, {}, [
-      REFERENCE_ENTRY,
-    ]);
+    servers.kitReference = await kitServer(
+      "kit-reference",
+      basePort + 8,
+      small,
+      {},
+      [REFERENCE_ENTRY],
+      params.referenceNodeFlags,
+    );
   }
   if (selected.has("get-unguarded")) {
     // The same build as the kit's (the modules beside KIT_ENTRY), started by a bench-only entry
