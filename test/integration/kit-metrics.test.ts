@@ -4,6 +4,9 @@
  * revocations, readiness, jobs, the queue and the outbox, on real PostgreSQL and Redis. The
  * registry belongs to the process, so each test compares values before and after.
  */
+import { setTimeout as delay } from "node:timers/promises";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBackground } from "../../src/background.js";
@@ -217,5 +220,30 @@ describe("a worker's /metrics", () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe("memory metrics", () => {
+  it("report the heap a full collection leaves, which rises with what stays alive and falls when it is freed", async () => {
+    setFlagsFromString("--expose-gc");
+    const collect = runInNewContext("gc") as () => void;
+    const afterFullCollection = async () => {
+      collect();
+      // The collection's entry reaches the observer on a later turn of the event loop.
+      await delay(50);
+      return metric("nodejs_heap_used_after_full_gc_bytes");
+    };
+    const before = await afterFullCollection();
+    expect(before).toBeGreaterThan(1_000_000);
+    // 40 MB of objects that stay alive (arrays of numbers live in the V8 heap, unlike buffers).
+    let kept: number[][] | undefined = Array.from({ length: 40 }, () =>
+      Array.from({ length: 131_072 }, (_, index) => index + 0.5),
+    );
+    const withMore = await afterFullCollection();
+    expect(withMore - before).toBeGreaterThan(30_000_000);
+    expect(kept.length).toBe(40);
+    kept = undefined;
+    const freed = await afterFullCollection();
+    expect(withMore - freed).toBeGreaterThan(30_000_000);
   });
 });

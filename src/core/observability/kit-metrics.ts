@@ -1,3 +1,5 @@
+import { constants, PerformanceObserver } from "node:perf_hooks";
+import { getHeapStatistics } from "node:v8";
 import type { Queue } from "bullmq";
 import type pg from "pg";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
@@ -382,3 +384,31 @@ export function countSessionRevocation(revocation: {
       : "tenant";
   sessionRevocations.inc({ scope });
 }
+
+// ------------------------------------------------------------------------------------ memory
+
+/**
+ * The V8 heap in use just after the last full (mark-compact) collection: what stays alive, which
+ * a leak raises. nodejs_heap_size_used_bytes is a sawtooth between full collections (with
+ * --heap-growing-percent=75 it swings by most of the live heap), so a trend read from it moves
+ * with where the samples fall; this one changes only when a full collection finds more or less
+ * alive. NaN until the process has run one (the API runs one before it listens, server.ts).
+ * The size is read when the collection's entry is delivered, within a turn of the event loop.
+ */
+let heapUsedAfterFullCollection = Number.NaN;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries() as readonly { detail?: { kind?: number } }[]) {
+    if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+      heapUsedAfterFullCollection = getHeapStatistics().used_heap_size;
+    }
+  }
+}).observe({ entryTypes: ["gc"] });
+
+new Gauge({
+  name: "nodejs_heap_used_after_full_gc_bytes",
+  help: "V8 heap in use just after the last full (mark-compact) garbage collection: the live heap, which a leak raises",
+  registers: [kitRegistry],
+  collect() {
+    this.set(heapUsedAfterFullCollection);
+  },
+});
