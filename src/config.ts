@@ -67,6 +67,7 @@ export const environmentSchema = z.object({
   LOG_PRETTY: booleanFlag,
   REQUEST_LOG: z.preprocess(emptyAsUndefined, z.enum(REQUEST_LOG_MODES).optional()),
   REQUEST_LOG_SLOW_MS: positiveInt(1_000),
+  MEMORY_RETURN_WHEN_QUIET: booleanFlag,
   DATABASE_URL: optionalUrl,
   DATABASE_POOL_SIZE: positiveInt(10),
   DATABASE_SYSTEM_URL: optionalUrl,
@@ -192,6 +193,8 @@ export interface Config {
   readonly requestLog: (typeof REQUEST_LOG_MODES)[number];
   /** In errors-and-slow mode, a request this slow or slower is logged whatever its status. */
   readonly requestLogSlowMs: number;
+  /** A last-resort collection after quiet spells, with --expose-gc (src/memory.ts). */
+  readonly memoryReturnWhenQuiet: boolean;
   /** The tenant pool: a login that can assume app_tenant only (docs/tenancy.md#roles). */
   readonly databaseUrl: string | undefined;
   readonly databasePoolSize: number;
@@ -392,6 +395,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logPretty: raw.LOG_PRETTY ?? raw.ENVIRONMENT === "development",
     requestLog: raw.REQUEST_LOG ?? DEFAULT_REQUEST_LOG,
     requestLogSlowMs: raw.REQUEST_LOG_SLOW_MS,
+    memoryReturnWhenQuiet: raw.MEMORY_RETURN_WHEN_QUIET ?? false,
     databaseUrl: raw.DATABASE_URL,
     databasePoolSize: raw.DATABASE_POOL_SIZE,
     databaseSystemUrl: raw.DATABASE_SYSTEM_URL ?? raw.DATABASE_URL,

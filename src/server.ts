@@ -3,19 +3,26 @@ import closeWithGrace from "close-with-grace";
 import type { FastifyInstance } from "fastify";
 import { type CreateAppOptions, createApp } from "./app.js";
 import type { Config } from "./config.js";
+import { collectAfterQuietSpells, collectStartupGarbage } from "./memory.js";
 
 /**
  * Starts the HTTP server and wires graceful shutdown: on SIGTERM or SIGINT the server first
  * drains for SHUTDOWN_DRAIN_MS (readiness answers 503 while requests are still served, each
  * answer closing its connection), then stops accepting connections, lets in-flight requests
  * finish and closes its pools. If closing takes longer than SHUTDOWN_TIMEOUT_MS the process exits
- * with code 1.
+ * with code 1. With --expose-gc it collects its start-up garbage before it listens, and with
+ * MEMORY_RETURN_WHEN_QUIET gives memory back after quiet spells (memory.ts).
  */
 export async function startServer(
   config: Config,
   options: CreateAppOptions = {},
 ): Promise<FastifyInstance> {
   const app = await createApp(config, options);
+  collectStartupGarbage(app.log);
+  // Its timer is unref'd: it never keeps the process alive.
+  const stopCollecting = config.memoryReturnWhenQuiet
+    ? collectAfterQuietSpells(app.log)
+    : undefined;
   const delay = config.shutdownDrainMs + config.shutdownTimeoutMs;
   closeWithGrace({ delay }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, "shutting down after an uncaught error");
@@ -25,32 +32,10 @@ export async function startServer(
       app.startDraining();
       await sleep(config.shutdownDrainMs);
     }
+    stopCollecting?.();
     await app.close();
     app.log.info("shutdown complete");
   });
-  collectStartupGarbage(app);
   await app.listen({ host: config.host, port: config.port });
   return app;
-}
-
-/**
- * Starting leaves tens of MB of garbage (modules compiled, schemas and routes built) that V8
- * keeps until its first full collection, which an idle API may not run for a long time. Where
- * the process runs with --expose-gc (`npm start` and the image do), one collection before the
- * listener opens hands it back (docs/operations.md#memory). No request waits for it.
- */
-function collectStartupGarbage(app: FastifyInstance): void {
-  const collect = (globalThis as { gc?: () => void }).gc;
-  if (typeof collect !== "function") return;
-  const megabytes = (bytes: number) => Math.round(bytes / 104_857.6) / 10;
-  const before = process.memoryUsage().heapUsed;
-  collect();
-  // The heap shrinks at once; V8 hands the freed pages back to the system over the next seconds.
-  app.log.info(
-    {
-      heapUsedBeforeMb: megabytes(before),
-      heapUsedAfterMb: megabytes(process.memoryUsage().heapUsed),
-    },
-    "start-up garbage collected",
-  );
 }

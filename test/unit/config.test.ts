@@ -177,6 +177,9 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ PORT: "eighty" })).toThrow(/PORT/);
     expect(() => loadConfig({ ENVIRONMENT: "prod" })).toThrow(/ENVIRONMENT/);
     expect(() => loadConfig({ DATABASE_URL: "not a url" })).toThrow(/DATABASE_URL/);
+    expect(() => loadConfig({ MEMORY_RETURN_WHEN_QUIET: "sometimes" })).toThrow(
+      /MEMORY_RETURN_WHEN_QUIET/,
+    );
     expect(() => loadConfig({ CORS_ORIGINS: "https://a.example.com/path" })).toThrow(
       /CORS_ORIGINS entry/,
     );
@@ -204,6 +207,9 @@ describe("loadConfig", () => {
     expect(config.port).toBe(8000);
     expect(config.publicUrl).toBe("http://localhost:8000");
     expect(config.problemTypeBaseUrl).toBe("http://localhost:8000/problems");
+    // Throughput first: memory is given back after quiet spells only when asked for.
+    expect(config.memoryReturnWhenQuiet).toBe(false);
+    expect(loadConfig({ MEMORY_RETURN_WHEN_QUIET: "true" }).memoryReturnWhenQuiet).toBe(true);
   });
 });
 

@@ -38,6 +38,11 @@ export const ENVIRONMENT_DOCS: Readonly<Record<string, VariableDoc>> = {
   REQUEST_LOG_SLOW_MS: {
     meaning: "with `errors-and-slow`, requests this slow (ms) are logged whatever their status",
   },
+  MEMORY_RETURN_WHEN_QUIET: {
+    default: "`false`",
+    meaning:
+      "with `--expose-gc`, V8's last-resort collection after 30 quiet seconds: memory for throughput",
+  },
   DATABASE_URL: {
     default: "none: embedded PGlite",
     strict: "a login that can assume `app_tenant` only",

@@ -25,7 +25,8 @@ export const STOP_GRACE_MS = 30_000;
 
 /** The commands of the image (deploy/Dockerfile) and of the compose file's services. */
 /**
- * The API runs with --expose-gc: it collects its start-up garbage before it listens (server.ts).
+ * The API runs with --expose-gc: it collects its start-up garbage before it listens (and, with
+ * MEMORY_RETURN_WHEN_QUIET=true, gives memory back after quiet spells; src/memory.ts).
  * Both cap V8's young generation and slow its old generation's growth, and the API allocates
  * nothing straight into the old generation (docs/operations.md#memory), as the image does.
  */
