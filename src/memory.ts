@@ -12,8 +12,9 @@ import type { FastifyBaseLogger } from "fastify";
  * a process that has stopped allocating (`--trace-memory-reducer` reports a high allocation rate
  * at every check, also in a script that allocates nothing), so without this the idle API kept
  * what start-up or a burst of load had grown: 128-131 MB instead of 104-107. Node 20 accepts
- * the options, and its own reducer gives the memory back anyway. It is off by default: after it, the item read served 4-13%
- * fewer requests a second on Node 24 in four paired runs, for reasons not found.
+ * the options, and its own reducer gives the memory back anyway. It is off by default: after
+ * it, the item read served 4-18% fewer requests a second on Node 24 in five paired runs, as it
+ * did after a plain collection forced at the same moment (docs/decisions/0001).
  */
 
 interface CollectOptions {
