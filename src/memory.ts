@@ -56,9 +56,8 @@ function collectAndLog(logger: FastifyBaseLogger, message: string, collect: () =
  */
 export function collectStartupGarbage(logger: FastifyBaseLogger): void {
   const collect = exposedCollector();
-  // A plain one: a last-resort collection here, before the first request, left the item read
-  // about 12% slower for the rest of the process on Node 24 (two paired runs, either order),
-  // where the same collection at the first quiet spell cost nothing measurable.
+  // A plain one. On Node 24 every forced full collection measured so far, this one included,
+  // left the item read slower for the rest of the process (docs/decisions/0001).
   if (collect) collectAndLog(logger, "start-up garbage collected", () => collect());
 }
 

@@ -78,9 +78,7 @@ describe("collections after quiet spells", () => {
       expect(collected[0]?.heapUsedAfterMb).toBeLessThan(collected[0]?.heapUsedBeforeMb ?? 0);
       // Still quiet: no second collection in the same spell.
       await delay(400);
-      expect(
-        lines.filter((line) => line.msg === "memory given back after a quiet spell"),
-      ).toHaveLength(1);
+      expect(given()).toHaveLength(1);
       expect(garbage).toHaveLength(0);
     } finally {
       stop?.();

@@ -392,7 +392,8 @@ export function countSessionRevocation(revocation: {
  * a leak raises. nodejs_heap_size_used_bytes is a sawtooth between full collections (with
  * --heap-growing-percent=75 it swings by most of the live heap), so a trend read from it moves
  * with where the samples fall; this one changes only when a full collection finds more or less
- * alive. NaN until the process has run one (the API runs one before it listens, server.ts).
+ * alive. NaN until the process has run one (with --expose-gc the API runs one before it
+ * listens, src/memory.ts).
  * The size is read when the collection's entry is delivered, within a turn of the event loop.
  */
 let heapUsedAfterFullCollection = Number.NaN;
