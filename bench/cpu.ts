@@ -111,16 +111,28 @@ export async function machineBusyShare(ms: number): Promise<number | undefined> 
   return (after.busy - before.busy) / (after.total - before.total || 1);
 }
 
-/** A process's resident memory now and at its peak, in MB (VmRSS, VmHWM); undefined without /proc. */
-export function memoryOf(pid: number): { rssMb: number; peakMb: number } | undefined {
+/**
+ * A process's resident memory now and at its peak, in MB (VmRSS, VmHWM), and of the resident
+ * now the part backed by files (RssFile: mostly node's own binary, shared by every node process
+ * on the host); undefined without /proc.
+ */
+export function memoryOf(
+  pid: number,
+): { rssMb: number; peakMb: number; fileBackedMb?: number } | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const kilobytes = (field: string) =>
       Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(status)?.[1]);
     const rss = kilobytes("VmRSS");
     const peak = kilobytes("VmHWM");
+    const fileBacked = kilobytes("RssFile");
     if (!Number.isFinite(rss) || !Number.isFinite(peak)) return undefined;
-    return { rssMb: Math.round(rss / 102.4) / 10, peakMb: Math.round(peak / 102.4) / 10 };
+    const mb = (value: number) => Math.round(value / 102.4) / 10;
+    return {
+      rssMb: mb(rss),
+      peakMb: mb(peak),
+      ...(Number.isFinite(fileBacked) ? { fileBackedMb: mb(fileBacked) } : {}),
+    };
   } catch {
     return undefined;
   }

@@ -14,7 +14,8 @@
  *   get-reference  the same item read served by another build of the kit (--reference-entry: its
  *              dist/src/main.js, e.g. a worktree of an earlier commit), tracing off; get's gap to
  *              it is what the commits between the two cost on this path; with
- *              --reference-node-flag, the same build (or another) under other V8 flags
+ *              --reference-node-flag or --reference-env, the same build (or another) under
+ *              other V8 flags or another environment (e.g. the allocator's)
  *   get-unguarded  the same with the session check switched off (bench/unguarded-server.ts: the
  *              same build, a session guard that lets every token through); the gap to get is
  *              the cost of the per-request session check
@@ -156,6 +157,7 @@ const { values: args } = parseArgs({
     "kit-env": { type: "string", multiple: true },
     "kit-node-flag": { type: "string", multiple: true },
     "reference-node-flag": { type: "string", multiple: true },
+    "reference-env": { type: "string", multiple: true },
     note: { type: "string" },
     "max-other-load": { type: "string" },
     "round-retries": { type: "string" },
@@ -211,6 +213,8 @@ const params = {
   referenceNodeFlags: args["reference-node-flag"] ?? [],
   /** Extra environment for the kit (NAME=value), for experiments. */
   kitEnv: kitEnvOf(args["kit-env"]),
+  /** Environment for get-reference's process only, after the kit's: measures a setting. */
+  referenceEnv: kitEnvOf(args["reference-env"]),
 };
 const selected = new Set<TargetName>(
   (args.targets?.split(",").map((name) => name.trim()) ?? [...TARGETS]).map((name) => {
@@ -324,6 +328,7 @@ async function main(): Promise<void> {
     extraEnv: Record<string, string> = {},
     entry: readonly string[] = [KIT_ENTRY],
     nodeFlags: readonly string[] = [],
+    ownEnv: Record<string, string> = {},
   ) => {
     const publicUrl = `http://127.0.0.1:${port}`;
     return startServer({
@@ -354,6 +359,7 @@ async function main(): Promise<void> {
         ...KIT_BENCH_ENV,
         ...extraEnv,
         ...params.kitEnv,
+        ...ownEnv,
       },
       logDir: workDir,
     });
@@ -407,6 +413,7 @@ async function main(): Promise<void> {
       {},
       [REFERENCE_ENTRY],
       params.referenceNodeFlags,
+      params.referenceEnv,
     );
   }
   if (selected.has("get-unguarded")) {
@@ -746,6 +753,7 @@ async function main(): Promise<void> {
     if (memory) startedMemoryMb.set(target.server.pid, memory.rssMb);
   }
   await sampleIdleMemory(targets, idleMemoryMb);
+  await sampleHeapBreakdown(targets, idleBreakdownMb);
   log(
     `\nwarm-up ${params.warmupSeconds} s per target, then ${params.rounds} rounds x ${params.durationSeconds} s, ${params.connections} connections`,
   );
@@ -777,6 +785,7 @@ async function main(): Promise<void> {
 
   // And once the load is over: memory an idle server gives back, and what it keeps.
   await sampleIdleMemory(targets, idleAfterLoadMemoryMb);
+  await sampleHeapBreakdown(targets, afterLoadBreakdownMb);
 
   const failures = runs.filter(
     (run) => run.autocannon.non2xx > 0 || run.autocannon.errors > 0 || run.autocannon.timeouts > 0,
@@ -996,6 +1005,9 @@ interface TargetSummary {
     endOfRounds: number;
     peak: number;
     idleAfterLoad?: number;
+    /** Where the idle RSS is, before and after the load (sampleHeapBreakdown). */
+    idleBreakdown?: Record<string, number>;
+    afterLoadBreakdown?: Record<string, number>;
   };
   vsBaseline?: { requestsPerSecond: number; p50: number; p99: number };
 }
@@ -1018,6 +1030,56 @@ async function sampleIdleMemory(targets: readonly Target[], into: Map<number, nu
   for (const target of targets) {
     const memory = memoryOf(target.server.pid);
     if (memory) into.set(target.server.pid, memory.rssMb);
+  }
+}
+
+/**
+ * Where a kit server's resident memory is, idle before and after the load, from its own
+ * /metrics (open under ENVIRONMENT=test) and /proc: V8's heap by space, external memory, the
+ * pages backed by files (node's binary), and the rest (the allocator's arenas, stacks). The
+ * baseline serves no metrics and is left out.
+ */
+const idleBreakdownMb = new Map<number, Record<string, number>>();
+const afterLoadBreakdownMb = new Map<number, Record<string, number>>();
+
+async function sampleHeapBreakdown(
+  targets: readonly Target[],
+  into: Map<number, Record<string, number>>,
+) {
+  const seen = new Set<number>();
+  for (const target of targets) {
+    const { pid, baseUrl } = target.server;
+    if (seen.has(pid) || target.name.startsWith("baseline")) continue;
+    seen.add(pid);
+    const response = await fetch(`${baseUrl}/metrics`).catch(() => undefined);
+    if (!response?.ok) continue;
+    const values = new Map<string, number>();
+    for (const line of (await response.text()).split("\n")) {
+      const match =
+        /^(nodejs_heap_space_size_total_bytes\{space="(\w+)"\}|nodejs_heap_size_total_bytes|nodejs_external_memory_bytes|process_resident_memory_bytes) (\S+)/.exec(
+          line,
+        );
+      if (match?.[1] && match[3]) values.set(match[2] ?? match[1], Number(match[3]));
+    }
+    const mb = (bytes: number | undefined) => Math.round((bytes ?? 0) / 104_857.6) / 10;
+    const fileBacked = memoryOf(pid)?.fileBackedMb;
+    const heapTotal = values.get("nodejs_heap_size_total_bytes");
+    const rss = values.get("process_resident_memory_bytes");
+    if (heapTotal === undefined || rss === undefined) continue;
+    const external = values.get("nodejs_external_memory_bytes") ?? 0;
+    into.set(pid, {
+      rss: mb(rss),
+      heap: mb(heapTotal),
+      ...Object.fromEntries(
+        ["new", "old", "code", "large_object", "new_large_object", "trusted", "shared"]
+          .filter((space) => values.has(space))
+          .map((space) => [`${space}Space`, mb(values.get(space))]),
+      ),
+      external: mb(external),
+      ...(fileBacked === undefined ? {} : { fileBacked }),
+      // Anonymous memory outside V8's heap: the allocator's arenas (compiler zones, buffers), stacks.
+      rest: mb(rss - heapTotal - external - (fileBacked ?? 0) * 1_048_576),
+    });
   }
 }
 
@@ -1061,6 +1123,10 @@ function summarize(targets: readonly Target[], runs: readonly RunResult[]) {
         endOfRounds: Math.max(...memory.map((each) => each.rssMb)),
         peak: Math.max(...memory.map((each) => each.peakMb)),
         ...(idleAfterLoad === undefined ? {} : { idleAfterLoad }),
+        ...(idleBreakdownMb.has(pid) ? { idleBreakdown: idleBreakdownMb.get(pid) } : {}),
+        ...(afterLoadBreakdownMb.has(pid)
+          ? { afterLoadBreakdown: afterLoadBreakdownMb.get(pid) }
+          : {}),
       };
     }
     const cpu = own.flatMap((run) => (run.cpu ? [run.cpu] : []));
