@@ -38,6 +38,39 @@ type Connection = pg.Connection & {
 const uncertainStatements = new WeakMap<object, Set<string>>();
 
 /**
+ * What a named statement's rows look like, as the server described them once on a connection:
+ * its fields and, built from them once, the parsers and the empty row node-postgres's Result
+ * copies for each row. Later batches leave out the Describe, so the server sends no
+ * RowDescription and neither side builds one per execution (as postgres.js and pgx do). It
+ * holds while the statement stays prepared: PostgreSQL refuses to run a prepared statement whose
+ * result type has changed (0A000) rather than send other columns, and a statement parsed again
+ * is described again.
+ */
+interface RowShape {
+  readonly fields: pg.FieldDef[];
+  readonly parsers: unknown[];
+  readonly emptyRow: unknown;
+}
+const rowShapes = new WeakMap<object, Map<string, RowShape>>();
+
+/** node-postgres's Result with the fields its addFields sets. */
+type ShapedResult = Result & {
+  fields: pg.FieldDef[];
+  _parsers: unknown[] | undefined;
+  _prebuiltEmptyResultObject: unknown;
+};
+
+function resultShaped(shape: RowShape | undefined): Result {
+  const result = new Result(undefined, driverTypeParsers) as ShapedResult;
+  if (shape) {
+    result.fields = shape.fields;
+    result._parsers = shape.parsers;
+    result._prebuiltEmptyResultObject = shape.emptyRow;
+  }
+  return result;
+}
+
+/**
  * Behind a transaction pooler that does not track prepared statements (PgBouncer before 1.21),
  * a server connection may lack a statement the client prepared on another one (SQLSTATE 26000),
  * or already hold one of the same name that another client prepared on it (42P05). The batch
@@ -67,6 +100,10 @@ export class StatementBatch extends Query implements pg.Submittable {
   private current: Result | undefined;
   private parsedHere: string[] = [];
   private failed = false;
+  /** The statement whose messages arrive now (its index), and its shapes where known. */
+  private answering = 0;
+  private shapes: (RowShape | undefined)[] = [];
+  private connectionShapes: Map<string, RowShape> | undefined;
 
   constructor(private readonly statements: readonly BatchStatement[]) {
     // A string, not a config object: node-postgres copies a config object property by
@@ -81,6 +118,12 @@ export class StatementBatch extends Query implements pg.Submittable {
   submit(rawConnection: pg.Connection): void {
     const connection = rawConnection as Connection;
     const uncertain = uncertainStatements.get(connection);
+    let shapes = rowShapes.get(connection);
+    if (!shapes) {
+      shapes = new Map();
+      rowShapes.set(connection, shapes);
+    }
+    this.connectionShapes = shapes;
     connection.stream.cork?.();
     try {
       for (const statement of this.statements) {
@@ -94,8 +137,11 @@ export class StatementBatch extends Query implements pg.Submittable {
           if (named) {
             connection.parsedStatements[statement.name] = statement.text;
             this.parsedHere.push(statement.name);
+            shapes.delete(statement.name);
           }
         }
+        const shape = named ? shapes.get(statement.name) : undefined;
+        this.shapes.push(shape);
         connection.bind(
           {
             statement: statement.name,
@@ -105,7 +151,7 @@ export class StatementBatch extends Query implements pg.Submittable {
           } as pg.BindConfig,
           true,
         );
-        connection.describe({ type: "P", name: "" }, true);
+        if (!shape) connection.describe({ type: "P", name: "" }, true);
         connection.execute({ portal: "" }, true);
       }
       connection.sync();
@@ -115,25 +161,42 @@ export class StatementBatch extends Query implements pg.Submittable {
   }
 
   handleRowDescription(message: { fields: pg.FieldDef[] }): void {
-    this.current = new Result(undefined, driverTypeParsers);
-    this.current.addFields(message.fields);
+    const result = new Result(undefined, driverTypeParsers) as ShapedResult;
+    result.addFields(message.fields);
+    this.current = result;
+    const name = this.statements[this.answering]?.name;
+    if (name && this.connectionShapes) {
+      this.connectionShapes.set(name, {
+        fields: result.fields,
+        parsers: result._parsers ?? [],
+        emptyRow: result._prebuiltEmptyResultObject,
+      });
+    }
   }
 
   handleDataRow(message: { fields: unknown[] }): void {
-    const result = this.current;
-    if (!result || this.failed) return;
+    if (this.failed) return;
+    // Without a Describe the rows come without a RowDescription: the shape known before.
+    const result = this.current ?? this.startShaped();
     result.addRow(result.parseRow(message.fields));
   }
 
   handleCommandComplete(message: { text?: string }): void {
-    const result = this.current ?? new Result(undefined, driverTypeParsers);
+    const result = this.current ?? this.startShaped();
     result.addCommandComplete(message);
     this.results.push(result);
     this.current = undefined;
+    this.answering += 1;
   }
 
   handleEmptyQuery(): void {
     this.results.push(new Result(undefined, driverTypeParsers));
+    this.answering += 1;
+  }
+
+  private startShaped(): Result {
+    this.current = resultShaped(this.shapes[this.answering]);
+    return this.current;
   }
 
   handlePortalSuspended(): void {}
