@@ -15,7 +15,10 @@
  *              dist/src/main.js, e.g. a worktree of an earlier commit), tracing off; get's gap to
  *              it is what the commits between the two cost on this path; with
  *              --reference-node-flag or --reference-env, the same build (or another) under
- *              other V8 flags or another environment (e.g. the allocator's)
+ *              other V8 flags or another environment (e.g. the allocator's). One run's pair
+ *              carries a bias of up to 18% between its two servers over all its rounds: run
+ *              a comparison twice, the builds swapped (--kit-entry), and take the geometric
+ *              mean of the two
  *   get-unguarded  the same with the session check switched off (bench/unguarded-server.ts: the
  *              same build, a session guard that lets every token through); the gap to get is
  *              the cost of the per-request session check
@@ -37,7 +40,7 @@
  * rounds), after a warm-up. Requests rotate through many (tenant, item) pairs and tenants. Any
  * answer other than 200, any socket error or timeout fails the run. Before the load, another
  * tenant's token must get 404 and a token of a session that does not exist 401 from get and
- * get-reference alike (so the two have run the same error paths), and the latter 200 from
+ * get-reference alike (so the two have served the same requests), and the latter 200 from
  * get-unguarded.
  *
  * The kit runs as built (`node --expose-gc --max-semi-space-size=8 --heap-growing-percent=75 --no-allocation-site-pretenuring dist/src/main.js`, as the
@@ -703,8 +706,10 @@ async function main(): Promise<void> {
       if (problem) throw new Error(`${target.name}: ${request.path}: ${problem}`);
     }
   }
-  // The item reads compared in pairs each answer the same refusals before the load: a server
-  // that has run its error paths once may run its hot path differently from one that has not.
+  // The item reads compared in pairs each answer the same refusals before the load, so the two
+  // servers of a pair have served the same requests. A pair still carries a bias of the run
+  // (up to 18% with one build in both places): compare two builds in both places
+  // (docs/decisions/0001-tenant-read-path.md).
   const itemReads = targets.filter(
     (target) => target.name === "get" || target.name === "get-reference",
   );
