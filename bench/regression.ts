@@ -14,6 +14,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { median } from "./common.js";
 
 interface TargetSummary {
   readonly requestsPerSecond: number;
@@ -36,14 +37,6 @@ export interface Comparison {
   readonly change: number;
   readonly regressed: boolean;
 }
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-};
 
 /** The target's throughput against its run's baseline: the median of the paired rounds. */
 function throughputRatio(target: TargetSummary): number | undefined {

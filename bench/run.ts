@@ -69,7 +69,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -85,10 +85,12 @@ import {
   gitInfo,
   KIT_BENCH_ENV,
   kitEnvOf,
+  median,
   POOL_SIZE,
   positiveInteger,
   redisKitEnv,
   takeBenchLock,
+  writeJson,
 } from "./common.js";
 import { type CpuUsage, machineBusyShare, memoryOf, startCpuAccounting } from "./cpu.js";
 import {
@@ -1487,11 +1489,6 @@ function packageVersions(names: readonly string[]): Record<string, string> {
   );
 }
 
-function writeJson(file: string, value: unknown): void {
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
-}
-
 // ---- numbers ---------------------------------------------------------------------------------
 
 function percentile(sorted: readonly number[], fraction: number): number {
@@ -1501,13 +1498,6 @@ function percentile(sorted: readonly number[], fraction: number): number {
 }
 const mean = (values: readonly number[]) =>
   values.reduce((sum, value) => sum + value, 0) / (values.length || Number.NaN);
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[middle] ?? Number.NaN)
-    : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
-}
 const round1 = (value: number) => Math.round(value * 10) / 10;
 const round2 = (value: number) => Math.round(value * 100) / 100;
 const round3 = (value: number) => Math.round(value * 1000) / 1000;

@@ -14,14 +14,21 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { BENCH_SERVER_URL, gitInfo, positiveInteger, takeBenchLock } from "./common.js";
+import {
+  BENCH_SERVER_URL,
+  gitInfo,
+  median,
+  positiveInteger,
+  takeBenchLock,
+  writeJson,
+} from "./common.js";
 import { startCpuAccounting } from "./cpu.js";
 
-const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values: args } = parseArgs({
   options: {
     build: { type: "string" },
@@ -85,14 +92,12 @@ async function measure(build: string): Promise<RunResult> {
 
   const monitor = new pg.Client({ connectionString: BENCH_SERVER_URL });
   await monitor.connect();
-  const backends = async () =>
-    (
-      await monitor.query<{ pid: number }>(
-        "select pid from pg_stat_activity where application_name = $1",
-        [APPLICATION_NAME],
-      )
-    ).rows.map((each) => each.pid);
-  const pids = await backends();
+  const pids = (
+    await monitor.query<{ pid: number }>(
+      "select pid from pg_stat_activity where application_name = $1",
+      [APPLICATION_NAME],
+    )
+  ).rows.map((each) => each.pid);
   const accounting = startCpuAccounting({ backends: pids });
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
@@ -111,14 +116,6 @@ async function measure(build: string): Promise<RunResult> {
       Math.round((((postgres?.seconds.backends ?? 0) * 1e6) / done) * 10) / 10,
   };
 }
-
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[middle] ?? 0)
-    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-};
 
 async function main() {
   if (args.child) {
@@ -170,24 +167,16 @@ async function main() {
     }),
   );
   console.log(summary);
-  const { writeFileSync } = await import("node:fs");
   const file = resolve(ROOT, args.output ?? "bench/results/latest-statement-path.json");
-  writeFileSync(
-    file,
-    `${JSON.stringify(
-      {
-        benchmark: "statement path",
-        date: new Date().toISOString(),
-        git: gitInfo(ROOT),
-        node: process.version,
-        parameters: { batches, concurrency, rounds, builds },
-        summary,
-        runs,
-      },
-      null,
-      2,
-    )}\n`,
-  );
+  writeJson(file, {
+    benchmark: "statement path",
+    date: new Date().toISOString(),
+    git: gitInfo(ROOT),
+    node: process.version,
+    parameters: { batches, concurrency, rounds, builds },
+    summary,
+    runs,
+  });
   console.log(`written: ${file}`);
 }
 
