@@ -1,9 +1,10 @@
 /**
  * The tenant lookup's copy in the process (src/core/auth/tenant-lookup.ts), with a stand-in
  * for the shared cache that reads through on every call: a recent copy is answered as it is,
- * an older one is answered while one background read refreshes it, and past the cache's own
- * lifetime, or after a refresh failed, the request waits for the read. What the shared cache
- * and the database answer is tested with the real ones in rate-limit.test.ts.
+ * an older one (up to 10 minutes) is answered while one background read refreshes it, at most
+ * four refreshes run at once, and past those 10 minutes, or after a refresh failed, the request
+ * waits for the read. What the shared cache and the database answer is tested with the real
+ * ones in rate-limit.test.ts.
  */
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -99,12 +100,59 @@ describe("tenant lookup", () => {
     expect(await refreshedBy(30_000)).toBe(200);
   });
 
-  it("waits again once the copy is as old as the shared cache's entries", async () => {
+  it("answers a copy up to 10 minutes old at once, and waits past that", async () => {
     const h = harness();
     await planOf(h);
     h.answer("enterprise");
-    vi.advanceTimersByTime(60_000);
-    expect(await planOf(h)).toEqual({ plan: "enterprise", waited: true });
+    // A quiet spell longer than the shared cache's 60 s: the first request does not wait.
+    vi.advanceTimersByTime(9 * 60_000);
+    expect(await planOf(h)).toEqual({ plan: "free", waited: false });
+    await vi.waitFor(() => expect(h.reads()).toBe(2));
+    expect(await planOf(h)).toEqual({ plan: "enterprise", waited: false });
+    h.answer("pro");
+    vi.advanceTimersByTime(10 * 60_000);
+    expect(await planOf(h)).toEqual({ plan: "pro", waited: true });
+  });
+
+  it("refreshes four copies at a time while the others are answered as they are", async () => {
+    const lookup = createTenantLookup({
+      getOrSet: async (_key: string, _ttl: number, load: () => Promise<unknown>) => load(),
+    } as unknown as Cache);
+    let inFlight = 0;
+    let mostInFlight = 0;
+    let reads = 0;
+    const releases: (() => void)[] = [];
+    const tenantDbs = Array.from(
+      { length: 10 },
+      () =>
+        ({
+          scope: { tenantId: randomUUID() },
+          rows: async () => {
+            reads += 1;
+            inFlight += 1;
+            mostInFlight = Math.max(mostInFlight, inFlight);
+            if (reads > 10) await new Promise<void>((release) => releases.push(release));
+            inFlight -= 1;
+            return [{ plan: reads > 10 ? "pro" : "free" } as TenantRow];
+          },
+        }) as unknown as TenantDatabase,
+    );
+    for (const tenantDb of tenantDbs) await lookup(tenantDb);
+    vi.advanceTimersByTime(5 * 60_000);
+    // Every copy is stale: each is answered at once and queued for its refresh.
+    for (const tenantDb of tenantDbs) expect(lookup(tenantDb)).toMatchObject({ plan: "free" });
+    await vi.waitFor(() => expect(releases).toHaveLength(4));
+    expect(reads).toBe(14);
+    // Until a refresh lands, its tenant (and the queued ones) are still answered from the copy.
+    for (const tenantDb of tenantDbs) expect(lookup(tenantDb)).toMatchObject({ plan: "free" });
+    while (reads < 20 || releases.length > 0) {
+      await vi.waitFor(() => expect(releases.length).toBeGreaterThan(0));
+      releases.shift()?.();
+    }
+    await vi.waitFor(() => expect(inFlight).toBe(0));
+    expect(mostInFlight).toBe(4);
+    expect(reads).toBe(20);
+    for (const tenantDb of tenantDbs) expect(lookup(tenantDb)).toMatchObject({ plan: "pro" });
   });
 
   it("drops the copy when the refresh fails, so the next request gets the refusal", async () => {

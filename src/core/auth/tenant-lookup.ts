@@ -37,10 +37,19 @@ const LOCAL_SECONDS = 30;
 const LOCAL_SPREAD = 0.25;
 /**
  * Past the copy's freshness and up to this age it is still answered at once while a fresh one is
- * read in the background, so a busy tenant's requests never wait on the shared cache: with many
- * tenants, a few percent of all requests would, which is the tail of the latency.
+ * read in the background, so a busy tenant's requests never wait on the shared cache, nor on the
+ * database behind it, after a quiet spell: its first burst would otherwise wait on a thousand
+ * reads at once, the tail of its latency. The copy only sizes rate limits, so a plan this old
+ * applies only until its refresh lands.
  */
-const LOCAL_STALE_SECONDS = TENANT_CACHE_SECONDS;
+const LOCAL_STALE_SECONDS = 10 * 60;
+/**
+ * Background refreshes in flight at once; the others wait their turn, still answered from their
+ * copy. After a quiet spell every busy tenant's copy is refreshed in the same second, and a
+ * thousand reads queued ahead of requests on the tenant pool (the shared cache's entries have
+ * expired too) would hold those requests behind them.
+ */
+const REFRESH_CONCURRENCY = 4;
 const LOCAL_MAX_TENANTS = 10_000;
 
 /** The tenant's record: at once when this process holds a recent copy, else a promise of it. */
@@ -86,12 +95,28 @@ export function createTenantLookup(cache: Cache): TenantLookup {
     });
     return row;
   };
+  const queued: (() => void)[] = [];
+  let refreshing = 0;
+  const runRefresh = (tenantDb: TenantDatabase, tenantId: string, copy: LocalCopy) => {
+    refreshing += 1;
+    load(tenantDb, tenantId)
+      .catch(() => {
+        // A tenant gone or suspended, or the stores out of reach: the next request reads it
+        // again and gets that answer itself.
+        if (local.get(tenantId) === copy) local.delete(tenantId);
+      })
+      .finally(() => {
+        refreshing -= 1;
+        queued.shift()?.();
+      });
+  };
   const refresh = (tenantDb: TenantDatabase, tenantId: string, copy: LocalCopy) => {
     copy.refreshing = true;
-    load(tenantDb, tenantId).catch(() => {
-      // A tenant gone or suspended, or the stores out of reach: the next request reads it
-      // again and gets that answer itself.
-      if (local.get(tenantId) === copy) local.delete(tenantId);
+    if (refreshing < REFRESH_CONCURRENCY) return runRefresh(tenantDb, tenantId, copy);
+    queued.push(() => {
+      // A request that found no usable copy may have read a newer one meanwhile.
+      if (local.get(tenantId) === copy) runRefresh(tenantDb, tenantId, copy);
+      else queued.shift()?.();
     });
   };
   return (tenantDb) => {
