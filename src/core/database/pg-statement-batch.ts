@@ -60,7 +60,8 @@ type ShapedResult = Result & {
   _prebuiltEmptyResultObject: unknown;
 };
 
-function resultShaped(shape: RowShape | undefined): Result {
+/** A result for the kit's type parsers, with the rows' shape already set when it is known. */
+function newResult(shape?: RowShape): ShapedResult {
   const result = new Result(undefined, driverTypeParsers) as ShapedResult;
   if (shape) {
     result.fields = shape.fields;
@@ -161,7 +162,7 @@ export class StatementBatch extends Query implements pg.Submittable {
   }
 
   handleRowDescription(message: { fields: pg.FieldDef[] }): void {
-    const result = new Result(undefined, driverTypeParsers) as ShapedResult;
+    const result = newResult();
     result.addFields(message.fields);
     this.current = result;
     const name = this.statements[this.answering]?.name;
@@ -190,12 +191,12 @@ export class StatementBatch extends Query implements pg.Submittable {
   }
 
   handleEmptyQuery(): void {
-    this.results.push(new Result(undefined, driverTypeParsers));
+    this.results.push(newResult());
     this.answering += 1;
   }
 
   private startShaped(): Result {
-    this.current = resultShaped(this.shapes[this.answering]);
+    this.current = newResult(this.shapes[this.answering]);
     return this.current;
   }
 
