@@ -395,7 +395,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logPretty: raw.LOG_PRETTY ?? raw.ENVIRONMENT === "development",
     requestLog: raw.REQUEST_LOG ?? DEFAULT_REQUEST_LOG,
     requestLogSlowMs: raw.REQUEST_LOG_SLOW_MS,
-    memoryReturnWhenQuiet: raw.MEMORY_RETURN_WHEN_QUIET ?? false,
+    memoryReturnWhenQuiet: raw.MEMORY_RETURN_WHEN_QUIET ?? true,
     databaseUrl: raw.DATABASE_URL,
     databasePoolSize: raw.DATABASE_POOL_SIZE,
     databaseSystemUrl: raw.DATABASE_SYSTEM_URL ?? raw.DATABASE_URL,

@@ -3,18 +3,24 @@ import type { FastifyBaseLogger } from "fastify";
 
 /**
  * The full collections the API asks V8 for, where the process runs with --expose-gc (`npm
- * start` and the image do; docs/operations.md#memory): one before it listens, and, with
- * MEMORY_RETURN_WHEN_QUIET, one after each quiet spell that followed start-up or load.
+ * start` and the image do; docs/operations.md#memory): one before it listens, and, unless
+ * MEMORY_RETURN_WHEN_QUIET=false, one after each quiet spell of two minutes that followed
+ * start-up or load.
+ *
+ * The API runs with V8's memory reducer off (--no-memory-reducer), so these are the only
+ * collections of an idle process. The reducer's, after about 8 quiet seconds, found the request
+ * path's short-lived objects dead and dropped the optimized code that had been specialised on
+ * them: after every lull of a minute the next burst's first second ran the whole path
+ * unoptimized, at about a quarter of its speed, and made the burst's p99. Two minutes keeps the
+ * code through ordinary lulls and still gives memory back to a process that has gone quiet.
  *
  * After a quiet spell it asks for V8's "last resort" collection: besides the full mark-compact,
- * V8 shrinks the young generation and hands its pooled pages back to the system, as its memory
- * reducer does on its own after about 8 quiet seconds. On Node 24 that reducer does not start in
- * a process that has stopped allocating (`--trace-memory-reducer` reports a high allocation rate
- * at every check, also in a script that allocates nothing), so without this the idle API kept
- * what start-up or a burst of load had grown: 128-131 MB instead of 104-107. Node 20 accepts
- * the options, and its own reducer gives the memory back anyway. It is off by default: after
- * it, the item read served 4-18% fewer requests a second on Node 24 in five paired runs, as it
- * did after a plain collection forced at the same moment (docs/decisions/0001).
+ * V8 shrinks the young generation and hands its pooled pages back to the system. On Node 24 the
+ * reducer does not start anyway in a process that has stopped allocating
+ * (`--trace-memory-reducer` reports a high allocation rate at every check, also in a script that
+ * allocates nothing), so without this the idle API kept what start-up or a burst of load had
+ * grown: 128-131 MB instead of 104-107. The first second of a burst after the collection is slow
+ * as after the reducer's, which is why the spell is long (docs/decisions/0001).
  */
 
 interface CollectOptions {
@@ -71,14 +77,15 @@ export interface QuietSpellOptions {
 }
 
 /**
- * 30 s below 1% busy. Health probes and metric scrapes keep an idle API far below 1%, and a
- * lull shorter than this keeps its heap warm for the next burst: a collection that shrinks the
- * young generation slows the first second of the load after it
+ * Two minutes below 1% busy. Health probes and metric scrapes keep an idle API far below 1%, and
+ * a lull shorter than this keeps its heap and its optimized code warm for the next burst: the
+ * collection drops the code specialised on objects that died in the lull, and shrinks the young
+ * generation, which slows the first second of the load after it
  * (docs/decisions/0001-tenant-read-path.md).
  */
 const QUIET_SPELL: QuietSpellOptions = {
   checkEveryMs: 10_000,
-  quietChecks: 3,
+  quietChecks: 12,
   quietUtilization: 0.01,
 };
 

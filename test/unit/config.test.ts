@@ -207,9 +207,9 @@ describe("loadConfig", () => {
     expect(config.port).toBe(8000);
     expect(config.publicUrl).toBe("http://localhost:8000");
     expect(config.problemTypeBaseUrl).toBe("http://localhost:8000/problems");
-    // Throughput first: memory is given back after quiet spells only when asked for.
-    expect(config.memoryReturnWhenQuiet).toBe(false);
-    expect(loadConfig({ MEMORY_RETURN_WHEN_QUIET: "true" }).memoryReturnWhenQuiet).toBe(true);
+    // Memory is given back after two quiet minutes unless turned off.
+    expect(config.memoryReturnWhenQuiet).toBe(true);
+    expect(loadConfig({ MEMORY_RETURN_WHEN_QUIET: "false" }).memoryReturnWhenQuiet).toBe(false);
   });
 });
 

@@ -39,9 +39,9 @@ export const ENVIRONMENT_DOCS: Readonly<Record<string, VariableDoc>> = {
     meaning: "with `errors-and-slow`, requests this slow (ms) are logged whatever their status",
   },
   MEMORY_RETURN_WHEN_QUIET: {
-    default: "`false`",
+    default: "`true`",
     meaning:
-      "with `--expose-gc`, V8's last-resort collection after 30 quiet seconds: memory for throughput",
+      "with `--expose-gc`, V8's last-resort collection after two quiet minutes; `false` keeps what load grew",
   },
   DATABASE_URL: {
     default: "none: embedded PGlite",

@@ -25,8 +25,9 @@ export const STOP_GRACE_MS = 30_000;
 
 /** The commands of the image (deploy/Dockerfile) and of the compose file's services. */
 /**
- * The API runs with --expose-gc: it collects its start-up garbage before it listens (and, with
- * MEMORY_RETURN_WHEN_QUIET=true, gives memory back after quiet spells; src/memory.ts).
+ * The API runs with --expose-gc: it collects its start-up garbage before it listens and gives
+ * memory back after two quiet minutes (MEMORY_RETURN_WHEN_QUIET; src/memory.ts), in place of
+ * V8's memory reducer, which would drop its optimized code in every lull of a minute.
  * Both cap V8's young generation and slow its old generation's growth, and the API allocates
  * nothing straight into the old generation (docs/operations.md#memory), as the image does.
  */
@@ -36,6 +37,7 @@ export const API_COMMAND = [
   "--max-semi-space-size=8",
   "--heap-growing-percent=75",
   "--no-allocation-site-pretenuring",
+  "--no-memory-reducer",
   "dist/src/main.js",
 ] as const;
 export const WORKER_COMMAND = [
