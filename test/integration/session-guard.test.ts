@@ -35,16 +35,20 @@ afterAll(async () => {
  * A guard in one process without Redis (it hears every revocation), counting its queries;
  * `fail` makes the next ones fail as an unreachable database would.
  */
-async function countingGuard(redis?: Redis, checkTimeoutMs?: number) {
+async function countingGuard(redis?: Redis, checkTimeoutMs?: number, renewSweepMs?: number) {
   let checks = 0;
+  let answered = 0;
   let failing = false;
   let hanging = false;
   const database: Database = {
     ...ctx.database,
-    run: (query) => {
+    run: <Row extends Record<string, unknown>>(query: Parameters<Database["run"]>[0]) => {
       checks += 1;
-      if (hanging) return new Promise(() => {});
-      return failing ? Promise.reject(new Error("database unreachable")) : ctx.database.run(query);
+      if (hanging) return new Promise<Row[]>(() => {});
+      if (failing) return Promise.reject(new Error("database unreachable"));
+      return ctx.database.run<Row>(query).finally(() => {
+        answered += 1;
+      });
     },
   };
   const guard = await createSessionGuard({
@@ -53,11 +57,14 @@ async function countingGuard(redis?: Redis, checkTimeoutMs?: number) {
     channel: `${ctx.config.redisKeyPrefix}session-revocations`,
     logger: createLogger(testConfig()),
     ...(checkTimeoutMs ? { checkTimeoutMs } : {}),
+    ...(renewSweepMs ? { renewSweepMs } : {}),
   });
   guards.push(guard);
   return {
     guard,
     checks: () => checks,
+    /** Queries the database has answered. */
+    answered: () => answered,
     fail: () => {
       failing = true;
     },
@@ -133,6 +140,48 @@ describe("session guard", () => {
     const renewed = guard.access(principal);
     expect(renewed).not.toBeInstanceOf(Promise);
     expect((renewed as Awaited<typeof answer>)?.permissions).toEqual(answer?.permissions);
+    expect(checks()).toBe(2);
+  });
+
+  it("renews a session's answer through a lull without requests, for five minutes after its last", async () => {
+    const { guard, checks, answered } = await countingGuard(undefined, undefined, 20);
+    const principal = await signedIn();
+    const answer = await guard.access(principal);
+    expect(checks()).toBe(1);
+    // No request for 46 seconds: the sweep renews the answer by itself.
+    advanceClock(46);
+    await vi.waitFor(() => expect(answered()).toBe(2), { timeout: 5_000 });
+    // So the first request after a quiet minute finds a live answer and waits for nothing.
+    advanceClock(30);
+    const after = guard.access(principal);
+    expect(after).not.toBeInstanceOf(Promise);
+    expect((after as Awaited<typeof answer>)?.permissions).toEqual(answer?.permissions);
+    // That request (76 s) counts as use. Each renewal lives 60 s and is due after 45: a sweep
+    // every 50 s renews it again, until five minutes after that request.
+    advanceClock(20);
+    await vi.waitFor(() => expect(answered()).toBe(3), { timeout: 5_000 });
+    for (let expected = 4; expected <= 8; expected++) {
+      advanceClock(50);
+      await vi.waitFor(() => expect(answered()).toBe(expected), { timeout: 5_000 });
+    }
+    // 396 s: 320 s after the last request, the answer is left to expire.
+    advanceClock(50);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(checks()).toBe(8);
+    advanceClock(11);
+    const expired = guard.access(principal);
+    expect(expired).toBeInstanceOf(Promise);
+    await expired;
+  });
+
+  it("renews into an ended answer through a lull when the session ended meanwhile", async () => {
+    const { guard, checks, answered } = await countingGuard(undefined, undefined, 20);
+    const principal = await signedIn();
+    await guard.access(principal);
+    await endByHand(principal);
+    advanceClock(46);
+    await vi.waitFor(() => expect(answered()).toBe(2), { timeout: 5_000 });
+    await vi.waitFor(() => expect(guard.access(principal)).toBeUndefined(), { timeout: 5_000 });
     expect(checks()).toBe(2);
   });
 
