@@ -15,7 +15,8 @@ import type { FastifyBaseLogger } from "fastify";
  * code through ordinary lulls and still gives memory back to a process that has gone quiet.
  *
  * After a quiet spell it asks for V8's "last resort" collection: besides the full mark-compact,
- * V8 shrinks the young generation and hands its pooled pages back to the system. On Node 24 the
+ * V8 shrinks the young generation and hands its pooled pages back to the system (Node 20's V8
+ * ignores the option and runs a plain one, which frees only the garbage). On Node 24 the
  * reducer does not start anyway in a process that has stopped allocating
  * (`--trace-memory-reducer` reports a high allocation rate at every check, also in a script that
  * allocates nothing), so without this the idle API kept what start-up or a burst of load had
