@@ -31,11 +31,17 @@ afterAll(async () => {
   await ctx.close();
 });
 
+type GuardOptions = Parameters<typeof createSessionGuard>[0];
+
 /**
- * A guard in one process without Redis (it hears every revocation), counting its queries;
- * `fail` makes the next ones fail as an unreachable database would.
+ * A guard in one process, counting its queries; without Redis unless given, so it hears every
+ * revocation. `fail` makes the next ones fail as an unreachable database would.
  */
-async function countingGuard(redis?: Redis, checkTimeoutMs?: number, renewSweepMs?: number) {
+async function countingGuard(
+  options: Pick<GuardOptions, "redis" | "checkTimeoutMs" | "renewSweepMs"> = {
+    redis: undefined,
+  },
+) {
   let checks = 0;
   let answered = 0;
   let failing = false;
@@ -52,12 +58,10 @@ async function countingGuard(redis?: Redis, checkTimeoutMs?: number, renewSweepM
     },
   };
   const guard = await createSessionGuard({
+    ...options,
     database,
-    redis,
     channel: `${ctx.config.redisKeyPrefix}session-revocations`,
     logger: createLogger(testConfig()),
-    ...(checkTimeoutMs ? { checkTimeoutMs } : {}),
-    ...(renewSweepMs ? { renewSweepMs } : {}),
   });
   guards.push(guard);
   return {
@@ -144,7 +148,7 @@ describe("session guard", () => {
   });
 
   it("renews a session's answer through a lull without requests, for five minutes after its last", async () => {
-    const { guard, checks, answered } = await countingGuard(undefined, undefined, 20);
+    const { guard, checks, answered } = await countingGuard({ redis: undefined, renewSweepMs: 20 });
     const principal = await signedIn();
     const answer = await guard.access(principal);
     expect(checks()).toBe(1);
@@ -175,7 +179,7 @@ describe("session guard", () => {
   });
 
   it("renews into an ended answer through a lull when the session ended meanwhile", async () => {
-    const { guard, checks, answered } = await countingGuard(undefined, undefined, 20);
+    const { guard, checks, answered } = await countingGuard({ redis: undefined, renewSweepMs: 20 });
     const principal = await signedIn();
     await guard.access(principal);
     await endByHand(principal);
@@ -216,7 +220,7 @@ describe("session guard", () => {
       retryStrategy: () => null,
     });
     clients.push(unreachable);
-    const { guard, checks } = await countingGuard(unreachable);
+    const { guard, checks } = await countingGuard({ redis: unreachable });
     const principal = await signedIn();
     const first = guard.access(principal);
     // Once the first check's query is on its way, a second request does not wait for it.
@@ -254,7 +258,7 @@ describe("session guard", () => {
   });
 
   it("fails a check the database does not answer in time, and shares it no further", async () => {
-    const { guard, checks, hang } = await countingGuard(undefined, 200);
+    const { guard, checks, hang } = await countingGuard({ redis: undefined, checkTimeoutMs: 200 });
     const principal = await signedIn();
     hang(true);
     const first = guard.access(principal);

@@ -334,6 +334,16 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
   }
 
   /**
+   * Asks the database again for an answer still in use, without anyone waiting for it: a failed
+   * renewal leaves that answer to expire, and the next request after it asks the database itself.
+   */
+  function renewInBackground(principal: Principal, key: string, usedAt?: number) {
+    check(principal, key, usedAt).catch((error: unknown) => {
+      logger.debug({ err: error }, "session check renewal failed");
+    });
+  }
+
+  /**
    * Renews, as a request past RENEW_AFTER_SECONDS would, the live answers that no request has
    * renewed, of sessions used in the last KEEP_RENEWED_SECONDS. Each renewal is a check like a
    * request's (batched with the others of its turn), so no answer is used past LIVE_SECONDS.
@@ -345,9 +355,7 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
       if (!entry.access || now < entry.renewFrom || now >= entry.until) continue;
       if (now - entry.usedAt > KEEP_RENEWED_SECONDS * 1000 || checks.has(key)) continue;
       const { userId, tenantId, sessionId } = entry;
-      check({ userId, tenantId, sessionId }, key, entry.usedAt).catch((error: unknown) => {
-        logger.debug({ err: error }, "session check renewal failed");
-      });
+      renewInBackground({ userId, tenantId, sessionId }, key, entry.usedAt);
     }
   }
   const sweep = setInterval(renewQuietAnswers, options.renewSweepMs ?? RENEW_SWEEP_MS);
@@ -362,13 +370,8 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
         // Without a promise: authentication asks on every request.
         if (entry && entry.until > now && entry.userId === principal.userId) {
           entry.usedAt = now;
-          if (now >= entry.renewFrom && !checks.has(key)) {
-            // The request goes on with the answer it found; a failed renewal leaves that answer
-            // to expire, and the next request after it asks the database itself.
-            check(principal, key).catch((error: unknown) => {
-              logger.debug({ err: error }, "session check renewal failed");
-            });
-          }
+          // The request goes on with the answer it found.
+          if (now >= entry.renewFrom && !checks.has(key)) renewInBackground(principal, key);
           return entry.access;
         }
       }
