@@ -129,7 +129,12 @@ export function collectAfterQuietSpells(
   let previous = performance.eventLoopUtilization();
   const timer = setInterval(() => {
     const current = performance.eventLoopUtilization();
-    const { utilization } = performance.eventLoopUtilization(current, previous);
+    const { utilization, active, idle } = performance.eventLoopUtilization(current, previous);
+    // A check that fires late, straight after a callback that outlasted the interval (the
+    // collection itself on a busy machine), measures a window with no idle time in it, which
+    // would read as fully busy and start the spell, and so the next collection, over again.
+    // Such a window says nothing: it is added to the next check's.
+    if (active + idle < options.checkEveryMs / 2) return;
     previous = current;
     if (shouldCollect(utilization)) {
       collectAndLog(logger, "memory given back after a quiet spell", () => collect(LAST_RESORT));
