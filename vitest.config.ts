@@ -1,7 +1,12 @@
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // Test files mostly wait on PostgreSQL, Redis and the servers they start, so one file more
+    // than there are cores keeps the cores busy (vitest's default is one fewer). On 2 cores the
+    // whole suite took 306 s with 3 files at a time against 460 s with 1; 4 gained nothing more.
+    maxWorkers: availableParallelism() + 1,
     projects: [
       {
         test: {

@@ -89,6 +89,8 @@ beforeAll(async () => {
         [
           bin("vitest/vitest.mjs"),
           "run",
+          // One test file at a time: this is one lane of the two.
+          "--maxWorkers=1",
           "test/unit/",
           ...INTEGRATION_TESTS,
           ...UNIT_TESTS_NOT_RUN.flatMap((file) => ["--exclude", file]),

@@ -73,7 +73,8 @@ beforeAll(async () => {
     .filter(Boolean)
     .map((line) => line.slice(3));
   if (generated.code !== 0) return;
-  const vitest = [bin("vitest/vitest.mjs"), "run", "--project", "integration"];
+  // One test file at a time: the copy's tests are one lane of the two below.
+  const vitest = [bin("vitest/vitest.mjs"), "run", "--project", "integration", "--maxWorkers=1"];
   // Two lanes side by side, the static checks and the tests: two cores busy, not nine, so
   // the rest of the suite keeps its share of the machine.
   const [staticChecks, testRuns] = await Promise.all([

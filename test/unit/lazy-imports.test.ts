@@ -28,7 +28,8 @@ mark("--- docs served " + page.statusCode + " " + script.statusCode + " " + miss
 await app.close();
 `;
 
-describe("imports left to the deployments that use them", () => {
+// Each test starts a node process that imports the application: seconds on a busy machine.
+describe("imports left to the deployments that use them", { timeout: 30_000 }, () => {
   it("loads neither Scalar, PGlite, zxcvbn nor nodemailer with the application, and Scalar on the first docs request", () => {
     const lines = resolvedModules(script);
     const imported = lines.indexOf("--- application imported");

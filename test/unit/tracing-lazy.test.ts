@@ -22,7 +22,8 @@ mark("--- tracing " + (on === undefined ? "off" : "on"));
 await on?.shutdown();
 `;
 
-describe("tracing while it is off", () => {
+// Each test starts a node process that imports the application: seconds on a busy machine.
+describe("tracing while it is off", { timeout: 30_000 }, () => {
   it("loads no OpenTelemetry module; an OTLP endpoint loads the SDK", () => {
     const lines = resolvedModules(script);
     const imported = lines.indexOf("--- application imported, tracing off");
