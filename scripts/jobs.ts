@@ -7,7 +7,8 @@
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { loadProcessConfig } from "../src/config.js";
-import { QUEUE_NAME, queuePrefix, retryFailedJobs } from "../src/core/jobs/index.js";
+import { QUEUE_NAME, queuePrefix } from "../src/core/jobs/index.js";
+import { retryFailedJobs } from "../src/core/jobs/worker.js";
 
 const config = loadProcessConfig({ LOG_LEVEL: "warn" });
 if (!config.redisUrl) {

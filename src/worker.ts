@@ -15,7 +15,8 @@ const tracing = await startTracing(config, { role: "worker" });
 const [
   { default: closeWithGrace },
   { createInfrastructure },
-  { createJobWorker, scheduleCrons, settlesWithin },
+  { settlesWithin },
+  { createJobWorker, scheduleCrons },
   { createLogger },
   { observeQueue },
   { startMetricsServer },
@@ -23,6 +24,7 @@ const [
   import("close-with-grace"),
   import("./infrastructure.js"),
   import("./core/jobs/index.js"),
+  import("./core/jobs/worker.js"),
   import("./core/logging/index.js"),
   import("./core/observability/kit-metrics.js"),
   import("./core/observability/metrics-server.js"),

@@ -2,16 +2,15 @@ import type { Queue } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
 import { Redis } from "ioredis";
 import type { Database } from "../../src/core/database/index.js";
+import { bullmqTransport } from "../../src/core/jobs/bullmq-transport.js";
 import {
   type AnyJob,
-  bullmqTransport,
   createJobs,
-  createJobWorker,
   JobRegistry,
   type Jobs,
-  type JobWorker,
   queuePrefix,
 } from "../../src/core/jobs/index.js";
+import { createJobWorker, type JobWorker } from "../../src/core/jobs/worker.js";
 import { isolatedRedisKeyPrefix, TEST_REDIS_URL } from "./app.js";
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

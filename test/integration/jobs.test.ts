@@ -12,9 +12,9 @@ import {
   defineCron,
   defineJob,
   JobTimeoutError,
-  scheduleCrons,
   UnknownJobError,
 } from "../../src/core/jobs/index.js";
+import { scheduleCrons } from "../../src/core/jobs/worker.js";
 import { createLogger, currentContext, runWithContext } from "../../src/core/logging/index.js";
 import { TEST_REDIS_URL, testConfig } from "../helpers/app.js";
 import { createQueueHarness, type QueueHarness, sleep, waitFor } from "../helpers/jobs.js";

@@ -10,9 +10,9 @@ import {
   sqlStateOf,
   type TenantScope,
 } from "../../src/core/database/index.js";
+import { bullmqTransport } from "../../src/core/jobs/bullmq-transport.js";
 import {
   type AnyJob,
-  bullmqTransport,
   createCleanupExpiredJob,
   createOutboxRelay,
   defineJob,

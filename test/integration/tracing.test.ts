@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Background } from "../../src/background.js";
 import type { Config } from "../../src/config.js";
 import type { Database } from "../../src/core/database/index.js";
-import type { JobWorker, OutboxRelay } from "../../src/core/jobs/index.js";
+import type { OutboxRelay } from "../../src/core/jobs/index.js";
+import type { JobWorker } from "../../src/core/jobs/worker.js";
 import { startTracing, type TracingHandle } from "../../src/core/observability/tracing.js";
 import { testConfig } from "../helpers/config.js";
 import type { LogCapture } from "../helpers/log-capture.js";
@@ -60,7 +61,11 @@ beforeAll(async () => {
   const { createBackground } = await import("../../src/background.js");
   const { openDatabase } = await import("../../src/core/database/index.js");
   const { createLogger } = await import("../../src/core/logging/index.js");
-  const jobs = await import("../../src/core/jobs/index.js");
+  const jobs = {
+    ...(await import("../../src/core/jobs/index.js")),
+    ...(await import("../../src/core/jobs/bullmq-transport.js")),
+    ...(await import("../../src/core/jobs/worker.js")),
+  };
   const { Redis } = await import("ioredis");
   const { register, PASSWORD, uniqueEmail } = await import("../helpers/auth.js");
   const { waitFor } = await import("../helpers/jobs.js");

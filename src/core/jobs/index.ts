@@ -18,12 +18,13 @@ export { jobOutbox } from "./outbox.table.js";
 export { createOutboxRelay, type OutboxRelay } from "./relay.js";
 export { JobTimeoutError } from "./run-job.js";
 export { settlesWithin } from "./settles-within.js";
+// bullmq-transport.ts and worker.ts load BullMQ: the processes that use the queue import them
+// by their paths, so an API that never publishes to the queue does not carry it.
 export {
-  bullmqTransport,
+  deferredTransport,
   inProcessTransport,
   type JobTransport,
   type OutgoingJob,
   QUEUE_NAME,
   queuePrefix,
 } from "./transport.js";
-export { createJobWorker, type JobWorker, retryFailedJobs, scheduleCrons } from "./worker.js";

@@ -1,11 +1,9 @@
-import { Queue } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
-import type { Redis } from "ioredis";
 import type { Database } from "../database/index.js";
 import { countExhaustedJob } from "../observability/kit-metrics.js";
-import { traceCarrier, withSpan } from "../observability/tracing.js";
+import { traceCarrier } from "../observability/tracing.js";
 import type { AnyJob, JobEnvelope, JobRegistry } from "./define.js";
-import { MARKER_TTL_SECONDS, memoryJobMarkers } from "./once.js";
+import { memoryJobMarkers } from "./once.js";
 import { backoffDelay, InvalidJobPayloadError, runJob } from "./run-job.js";
 
 /** A job on its way to a queue. */
@@ -25,65 +23,30 @@ export interface JobTransport {
 }
 
 export const QUEUE_NAME = "jobs";
-/**
- * Completed jobs (or, for jobs that are not kept, a marker of their id) stay this long, so a job
- * id published twice within it runs once.
- */
-const KEEP_COMPLETED_SECONDS = MARKER_TTL_SECONDS;
 
 /** BullMQ's key prefix, with a hash tag so a queue's keys share a Redis Cluster slot. */
 export const queuePrefix = (keyPrefix: string) => `{${keyPrefix}bull}`;
 
-export function bullmqTransport(options: {
-  connection: Redis;
-  keyPrefix: string;
-  registry: JobRegistry;
-}): JobTransport & { readonly queue: Queue } {
-  const queue = new Queue(QUEUE_NAME, {
-    connection: options.connection,
-    prefix: queuePrefix(options.keyPrefix),
-  });
+/**
+ * A transport opened at its first publication. The API publishes to the queue only for jobs
+ * enqueued outside a transaction (the kit's own go through the outbox, which the worker
+ * relays), so it loads BullMQ and what BullMQ brings (about 5 MB of heap) only if it ever does.
+ */
+export function deferredTransport(
+  kind: JobTransport["kind"],
+  open: () => Promise<JobTransport>,
+): JobTransport {
+  let opened: Promise<JobTransport> | undefined;
   return {
-    kind: "bullmq",
-    queue,
-    publish(job) {
-      const attributes = {
-        "messaging.system": "bullmq",
-        "messaging.operation.type": "send",
-        "messaging.destination.name": QUEUE_NAME,
-        "messaging.message.id": job.jobId,
-        "job.name": job.name,
-      };
-      return withSpan(`publish ${job.name}`, { kind: "producer", attributes }, () => add(job));
+    kind,
+    async publish(job) {
+      opened ??= open();
+      return (await opened).publish(job);
     },
-    close: () => queue.close(),
+    async close() {
+      if (opened) await (await opened).close();
+    },
   };
-
-  async function add(job: OutgoingJob): Promise<void> {
-    const definition = options.registry.get(job.name);
-    const keepCompleted = definition?.keepCompleted ?? true;
-    // The job's run continues this span's trace (tracing on).
-    const trace = traceCarrier();
-    await queue.add(job.name, trace ? { ...job.envelope, trace } : job.envelope, {
-      jobId: job.jobId,
-      delay: job.delayMs,
-      // An unknown job (its code was removed) still reaches a worker, which fails it visibly.
-      attempts: definition?.attempts ?? 1,
-      ...(definition
-        ? { backoff: { type: definition.backoff.type, delay: definition.backoff.delayMs } }
-        : {}),
-      ...(keepCompleted
-        ? { removeOnComplete: { age: KEEP_COMPLETED_SECONDS } }
-        : {
-            // The run leaves Redis when it completes, payload and all; a marker of its id
-            // alone (BullMQ's deduplication key) still refuses a second publication.
-            removeOnComplete: true,
-            deduplication: { id: job.jobId, ttl: KEEP_COMPLETED_SECONDS * 1000 },
-          }),
-      // Failed jobs stay until retried (npm run jobs -- retry-failed) or cleaned.
-      removeOnFail: false,
-    });
-  }
 }
 
 /**
