@@ -215,19 +215,20 @@ export async function createInfrastructure<R extends ProcessRole>(
     if (role === "api" || role === "worker") {
       const background = createBackground(config, logger, options.jobs ?? []);
       built.background = background;
-      const openQueue = async () =>
-        (await import("./core/jobs/bullmq-transport.js")).bullmqTransport({
-          connection: redis as Redis,
-          keyPrefix: config.redisKeyPrefix,
-          registry: background.registry,
-        });
-      // The API's own jobs go through the outbox, which the worker relays: it opens the queue
-      // (and loads BullMQ) only if a job is ever enqueued outside a transaction.
-      const transport = !redis
-        ? inProcessTransport({ registry: background.registry, database, logger })
-        : role === "worker"
-          ? await openQueue()
-          : deferredTransport("bullmq", openQueue);
+      let transport: JobTransport;
+      if (!redis) {
+        transport = inProcessTransport({ registry: background.registry, database, logger });
+      } else {
+        const openQueue = async () =>
+          (await import("./core/jobs/bullmq-transport.js")).bullmqTransport({
+            connection: redis,
+            keyPrefix: config.redisKeyPrefix,
+            registry: background.registry,
+          });
+        // The API's own jobs go through the outbox, which the worker relays: it opens the queue
+        // (and loads BullMQ) only if a job is ever enqueued outside a transaction.
+        transport = role === "worker" ? await openQueue() : deferredTransport("bullmq", openQueue);
+      }
       built.transport = transport as WorkerInfrastructure["transport"];
       built.jobs = createJobs({ registry: background.registry, transport });
       // The worker relays the outbox to the queue; without Redis the API relays its own.

@@ -320,7 +320,7 @@ export async function createSessionGuard(options: SessionGuardOptions): Promise<
    * sends later requests to a check of their own); while it does not, each request asks alone.
    */
   function check(principal: Principal, key: string, usedAt?: number): Promise<Access | undefined> {
-    if (!listening) return loadAndRemember(principal, key);
+    if (!listening) return loadAndRemember(principal, key, usedAt);
     const inFlight = checks.get(key);
     if (inFlight && inFlight.userId === principal.userId) return inFlight.answer;
     const answer = loadAndRemember(principal, key, usedAt);
