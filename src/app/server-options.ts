@@ -3,7 +3,7 @@ import { type FastifyBaseLogger, type FastifyHttpOptions, LogController } from "
 import type { Config } from "../config.js";
 import { clientErrorResponder, frameworkErrorResponder } from "../core/errors/index.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "../core/http/request-context.js";
-import { BOUND_TO_REQUEST } from "../core/logging/index.js";
+import { RequestLogger } from "../core/logging/index.js";
 
 /**
  * The Fastify instance's options: request ids, one log line per request, the timeouts, and
@@ -19,9 +19,9 @@ export function serverOptions(
     genReqId: requestIdFor,
     requestIdHeader: false,
     // One log line per request is written on completion (request-context.ts), not two.
-    // Request loggers are marked so the log mixin does not add their request id a second time.
+    // A request's own logger is made at its first line (request-logger.ts).
     childLoggerFactory: (parent, bindings, childOptions) =>
-      Object.assign(parent.child(bindings, childOptions), { [BOUND_TO_REQUEST]: true }),
+      new RequestLogger(parent, bindings, childOptions),
     logController: new LogController({
       requestIdLogLabel: "requestId",
       disableRequestLogging: true,

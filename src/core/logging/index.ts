@@ -1,7 +1,7 @@
 export { createLogger, REQUEST_COMPLETED, REQUEST_FAILED } from "./logger.js";
 export {
-  BOUND_TO_REQUEST,
   currentContext,
   type RequestContext,
   runWithContext,
 } from "./request-context.js";
+export { RequestLogger } from "./request-logger.js";
