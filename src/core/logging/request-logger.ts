@@ -61,7 +61,7 @@ export class RequestLogger implements FastifyBaseLogger {
     this.#write("trace", args);
   }
 
-  silent(): void {}
+  silent(..._args: unknown[]): void {}
 
   child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
     return this.#made().child(bindings, options);
