@@ -28,6 +28,8 @@ describe("the request logger (request.log)", () => {
     log.info({ marker: "a" }, "left out");
     log.debug("left out");
     log.trace("left out");
+    expect(log.isLevelEnabled("info")).toBe(false);
+    expect(log.isLevelEnabled("warn")).toBe(true);
     expect(child).not.toHaveBeenCalled();
     expect(lines).toHaveLength(0);
     expect(log.level).toBe("warn");
@@ -84,6 +86,7 @@ describe("the request logger (request.log)", () => {
     const { logger, lines } = rootLogger("warn");
     const log = requestLogger(logger, { level: "debug" });
     expect(log.level).toBe("debug");
+    expect(log.isLevelEnabled("debug")).toBe(true);
     log.debug({ marker: "route-debug" }, "kept");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: "debug", requestId: "req-1", marker: "route-debug" });

@@ -63,6 +63,14 @@ export class RequestLogger implements FastifyBaseLogger {
 
   silent(..._args: unknown[]): void {}
 
+  /** pino's level check, for code that builds a costly line only when it is kept. */
+  isLevelEnabled(level: string): boolean {
+    // Until the child is made the parent decides, unless the route set a level of its own.
+    const decider =
+      this.#child ?? (this.#options.level === undefined ? this.#parent : this.#made());
+    return (decider as LevelAware).isLevelEnabled?.(level) ?? true;
+  }
+
   child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
     return this.#made().child(bindings, options);
   }
