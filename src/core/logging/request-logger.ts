@@ -76,10 +76,7 @@ export class RequestLogger implements FastifyBaseLogger {
   }
 
   #write(level: Level, args: unknown[]): void {
-    // A route's own level (options.level) can differ from the parent's: then the child decides.
-    const undecided = this.#child === undefined && this.#options.level === undefined;
-    if (undecided && this.#parent.isLevelEnabled?.(level) === false) return;
-    (this.#made()[level] as Line)(...args);
+    if (this.isLevelEnabled(level)) (this.#made()[level] as Line)(...args);
   }
 
   #made(): FastifyBaseLogger {
