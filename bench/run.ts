@@ -37,7 +37,14 @@
  * with one live session (bench/seed.ts), and each tenant's tokens are signed for that user and
  * session, so the kit's session check lets them through.
  * The targets run in paired rounds (every target once per round, order reversed on alternate
- * rounds), after a warm-up. Requests rotate through many (tenant, item) pairs and tenants. Any
+ * rounds), after a warm-up. Each measured load follows a short unmeasured one on the same
+ * target (--settle, 2 s; 0 leaves it out), so that every server starts its measured seconds
+ * from the same state: the targets share servers (baseline and baseline-list one, get, list and
+ * post another, get-redis its own), so without it some servers come to their round straight
+ * from the previous one and others from a spell of a minute, and on a virtual machine a page
+ * left untouched that long costs about 1.5 us to touch again against 0.01 straight after
+ * (bench/machine-memory.ts): a first second the bench would charge to one target and not
+ * another. The measured seconds still begin the load as a burst on the server's warm state. Requests rotate through many (tenant, item) pairs and tenants. Any
  * answer other than 200, any socket error or timeout fails the run. Before the load, another
  * tenant's token must get 404 and a token of a session that does not exist 401 from get and
  * get-reference alike (so the two have served the same requests), and the latter 200 from
@@ -170,6 +177,7 @@ const { values: args } = parseArgs({
     "round-retries": { type: "string" },
     "quiet-wait": { type: "string" },
     "idle-seconds": { type: "string" },
+    settle: { type: "string" },
   },
 });
 
@@ -212,6 +220,8 @@ const params = {
   maxOtherLoad: Number(args["max-other-load"] ?? 0.1),
   roundRetries: Number(args["round-retries"] ?? 2),
   quietWaitSeconds: Number(args["quiet-wait"] ?? 120),
+  /** An unmeasured load of each target right before its measured one (0: none; see above). */
+  settleSeconds: Number(args.settle ?? 2),
   /** How long the servers are left without requests before their idle memory is read (0: not). */
   idleSeconds: Number(args["idle-seconds"] ?? 15),
   /** Extra flags for the kit's node (after the image's own), for experiments with V8's heap. */
@@ -258,8 +268,11 @@ interface Target {
 
 interface RunResult {
   target: TargetName;
-  /** "discarded": a round measured again because other processes loaded the machine. */
-  phase: "warmup" | "measure" | "discarded";
+  /**
+   * "settle": the unmeasured load right before a measured one; "discarded": a round measured
+   * again because other processes loaded the machine.
+   */
+  phase: "warmup" | "settle" | "measure" | "discarded";
   round: number;
   attempt?: number;
   /** Other processes took more than maxOtherLoad of the machine (kept after the last retry). */
@@ -785,6 +798,9 @@ async function main(): Promise<void> {
       await waitForQuietMachine();
       const roundRuns: RunResult[] = [];
       for (const target of order) {
+        if (params.settleSeconds > 0) {
+          runs.push(await load(target, "settle", round, params.settleSeconds));
+        }
         roundRuns.push(await load(target, "measure", round, params.durationSeconds));
       }
       const noisy = roundRuns.some((run) => (run.cpu?.otherShare ?? 0) > params.maxOtherLoad);
@@ -995,7 +1011,7 @@ async function load(
     },
   };
   log(
-    `${phase === "warmup" ? "warm-up " : `round ${round}`}  ${target.name.padEnd(NAME_WIDTH)} ${String(run.requestsPerSecond).padStart(8)} req/s  p50 ${run.latencyMs.p50.toFixed(2)} ms  p99 ${run.latencyMs.p99.toFixed(2)} ms${usage ? `  cpu/req: server ${run.cpu?.microsecondsPerRequest.server} us, postgres ${run.cpu?.microsecondsPerRequest.postgres} us, loadgen ${run.cpu?.microsecondsPerRequest.loadgen} us; other load ${Math.round(usage.otherShare * 100)}%` : ""}${result.non2xx || result.errors || result.timeouts ? `  NON-2XX ${result.non2xx} ERRORS ${result.errors} TIMEOUTS ${result.timeouts}` : ""}`,
+    `${phase === "warmup" ? "warm-up " : phase === "settle" ? `settle ${round}` : `round ${round}`}  ${target.name.padEnd(NAME_WIDTH)} ${String(run.requestsPerSecond).padStart(8)} req/s  p50 ${run.latencyMs.p50.toFixed(2)} ms  p99 ${run.latencyMs.p99.toFixed(2)} ms${usage ? `  cpu/req: server ${run.cpu?.microsecondsPerRequest.server} us, postgres ${run.cpu?.microsecondsPerRequest.postgres} us, loadgen ${run.cpu?.microsecondsPerRequest.loadgen} us; other load ${Math.round(usage.otherShare * 100)}%` : ""}${result.non2xx || result.errors || result.timeouts ? `  NON-2XX ${result.non2xx} ERRORS ${result.errors} TIMEOUTS ${result.timeouts}` : ""}`,
   );
   return run;
 }
