@@ -79,6 +79,20 @@ export function positiveInteger(value: string | undefined, name: string, fallbac
   return parsed;
 }
 
+/** A command-line number of seconds that may be 0 (turns the step off), or the fallback. */
+export function nonNegativeSeconds(
+  value: string | undefined,
+  name: string,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0) {
+    throw new Error(`--${name} must be a number of seconds, 0 or more, not "${value}"`);
+  }
+  return parsed;
+}
+
 /**
  * Takes the benchmarks' advisory lock on the bench server, held until the returned client
  * disconnects. Two runs at once on one PostgreSQL would share the kit_bench_* databases (one

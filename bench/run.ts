@@ -44,8 +44,8 @@
  * from the previous one and others from a spell of a minute, and on a virtual machine a page
  * left untouched that long costs about 1.5 us to touch again against 0.01 straight after
  * (bench/machine-memory.ts): a first second the bench would charge to one target and not
- * another. The measured seconds still begin the load as a burst on the server's warm state. Requests rotate through many (tenant, item) pairs and tenants. Any
- * answer other than 200, any socket error or timeout fails the run. Before the load, another
+ * another. The measured seconds still begin the load as a burst on the server's warm state.
+ * Requests rotate through many (tenant, item) pairs and tenants. Any answer other than 200, any socket error or timeout fails the run. Before the load, another
  * tenant's token must get 404 and a token of a session that does not exist 401 from get and
  * get-reference alike (so the two have served the same requests), and the latter 200 from
  * get-unguarded.
@@ -93,6 +93,7 @@ import {
   KIT_BENCH_ENV,
   kitEnvOf,
   median,
+  nonNegativeSeconds,
   POOL_SIZE,
   positiveInteger,
   redisKitEnv,
@@ -221,7 +222,7 @@ const params = {
   roundRetries: Number(args["round-retries"] ?? 2),
   quietWaitSeconds: Number(args["quiet-wait"] ?? 120),
   /** An unmeasured load of each target right before its measured one (0: none; see above). */
-  settleSeconds: Number(args.settle ?? 2),
+  settleSeconds: nonNegativeSeconds(args.settle, "settle", 2),
   /** How long the servers are left without requests before their idle memory is read (0: not). */
   idleSeconds: Number(args["idle-seconds"] ?? 15),
   /** Extra flags for the kit's node (after the image's own), for experiments with V8's heap. */
