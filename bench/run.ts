@@ -1029,6 +1029,14 @@ interface TargetSummary {
   noisyRounds?: number;
   /** Per round, this target's req/s over its baseline's (referenceOf) in the same round. */
   pairedRatios?: number[];
+  /** Per round, this target's p99 over its baseline's in the same round. */
+  pairedP99Ratios?: number[];
+  /**
+   * The medians of the per-round ratios to its baseline: what the goals judge, as the read-path
+   * goals were set (paired rounds cancel what drifts between rounds, which the ratio of the
+   * medians, `vsBaseline`, does not).
+   */
+  pairedVsBaseline?: { requestsPerSecond: number; p99: number };
   /**
    * The server's resident memory (MB): just after its start (and the correctness requests),
    * idle (left alone for --idle-seconds before the load: V8 gives back what the start-up
@@ -1191,10 +1199,20 @@ function summarize(targets: readonly Target[], runs: readonly RunResult[]) {
       p50: round3(entry.p50Ms / base.p50Ms),
       p99: round3(entry.p99Ms / base.p99Ms),
     };
-    entry.pairedRatios = measured(target.name).map((run) => {
-      const pair = referenceRuns.find((candidate) => candidate.round === run.round);
-      return pair ? round3(run.requestsPerSecond / pair.requestsPerSecond) : Number.NaN;
-    });
+    const pairs = measured(target.name).map((run) => ({
+      run,
+      pair: referenceRuns.find((candidate) => candidate.round === run.round),
+    }));
+    entry.pairedRatios = pairs.map(({ run, pair }) =>
+      pair ? round3(run.requestsPerSecond / pair.requestsPerSecond) : Number.NaN,
+    );
+    entry.pairedP99Ratios = pairs.map(({ run, pair }) =>
+      pair ? round3(run.latencyMs.p99 / pair.latencyMs.p99) : Number.NaN,
+    );
+    entry.pairedVsBaseline = {
+      requestsPerSecond: round3(median(entry.pairedRatios)),
+      p99: round3(median(entry.pairedP99Ratios)),
+    };
   }
   return summary;
 }
@@ -1237,10 +1255,10 @@ function evaluateGoals(
   summary: Partial<Record<TargetName, TargetSummary>>,
   runs: readonly RunResult[],
 ) {
-  const get = summary.get?.vsBaseline;
+  const get = summary.get?.pairedVsBaseline;
   const list = summary.list;
   const listLarge = summary["list-10k"];
-  const listVsBare = summary["baseline-list"] ? list?.vsBaseline : undefined;
+  const listVsBare = summary["baseline-list"] ? list?.pairedVsBaseline : undefined;
   const listChange =
     list && listLarge ? round3(Math.abs(listLarge.p50Ms - list.p50Ms) / list.p50Ms) : undefined;
   const limited = summary["get-redis"];
@@ -1258,31 +1276,31 @@ function evaluateGoals(
   const logLineCost =
     summary.get && summary["get-logged"] ? pairedCost(runs, "get-logged", "get") : undefined;
   const logLineCpu = cpuIncrease(summary["get-logged"], summary.get);
-  const production = summary["get-redis"]?.vsBaseline;
+  const production = summary["get-redis"]?.pairedVsBaseline;
   const referenceCost =
     summary.get && summary["get-reference"] ? pairedCost(runs, "get", "get-reference") : undefined;
   const referenceCpu = cpuIncrease(summary.get, summary["get-reference"]);
   return {
     getThroughput: get && {
-      goal: "kit GET req/s >= 0.55 x baseline (stretch 0.65)",
+      goal: "kit GET req/s >= 0.55 x baseline (stretch 0.65; median of paired rounds)",
       value: get.requestsPerSecond,
       met: get.requestsPerSecond >= 0.55,
       stretchMet: get.requestsPerSecond >= 0.65,
     },
     getP99: get && {
-      goal: "kit GET p99 <= 1.6 x baseline",
+      goal: "kit GET p99 <= 1.6 x baseline (median of paired rounds)",
       value: get.p99,
       met: get.p99 <= 1.6,
     },
     // The read as production runs it: Redis behind the rate limits and the tenant cache.
     getRedisThroughput: production && {
-      goal: "kit GET with Redis req/s >= 0.55 x baseline (stretch 0.65)",
+      goal: "kit GET with Redis req/s >= 0.55 x baseline (stretch 0.65; median of paired rounds)",
       value: production.requestsPerSecond,
       met: production.requestsPerSecond >= 0.55,
       stretchMet: production.requestsPerSecond >= 0.65,
     },
     getRedisP99: production && {
-      goal: "kit GET with Redis p99 <= 1.6 x baseline",
+      goal: "kit GET with Redis p99 <= 1.6 x baseline (median of paired rounds)",
       value: production.p99,
       met: production.p99 <= 1.6,
     },
@@ -1334,7 +1352,7 @@ function evaluateGoals(
       met: limiterCost < 0.1,
     },
     listThroughput: listVsBare && {
-      goal: "kit list req/s >= 0.55 x baseline-list",
+      goal: "kit list req/s >= 0.55 x baseline-list (median of paired rounds)",
       value: listVsBare.requestsPerSecond,
       met: listVsBare.requestsPerSecond >= 0.55,
     },
@@ -1358,11 +1376,14 @@ function printTable(
     "req/s x base",
     "p50 x base",
     "p99 x base",
+    "paired req/s",
+    "paired p99",
   ];
   const rows = TARGETS.flatMap((name) => {
     const entry = summary[name];
     if (!entry) return [];
     const ratio = entry.vsBaseline;
+    const paired = entry.pairedVsBaseline;
     return [
       [
         name,
@@ -1372,6 +1393,8 @@ function printTable(
         ratio ? ratio.requestsPerSecond.toFixed(2) : name === "baseline" ? "1.00" : "-",
         ratio ? ratio.p50.toFixed(2) : name === "baseline" ? "1.00" : "-",
         ratio ? ratio.p99.toFixed(2) : name === "baseline" ? "1.00" : "-",
+        paired ? paired.requestsPerSecond.toFixed(2) : name === "baseline" ? "1.00" : "-",
+        paired ? paired.p99.toFixed(2) : name === "baseline" ? "1.00" : "-",
       ],
     ];
   });
@@ -1384,6 +1407,9 @@ function printTable(
   log(line(header));
   log(`|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`);
   for (const row of rows) log(line(row));
+  log(
+    "x base: the medians over the rounds, divided; paired: the median of the per-round ratios to the baseline, which the goals judge",
+  );
   const cpuRows = TARGETS.flatMap((name) => {
     const cpu = summary[name]?.cpuMicrosecondsPerRequest;
     if (!cpu) return [];
