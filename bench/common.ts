@@ -4,7 +4,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import { dirname } from "node:path";
 import pg from "pg";
 
@@ -148,6 +149,35 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1
     ? (sorted[middle] ?? Number.NaN)
     : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
+}
+
+/** The model of the machine's processors, as /proc/cpuinfo names it (os.cpus() elsewhere). */
+function cpuModel(): string {
+  try {
+    const line = readFileSync("/proc/cpuinfo", "utf8")
+      .split("\n")
+      .find((entry) => entry.startsWith("model name"));
+    return line?.split(":")[1]?.trim() ?? os.cpus()[0]?.model ?? "unknown";
+  } catch {
+    return os.cpus()[0]?.model ?? "unknown";
+  }
+}
+
+/** The machine a results file was measured on; each benchmark adds what it needs beside it. */
+export function machineInfo(): {
+  nproc: number;
+  cpuModel: string;
+  memoryGiB: number;
+  os: string;
+  node: string;
+} {
+  return {
+    nproc: os.availableParallelism(),
+    cpuModel: cpuModel(),
+    memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+  };
 }
 
 /** Writes a results file, pretty-printed, creating its folder. */

@@ -21,10 +21,9 @@
  * Results: docs/decisions/0001-tenant-read-path.md.
  */
 import { readFileSync } from "node:fs";
-import os from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { writeJson } from "./common.js";
+import { machineInfo, nonNegativeSeconds, writeJson } from "./common.js";
 
 const PAGE = 4096;
 const RETOUCHED_MIB = 64;
@@ -36,11 +35,9 @@ const { values } = parseArgs({
     output: { type: "string" },
   },
 });
-const spells = (values.spells ?? "").split(",").map((spell) => {
-  const seconds = Number(spell);
-  if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`--spells: not seconds: ${spell}`);
-  return seconds;
-});
+const spells = (values.spells ?? "")
+  .split(",")
+  .map((spell) => nonNegativeSeconds(spell, "spells", 0));
 
 /** The guest kernel's count of page faults, all processes. */
 function guestPageFaults(): number {
@@ -96,13 +93,7 @@ const output = resolve(
 writeJson(output, {
   benchmark: "machine-memory",
   date: new Date().toISOString(),
-  machine: {
-    nproc: os.availableParallelism(),
-    cpuModel: os.cpus()[0]?.model ?? "unknown",
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    os: `${os.type()} ${os.release()}`,
-    node: process.version,
-  },
+  machine: machineInfo(),
   pageBytes: PAGE,
   retouch: { mebibytes: RETOUCHED_MIB, warm, afterSpells },
   firstTouch: { mebibytes: FIRST_TOUCH_MIB, ...firstTouch },

@@ -45,8 +45,8 @@
  * left untouched that long costs about 1.5 us to touch again against 0.01 straight after
  * (bench/machine-memory.ts): a first second the bench would charge to one target and not
  * another. The measured seconds still begin the load as a burst on the server's warm state.
- * Requests rotate through many (tenant, item) pairs and tenants. Any answer other than 200, any socket error or timeout fails the run. Before the load, another
- * tenant's token must get 404 and a token of a session that does not exist 401 from get and
+ * Requests rotate through many (tenant, item) pairs and tenants. Any answer other than 200, any
+ * socket error or timeout fails the run. Before the load, another tenant's token must get 404 and a token of a session that does not exist 401 from get and
  * get-reference alike (so the two have served the same requests), and the latter 200 from
  * get-unguarded.
  *
@@ -74,7 +74,6 @@
  *   npm run bench
  *   npm run bench -- --quick --duration 5 --rounds 2
  */
-import { execFileSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import http from "node:http";
@@ -92,6 +91,7 @@ import {
   gitInfo,
   KIT_BENCH_ENV,
   kitEnvOf,
+  machineInfo,
   median,
   nonNegativeSeconds,
   POOL_SIZE,
@@ -836,11 +836,7 @@ async function main(): Promise<void> {
     note: args.note,
     git: gitInfo(ROOT),
     machine: {
-      nproc: Number(execFileSync("nproc", { encoding: "utf8" }).trim()),
-      cpuModel: cpuModel(),
-      memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
-      os: `${os.type()} ${os.release()} ${os.arch()}`,
-      node: process.version,
+      ...machineInfo(),
       postgres: await serverVersion(small.ownerUrl),
       loadAverage: { start: loadAtStart, end: os.loadavg() },
       note: "load generator (autocannon), servers and PostgreSQL share the machine's cores",
@@ -1384,17 +1380,20 @@ function printTable(
     if (!entry) return [];
     const ratio = entry.vsBaseline;
     const paired = entry.pairedVsBaseline;
+    // The baseline is its own reference; a target without one has no ratio.
+    const ratioCell = (value: number | undefined) =>
+      value !== undefined ? value.toFixed(2) : name === "baseline" ? "1.00" : "-";
     return [
       [
         name,
         entry.requestsPerSecond.toFixed(0),
         entry.p50Ms.toFixed(2),
         entry.p99Ms.toFixed(2),
-        ratio ? ratio.requestsPerSecond.toFixed(2) : name === "baseline" ? "1.00" : "-",
-        ratio ? ratio.p50.toFixed(2) : name === "baseline" ? "1.00" : "-",
-        ratio ? ratio.p99.toFixed(2) : name === "baseline" ? "1.00" : "-",
-        paired ? paired.requestsPerSecond.toFixed(2) : name === "baseline" ? "1.00" : "-",
-        paired ? paired.p99.toFixed(2) : name === "baseline" ? "1.00" : "-",
+        ratioCell(ratio?.requestsPerSecond),
+        ratioCell(ratio?.p50),
+        ratioCell(ratio?.p99),
+        ratioCell(paired?.requestsPerSecond),
+        ratioCell(paired?.p99),
       ],
     ];
   });
@@ -1506,17 +1505,6 @@ function serverVersion(url: string) {
     const result = await client.query<{ version: string }>("select version()");
     return result.rows[0]?.version ?? "unknown";
   });
-}
-
-function cpuModel(): string {
-  try {
-    const line = readFileSync("/proc/cpuinfo", "utf8")
-      .split("\n")
-      .find((entry) => entry.startsWith("model name"));
-    return line?.split(":")[1]?.trim() ?? os.cpus()[0]?.model ?? "unknown";
-  } catch {
-    return os.cpus()[0]?.model ?? "unknown";
-  }
 }
 
 function packageVersions(names: readonly string[]): Record<string, string> {
