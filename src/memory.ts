@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { getHeapSpaceStatistics } from "node:v8";
 import type { FastifyBaseLogger } from "fastify";
 
 /**
@@ -14,14 +15,17 @@ import type { FastifyBaseLogger } from "fastify";
  * unoptimized, at about a quarter of its speed, and made the burst's p99. Two minutes keeps the
  * code through ordinary lulls and still gives memory back to a process that has gone quiet.
  *
- * After a quiet spell it asks for V8's "last resort" collection: besides the full mark-compact,
- * V8 shrinks the young generation and hands its pooled pages back to the system (Node 20's V8
- * ignores the option and runs a plain one, which frees only the garbage). On Node 24 the
- * reducer does not start anyway in a process that has stopped allocating
- * (`--trace-memory-reducer` reports a high allocation rate at every check, also in a script that
- * allocates nothing), so without this the idle API kept what start-up or a burst of load had
- * grown: 128-131 MB instead of 104-107. The first second of a burst after the collection is slow
- * as after the reducer's, which is why the spell is long (docs/decisions/0001).
+ * Both ask for V8's "last resort" collection: besides the full mark-compact, V8 shrinks the
+ * young generation and hands its pooled pages back to the system (Node 20's V8 ignores the
+ * option and runs a plain one, which frees only the garbage). Only such a memory-reducing
+ * collection releases the pool: a plain one, or a scavenge that shrinks the young generation,
+ * leaves the pages resident. On Node 24 the reducer would not start anyway in a process that has
+ * stopped allocating: V8 13 reads an allocation rate of exactly zero on the embedder's C++ heap,
+ * which Node never allocates on, as the highest rate (`--trace-mutator-utilization` prints an
+ * embedder utilisation of 0.000 at every check). Without these collections the idle API on Node
+ * 24 kept what start-up or a burst of load had grown: 121-131 MB instead of 103-107. The first
+ * second of a burst after the quiet-spell collection is slow as after the reducer's, which is
+ * why the spell is long (docs/decisions/0001).
  */
 
 interface CollectOptions {
@@ -40,8 +44,13 @@ function exposedCollector(): Collect | undefined {
 
 const megabytes = (bytes: number) => Math.round(bytes / 104_857.6) / 10;
 
+/** The young generation's committed size: what a memory-reducing collection shrinks. */
+const youngGeneration = () =>
+  getHeapSpaceStatistics().find((space) => space.space_name === "new_space")?.space_size ?? 0;
+
 function collectAndLog(logger: FastifyBaseLogger, message: string, collect: () => void): void {
   const before = process.memoryUsage();
+  const youngBefore = youngGeneration();
   collect();
   // The heap shrinks at once; the resident size follows as V8 and the allocator return pages.
   const after = process.memoryUsage();
@@ -49,6 +58,8 @@ function collectAndLog(logger: FastifyBaseLogger, message: string, collect: () =
     {
       heapUsedBeforeMb: megabytes(before.heapUsed),
       heapUsedAfterMb: megabytes(after.heapUsed),
+      youngGenerationBeforeMb: megabytes(youngBefore),
+      youngGenerationAfterMb: megabytes(youngGeneration()),
       rssBeforeMb: megabytes(before.rss),
       rssAfterMb: megabytes(after.rss),
     },
@@ -57,15 +68,17 @@ function collectAndLog(logger: FastifyBaseLogger, message: string, collect: () =
 }
 
 /**
- * Starting leaves tens of MB of garbage (modules compiled, schemas and routes built) that V8
- * keeps until its first full collection, which an idle API may not run for a long time. One
- * collection before the listener opens hands it back. No request waits for it.
+ * Starting leaves tens of MB of garbage (modules compiled, schemas and routes built) and, on
+ * Node 24, a young generation grown to its maximum, which V8 keeps until a memory-reducing
+ * collection that an idle API may never run. One last-resort collection before the listener
+ * opens hands both back. No request waits for it, and no request's code or objects exist yet for
+ * it to drop: on Node 24 the read was as fast after it as after a plain one (0.96-0.99x, three
+ * paired runs), where the same collection a few seconds after the API had begun to listen left
+ * it 6-12% slower (docs/decisions/0001).
  */
 export function collectStartupGarbage(logger: FastifyBaseLogger): void {
   const collect = exposedCollector();
-  // A plain one: on Node 24 the read was as fast after it as without it (0.98-0.99x, two
-  // paired runs), where a last-resort one here left it about 12% slower (docs/decisions/0001).
-  if (collect) collectAndLog(logger, "start-up garbage collected", () => collect());
+  if (collect) collectAndLog(logger, "start-up garbage collected", () => collect(LAST_RESORT));
 }
 
 export interface QuietSpellOptions {
@@ -137,7 +150,7 @@ export function collectAfterQuietSpells(
     if (active + idle < options.checkEveryMs / 2) return;
     previous = current;
     if (shouldCollect(utilization)) {
-      collectAndLog(logger, "memory given back after a quiet spell", () => collect(LAST_RESORT));
+      collectAndLog(logger, "memory given back after a quiet spell", () => collect());
       // The collection's own pause is not load: the next check starts after it.
       previous = performance.eventLoopUtilization();
     }
