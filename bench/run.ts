@@ -50,7 +50,7 @@
  * get-reference alike (so the two have served the same requests), and the latter 200 from
  * get-unguarded.
  *
- * The kit runs as built (`node --expose-gc --max-semi-space-size=8 --heap-growing-percent=75 --no-allocation-site-pretenuring --no-memory-reducer dist/src/main.js`, as the
+ * The kit runs as built (`node --expose-gc --max-semi-space-size=8 --heap-growing-percent=50 --no-allocation-site-pretenuring --no-memory-reducer dist/src/main.js`, as the
  * image runs it;
  * get-unguarded loads the same build's modules
  * through its own entry, run with tsx) with ENVIRONMENT=test: production and staging

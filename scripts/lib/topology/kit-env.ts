@@ -35,7 +35,7 @@ export const API_COMMAND = [
   "node",
   "--expose-gc",
   "--max-semi-space-size=8",
-  "--heap-growing-percent=75",
+  "--heap-growing-percent=50",
   "--no-allocation-site-pretenuring",
   "--no-memory-reducer",
   "dist/src/main.js",

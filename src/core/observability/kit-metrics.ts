@@ -389,10 +389,10 @@ export function countSessionRevocation(revocation: {
 
 /**
  * The V8 heap in use just after the last full (mark-compact) collection: what stays alive, which
- * a leak raises. nodejs_heap_size_used_bytes is a sawtooth between full collections (with
- * --heap-growing-percent=75 it swings by most of the live heap), so a trend read from it moves
- * with where the samples fall; this one changes only when a full collection finds more or less
- * alive. NaN until the process has run one (with --expose-gc the API runs one before it
+ * a leak raises. nodejs_heap_size_used_bytes is a sawtooth between full collections (with the
+ * API's --heap-growing-percent=50 it swings by half the live heap), so a trend read from it
+ * moves with where the samples fall; this one changes only when a full collection finds more or
+ * less alive. NaN until the process has run one (with --expose-gc the API runs one before it
  * listens, src/memory.ts).
  * The size is read when the collection's entry is delivered, within a turn of the event loop.
  */
