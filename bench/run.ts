@@ -46,9 +46,9 @@
  * (bench/machine-memory.ts): a first second the bench would charge to one target and not
  * another. The measured seconds still begin the load as a burst on the server's warm state.
  * Requests rotate through many (tenant, item) pairs and tenants. Any answer other than 200, any
- * socket error or timeout fails the run. Before the load, another tenant's token must get 404 and a token of a session that does not exist 401 from get and
- * get-reference alike (so the two have served the same requests), and the latter 200 from
- * get-unguarded.
+ * socket error or timeout fails the run. Before the load, another tenant's token must get 404
+ * and a token of a session that does not exist 401 from get and get-reference alike (so the two
+ * have served the same requests), and the latter 200 from get-unguarded.
  *
  * The kit runs as built (`node --expose-gc --max-semi-space-size=8 --heap-growing-percent=50 --no-allocation-site-pretenuring --no-memory-reducer dist/src/main.js`, as the
  * image runs it;

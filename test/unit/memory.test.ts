@@ -49,9 +49,9 @@ describe("collections after quiet spells", () => {
   it("give memory back once per quiet spell, after load", async () => {
     setFlagsFromString("--expose-gc");
     const collect = runInNewContext("gc") as (options?: unknown) => void;
-    // What the load leaves behind stays reachable until the collection is asked for, so that no
-    // collection V8 runs by itself in the quiet spell frees it first and the log line's heap
-    // before and after tell the collection's own work.
+    // What the load leaves behind stays reachable until the collection is asked for: the log
+    // line's heap before counts it, and the final check below sees that the API's collection,
+    // through the exposed collector, was the one asked.
     let leftByLoad: number[][] = [];
     // A collection that outlasts a check's interval, as a large heap's does on a busy machine:
     // the next check then fires at once, with no idle time in its window.
