@@ -50,7 +50,7 @@
  * and a token of a session that does not exist 401 from get and get-reference alike (so the two
  * have served the same requests), and the latter 200 from get-unguarded.
  *
- * The kit runs as built (`node --expose-gc --max-semi-space-size=8 --heap-growing-percent=50 --no-allocation-site-pretenuring --no-memory-reducer dist/src/main.js`, as the
+ * The kit runs as built (`node --expose-gc --max-semi-space-size=8 --heap-growing-percent=30 --no-allocation-site-pretenuring --no-memory-reducer --no-maglev dist/src/main.js`, as the
  * image runs it;
  * get-unguarded loads the same build's modules
  * through its own entry, run with tsx) with ENVIRONMENT=test: production and staging
@@ -225,6 +225,8 @@ const params = {
   settleSeconds: nonNegativeSeconds(args.settle, "settle", 2),
   /** How long the servers are left without requests before their idle memory is read (0: not). */
   idleSeconds: Number(args["idle-seconds"] ?? 15),
+  /** The image's node flags (API_COMMAND's), recorded so that a results file names them. */
+  imageNodeFlags: API_COMMAND.slice(1, -1),
   /** Extra flags for the kit's node (after the image's own), for experiments with V8's heap. */
   kitNodeFlags: args["kit-node-flag"] ?? [],
   /** Flags for get-reference's node only, after the kit's: measures a flag against the build. */
@@ -359,7 +361,7 @@ async function main(): Promise<void> {
       args: [
         ...(params.cpuProfile ? ["--cpu-prof", `--cpu-prof-dir=${join(workDir, "profiles")}`] : []),
         // The image's node flags (API_COMMAND between `node` and its entry), as npm start has them.
-        ...API_COMMAND.slice(1, -1),
+        ...params.imageNodeFlags,
         ...params.kitNodeFlags,
         ...nodeFlags,
         ...entry,

@@ -29,15 +29,17 @@ export const STOP_GRACE_MS = 30_000;
  * memory back after two quiet minutes (MEMORY_RETURN_WHEN_QUIET; src/memory.ts), in place of
  * V8's memory reducer, which would drop its optimized code in every lull of a minute.
  * Both cap V8's young generation and slow its old generation's growth, and the API allocates
- * nothing straight into the old generation (docs/operations.md#memory), as the image does.
+ * nothing straight into the old generation and runs without Maglev, V8's mid-tier compiler, whose
+ * memory on Node 24 kept it over its peak goal (docs/operations.md#memory), as the image does.
  */
 export const API_COMMAND = [
   "node",
   "--expose-gc",
   "--max-semi-space-size=8",
-  "--heap-growing-percent=50",
+  "--heap-growing-percent=30",
   "--no-allocation-site-pretenuring",
   "--no-memory-reducer",
+  "--no-maglev",
   "dist/src/main.js",
 ] as const;
 export const WORKER_COMMAND = [

@@ -390,7 +390,7 @@ export function countSessionRevocation(revocation: {
 /**
  * The V8 heap in use just after the last full (mark-compact) collection: what stays alive, which
  * a leak raises. nodejs_heap_size_used_bytes is a sawtooth between full collections (with the
- * API's --heap-growing-percent=50 it swings by half the live heap), so a trend read from it
+ * API's --heap-growing-percent=30 it swings by a third of the live heap), so a trend read from it
  * moves with where the samples fall; this one changes only when a full collection finds more or
  * less alive. NaN until the process has run one (with --expose-gc the API runs one before it
  * listens, src/memory.ts).
