@@ -50,13 +50,13 @@
  * and a token of a session that does not exist 401 from get and get-reference alike (so the two
  * have served the same requests), and the latter 200 from get-unguarded.
  *
- * The kit runs as built (`node --expose-gc --max-semi-space-size=8 --heap-growing-percent=30 --no-allocation-site-pretenuring --no-memory-reducer --no-maglev dist/src/main.js`, as the
- * image runs it;
- * get-unguarded loads the same build's modules
- * through its own entry, run with tsx) with ENVIRONMENT=test: production and staging
- * demand Redis, SMTP, CORS origins and a front-end URL, and test changes nothing on the read
- * path. LOG_LEVEL is warn by default (no per-request lines; --log-level info measures them). Rate
- * limits stay on, far above the load (KIT_BENCH_ENV in bench/common.ts), counted in the process
+ * The kit runs as built, with the image's node flags (API_COMMAND in
+ * scripts/lib/topology/kit-env.ts, recorded as parameters.imageNodeFlags in the results;
+ * get-unguarded loads the same build's modules through its own entry, run with tsx), with
+ * ENVIRONMENT=test: production and staging demand Redis, SMTP, CORS origins and a front-end
+ * URL, and test changes nothing on the read path. LOG_LEVEL is warn by default (no
+ * per-request lines; --log-level info measures them). Rate limits stay on, far above the load
+ * (KIT_BENCH_ENV in bench/common.ts), counted in the process
  * except in the get-redis targets (--kit-env REDIS_URL=... puts every target on Redis). The
  * kit connects with two logins without table privileges of their own, as in production (the
  * tenant pool's may assume app_tenant only, the system pool's app_system); the baseline
