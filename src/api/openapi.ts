@@ -1,4 +1,3 @@
-import { STATUS_CODES } from "node:http";
 import swagger from "@fastify/swagger";
 import Fastify, {
   type FastifyInstance,
@@ -16,6 +15,7 @@ import type { HelmetOptions } from "helmet";
 import { z } from "zod";
 import { PROBLEM_CONTENT_TYPE, problemSchema } from "../core/errors/index.js";
 import { publicAccess } from "../core/http/access.js";
+import { STATUS_CODES } from "../core/http/node-http.js";
 import {
   BEARER_AUTH,
   type HeaderDoc,

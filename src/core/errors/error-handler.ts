@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
+import { STATUS_CODES } from "../http/node-http.js";
 import { activeTraceIds } from "../observability/tracing.js";
 import type { FieldError } from "./app-error.js";
 import { AppError } from "./app-error.js";

@@ -1,5 +1,5 @@
-import { STATUS_CODES } from "node:http";
 import { z } from "zod";
+import { STATUS_CODES } from "../http/node-http.js";
 import { type ProblemCode, problemCatalog } from "./catalog.js";
 
 /** RFC 9457 problem details, the body of every error response. */

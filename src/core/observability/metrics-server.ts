@@ -1,6 +1,7 @@
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { FastifyBaseLogger } from "fastify";
 import { collectDefaultMetrics, Registry } from "prom-client";
+import { createServer } from "../http/node-http.js";
 import { kitRegistry } from "./kit-metrics.js";
 import { tokenMatches } from "./metrics.js";
 
